@@ -1,0 +1,92 @@
+// mnv2 — a focused inference engine for the MobileNetV2 family.
+//
+// The public surface is deliberately small: load (or synthesize) a model, look at
+// what it expects, run it. Everything else (graph IR, kernels, planner) is internal.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace mnv2 {
+
+// Every failure the library reports is an mnv2::Error with a message meant for people.
+class Error : public std::runtime_error {
+ public:
+  using std::runtime_error::runtime_error;
+};
+
+enum class Isa { Auto, Scalar, Avx2, Avx512 };
+enum class Layout { NHWC, NCHW };
+enum class ChannelOrder { RGB, BGR };
+
+const char* isa_name(Isa isa);
+// The best ISA this CPU supports, honouring MNV2_ISA=avx512|avx2|scalar when set.
+Isa detect_isa();
+
+// What a loaded model expects and produces. Loaders fill this from the file, so that
+// preprocessing never has to guess which variant of the model it is talking to.
+struct ModelInfo {
+  std::string name;            // e.g. "mobilenet_v2_1.4_224" or the file stem
+  std::string format;          // "synthetic", "tflite", "tf-graphdef", "openvino-ir", "onnx"
+  std::string input_name = "input";
+  std::string output_name = "MobilenetV2/Predictions/Reshape_1";
+  Layout layout = Layout::NHWC;  // layout of the tensor `run_raw` accepts
+  ChannelOrder channel_order = ChannelOrder::RGB;
+  int height = 224, width = 224, channels = 3;
+  // When false the caller feeds (pixel - mean) / scale; when true raw 0..255 pixels
+  // (the mean/scale are inside the graph, as in the OpenVINO IR of the OMZ converter).
+  bool normalization_in_graph = false;
+  float mean = 127.5f, scale = 127.5f;
+  int num_classes = 1001;
+  bool has_background = true;  // class 0 = background (1001-class TF-slim models)
+  bool output_is_softmax = true;
+  int feature_dim = 0;         // width of the pooled features before the logits
+  bool quantized = false;      // the file stores quantized weights
+  float width_multiplier = 0;  // 0 when unknown
+  int64_t params = 0;          // weights + biases
+  int64_t macs = 0;            // multiply-accumulates for one image
+};
+
+struct Options {
+  int threads = 0;             // 0 = number of cores
+  Isa isa = Isa::Auto;         // Auto = detect_isa()
+  int max_batch = 1;           // the arena is planned for this batch; larger batches re-plan once
+};
+
+class Model {
+ public:
+  // A MobileNetV2 of any width multiplier / square resolution with the exact TF-slim
+  // topology and deterministic random weights (for tests and benchmarks).
+  static Model synthetic(float width_multiplier, int resolution, int num_classes = 1001,
+                         uint64_t seed = 1, const Options& options = {});
+  // Load a model file; the format is detected from its content.
+  static Model load(const std::string& path, const Options& options = {});
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  const ModelInfo& info() const;
+  int threads() const;
+  Isa isa() const;
+
+  // Run `batch` images. `input` is NHWC float32 in the graph's input domain
+  // (already normalised unless info().normalization_in_graph). Any of the outputs may be
+  // null: probs has batch*num_classes floats, logits the same, features batch*feature_dim.
+  void run(const float* input, int batch, float* probs, float* logits = nullptr,
+           float* features = nullptr);
+
+  // A human-readable per-layer table (name, op, output shape, params, MACs) with totals.
+  std::string summary() const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+  friend struct ModelAccess;
+};
+
+}  // namespace mnv2

@@ -1,0 +1,73 @@
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "formats/loader.h"
+#include "graph/mobilenet_v2.h"
+#include "mnv2/mnv2.h"
+#include "runtime/executor.h"
+#include "runtime/cpu.h"
+
+namespace mnv2 {
+
+struct Model::Impl {
+  Graph graph;
+  ExecutorOptions options;
+  std::unique_ptr<Executor> executor;
+};
+
+namespace {
+
+ExecutorOptions resolve(const Options& o) {
+  ExecutorOptions e;
+  int cores = int(std::thread::hardware_concurrency());
+  if (cores <= 0) cores = 1;
+  e.threads = o.threads > 0 ? o.threads : cores;
+  if (e.threads > 256) throw Error("too many threads: " + std::to_string(o.threads));
+  e.isa = o.isa == Isa::Auto ? detect_isa() : o.isa;
+  if (!cpu_supports(e.isa))
+    throw Error(std::string("this CPU does not support ") + isa_name(e.isa));
+  if (o.max_batch < 1 || o.max_batch > 4096) throw Error("max_batch must be in [1, 4096]");
+  e.max_batch = o.max_batch;
+  return e;
+}
+
+}  // namespace
+
+Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Model(Model&&) noexcept = default;
+Model& Model::operator=(Model&&) noexcept = default;
+Model::~Model() = default;
+
+Model Model::synthetic(float width_multiplier, int resolution, int num_classes, uint64_t seed,
+                       const Options& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = resolve(options);
+  impl->graph = build_mobilenet_v2(width_multiplier, resolution, num_classes, seed);
+  impl->executor = Executor::create(impl->graph, impl->options);
+  return Model(std::move(impl));
+}
+
+Model Model::load(const std::string& path, const Options& options) {
+  auto impl = std::make_unique<Impl>();
+  impl->options = resolve(options);
+  impl->graph = load_graph(path);
+  impl->executor = Executor::create(impl->graph, impl->options);
+  return Model(std::move(impl));
+}
+
+const ModelInfo& Model::info() const { return impl_->graph.info; }
+int Model::threads() const { return impl_->options.threads; }
+Isa Model::isa() const { return impl_->options.isa; }
+
+void Model::run(const float* input, int batch, float* probs, float* logits, float* features) {
+  if (!input) throw Error("run: input is null");
+  if (batch < 1) throw Error("run: batch must be >= 1");
+  if (features && impl_->graph.features < 0) throw Error("run: this model has no feature output");
+  if (logits && impl_->graph.logits < 0) throw Error("run: this model has no logits output");
+  impl_->executor->run(input, batch, probs, logits, features);
+}
+
+std::string Model::summary() const { return graph_summary(impl_->graph); }
+
+}  // namespace mnv2

@@ -1,0 +1,122 @@
+// mnv2 bench: load time, first inference, then steady-state latency percentiles,
+// throughput and peak memory, like TFLite's benchmark_model and OpenVINO's benchmark_app.
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <numeric>
+#include <vector>
+
+#include "cli/args.h"
+#include "cli/model_args.h"
+
+namespace mnv2::cli {
+namespace {
+
+const char* kHelp =
+    "usage: mnv2 bench (--model MODEL | --synthetic WIDTH RES) [options]\n\n"
+    "Measures model load time, first-inference time, then runs warm-up iterations and\n"
+    "N timed iterations and reports latency p50/p90/p99/mean/min/max, throughput and the\n"
+    "peak resident memory. Inputs are deterministic pseudo-random values in [-1, 1].\n\n"
+    "options:\n"
+    "  --model PATH          model file (.tflite, .pb, .xml, .onnx)\n"
+    "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
+    "  --threads T           inference threads (default: number of cores)\n"
+    "  --batch B             images per inference (default 1)\n"
+    "  --warmup N            untimed iterations after the first (default 5)\n"
+    "  --iterations N        timed iterations (default 50)\n"
+    "  --json                one JSON object on stdout\n";
+
+double ms_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+double percentile(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  const double pos = p / 100.0 * double(v.size() - 1);
+  const size_t lo = size_t(std::floor(pos)), hi = size_t(std::ceil(pos));
+  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
+}
+
+int run(int argc, char** argv) {
+  Args a(argc, argv, {"json", "help"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    return 0;
+  }
+  a.reject_unknown({"json", "help", "model", "synthetic", "classes", "seed", "threads", "batch",
+                    "warmup", "iterations"});
+  const int batch = a.get_int("batch", 1, 1, 1024);
+  const int warmup = a.get_int("warmup", 5, 0, 100000);
+  const int iterations = a.get_int("iterations", 50, 1, 1000000);
+  const bool json = a.has("json");
+
+  auto t0 = std::chrono::steady_clock::now();
+  Model m = open_model(a, batch);
+  const double load_ms = ms_since(t0);
+  const ModelInfo& info = m.info();
+
+  std::vector<float> input(size_t(batch) * info.height * info.width * info.channels);
+  uint32_t s = 12345;
+  for (float& v : input) {
+    s = s * 1664525u + 1013904223u;
+    v = float(s >> 8) / float(1 << 24) * 2.f - 1.f;
+    if (info.normalization_in_graph) v = (v + 1.f) * 127.5f;
+  }
+  std::vector<float> probs(size_t(batch) * info.num_classes);
+
+  t0 = std::chrono::steady_clock::now();
+  m.run(input.data(), batch, probs.data());
+  const double first_ms = ms_since(t0);
+  for (int i = 0; i < warmup; ++i) m.run(input.data(), batch, probs.data());
+
+  std::vector<double> lat;
+  lat.reserve(size_t(iterations));
+  auto total0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < iterations; ++i) {
+    auto ti = std::chrono::steady_clock::now();
+    m.run(input.data(), batch, probs.data());
+    lat.push_back(ms_since(ti));
+  }
+  const double total_ms = ms_since(total0);
+  const double mean = std::accumulate(lat.begin(), lat.end(), 0.0) / double(lat.size());
+  const double p50 = percentile(lat, 50), p90 = percentile(lat, 90), p99 = percentile(lat, 99);
+  const double mn = *std::min_element(lat.begin(), lat.end());
+  const double mx = *std::max_element(lat.begin(), lat.end());
+  const double ips = double(batch) * iterations / (total_ms / 1000.0);
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  const double peak_mib = double(ru.ru_maxrss) / 1024.0;
+  const double gmacs = double(info.macs) * batch / (p50 / 1000.0) / 1e9;
+
+  if (json) {
+    std::printf(
+        "{\"model\":\"%s\",\"format\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"batch\":%d,"
+        "\"iterations\":%d,\"load_ms\":%.3f,\"first_inference_ms\":%.3f,\"latency_ms\":{"
+        "\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"mean\":%.4f,\"min\":%.4f,\"max\":%.4f},"
+        "\"throughput_ips\":%.2f,\"gmacs_per_s\":%.2f,\"peak_rss_mib\":%.1f,\"macs\":%lld}\n",
+        json_escape(info.name).c_str(), info.format.c_str(), isa_name(m.isa()), m.threads(),
+        batch, iterations, load_ms, first_ms, p50, p90, p99, mean, mn, mx, ips, gmacs, peak_mib,
+        (long long)info.macs);
+    return 0;
+  }
+  std::printf("model            %s (%s), %lld MACs/image\n", info.name.c_str(),
+              info.format.c_str(), (long long)info.macs);
+  std::printf("engine           isa %s, %d thread(s), batch %d\n", isa_name(m.isa()), m.threads(),
+              batch);
+  std::printf("load             %.2f ms\n", load_ms);
+  std::printf("first inference  %.2f ms\n", first_ms);
+  std::printf("latency (%d it)  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms  min %.3f "
+              "max %.3f\n",
+              iterations, p50, p90, p99, mean, mn, mx);
+  std::printf("throughput       %.1f images/s (%.1f GMAC/s at p50)\n", ips, gmacs);
+  std::printf("peak RSS         %.1f MiB\n", peak_mib);
+  return 0;
+}
+
+RegisterCommand reg("bench", "measure load, first-inference and steady-state latency", run);
+
+}  // namespace
+}  // namespace mnv2::cli

@@ -1,0 +1,24 @@
+// Shared handling of "which model": --model PATH or --synthetic WIDTH RES, plus engine options.
+#pragma once
+
+#include <string>
+
+#include "cli/args.h"
+#include "mnv2/mnv2.h"
+
+namespace mnv2::cli {
+
+// Options every model-running command accepts.
+inline const char* kModelOptionsHelp =
+    "  --model PATH          model file (.tflite, .pb, .xml, .onnx)\n"
+    "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
+    "  --classes N           class count of the synthetic model (default 1001)\n"
+    "  --seed S              weight seed of the synthetic model (default 1)\n"
+    "  --threads T           inference threads (default: number of cores)\n";
+
+Options engine_options(const Args& a, int max_batch);
+// Builds the model the arguments name; `positional_model` lets a command accept the
+// model path as its first positional argument (as `mnv2 info MODEL` does).
+Model open_model(const Args& a, int max_batch, bool positional_model = false);
+
+}  // namespace mnv2::cli

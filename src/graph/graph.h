@@ -1,0 +1,95 @@
+// The graph IR every loader lowers into and every executor consumes.
+//
+// It covers exactly the MobileNet family: each node produces one value, nodes are
+// stored in topological order, and every activation is a logical NHWC tensor
+// (2-D results such as logits are [N,1,1,C]). Weights are stored in one canonical
+// layout per op so that loaders do the layout conversion once and kernels never do.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "mnv2/mnv2.h"
+
+namespace mnv2 {
+
+enum class OpType {
+  Input,            // the graph input, NHWC
+  Conv2D,           // weights [Cout][KH][KW][Cin]
+  DepthwiseConv2D,  // weights [KH][KW][Cin*multiplier]; output channel c*mult+m reads input c
+  Add,              // element-wise, two inputs of equal shape
+  GlobalAvgPool,    // [N,H,W,C] -> [N,1,1,C]
+  FullyConnected,   // [N,1,1,Cin] (or any [N,...] flattened) -> [N,1,1,Cout]; weights [Cout][Cin]
+  Softmax,          // over channels
+  Reshape,          // element count preserving; in NHWC memory a no-op
+  ChannelAffine,    // y = x * weights[c] + bias[c] (input normalisation baked into a graph)
+};
+
+enum class Activation { None, Relu, Relu6 };
+
+const char* op_name(OpType op);
+const char* activation_name(Activation act);
+
+struct Shape {
+  int n = 0, h = 0, w = 0, c = 0;
+  int64_t elements() const { return int64_t(n) * h * w * c; }
+  int64_t per_image() const { return int64_t(h) * w * c; }
+  bool operator==(const Shape&) const = default;
+  std::string str() const;
+};
+
+struct Node {
+  std::string name;
+  OpType op = OpType::Input;
+  std::vector<int> inputs;  // ids of the nodes whose values this node reads
+
+  // Convolution / pooling geometry (Conv2D, DepthwiseConv2D).
+  int kernel_h = 1, kernel_w = 1;
+  int stride_h = 1, stride_w = 1;
+  int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;
+  int depth_multiplier = 1;  // DepthwiseConv2D only
+  int out_channels = 0;      // Conv2D, FullyConnected
+  Activation activation = Activation::None;
+  Shape reshape_to;  // Reshape only: target h, w, c (n follows the batch); all 0 = flatten
+
+  std::vector<float> weights;
+  std::vector<float> bias;  // empty = no bias
+
+  Shape shape;  // output shape, filled by infer_shapes()
+
+  int64_t param_count() const { return int64_t(weights.size()) + int64_t(bias.size()); }
+};
+
+struct Graph {
+  std::vector<Node> nodes;
+  int input = -1;     // id of the Input node
+  int output = -1;    // id of the node whose value is the model output (usually Softmax)
+  int logits = -1;    // id of the pre-softmax node, -1 if none
+  int features = -1;  // id of the pooled features node (GlobalAvgPool), -1 if none
+  ModelInfo info;
+
+  int add(Node node);  // appends, returns its id
+  const Node& node(int id) const { return nodes.at(size_t(id)); }
+  Node& node(int id) { return nodes.at(size_t(id)); }
+
+  // Checks references, op arity, weight sizes and shapes, and fills every Node::shape for
+  // batch `batch`. Throws mnv2::Error naming the offending node.
+  void infer_shapes(int batch = 1);
+  // infer_shapes + the model totals into info (params, macs, feature_dim, num_classes).
+  void finalize();
+
+  int64_t total_params() const;
+  int64_t total_macs() const;  // for one image
+};
+
+// Multiply-accumulates of one node for one image (0 for ops without weights).
+int64_t node_macs(const Graph& g, const Node& n);
+
+// TF "SAME" padding for one axis: the total pad, split with the extra one after.
+void same_padding(int in, int kernel, int stride, int* out, int* pad_before, int* pad_after);
+
+// Per-layer table with totals (what `mnv2 info` prints).
+std::string graph_summary(const Graph& g);
+
+}  // namespace mnv2
