@@ -440,6 +440,54 @@ TEST_F(FetchTest, ServerIgnoringRangeRestartsCleanly) {
   EXPECT_EQ(read_file(model_dir_of(home_) + "/" + kPb), good_members()[3].data);
 }
 
+TEST_F(FetchTest, CorruptPartialIsReplaced) {
+  const std::string tgz = serve_archive("m.tgz", good_members());
+  const auto env = env_for("/files/m.tgz", tgz);
+  const std::string part = home_ + "/tmp/mobilenet_v2_1.4_224.tgz.part";
+  fs::create_directories(home_ + "/tmp");
+  // A short wrong partial is resumed, fails the checksum, and is fetched again from scratch;
+  // a full-length wrong partial is verified (no request), fails, and is fetched again.
+  for (size_t len : {size_t(4000), tgz.size()}) {
+    SCOPED_TRACE(len);
+    fs::remove_all(model_dir_of(home_));
+    write_file(part, std::string(len, 'z'));
+    std::remove(log_.c_str());
+    std::string out, err;
+    ASSERT_EQ(cli(env, "--json", &out, &err), 0) << out << err;
+    EXPECT_NE(err.find("did not verify; downloading it again"), std::string::npos) << err;
+    EXPECT_EQ(read_file(model_dir_of(home_) + "/" + kTfl), good_members()[4].data);
+    std::vector<std::string> lines;  // archive requests (the labels are fetched once too)
+    for (const auto& l : log_lines())
+      if (l.find("m.tgz") != std::string::npos) lines.push_back(l);
+    ASSERT_EQ(lines.size(), len < tgz.size() ? 2u : 1u);
+    if (len < tgz.size()) EXPECT_NE(lines[0].find("bytes=4000-"), std::string::npos) << lines[0];
+    EXPECT_NE(lines.back().find("\"range\": null"), std::string::npos) << lines.back();
+    EXPECT_FALSE(fs::exists(part));
+  }
+}
+
+TEST_F(FetchTest, ConcurrentFetchesShareOneDownload) {
+  const std::string tgz = serve_archive("m.tgz", good_members());
+  const auto env = env_for("/files/m.tgz", tgz);
+  std::string vars;
+  for (const auto& [k, v] : env) vars += " " + k + "=" + shell_quote(v);
+  const std::string one = "env" + vars + " " + test::cli_path() + " fetch --quiet --json";
+  const std::string cmd = one + " > " + root_ + "/o1 & p1=$!; " + one + " > " + root_ +
+                          "/o2 & p2=$!; wait $p1; r1=$?; wait $p2; r2=$?; echo $r1 $r2";
+  std::string out;
+  test::run_command("sh -c " + shell_quote(cmd), &out);
+  EXPECT_EQ(out, "0 0\n");
+  const std::string o1 = read_file(root_ + "/o1"), o2 = read_file(root_ + "/o2");
+  // Exactly one of them downloaded; the other waited for the lock and found the model.
+  const bool d1 = o1.find("\"model_downloaded\":true") != std::string::npos;
+  const bool d2 = o2.find("\"model_downloaded\":true") != std::string::npos;
+  EXPECT_NE(d1, d2) << o1 << o2;
+  size_t archive_requests = 0;
+  for (const auto& l : log_lines()) archive_requests += l.find("m.tgz") != std::string::npos;
+  EXPECT_EQ(archive_requests, 1u);
+  EXPECT_EQ(read_file(model_dir_of(home_) + "/" + kPb), good_members()[3].data);
+}
+
 TEST_F(FetchTest, FallsBackToTheNextUrlAndFollowsRedirects) {
   const std::string tgz = serve_archive("m.tgz", good_members());
   const auto env = env_for("/404/m.tgz,/redirect/m.tgz", tgz);

@@ -474,9 +474,11 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
   DownloadResult result;
   std::vector<std::string> failures;
   bool network_failure = false;
+  bool retried_fresh = false;
   Progress progress(quiet, "  " + spec.what, spec.size);
 
-  for (const std::string& url : spec.urls) {
+  for (size_t u = 0; u < spec.urls.size(); ++u) {
+    const std::string& url = spec.urls[u];
     int64_t have = file_size_or_missing(part);
     if (have > int64_t(spec.size)) {  // cannot be a prefix of the right file
       remove_file(part);
@@ -497,13 +499,11 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
           info.discard = true;
         }
       }
-      const std::string& error = info.error;
-      const bool discard = info.discard;
       const int64_t now = file_size_or_missing(part);
       if (out == Outcome::Failed) {
-        if (discard || now == 0) remove_file(part);
-        std::string line = url + ": " + error;
-        if (!discard && now > 0)
+        if (info.discard || now == 0) remove_file(part);
+        std::string line = url + ": " + info.error;
+        if (!info.discard && now > 0)
           line += " (kept " + with_commas(uint64_t(now)) +
                   " bytes; running mnv2 fetch again resumes from there)";
         failures.push_back(line);
@@ -522,6 +522,13 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
       remove_file(part);
       failures.push_back(url + ": " + hash_name(spec) + " mismatch: expected " + spec.hex +
                          ", got " + got + " (the download was deleted)");
+      if (result.resumed_from > 0 && !retried_fresh) {
+        // Part of the file came from an earlier run; it may be what is wrong, so fetch
+        // this URL once more from scratch.
+        note(quiet, "the resumed download did not verify; downloading it again from the start");
+        retried_fresh = true;
+        --u;
+      }
       continue;
     }
     rename_or_throw(part, dest);
