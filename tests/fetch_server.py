@@ -9,12 +9,14 @@ URL modes (NAME is a file under --root):
   /norange/NAME        ignores Range and always answers 200 with the whole file
   /404/NAME            always 404
   /redirect/NAME       302 to /files/NAME
+  /slow/BPS/NAME       like /files but sends about BPS bytes per second (for watching progress)
 The chosen port is written to --port-file once the server is listening.
 """
 import argparse
 import json
 import os
 import threading
+import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ARGS = None
@@ -34,7 +36,7 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, fmt, *args):  # keep the test output clean
         pass
 
-    def reply(self, status, headers=(), body=b"", limit=None):
+    def reply(self, status, headers=(), body=b"", limit=None, bps=None):
         rng = self.headers.get("Range")
         log({"path": self.path, "range": rng, "status": status})
         self.send_response(status)
@@ -43,14 +45,27 @@ class Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if limit is not None:
             body = body[:limit]
-        self.wfile.write(body)
+        if bps:
+            step = max(1, bps // 10)
+            for i in range(0, len(body), step):
+                self.wfile.write(body[i:i + step])
+                self.wfile.flush()
+                time.sleep(0.1)
+        else:
+            self.wfile.write(body)
         self.wfile.flush()
 
     def do_GET(self):
         parts = self.path.lstrip("/").split("/")
         mode = parts[0]
         cut = None
-        if mode in ("cut", "cutonce"):
+        bps = None
+        if mode == "slow":
+            if len(parts) < 3:
+                return self.reply(400)
+            bps = int(parts[1])
+            name = "/".join(parts[2:])
+        elif mode in ("cut", "cutonce"):
             if len(parts) < 3:
                 return self.reply(400)
             cut = int(parts[1])
@@ -86,9 +101,9 @@ class Handler(BaseHTTPRequestHandler):
             body = data[first:last + 1]
             return self.reply(206, [("Content-Range", "bytes %d-%d/%d" % (first, last, size)),
                                     ("Content-Length", str(len(body))),
-                                    ("Content-Type", "application/octet-stream")], body, cut)
+                                    ("Content-Type", "application/octet-stream")], body, cut, bps)
         return self.reply(200, [("Content-Length", str(size)),
-                                ("Content-Type", "application/octet-stream")], data, cut)
+                                ("Content-Type", "application/octet-stream")], data, cut, bps)
 
 
 def main():

@@ -171,7 +171,9 @@ class Progress {
     const double elapsed = std::chrono::duration<double>(now - start_).count();
     const double rate = elapsed > 0 ? double(have - std::min(have, start_bytes_)) / elapsed : 0;
     char eta[32] = "--:--";
-    if (rate > 0 && total_ > have) {
+    if (have >= total_) {
+      std::snprintf(eta, sizeof eta, "0:00");
+    } else if (rate > 0) {
       const uint64_t s = uint64_t(double(total_ - have) / rate);
       std::snprintf(eta, sizeof eta, "%llu:%02llu", (unsigned long long)(s / 60),
                     (unsigned long long)(s % 60));
@@ -517,6 +519,7 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
       result.resumed_from = had;
       note(quiet, "found a complete partial download of the " + spec.what + "; verifying it");
     }
+    note(quiet, "verifying the " + std::string(hash_name(spec)) + " of the " + spec.what);
     const std::string got = hash_file(spec, part);
     if (got != spec.hex) {
       remove_file(part);
