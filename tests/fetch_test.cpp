@@ -773,6 +773,27 @@ TEST_F(FetchUnpack, EnforcesLimitsAndRejectsDuplicates) {
   EXPECT_THROW(unpack_archive_members(a, root_ + "/out", wanted_), Error);
   EXPECT_TRUE(fs::is_empty(root_ + "/out"));  // what was written before the refusal is removed
 
+  // Special files are refused too.
+  {
+    archive* w = archive_write_new();
+    archive_write_set_format_pax_restricted(w);
+    ASSERT_EQ(archive_write_open_filename(w, a.c_str()), ARCHIVE_OK);
+    archive_entry* e = archive_entry_new();
+    archive_entry_set_pathname(e, "fifo");
+    archive_entry_set_filetype(e, AE_IFIFO);
+    archive_entry_set_perm(e, 0644);
+    ASSERT_EQ(archive_write_header(w, e), ARCHIVE_OK);
+    archive_entry_free(e);
+    archive_write_close(w);
+    archive_write_free(w);
+    try {
+      unpack_archive_members(a, root_ + "/out", wanted_);
+      ADD_FAILURE() << "expected the fifo to be refused";
+    } catch (const Error& err) {
+      EXPECT_NE(std::string(err.what()).find("not a regular file"), std::string::npos) << err.what();
+    }
+  }
+
   write_file(a, "this is not an archive at all");
   EXPECT_THROW(unpack_archive_members(a, root_ + "/out", wanted_), Error);
   EXPECT_THROW(unpack_archive_members(root_ + "/missing.tgz", root_ + "/out", wanted_), Error);
