@@ -117,30 +117,6 @@ void gemm(const GemmTile& t) {
   gemm_dispatch_rows<V, MR, NRV>(t, nv);
 }
 
-// One output pixel of a 3x3 depthwise conv at the image border: taps outside the input
-// are skipped, weights come from memory.
-template <class V, bool Tail>
-inline typename V::R dw_border_pixel(const DwArgs& a, int oy, int ox, int c0, int n,
-                                     typename V::R bias) {
-  using R = typename V::R;
-  R acc = bias;
-  for (int ky = 0; ky < 3; ++ky) {
-    const int iy = oy * a.sh - a.pad_top + ky;
-    if (iy < 0 || iy >= a.ih) continue;
-    for (int kx = 0; kx < 3; ++kx) {
-      const int ix = ox * a.sw - a.pad_left + kx;
-      if (ix < 0 || ix >= a.iw) continue;
-      const float* x = a.in + (int64_t(iy) * a.iw + ix) * a.c + c0;
-      const float* w = a.w + (ky * 3 + kx) * a.c + c0;
-      if constexpr (Tail)
-        acc = V::fma(V::load_n(x, n), V::load_n(w, n), acc);
-      else
-        acc = V::fma(V::load(x), V::load(w), acc);
-    }
-  }
-  return acc;
-}
-
 // NP consecutive interior output pixels starting at input pointer x (first tap, channel
 // c0 applied by the caller), one channel vector. NP independent FMA chains hide the FMA
 // latency; the channel loop sits outside so the few input pixels involved stay in L1.
@@ -205,16 +181,21 @@ void dw3x3_row(const DwArgs& a, int oy) {
   if (lo > hi) lo = hi;
   if (!rows_inside) lo = hi = a.ow;
   float* out = a.out + int64_t(oy) * a.ow * cs;
+  // Border pixels: clip the tap window once per pixel, then sweep the channels.
   auto border = [&](int ox) {
-    int c0 = 0;
-    for (; c0 + L <= a.c; c0 += L) {
-      const R v = dw_border_pixel<V, false>(a, oy, ox, c0, L, V::load(a.bias + c0));
-      V::store(out + ox * cs + c0, activate<V>(v, a.act));
-    }
-    if (c0 < a.c) {
-      const int n = a.c - c0;
-      const R v = dw_border_pixel<V, true>(a, oy, ox, c0, n, V::load_n(a.bias + c0, n));
-      V::store_n(out + ox * cs + c0, activate<V>(v, a.act), n);
+    const int ix0 = ox * a.sw - a.pad_left;
+    const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.ih - iy0 < 3 ? a.ih - iy0 : 3;
+    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a.iw - ix0 < 3 ? a.iw - ix0 : 3;
+    const float* x = a.in + (int64_t(iy0) * a.iw + ix0) * cs;
+    float* o = out + ox * cs;
+    for (int c0 = 0; c0 < a.c; c0 += L) {
+      const int n = a.c - c0 < L ? a.c - c0 : L;
+      R acc = V::load_n(a.bias + c0, n);
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx)
+          acc = V::fma(V::load_n(x + (int64_t(ky) * a.iw + kx) * cs + c0, n),
+                       V::load_n(a.w + (ky * 3 + kx) * cs + c0, n), acc);
+      V::store_n(o + c0, activate<V>(acc, a.act), n);
     }
   };
   for (int ox = 0; ox < lo; ++ox) border(ox);
