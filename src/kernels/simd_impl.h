@@ -186,14 +186,15 @@ void dw3x3_row(const DwArgs& a, int oy) {
     const int ix0 = ox * a.sw - a.pad_left;
     const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.ih - iy0 < 3 ? a.ih - iy0 : 3;
     const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a.iw - ix0 < 3 ? a.iw - ix0 : 3;
-    const float* x = a.in + (int64_t(iy0) * a.iw + ix0) * cs;
+    // Offsets, not a pointer: the window origin may lie before the image.
+    const int64_t origin = (int64_t(iy0) * a.iw + ix0) * cs;
     float* o = out + ox * cs;
     for (int c0 = 0; c0 < a.c; c0 += L) {
       const int n = a.c - c0 < L ? a.c - c0 : L;
       R acc = V::load_n(a.bias + c0, n);
       for (int ky = ky0; ky < ky1; ++ky)
         for (int kx = kx0; kx < kx1; ++kx)
-          acc = V::fma(V::load_n(x + (int64_t(ky) * a.iw + kx) * cs + c0, n),
+          acc = V::fma(V::load_n(a.in + (origin + (int64_t(ky) * a.iw + kx) * cs + c0), n),
                        V::load_n(a.w + (ky * 3 + kx) * cs + c0, n), acc);
       V::store_n(o + c0, activate<V>(acc, a.act), n);
     }

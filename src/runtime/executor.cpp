@@ -349,7 +349,8 @@ class FastExecutor final : public Executor {
 
   // ---- execution ---------------------------------------------------------------------
 
-  // Rows [r0, r1) of the GEMM, column blocks [b0, b1).
+  // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
+  // c and residual are indexed by absolute row.
   void gemm_rows(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1, int b0,
                  int b1, float* c, const float* residual) const {
     const int64_t rows = r1 - r0;
@@ -367,7 +368,7 @@ class FastExecutor final : public Executor {
       t.bias = s.bias + int64_t(b) * kt_.nr;
       t.nr = std::min(kt_.nr, s.cout - b * kt_.nr);
       t.mr = int(m1 - m0);
-      t.a = a + m0 * lda;
+      t.a = a + (m0 - r0) * lda;
       t.c = c + m0 * s.cout + int64_t(b) * kt_.nr;
       t.residual = residual ? residual + m0 * s.cout + int64_t(b) * kt_.nr : nullptr;
     };
@@ -413,7 +414,7 @@ class FastExecutor final : public Executor {
         // Row range of tiles [t0, t1) under the global balanced tiling.
         const int64_t r0 = gr.rows * t0 / gr.tiles, r1 = gr.rows * t1 / gr.tiles;
         const float* res = s.residual >= 0 ? ptr_[size_t(s.residual)] : nullptr;
-        gemm_rows(s, in, s.k, r0, r1, b0, b1, out, res);
+        gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
         break;
       }
       case StepKind::Im2colGemm: {
@@ -431,8 +432,7 @@ class FastExecutor final : public Executor {
           // im2col_row covers a whole row; segments shift the origin by x0 output pixels.
           kernels::im2col_row(x, s.xs.h, s.xs.w, s.xs.c, s.dw.kh, s.dw.kw, s.dw.sh, s.dw.sw,
                               s.dw.pad_top, s.dw.pad_left - x0 * s.dw.sw, x1 - x0, oy, col);
-          gemm_rows(s, col - int64_t(x0) * s.k, s.k, x0, x1, 0, blocks, y,
-                    res);
+          gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res);
         }
         break;
       }
