@@ -26,19 +26,6 @@ const char* kHelp =
     "  --json                one JSON object: {model, preprocess, results:[{file, top, ms}],\n"
     "                        errors:[{file, error}]}\n";
 
-// Top-k class indices; with a background class, index 0 only appears when it wins.
-std::vector<int> top_k(const float* p, int n, int k, bool has_background) {
-  std::vector<int> order(static_cast<size_t>(n));
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
-  std::vector<int> out;
-  for (size_t i = 0; i < order.size() && int(out.size()) < k; ++i) {
-    if (has_background && order[i] == 0 && i != 0) continue;
-    out.push_back(order[i]);
-  }
-  return out;
-}
-
 bool file_exists(const std::string& p) {
   struct stat st {};
   return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
@@ -86,7 +73,7 @@ int run(int argc, char** argv) {
           const std::vector<double>& ms) {
         for (size_t b = 0; b < idx.size(); ++b) {
           const float* p = probs + b * size_t(info.num_classes);
-          const auto top = top_k(p, info.num_classes, std::min(k, info.num_classes), info.has_background);
+          const auto top = top_k_classes(p, info.num_classes, std::min(k, info.num_classes), info.has_background);
           const std::string name = display_name(files[idx[b]]);
           if (json) {
             std::string r = "{\"file\":\"" + json_escape(name) + "\",\"top\":[";

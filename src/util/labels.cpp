@@ -1,6 +1,8 @@
 #include "util/labels.h"
 
+#include <algorithm>
 #include <cctype>
+#include <numeric>
 #include <fstream>
 #include <sstream>
 
@@ -111,6 +113,18 @@ Labels align_labels(std::vector<std::string> labels, int num_classes, bool has_b
     out.names = std::move(labels);
     out.note = "label file has " + std::to_string(n) + " labels but the model has " +
                std::to_string(num_classes) + " classes: classes without a label show their index";
+  }
+  return out;
+}
+
+std::vector<int> top_k_classes(const float* p, int n, int k, bool has_background) {
+  std::vector<int> order(static_cast<size_t>(std::max(n, 0)));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return p[a] > p[b]; });
+  std::vector<int> out;
+  for (size_t i = 0; i < order.size() && int(out.size()) < k; ++i) {
+    if (has_background && order[i] == 0 && i != 0) continue;
+    out.push_back(order[i]);
   }
   return out;
 }

@@ -19,4 +19,8 @@ std::vector<std::string> read_labels(const std::string& path);
 // a 1000-class model. Any other mismatch keeps the list and says so in `note`.
 Labels align_labels(std::vector<std::string> labels, int num_classes, bool has_background);
 
+// Indices of the k largest probabilities, best first (ties: lower index first). With a
+// background class (index 0) it is only reported when it is the top-1.
+std::vector<int> top_k_classes(const float* probs, int num_classes, int k, bool has_background);
+
 }  // namespace mnv2
