@@ -55,6 +55,8 @@ TEST(ImageDecode, PngVariants) {
   const int w = 13, h = 7;
   const Image ref = noise_image(w, h, 3);
   EXPECT_EQ(max_diff(decode(encode_png_rgb(ref)), ref), 0);
+  // Adam7 interlaced.
+  EXPECT_EQ(max_diff(decode(encode_png(w, h, PNG_COLOR_TYPE_RGB, 8, ref.pixels, {}, true)), ref), 0);
 
   // RGBA: alpha dropped, colour kept as stored.
   Bytes rgba;
@@ -218,6 +220,7 @@ TEST(ImageDecode, EveryPrefixTruncationIsAnError) {
       {"t.jpg", encode_jpeg(ref, 90)},
       {"t_exif.jpg", with_exif_orientation(encode_jpeg(ref, 90), 6, true)},
       {"t.png", encode_png_rgb(ref)},
+      {"t_adam7.png", encode_png(12, 9, PNG_COLOR_TYPE_RGB, 8, ref.pixels, {}, true)},
       {"t.bmp", encode_bmp(ref, 24, false)},
       {"t32.bmp", encode_bmp(ref, 32, true, true)},
       {"t.ppm", encode_ppm(ref)},
