@@ -3,6 +3,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "formats/openvino_ir.h"
+
 namespace mnv2 {
 
 const char* format_name(ModelFormat f) {
@@ -38,6 +40,8 @@ ModelFormat detect_format(const std::string& path) {
 Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
+    case ModelFormat::OpenVINOIR:
+      return load_openvino_ir(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");
