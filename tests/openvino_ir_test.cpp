@@ -386,5 +386,404 @@ TEST(OpenVinoIrConformance, WrittenXmlFollowsTheFormat) {
     }
 }
 
+// ---------------------------------------------------------------------------------------
+// A hand-written IR in Model Optimizer's v10 style: Const outputs on port 1, mean/scale as
+// Multiply + Add on the input, f16 weights fed straight into a convolution, auto_pad
+// same_upper, AvgPool as the global pool, Reshape with -1, SoftMax-1, metadata saying the
+// channels were not reversed. The reference below evaluates it in NCHW with plain loops.
+struct HandIr {
+  std::string layers, edges;
+  std::vector<uint8_t> bin;
+  int next = 0;
+  std::string meta = "\t<meta_data>\n\t\t<cli_parameters>\n\t\t\t<reverse_input_channels value=\"False\"/>\n"
+                     "\t\t</cli_parameters>\n\t</meta_data>\n";
+  int version = 10;
+
+  static std::string dims(const std::vector<int64_t>& d) {
+    std::string s;
+    for (int64_t v : d) s += "<dim>" + std::to_string(v) + "</dim>";
+    return s;
+  }
+  static std::string list(const std::vector<int64_t>& d) {
+    std::string s;
+    for (size_t i = 0; i < d.size(); ++i) s += (i ? "," : "") + std::to_string(d[i]);
+    return s;
+  }
+  // inputs: (layer, port, dims); returns the new layer id; the output port is inputs.size()
+  int layer(const std::string& type, const std::string& data,
+            const std::vector<std::tuple<int, int, std::vector<int64_t>>>& in,
+            const std::vector<int64_t>& out, int out_port = -1) {
+    const int id = next++;
+    std::string x = "\t\t<layer id=\"" + std::to_string(id) + "\" name=\"" + type + "_" +
+                    std::to_string(id) + "\" type=\"" + type + "\" version=\"opset1\">\n";
+    if (!data.empty()) x += "\t\t\t<data " + data + "/>\n";
+    if (!in.empty()) {
+      x += "\t\t\t<input>\n";
+      for (size_t k = 0; k < in.size(); ++k) {
+        x += "\t\t\t\t<port id=\"" + std::to_string(k) + "\">" + dims(std::get<2>(in[k])) + "</port>\n";
+        edges += "\t\t<edge from-layer=\"" + std::to_string(std::get<0>(in[k])) + "\" from-port=\"" +
+                 std::to_string(std::get<1>(in[k])) + "\" to-layer=\"" + std::to_string(id) +
+                 "\" to-port=\"" + std::to_string(k) + "\"/>\n";
+      }
+      x += "\t\t\t</input>\n";
+    }
+    if (type != "Result") {
+      const int op = out_port >= 0 ? out_port : int(in.size());
+      x += "\t\t\t<output>\n\t\t\t\t<port id=\"" + std::to_string(op) + "\" precision=\"FP32\">" +
+           dims(out) + "</port>\n\t\t\t</output>\n";
+    }
+    x += "\t\t</layer>\n";
+    layers += x;
+    return id;
+  }
+  int const_f32(const std::vector<int64_t>& d, const std::vector<float>& v) {
+    const size_t off = bin.size();
+    bin.resize(off + v.size() * 4);
+    std::memcpy(bin.data() + off, v.data(), v.size() * 4);
+    return layer("Const", "element_type=\"f32\" shape=\"" + list(d) + "\" offset=\"" +
+                              std::to_string(off) + "\" size=\"" + std::to_string(v.size() * 4) + "\"",
+                 {}, d, 1);
+  }
+  int const_f16(const std::vector<int64_t>& d, const std::vector<float>& v) {
+    const size_t off = bin.size();
+    bin.resize(off + v.size() * 2);
+    for (size_t i = 0; i < v.size(); ++i) {
+      const uint16_t h = float_to_half(v[i]);
+      std::memcpy(bin.data() + off + 2 * i, &h, 2);
+    }
+    return layer("Const", "element_type=\"f16\" shape=\"" + list(d) + "\" offset=\"" +
+                              std::to_string(off) + "\" size=\"" + std::to_string(v.size() * 2) + "\"",
+                 {}, d, 1);
+  }
+  int const_i64(const std::vector<int64_t>& v) {
+    const size_t off = bin.size();
+    bin.resize(off + v.size() * 8);
+    std::memcpy(bin.data() + off, v.data(), v.size() * 8);
+    return layer("Const", "element_type=\"i64\" shape=\"" + std::to_string(v.size()) + "\" offset=\"" +
+                              std::to_string(off) + "\" size=\"" + std::to_string(v.size() * 8) + "\"",
+                 {}, {int64_t(v.size())}, 1);
+  }
+  std::string xml() const {
+    return "<?xml version=\"1.0\" ?>\n<net name=\"hand\" version=\"" + std::to_string(version) +
+           "\">\n\t<layers>\n" + layers + "\t</layers>\n\t<edges>\n" + edges + "\t</edges>\n" + meta +
+           "</net>\n";
+  }
+};
+
+std::vector<float> seq(size_t n, double a, double b) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = float(std::sin(a * double(i) + b) * 0.5);
+  return v;
+}
+
+// y[o][oy][ox] = sum w[o][i][ky][kx] x[i][oy*s - pt + ky][ox*s - pl + kx]; groups = cin when dw
+std::vector<double> conv_nchw(const std::vector<double>& x, int c, int h, int w,
+                              const std::vector<float>& wt, int co, int k, int s, int pt, int pl,
+                              int oh, int ow, bool dw) {
+  std::vector<double> y(size_t(co) * oh * ow, 0.0);
+  for (int o = 0; o < co; ++o)
+    for (int oy = 0; oy < oh; ++oy)
+      for (int ox = 0; ox < ow; ++ox) {
+        double acc = 0;
+        for (int i = dw ? o : 0; i < (dw ? o + 1 : c); ++i)
+          for (int ky = 0; ky < k; ++ky)
+            for (int kx = 0; kx < k; ++kx) {
+              const int iy = oy * s - pt + ky, ix = ox * s - pl + kx;
+              if (iy < 0 || iy >= h || ix < 0 || ix >= w) continue;
+              const float wv = dw ? wt[size_t((o * k + ky) * k + kx)]
+                                  : wt[size_t(((o * c + i) * k + ky) * k + kx)];
+              acc += double(wv) * x[size_t((i * h + iy) * w + ix)];
+            }
+        y[size_t((o * oh + oy) * ow + ox)] = acc;
+      }
+  return y;
+}
+
+struct HandModel {
+  HandIr ir;
+  std::vector<float> scale{1 / 58.395f, 1 / 57.12f, 1 / 57.375f};
+  std::vector<float> shift{-123.675f / 58.395f, -116.28f / 57.12f, -103.53f / 57.375f};
+  std::vector<float> w1 = seq(4 * 3 * 3 * 3, 0.37, 0.1), b1 = seq(4, 1.3, 0.2);
+  std::vector<float> w2 = seq(4 * 9, 0.91, 0.5), w3 = seq(5 * 4, 0.53, 0.7), b3 = seq(5, 2.1, 0.3);
+  int softmax = -1;
+
+  HandModel() {
+    HandIr& b = ir;
+    for (float& v : w1) v = half_to_float(float_to_half(v));  // the file stores them as f16
+    const int in = b.layer("Parameter", "element_type=\"f32\" shape=\"1,3,5,5\"", {}, {1, 3, 5, 5}, 0);
+    const int cs = b.const_f32({1, 3, 1, 1}, scale);
+    const int mul = b.layer("Multiply", "", {{in, 0, {1, 3, 5, 5}}, {cs, 1, {1, 3, 1, 1}}}, {1, 3, 5, 5});
+    const int ca = b.const_f32({1, 3, 1, 1}, shift);
+    const int add = b.layer("Add", "", {{mul, 2, {1, 3, 5, 5}}, {ca, 1, {1, 3, 1, 1}}}, {1, 3, 5, 5});
+    const int cw1 = b.const_f16({4, 3, 3, 3}, w1);
+    const int conv = b.layer("Convolution",
+                             "auto_pad=\"same_upper\" dilations=\"1,1\" output_padding=\"0,0\" "
+                             "pads_begin=\"0,0\" pads_end=\"0,0\" strides=\"2,2\"",
+                             {{add, 2, {1, 3, 5, 5}}, {cw1, 1, {4, 3, 3, 3}}}, {1, 4, 3, 3});
+    const int cb1 = b.const_f32({1, 4, 1, 1}, b1);
+    const int badd = b.layer("Add", "", {{conv, 2, {1, 4, 3, 3}}, {cb1, 1, {1, 4, 1, 1}}}, {1, 4, 3, 3});
+    const int clamp = b.layer("Clamp", "max=\"6.0\" min=\"0.0\"", {{badd, 2, {1, 4, 3, 3}}}, {1, 4, 3, 3});
+    const int cw2 = b.const_f32({4, 1, 1, 3, 3}, w2);
+    const int dw = b.layer("GroupConvolution",
+                           "dilations=\"1,1\" pads_begin=\"1,1\" pads_end=\"1,1\" strides=\"1,1\"",
+                           {{clamp, 1, {1, 4, 3, 3}}, {cw2, 1, {4, 1, 1, 3, 3}}}, {1, 4, 3, 3});
+    const int relu = b.layer("ReLU", "", {{dw, 2, {1, 4, 3, 3}}}, {1, 4, 3, 3});
+    const int res = b.layer("Add", "", {{relu, 1, {1, 4, 3, 3}}, {clamp, 1, {1, 4, 3, 3}}}, {1, 4, 3, 3});
+    const int pool = b.layer("AvgPool",
+                             "auto_pad=\"valid\" exclude-pad=\"true\" kernel=\"3,3\" pads_begin=\"0,0\" "
+                             "pads_end=\"0,0\" rounding_type=\"floor\" strides=\"1,1\"",
+                             {{res, 2, {1, 4, 3, 3}}}, {1, 4, 1, 1});
+    const int cw3 = b.const_f32({5, 4, 1, 1}, w3);
+    const int fc = b.layer("Convolution",
+                           "dilations=\"1,1\" pads_begin=\"0,0\" pads_end=\"0,0\" strides=\"1,1\"",
+                           {{pool, 1, {1, 4, 1, 1}}, {cw3, 1, {5, 4, 1, 1}}}, {1, 5, 1, 1});
+    const int cb3 = b.const_f32({1, 5, 1, 1}, b3);
+    const int logits = b.layer("Add", "", {{fc, 2, {1, 5, 1, 1}}, {cb3, 1, {1, 5, 1, 1}}}, {1, 5, 1, 1});
+    const int shape = b.const_i64({-1, 5});
+    const int reshape = b.layer("Reshape", "special_zero=\"false\"",
+                                {{logits, 2, {1, 5, 1, 1}}, {shape, 1, {2}}}, {1, 5});
+    softmax = b.layer("SoftMax", "axis=\"1\"", {{reshape, 2, {1, 5}}}, {1, 5});
+    b.layer("Result", "", {{softmax, 1, {1, 5}}}, {});
+  }
+
+  // NCHW double reference; x is NCHW raw input.
+  std::vector<double> reference(const std::vector<double>& x) const {
+    std::vector<double> a(x.size());
+    for (int c = 0; c < 3; ++c)
+      for (int i = 0; i < 25; ++i) a[size_t(c * 25 + i)] = x[size_t(c * 25 + i)] * scale[size_t(c)] + shift[size_t(c)];
+    // same_upper, 5 -> 3 with stride 2: total pad 2, 1 before and 1 after
+    auto y = conv_nchw(a, 3, 5, 5, w1, 4, 3, 2, 1, 1, 3, 3, false);
+    for (int o = 0; o < 4; ++o)
+      for (int i = 0; i < 9; ++i) {
+        double& v = y[size_t(o * 9 + i)];
+        v = std::clamp(v + b1[size_t(o)], 0.0, 6.0);
+      }
+    auto z = conv_nchw(y, 4, 3, 3, w2, 4, 3, 1, 1, 1, 3, 3, true);
+    std::vector<double> pooled(4, 0.0);
+    for (int o = 0; o < 4; ++o)
+      for (int i = 0; i < 9; ++i)
+        pooled[size_t(o)] += (std::max(z[size_t(o * 9 + i)], 0.0) + y[size_t(o * 9 + i)]) / 9.0;
+    std::vector<double> l(5);
+    double m = -1e300;
+    for (int o = 0; o < 5; ++o) {
+      l[size_t(o)] = b3[size_t(o)];
+      for (int i = 0; i < 4; ++i) l[size_t(o)] += double(w3[size_t(o * 4 + i)]) * pooled[size_t(i)];
+      m = std::max(m, l[size_t(o)]);
+    }
+    double sum = 0;
+    for (double& v : l) sum += (v = std::exp(v - m));
+    for (double& v : l) v /= sum;
+    return l;
+  }
+};
+
+TEST(OpenVinoIrHandWritten, ModelOptimizerV10StyleMatchesNchwReference) {
+  HandModel hm;
+  Graph g = load_openvino_ir_memory(hm.ir.xml(), hm.ir.bin, "hand.xml");
+  EXPECT_EQ(g.info.channel_order, ChannelOrder::RGB);  // metadata: reverse_input_channels False
+  EXPECT_TRUE(g.info.normalization_in_graph);
+  EXPECT_NEAR(g.info.scale, 58.395f, 1e-3);
+  EXPECT_NEAR(g.info.mean, 123.675f, 1e-3);
+  EXPECT_EQ(g.info.num_classes, 5);
+  EXPECT_EQ(g.info.feature_dim, 4);
+  EXPECT_EQ(g.info.output_name, "SoftMax_" + std::to_string(hm.softmax));
+  // same_upper on 5 -> 3 at stride 2 pads one row/column on each side.
+  const Node& conv = g.nodes[2];
+  ASSERT_EQ(conv.op, OpType::Conv2D);
+  EXPECT_EQ(conv.pad_top, 1);
+  EXPECT_EQ(conv.pad_bottom, 1);
+  EXPECT_EQ(conv.activation, Activation::Relu6);
+  EXPECT_EQ(conv.bias.size(), 4u);
+  std::vector<double> nchw(75);
+  std::vector<float> nhwc(75);
+  std::mt19937 rng(4);
+  for (int c = 0; c < 3; ++c)
+    for (int i = 0; i < 25; ++i) {
+      const float v = float(rng() % 256);
+      nchw[size_t(c * 25 + i)] = v;
+      nhwc[size_t(i * 3 + c)] = v;
+    }
+  const auto want = hm.reference(nchw);
+  const ReferenceResult got = reference_run(g, nhwc.data(), 1);
+  ASSERT_EQ(got.output.size(), 5u);
+  for (size_t i = 0; i < 5; ++i) EXPECT_NEAR(got.output[i], want[i], 1e-6) << i;
+}
+
+TEST(OpenVinoIrHandWritten, NoMetadataMeansBgrAndVersion11Works) {
+  HandModel hm;
+  hm.ir.meta = "";
+  hm.ir.version = 11;
+  Graph g = load_openvino_ir_memory(hm.ir.xml(), hm.ir.bin, "hand.xml");
+  EXPECT_EQ(g.info.channel_order, ChannelOrder::BGR);
+  hm.ir.version = 7;
+  try {
+    load_openvino_ir_memory(hm.ir.xml(), hm.ir.bin, "hand.xml");
+    FAIL() << "IR v7 accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("version 7"), std::string::npos) << e.what();
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Bad files.
+std::string load_error(const std::string& xml, const std::vector<uint8_t>& bin) {
+  try {
+    load_openvino_ir_memory(xml, bin, "bad.xml");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+void expect_error(const std::string& xml, const std::vector<uint8_t>& bin,
+                  const std::vector<std::string>& needles) {
+  const std::string msg = load_error(xml, bin);
+  ASSERT_FALSE(msg.empty()) << "loaded without error";
+  EXPECT_NE(msg.find("bad.xml"), std::string::npos) << msg;
+  for (const std::string& n : needles) EXPECT_NE(msg.find(n), std::string::npos) << msg;
+}
+
+std::string replace_once(std::string s, const std::string& from, const std::string& to,
+                         size_t after = 0) {
+  const size_t at = s.find(from, after);
+  if (at == std::string::npos) throw std::runtime_error("pattern not found: " + from);
+  return s.replace(at, from.size(), to);
+}
+
+OpenVinoIrFiles small_model() { return write_openvino_ir(build_mobilenet_v2(0.35f, 32, 10, 2), false, true); }
+
+TEST(OpenVinoIrBadFiles, TruncatedXmlAtEveryLength) {
+  const OpenVinoIrFiles f = small_model();
+  size_t loaded = 0;
+  for (size_t n = 0; n < f.xml.size(); ++n) {
+    try {
+      load_openvino_ir_memory(f.xml.substr(0, n), f.bin, "t.xml");
+      ++loaded;
+      // only a prefix that still holds the whole document may load
+      ASSERT_NE(f.xml.substr(0, n).find("</net>"), std::string::npos) << n;
+    } catch (const Error&) {
+    }
+  }
+  EXPECT_LE(loaded, 2u);  // at most the prefixes that only drop the final newline
+}
+
+TEST(OpenVinoIrBadFiles, TruncatedBin) {
+  const OpenVinoIrFiles f = small_model();
+  std::vector<size_t> sizes = {0, 1, 4, f.bin.size() - 1, f.bin.size() - 4};
+  for (size_t k = 1; k < 64; ++k) sizes.push_back(f.bin.size() * k / 64);
+  for (size_t n : sizes) {
+    std::vector<uint8_t> b(f.bin.begin(), f.bin.begin() + std::ptrdiff_t(n));
+    expect_error(f.xml, b, {"outside the .bin"});
+  }
+}
+
+TEST(OpenVinoIrBadFiles, ConstOffsetsSizesAndShapes) {
+  const OpenVinoIrFiles f = small_model();
+  const std::string c = "offset=\"0\" size=\"12\"";  // the first Const (the mean values)
+  ASSERT_NE(f.xml.find(c), std::string::npos);
+  const std::string big = std::to_string(f.bin.size());
+  expect_error(replace_once(f.xml, c, "offset=\"" + big + "\" size=\"12\""), f.bin, {"outside the .bin"});
+  expect_error(replace_once(f.xml, c, "offset=\"" + std::to_string(f.bin.size() - 11) + "\" size=\"12\""), f.bin, {"outside the .bin"});
+  expect_error(replace_once(f.xml, c, "offset=\"18446744073709551615\" size=\"12\""), f.bin, {"offset"});
+  expect_error(replace_once(f.xml, c, "offset=\"-4\" size=\"12\""), f.bin, {"offset"});
+  expect_error(replace_once(f.xml, c, "offset=\"0\" size=\"16\""), f.bin, {"does not match shape"});
+  expect_error(replace_once(f.xml, c, "offset=\"0\" size=\"abc\""), f.bin, {"size"});
+  // absurd shapes
+  expect_error(replace_once(f.xml, "shape=\"1,3,1,1\"", "shape=\"100000,100000,100000,1000\""), f.bin, {"shape"});
+  expect_error(replace_once(f.xml, "shape=\"1,3,32,32\"", "shape=\"1,3,1000000,1000000\""), f.bin, {"Parameter"});
+  expect_error(replace_once(f.xml, "<dim>32</dim>", "<dim>99999999999999999999</dim>"), f.bin, {"dim"});
+  expect_error(replace_once(f.xml, "<dim>32</dim>", "<dim>33</dim>"), f.bin, {"declares dims"});
+}
+
+TEST(OpenVinoIrBadFiles, UnknownLayerTypeIsNamed) {
+  const OpenVinoIrFiles f = small_model();
+  const size_t at = f.xml.find("type=\"SoftMax\"");
+  ASSERT_NE(at, std::string::npos);
+  const size_t id_at = f.xml.rfind("<layer id=\"", at) + 11;
+  const std::string id = f.xml.substr(id_at, f.xml.find('"', id_at) - id_at);
+  expect_error(replace_once(f.xml, "type=\"SoftMax\"", "type=\"FancyMax\""), f.bin,
+               {"FancyMax", "layer " + id});
+}
+
+TEST(OpenVinoIrBadFiles, BrokenEdges) {
+  const OpenVinoIrFiles f = small_model();
+  const size_t e = f.xml.find("<edge ");
+  const size_t e_end = f.xml.find("/>", e) + 2;
+  const std::string edge = f.xml.substr(e, e_end - e);
+  // a missing edge leaves an input dangling
+  expect_error(f.xml.substr(0, e) + f.xml.substr(e_end), f.bin, {"not connected"});
+  // an edge to / from nothing
+  expect_error(replace_once(f.xml, "to-layer=\"", "to-layer=\"9999", e), f.bin, {"does not exist"});
+  expect_error(replace_once(f.xml, "from-layer=\"", "from-layer=\"777", e), f.bin, {"does not exist"});
+  expect_error(replace_once(f.xml, "from-port=\"0\"", "from-port=\"5\"", e), f.bin, {"no output port 5"});
+  expect_error(replace_once(f.xml, "to-port=\"0\"", "to-port=\"7\"", e), f.bin, {"no input port 7"});
+  // the same input port fed twice
+  expect_error(replace_once(f.xml, edge, edge + edge), f.bin, {"already has an incoming edge"});
+  expect_error(replace_once(f.xml, "<edges>", "<edgez>"), f.bin, {});
+}
+
+TEST(OpenVinoIrBadFiles, CycleIsReported) {
+  HandModel hm;
+  // Feed the first convolution's bias Add from the residual Add: a loop.
+  std::string xml = hm.ir.xml();
+  const std::string from = "<edge from-layer=\"7\" from-port=\"1\" to-layer=\"8\" to-port=\"1\"/>";
+  ASSERT_NE(xml.find(from), std::string::npos);
+  xml = replace_once(xml, from, "<edge from-layer=\"13\" from-port=\"2\" to-layer=\"8\" to-port=\"1\"/>");
+  expect_error(xml, hm.ir.bin, {"cycle"});
+}
+
+TEST(OpenVinoIrBadFiles, MissingBinFile) {
+  const std::string dir = temp_dir();
+  save_openvino_ir(build_mobilenet_v2(0.35f, 32, 10, 2), dir + "/m.xml", false, false);
+  std::remove((dir + "/m.bin").c_str());
+  try {
+    Model::load(dir + "/m.xml");
+    FAIL() << "loaded without its .bin";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("m.bin"), std::string::npos) << e.what();
+  }
+  std::remove((dir + "/m.xml").c_str());
+  rmdir(dir.c_str());
+}
+
+TEST(OpenVinoIrBadFiles, RandomCorruptionNeverCrashes) {
+  const OpenVinoIrFiles f = small_model();
+  std::mt19937 rng(20261125);
+  int xml_errors = 0, xml_loads = 0, bin_errors = 0, bin_loads = 0;
+  for (int trial = 0; trial < 1500; ++trial) {
+    std::string x = f.xml;
+    const int flips = 1 + int(rng() % 4);
+    for (int k = 0; k < flips; ++k) {
+      // Mostly printable replacements (digits, quotes, brackets) so the XML often still
+      // parses and the corruption reaches the loader.
+      static const char pool[] = "0123456789-,<>/\"= abcxyz?";
+      x[rng() % x.size()] = (rng() % 4) ? pool[rng() % (sizeof pool - 1)] : char(rng() % 256);
+    }
+    try {
+      Graph g = load_openvino_ir_memory(x, f.bin, "c.xml");
+      ++xml_loads;
+      EXPECT_GT(g.nodes.size(), 1u);
+    } catch (const Error&) {
+      ++xml_errors;
+    }
+  }
+  for (int trial = 0; trial < 1500; ++trial) {
+    std::vector<uint8_t> b = f.bin;
+    const int flips = 1 + int(rng() % 8);
+    for (int k = 0; k < flips; ++k) b[rng() % b.size()] = uint8_t(rng() % 256);
+    try {
+      load_openvino_ir_memory(f.xml, b, "c.xml");
+      ++bin_loads;
+    } catch (const Error& e) {
+      ++bin_errors;
+      EXPECT_NE(std::string(e.what()).find("not finite"), std::string::npos) << e.what();
+    }
+  }
+  std::printf("[ figures  ] corrupted xml: %d errors, %d loads; corrupted bin: %d errors, %d loads\n",
+              xml_errors, xml_loads, bin_errors, bin_loads);
+  EXPECT_GT(xml_errors, 0);
+  EXPECT_GT(bin_loads, 0);
+}
+
 }  // namespace
 }  // namespace mnv2
