@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "formats/openvino_ir.h"
+#include "formats/tflite.h"
 
 namespace mnv2 {
 
@@ -42,6 +43,8 @@ Graph load_graph(const std::string& path) {
   switch (f) {
     case ModelFormat::OpenVINOIR:
       return load_openvino_ir(path);
+    case ModelFormat::TFLite:
+      return load_tflite(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");
