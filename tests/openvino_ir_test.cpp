@@ -785,5 +785,38 @@ TEST(OpenVinoIrBadFiles, RandomCorruptionNeverCrashes) {
   EXPECT_GT(bin_loads, 0);
 }
 
+// ---------------------------------------------------------------------------------------
+TEST(OpenVinoIrCli, ConvertWritesLoadableIr) {
+  const std::string dir = temp_dir();
+  const std::string cli = test::cli_path();
+  std::string out;
+  ASSERT_EQ(test::run_command(cli + " convert --synthetic 0.35 32 --classes 10 --seed 4 -o " + dir +
+                                  "/a.xml",
+                              &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_command(cli + " convert --synthetic 0.35 32 --classes 10 --seed 4 --fp16 -o " +
+                                  dir + "/b.xml",
+                              &out),
+            0)
+      << out;
+  ASSERT_EQ(test::run_command(cli + " info " + dir + "/a.xml", &out), 0) << out;
+  EXPECT_NE(out.find("openvino-ir"), std::string::npos) << out;
+  EXPECT_NE(out.find("BGR"), std::string::npos) << out;
+  Graph src = build_mobilenet_v2(0.35f, 32, 10, 4);
+  Graph a = load_graph(dir + "/a.xml"), b = load_graph(dir + "/b.xml");
+  const auto p = random_pixels(32, 32, 77);
+  const auto xs = normalised_rgb(p, 127.5f, 127.5f);
+  const auto xi = raw_bgr(p);
+  const ReferenceResult r0 = reference_run(src, xs.data(), 1);
+  const ReferenceResult ra = reference_run(a, xi.data(), 1);
+  const ReferenceResult rb = reference_run(b, xi.data(), 1);
+  EXPECT_LE(max_diff(ra.output, r0.output), 1e-5);
+  EXPECT_LE(max_diff(rb.output, r0.output), 1e-3);
+  EXPECT_EQ(argmax(rb.output), argmax(r0.output));
+  for (const char* f : {"/a.xml", "/a.bin", "/b.xml", "/b.bin"}) std::remove((dir + f).c_str());
+  rmdir(dir.c_str());
+}
+
 }  // namespace
 }  // namespace mnv2

@@ -46,7 +46,12 @@ struct OpenVinoIrFiles {
 //    into the weights of the first convolution(s).
 OpenVinoIrFiles write_openvino_ir(const Graph& g, bool fp16, bool omz_style_input);
 
-// Writes xml_path and the .bin beside it (extension replaced by .bin).
+// True when g can be written with omz_style_input: it takes normalised RGB input and
+// only Conv2D layers read the input (so the channel reversal folds into their weights).
+bool openvino_ir_omz_input_possible(const Graph& g);
+
+// Writes xml_path and the .bin beside it (extension replaced by .bin), each to a temporary
+// name first and renamed, so a failed save leaves no partial pair.
 void save_openvino_ir(const Graph& g, const std::string& xml_path, bool fp16,
                       bool omz_style_input);
 

@@ -372,6 +372,16 @@ OpenVinoIrFiles Writer::run() {
 
 }  // namespace
 
+bool openvino_ir_omz_input_possible(const Graph& g) {
+  if (g.info.normalization_in_graph || g.info.channel_order != ChannelOrder::RGB ||
+      g.info.scale == 0)
+    return false;
+  for (const Node& n : g.nodes)
+    for (int in : n.inputs)
+      if (in == g.input && n.op != OpType::Conv2D) return false;
+  return true;
+}
+
 OpenVinoIrFiles write_openvino_ir(const Graph& g, bool fp16, bool omz_style_input) {
   Writer w(g, fp16, omz_style_input);
   return w.run();
@@ -386,10 +396,25 @@ void save_openvino_ir(const Graph& g, const std::string& xml_path, bool fp16,
     if (!f) throw Error("cannot create '" + path + "'");
     f.write(static_cast<const char*>(data), std::streamsize(size));
     f.close();
-    if (!f) throw Error("cannot write '" + path + "'");
+    if (!f) {
+      std::remove(path.c_str());
+      throw Error("cannot write '" + path + "'");
+    }
   };
-  write(bin_path, files.bin.data(), files.bin.size());
-  write(xml_path, files.xml.data(), files.xml.size());
+  const std::string bin_tmp = bin_path + ".partial", xml_tmp = xml_path + ".partial";
+  write(bin_tmp, files.bin.data(), files.bin.size());
+  try {
+    write(xml_tmp, files.xml.data(), files.xml.size());
+  } catch (...) {
+    std::remove(bin_tmp.c_str());
+    throw;
+  }
+  if (std::rename(bin_tmp.c_str(), bin_path.c_str()) != 0 ||
+      std::rename(xml_tmp.c_str(), xml_path.c_str()) != 0) {
+    std::remove(bin_tmp.c_str());
+    std::remove(xml_tmp.c_str());
+    throw Error("cannot rename the written IR into place at '" + xml_path + "'");
+  }
 }
 
 }  // namespace mnv2
