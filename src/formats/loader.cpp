@@ -3,6 +3,7 @@
 #include <cstring>
 #include <fstream>
 
+#include "formats/openvino_ir.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -40,6 +41,8 @@ ModelFormat detect_format(const std::string& path) {
 Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
+    case ModelFormat::OpenVINOIR:
+      return load_openvino_ir(path);
     case ModelFormat::TFLite:
       return load_tflite(path);
     case ModelFormat::Unknown:
