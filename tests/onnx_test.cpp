@@ -40,15 +40,15 @@ std::string last_line(const std::string& s) {
   return p == std::string::npos ? t : t.substr(p + 1);
 }
 
-struct Setup {
+struct RefSetup {
   bool ok = false;
   std::string why;   // when !ok
   std::string path;  // node_modules for ORT
 };
 
-const Setup& ort_setup() {
-  static const Setup s = [] {
-    Setup r;
+const RefSetup& ort_setup() {
+  static const RefSetup s = [] {
+    RefSetup r;
     std::string out;
     const int rc = test::run_command(
         quote(ref_scripts() + "/setup_onnx_ref.sh") + " ort " + quote(ref_dir() + "/ort"), &out);
@@ -63,9 +63,9 @@ const Setup& ort_setup() {
   return s;
 }
 
-const Setup& torch_setup() {
-  static const Setup s = [] {
-    Setup r;
+const RefSetup& torch_setup() {
+  static const RefSetup s = [] {
+    RefSetup r;
     std::string out;
     const std::string dir = ref_dir() + "/models";
     const int rc = test::run_command(
@@ -118,7 +118,7 @@ std::vector<float> nhwc_to_nchw(const std::vector<float>& x, int n, int c, int h
 // Runs `model` in ONNX Runtime on an NCHW input; returns the first output.
 std::vector<float> run_ort(const std::string& model, const std::vector<float>& nchw,
                            const std::vector<int>& dims, const std::string& tag) {
-  const Setup& s = ort_setup();
+  const RefSetup& s = ort_setup();
   const std::string dir = ref_dir() + "/runs";
   fs::create_directories(dir);
   const std::string in = dir + "/" + tag + ".in.bin", out = dir + "/" + tag + ".ort.bin";
@@ -170,9 +170,9 @@ std::vector<RefModel> manifest(const std::string& dir) {
 }
 
 void check_torch_export(const std::string& stem) {
-  const Setup& ts = torch_setup();
+  const RefSetup& ts = torch_setup();
   if (!ts.ok) GTEST_SKIP() << ts.why;
-  const Setup& os = ort_setup();
+  const RefSetup& os = ort_setup();
   if (!os.ok) GTEST_SKIP() << os.why;
   RefModel ref{};
   for (const RefModel& m : manifest(ts.path))
@@ -270,6 +270,150 @@ TEST(OnnxTorchExport, MobileNetV2_10_128_Opset11_GemmLogits) {
 }
 
 TEST(OnnxTorchExport, MobileNetV2_035_96_Opset9) { check_torch_export("mnv2_0.35_96_opset9"); }
+
+// ---- writer: round trips -----------------------------------------------------------------
+
+std::string temp_path(const std::string& name) {
+  const fs::path dir = fs::path(test::cli_path()).parent_path() / "onnx_test_tmp";
+  fs::create_directories(dir);
+  return (dir / name).string();
+}
+
+void write_bytes(const std::string& path, const std::string& bytes) {
+  std::ofstream f(path, std::ios::binary | std::ios::trunc);
+  f.write(bytes.data(), std::streamsize(bytes.size()));
+}
+
+struct Outputs {
+  std::vector<float> probs, logits, features;
+};
+
+Outputs run_model(Model& m, const std::vector<float>& x, int batch) {
+  Outputs o;
+  o.probs.resize(size_t(batch) * m.info().num_classes);
+  o.logits.resize(o.probs.size());
+  o.features.resize(size_t(batch) * m.info().feature_dim);
+  m.run(x.data(), batch, o.probs.data(), o.logits.data(), o.features.data());
+  return o;
+}
+
+double rel(const std::vector<float>& a, const std::vector<float>& b) {
+  return test::rel_l2(a.data(), to_double(b).data(), a.size());
+}
+
+TEST(OnnxRoundTrip, SyntheticModelsReloadWithIdenticalOutputs) {
+  struct Case {
+    float width;
+    int res, classes;
+  } cases[] = {{0.35f, 32, 10}, {1.4f, 96, 1001}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("width " + std::to_string(c.width) + " res " + std::to_string(c.res));
+    Graph g = build_mobilenet_v2(c.width, c.res, c.classes, 11);
+    const std::string path = temp_path("roundtrip.onnx");
+    save_onnx(g, path);
+    EXPECT_EQ(detect_format(path), ModelFormat::ONNX);
+    Graph h = load_graph(path);
+    EXPECT_EQ(h.total_params(), g.total_params());
+    EXPECT_EQ(h.total_macs(), g.total_macs());
+    EXPECT_EQ(h.info.format, "onnx");
+    EXPECT_EQ(h.info.layout, Layout::NCHW);
+    EXPECT_EQ(h.info.num_classes, c.classes);
+    EXPECT_EQ(h.info.feature_dim, g.info.feature_dim);
+    EXPECT_EQ(h.info.has_background, c.classes == 1001);
+    EXPECT_TRUE(h.info.output_is_softmax);
+    EXPECT_FLOAT_EQ(h.info.width_multiplier, c.width);
+    // The weights come back bit for bit, in IR layout.
+    int convs = 0;
+    for (const Node& n : g.nodes) {
+      if (n.op != OpType::Conv2D && n.op != OpType::DepthwiseConv2D) continue;
+      for (const Node& m : h.nodes)
+        if (m.name == n.name) {
+          ++convs;
+          EXPECT_EQ(m.op, n.op) << n.name;
+          EXPECT_EQ(m.weights, n.weights) << n.name;
+          EXPECT_EQ(m.bias, n.bias) << n.name;
+          EXPECT_EQ(m.activation, n.activation) << n.name;
+          EXPECT_EQ(std::vector<int>({m.pad_top, m.pad_bottom, m.pad_left, m.pad_right}),
+                    std::vector<int>({n.pad_top, n.pad_bottom, n.pad_left, n.pad_right}))
+              << n.name;
+        }
+    }
+    EXPECT_EQ(convs, 53);
+
+    Model a = Model::synthetic(c.width, c.res, c.classes, 11, Options{.threads = 2, .max_batch = 2});
+    Model b = Model::load(path, Options{.threads = 2, .max_batch = 2});
+    const std::vector<float> x = test::random_input(size_t(2) * c.res * c.res * 3, 5);
+    const Outputs oa = run_model(a, x, 2), ob = run_model(b, x, 2);
+    EXPECT_LE(rel(ob.probs, oa.probs), 1e-6);
+    EXPECT_LE(rel(ob.logits, oa.logits), 1e-6);
+    EXPECT_LE(rel(ob.features, oa.features), 1e-6);
+  }
+}
+
+// Inserts y = x * s[c] + b[c] right after the input (the normalisation an OpenVINO IR bakes in).
+Graph with_input_affine(Graph g, const std::vector<float>& s, const std::vector<float>& b) {
+  Node aff;
+  aff.name = "input_normalize";
+  aff.op = OpType::ChannelAffine;
+  aff.inputs = {g.input};
+  aff.weights = s;
+  aff.bias = b;
+  std::vector<Node> nodes;
+  nodes.push_back(g.nodes[0]);
+  nodes.push_back(aff);
+  for (size_t i = 1; i < g.nodes.size(); ++i) {
+    Node n = g.nodes[i];
+    for (int& in : n.inputs) in = in == 0 ? 1 : in + 1;
+    nodes.push_back(n);
+  }
+  g.nodes = nodes;
+  g.output += 1;
+  g.logits += 1;
+  g.features += 1;
+  g.finalize();
+  return g;
+}
+
+TEST(OnnxRoundTrip, WriterOutputRunsInOnnxRuntime) {
+  const RefSetup& os = ort_setup();
+  if (!os.ok) GTEST_SKIP() << os.why;
+  struct Case {
+    float width;
+    int res, classes;
+    bool affine;
+  } cases[] = {{1.4f, 160, 1001, false}, {0.5f, 64, 1000, true}};
+  for (const Case& c : cases) {
+    SCOPED_TRACE("width " + std::to_string(c.width) + " res " + std::to_string(c.res));
+    Graph g = build_mobilenet_v2(c.width, c.res, c.classes, 21);
+    if (c.affine) {
+      // BGR, raw 0..255 pixels: scale/offset per channel inside the graph.
+      g = with_input_affine(g, {1 / 127.5f, 1 / 127.f, 1 / 128.f}, {-1.f, -0.99f, -1.01f});
+      g.info.channel_order = ChannelOrder::BGR;
+      g.info.normalization_in_graph = true;
+    }
+    const std::string path = temp_path("writer_ort.onnx");
+    save_onnx(g, path);
+    Model m = Model::load(path, Options{.threads = 2, .max_batch = 2});
+    EXPECT_EQ(m.info().channel_order, c.affine ? ChannelOrder::BGR : ChannelOrder::RGB);
+    EXPECT_EQ(m.info().normalization_in_graph, c.affine);
+    const int batch = 2, n = c.res;
+    std::vector<float> x = test::random_input(size_t(batch) * n * n * 3, 9);
+    if (c.affine)
+      for (float& v : x) v = (v + 1.f) * 127.5f;
+    std::vector<float> ours(size_t(batch) * c.classes);
+    m.run(x.data(), batch, ours.data());
+    const std::vector<float> ort = run_ort(path, nhwc_to_nchw(x, batch, 3, n, n), {batch, 3, n, n},
+                                           "writer_" + std::to_string(c.res));
+    ASSERT_EQ(ort.size(), ours.size());
+    const double d = test::max_abs_diff(ours.data(), to_double(ort).data(), ours.size());
+    double pmax = 0;
+    for (float p : ort) pmax = std::max(pmax, double(p));
+    std::printf("writer %.2f/%d: max |p| diff mnv2-ORT %.3g (largest probability %.3f)\n",
+                double(c.width), c.res, d, pmax);
+    EXPECT_LE(d, 1e-5);
+    EXPECT_GT(pmax, 5.0 / c.classes);
+  }
+}
 
 }  // namespace
 }  // namespace mnv2
