@@ -2,10 +2,11 @@
 # Builds every fuzz/fuzz_*.cpp as a libFuzzer target (clang-14, ASan + UBSan) and every
 # fuzz/seed_*.cpp as a plain program that writes a seed corpus, into build-fuzz/.
 #   fuzz/build.sh
-#   build-fuzz/seed_openvino_ir corpus/ && build-fuzz/fuzz_openvino_ir -jobs=1 corpus/
+#   build-fuzz/seed_openvino_ir corpus/ && build-fuzz/fuzz_openvino_ir -jobs=1 -max_len=20000 \
+#     -dict=fuzz/fuzz_openvino_ir.dict corpus/
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CXX=${CXX:-clang++-14}
+CXX=${CXX:-$(command -v clang++-14 || command -v clang++)}
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cmake -S . -B build-fuzz -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCMAKE_CXX_COMPILER="$CXX" \
   -DMNV2_BUILD_TESTS=OFF -DMNV2_BUILD_BENCH=OFF \
