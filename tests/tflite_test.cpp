@@ -443,6 +443,103 @@ TEST(TfliteCli, ConvertSyntheticThenInfo) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Independent runtime: the real TensorFlow Lite (compiled to WebAssembly, npm package
+// @tensorflow/tfjs-tflite) runs the files mnv2 writes; both must agree.
+
+std::string dir_of(const std::string& p) {
+  const size_t s = p.find_last_of('/');
+  return s == std::string::npos ? "." : p.substr(0, s);
+}
+
+void write_floats(const std::string& path, const float* v, size_t n) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v), std::streamsize(n * sizeof(float)));
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  const std::vector<uint8_t> b = read_file(path);
+  std::vector<float> v(b.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
+}
+
+TEST(TfliteWasm, RealTfliteRuntimeAgreesWithMnv2) {
+  std::string out;
+  if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node is not installed";
+  const std::string ref_src = dir_of(__FILE__) + "/ref";
+  const std::string ref_build = dir_of(test::cli_path()) + "/ref";
+  if (test::run_command("bash " + ref_src + "/setup_tflite_wasm.sh " + ref_build, &out) != 0)
+    GTEST_SKIP() << "could not install @tensorflow/tfjs-tflite (the TFLite wasm reference): "
+                 << out;
+  // The package folder is the last line the setup script prints.
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  const std::string pkg = out.substr(out.find_last_of('\n') == std::string::npos
+                                         ? 0
+                                         : out.find_last_of('\n') + 1);
+
+  struct Case {
+    std::string name;
+    Graph graph;
+    bool fp16;
+    float lo, hi;  // input value range
+    std::vector<std::vector<float>> fixed;  // inputs to use instead of random ones
+  };
+  std::vector<Case> cases;
+  cases.push_back({"synthetic_0.5_96", build_mobilenet_v2(0.5f, 96, 1001, 21), false, -1.f, 1.f});
+  cases.push_back({"synthetic_0.5_96_fp16", build_mobilenet_v2(0.5f, 96, 1001, 21), true, -1.f, 1.f});
+  cases.push_back({"tiny_all_paths", tiny_graph(true), false, 0.f, 255.f});
+  cases.push_back({"tiny_all_paths_fp16", tiny_graph(true), true, 0.f, 255.f});
+  // The real Coral model, dequantized to float by mnv2, on a real photo.
+  if (const std::string data = test::data_dir(); !data.empty()) {
+    Graph g = load_graph(data + "/coral/mobilenet_v2_1.0_224_quant.tflite");
+    const std::vector<uint8_t> q = read_file(data + "/coral/golden/cat.bmp.input.u8");
+    std::vector<float> x(q.size());
+    for (size_t k = 0; k < q.size(); ++k) x[k] = (float(q[k]) - g.info.mean) / g.info.scale;
+    cases.push_back({"coral_as_float_cat", std::move(g), false, 0.f, 0.f, {x}});
+  }
+  for (const Case& c : cases) {
+    const std::string model = temp_path(c.name + ".tflite");
+    SaveOptions so;
+    so.fp16 = c.fp16;
+    save_graph(c.graph, model, so);
+    Model m = Model::load(model);
+    const ModelInfo& info = m.info();
+    const size_t per = size_t(info.height) * size_t(info.width) * size_t(info.channels);
+    const int n = c.fixed.empty() ? 3 : int(c.fixed.size());
+    std::string args;
+    std::vector<std::vector<float>> inputs;
+    for (int i = 0; i < n; ++i) {
+      std::vector<float> x = test::random_input(per, uint32_t(100 + i));
+      for (float& v : x) v = c.lo + (v + 1.f) * 0.5f * (c.hi - c.lo);
+      if (!c.fixed.empty()) x = c.fixed[size_t(i)];
+      const std::string in = temp_path(c.name + std::to_string(i) + ".in.f32");
+      write_floats(in, x.data(), x.size());
+      args += " " + in + " " + temp_path(c.name + std::to_string(i) + ".out.f32");
+      inputs.push_back(std::move(x));
+    }
+    ASSERT_EQ(test::run_command("node " + ref_src + "/run_tflite_wasm.js " + pkg + " " + model + args,
+                                &out), 0) << c.name << ": " << out;
+    double worst = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::vector<float> ref = read_floats(temp_path(c.name + std::to_string(i) + ".out.f32"));
+      ASSERT_EQ(ref.size(), size_t(info.num_classes)) << c.name;
+      std::vector<float> p(ref.size());
+      m.run(inputs[size_t(i)].data(), 1, p.data());
+      std::vector<double> rd(ref.begin(), ref.end());
+      const double d = test::max_abs_diff(p.data(), rd.data(), p.size());
+      worst = std::max(worst, d);
+      EXPECT_EQ(argmax(p.data(), int(p.size())), argmax(ref.data(), int(ref.size()))) << c.name;
+      EXPECT_LE(d, 1e-5) << c.name << " input " << i;
+      std::remove(temp_path(c.name + std::to_string(i) + ".in.f32").c_str());
+      std::remove(temp_path(c.name + std::to_string(i) + ".out.f32").c_str());
+    }
+    std::printf("  %-22s TFLite-wasm vs mnv2: max |dp| = %.2e over %d inputs\n", c.name.c_str(),
+                worst, n);
+    std::remove(model.c_str());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Robustness: broken files must give mnv2::Error, never a crash, hang or huge allocation.
 
 // Runs body in a forked child whose address space may grow by at most `extra` bytes and
