@@ -50,7 +50,10 @@ struct Value {
 
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) r += ',';
+    r += std::to_string(s[i]);
+  }
   return r + "]";
 }
 
@@ -99,6 +102,20 @@ class Loader {
   void bind(int t, Value v, const std::string& ctx);
   void bind_node(int t, int node, const std::string& ctx);
   int add_node(Node n, const std::string& ctx);
+  // Every float materialised from the file (dequantised constants and their copies into
+  // IR nodes) counts against a budget proportional to the file size, so that a small file
+  // whose operators all share one big constant cannot make the loader allocate gigabytes.
+  void charge(int64_t count, const std::string& ctx) {
+    weight_elements_ += count;
+    if (weight_elements_ > weight_budget_)
+      fail(ctx, "constants used by the operators expand to more than " +
+                    std::to_string(weight_budget_) +
+                    " values, far more than the file holds (one tensor shared by many operators?)");
+  }
+  std::vector<float> take(const std::vector<float>& v, const std::string& ctx) {
+    charge(int64_t(v.size()), ctx);
+    return v;
+  }
   void check_declared(int t, const Shape& s, const std::string& ctx);
   Activation activation(int code, const std::string& ctx);
 
@@ -227,11 +244,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
   if (!is_const(t, ctx)) fail(ctx, tdesc(t) + " must be a constant (weights) but has no data");
   const TensorInfo& ti = tensor(t, ctx);
   const int64_t count = const_count(t, ctx);
-  weight_elements_ += count;
-  if (weight_elements_ > weight_budget_)
-    fail(ctx, "constants referenced by the operators expand to more than " +
-                  std::to_string(weight_budget_) +
-                  " values, far more than the file holds (tensors shared by many operators?)");
+  charge(count, ctx);
   const uint8_t* p = buffer_bytes(t, ctx).first;
   auto out = std::make_shared<std::vector<float>>(size_t(count));
   std::vector<float>& v = *out;
@@ -531,7 +544,7 @@ void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>
   n.shape = {xs.n, span_h / stride_h + 1, span_w / stride_w + 1, channels};
 
   const auto w = const_values(in[1], ctx, nullptr);
-  n.weights = *w;
+  n.weights = take(*w, ctx);
   if (in.size() == 3 && in[2] >= 0) {
     const TensorInfo& bt = tensor(in[2], ctx);
     std::vector<float> computed;
@@ -540,7 +553,7 @@ void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>
     if (int64_t(bv->size()) != channels)
       fail(ctx, "bias " + tdesc(in[2]) + " has " + std::to_string(bv->size()) +
                     " values for " + std::to_string(channels) + " channels");
-    n.bias = *bv;
+    n.bias = take(*bv, ctx);
   }
   check_declared(out[0], n.shape, ctx);
   bind_node(out[0], add_node(std::move(n), ctx), ctx);
@@ -568,7 +581,7 @@ void Loader::lower_fully_connected(const std::string& ctx, const std::vector<int
   n.out_channels = int(wt.shape[0]);
   n.activation = activation(act, ctx);
   n.shape = {xs.n, 1, 1, n.out_channels};
-  n.weights = *const_values(in[1], ctx, nullptr);
+  n.weights = take(*const_values(in[1], ctx, nullptr), ctx);
   if (in.size() == 3 && in[2] >= 0) {
     const TensorInfo& bt = tensor(in[2], ctx);
     std::vector<float> computed;
@@ -578,7 +591,7 @@ void Loader::lower_fully_connected(const std::string& ctx, const std::vector<int
     if (int64_t(bv->size()) != n.out_channels)
       fail(ctx, "bias " + tdesc(in[2]) + " has " + std::to_string(bv->size()) + " values for " +
                     std::to_string(n.out_channels) + " outputs");
-    n.bias = *bv;
+    n.bias = take(*bv, ctx);
   }
   check_declared(out[0], n.shape, ctx);
   bind_node(out[0], add_node(std::move(n), ctx), ctx);
@@ -625,6 +638,7 @@ void Loader::lower_binary(const std::string& ctx, int code, const std::vector<in
   n.op = OpType::ChannelAffine;
   n.inputs = {x};
   n.shape = xs;
+  charge(2 * int64_t(xs.c), ctx);
   n.weights.assign(size_t(xs.c), 1.f);
   n.bias.assign(size_t(xs.c), 0.f);
   for (int c = 0; c < xs.c; ++c) {
@@ -748,6 +762,7 @@ void Loader::lower_softmax(const std::string& ctx, const std::vector<int>& in,
     a.op = OpType::ChannelAffine;
     a.inputs = {x};
     a.shape = xs;
+    charge(2 * int64_t(xs.c), ctx);
     a.weights.assign(size_t(xs.c), beta);
     a.bias.assign(size_t(xs.c), 0.f);
     x = add_node(std::move(a), ctx);
@@ -979,7 +994,7 @@ Graph Loader::run() {
   values_.resize(tensors_.size());
   consumers_.assign(tensors_.size(), 0);
   // Constants cannot legitimately expand beyond a few values per byte of the file.
-  weight_budget_ = int64_t(buf_.size()) * 2 + (int64_t(1) << 20);
+  weight_budget_ = int64_t(buf_.size()) * 4 + (int64_t(1) << 24);
 
   const fb::Vector inputs = sg.vector(kSubGraphInputs, 4, "subgraph inputs");
   const fb::Vector outputs = sg.vector(kSubGraphOutputs, 4, "subgraph outputs");
