@@ -540,6 +540,275 @@ TEST(TfliteWasm, RealTfliteRuntimeAgreesWithMnv2) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Hand-made models for single operators and their refusals.
+
+struct CraftTensor {
+  std::vector<int32_t> shape;
+  std::vector<uint8_t> data;  // empty: an activation
+  int type = tfl::kFloat32;
+  std::vector<float> scale;
+  std::vector<int64_t> zero_point;
+};
+struct CraftOp {
+  int code;
+  std::vector<int32_t> in, out;
+  int opt_type = 0;
+  std::function<void(fb::Builder&)> fields;  // adds the option table's fields
+};
+
+CraftTensor floats(std::vector<int32_t> shape, const std::vector<float>& v) {
+  CraftTensor t{std::move(shape), std::vector<uint8_t>(v.size() * 4)};
+  std::memcpy(t.data.data(), v.data(), t.data.size());
+  return t;
+}
+CraftTensor ints(std::vector<int32_t> shape, const std::vector<int32_t>& v) {
+  CraftTensor t{std::move(shape), std::vector<uint8_t>(v.size() * 4), tfl::kInt32};
+  std::memcpy(t.data.data(), v.data(), t.data.size());
+  return t;
+}
+CraftTensor act(std::vector<int32_t> shape) { return CraftTensor{std::move(shape)}; }
+
+std::vector<uint8_t> craft(const std::vector<CraftTensor>& tensors, const std::vector<CraftOp>& ops,
+                           int input, int output) {
+  using namespace tfl;
+  fb::Builder b;
+  std::vector<fb::Builder::Ref> bufs;
+  b.start_table();
+  bufs.push_back(b.end_table());
+  std::vector<uint32_t> buffer_of;
+  for (const CraftTensor& t : tensors) {
+    if (t.data.empty()) {
+      buffer_of.push_back(0);
+      continue;
+    }
+    const auto d = b.create_bytes(t.data.data(), t.data.size(), 1, 16);
+    b.start_table();
+    b.add_ref(kBufferData, d);
+    bufs.push_back(b.end_table());
+    buffer_of.push_back(uint32_t(bufs.size() - 1));
+  }
+  std::vector<fb::Builder::Ref> trefs;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const CraftTensor& t = tensors[i];
+    fb::Builder::Ref q = 0;
+    if (!t.scale.empty()) {
+      const auto sc = b.create_vector(t.scale);
+      const auto zp = b.create_vector(t.zero_point, 8);
+      b.start_table();
+      b.add_ref(kQuantScale, sc);
+      b.add_ref(kQuantZeroPoint, zp);
+      q = b.end_table();
+    }
+    const auto s = b.create_vector(t.shape);
+    const auto n = b.create_string("t" + std::to_string(i));
+    b.start_table();
+    b.add_ref(kTensorShape, s);
+    b.add_ref(kTensorName, n);
+    if (q) b.add_ref(kTensorQuantization, q);
+    b.add_scalar<uint32_t>(kTensorBuffer, buffer_of[i]);
+    b.add_scalar<int8_t>(kTensorType, int8_t(t.type));
+    trefs.push_back(b.end_table());
+  }
+  std::vector<int> codes;
+  std::vector<fb::Builder::Ref> orefs;
+  for (const CraftOp& op : ops) {
+    int idx = int(std::find(codes.begin(), codes.end(), op.code) - codes.begin());
+    if (idx == int(codes.size())) codes.push_back(op.code);
+    const auto ins = b.create_vector(op.in);
+    const auto outs = b.create_vector(op.out);
+    fb::Builder::Ref opt = 0;
+    if (op.opt_type) {
+      b.start_table();
+      if (op.fields) op.fields(b);
+      opt = b.end_table();
+    }
+    b.start_table();
+    b.add_scalar<uint32_t>(kOperatorOpcodeIndex, uint32_t(idx));
+    b.add_ref(kOperatorInputs, ins);
+    b.add_ref(kOperatorOutputs, outs);
+    if (op.opt_type) {
+      b.add_ref(kOperatorBuiltinOptions, opt);
+      b.add_scalar<uint8_t>(kOperatorBuiltinOptionsType, uint8_t(op.opt_type));
+    }
+    orefs.push_back(b.end_table());
+  }
+  const auto tv = b.create_ref_vector(trefs);
+  const auto sin = b.create_vector(std::vector<int32_t>{input});
+  const auto sout = b.create_vector(std::vector<int32_t>{output});
+  const auto ov = b.create_ref_vector(orefs);
+  b.start_table();
+  b.add_ref(kSubGraphTensors, tv);
+  b.add_ref(kSubGraphInputs, sin);
+  b.add_ref(kSubGraphOutputs, sout);
+  b.add_ref(kSubGraphOperators, ov);
+  const auto sg = b.end_table();
+  std::vector<fb::Builder::Ref> crefs;
+  for (int c : codes) {
+    b.start_table();
+    b.add_scalar<int32_t>(kOpCodeBuiltin, c);
+    b.add_scalar<int8_t>(kOpCodeDeprecatedBuiltin, int8_t(std::min(c, 127)));
+    crefs.push_back(b.end_table());
+  }
+  const auto cv = b.create_ref_vector(crefs);
+  const auto sgs = b.create_ref_vector({sg});
+  const auto bv = b.create_ref_vector(bufs);
+  b.start_table();
+  b.add_scalar<uint32_t>(kModelVersion, 3);
+  b.add_ref(kModelOperatorCodes, cv);
+  b.add_ref(kModelSubgraphs, sgs);
+  b.add_ref(kModelBuffers, bv);
+  return b.finish(b.end_table(), "TFL3");
+}
+
+std::string load_error(const std::vector<uint8_t>& bytes) {
+  try {
+    load_tflite_bytes(bytes.data(), bytes.size(), "crafted.tflite");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Conv options: padding, stride 1, activation, dilation.
+std::function<void(fb::Builder&)> conv_opts(int act, int dilation = 1) {
+  return [=](fb::Builder& b) {
+    b.add_scalar<int8_t>(0, tfl::kPaddingSame);
+    b.add_scalar<int32_t>(1, 1);
+    b.add_scalar<int32_t>(2, 1);
+    b.add_scalar<int8_t>(3, int8_t(act));
+    b.add_scalar<int32_t>(4, dilation);
+    b.add_scalar<int32_t>(5, dilation);
+  };
+}
+
+TEST(TfliteOps, SoftmaxBetaScalesTheLogits) {
+  using namespace tfl;
+  const auto bytes = craft({act({1, 1, 1, 4}), act({1, 1, 1, 4})},
+                           {{kOpSoftmax, {0}, {1}, kOptSoftmax,
+                             [](fb::Builder& b) { b.add_scalar<float>(0, 2.5f); }}},
+                           0, 1);
+  const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "beta");
+  const float x[4] = {0.1f, -0.4f, 0.7f, 0.2f};
+  const ReferenceResult r = reference_run(g, x, 1, {g.logits});
+  double den = 0;
+  for (float v : x) den += std::exp(2.5 * v);
+  for (int k = 0; k < 4; ++k) EXPECT_NEAR(r.output[size_t(k)], std::exp(2.5 * x[k]) / den, 1e-12);
+  EXPECT_EQ(g.logits, g.input);  // logits are what softmax reads, before the beta scaling
+}
+
+TEST(TfliteOps, StandaloneRelu6FoldsIntoConvolution) {
+  using namespace tfl;
+  const std::vector<float> w{2.f, -3.f, 1.f, 4.f, 0.5f, -1.f};  // 2 outputs x 3 inputs
+  const auto bytes = craft(
+      {act({1, 2, 2, 3}), floats({2, 1, 1, 3}, w), act({1, 2, 2, 2}), act({1, 2, 2, 2})},
+      {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)}, {kOpRelu6, {2}, {3}}}, 0, 3);
+  const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "relu6");
+  ASSERT_EQ(g.nodes.size(), 2u);
+  EXPECT_EQ(g.node(1).activation, Activation::Relu6);
+  EXPECT_TRUE(g.node(1).bias.empty());
+  const std::vector<float> x = test::random_input(12, 4);
+  std::vector<float> xs(x);
+  for (float& v : xs) v *= 4.f;
+  const ReferenceResult r = reference_run(g, xs.data(), 1);
+  for (int p = 0; p < 4; ++p)
+    for (int o = 0; o < 2; ++o) {
+      double acc = 0;
+      for (int c = 0; c < 3; ++c) acc += double(xs[size_t(p * 3 + c)]) * w[size_t(o * 3 + c)];
+      EXPECT_NEAR(r.output[size_t(p * 2 + o)], std::min(6.0, std::max(0.0, acc)), 1e-6);
+    }
+  // A RELU6 whose input is also read elsewhere cannot be fused.
+  const auto shared = craft({act({1, 2, 2, 3}), floats({2, 1, 1, 3}, w), act({1, 2, 2, 2}),
+                             act({1, 2, 2, 2}), act({1, 2, 2, 2})},
+                            {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)},
+                             {kOpRelu6, {2}, {3}},
+                             {kOpAdd, {2, 3}, {4}, kOptAdd, nullptr}},
+                            0, 4);
+  EXPECT_NE(load_error(shared).find("stand-alone RELU6"), std::string::npos) << load_error(shared);
+}
+
+TEST(TfliteOps, MeanSqueezeAndQuantizedBiasFromScales) {
+  using namespace tfl;
+  // uint8 weights (per-tensor), int32 bias without its own scale: scale = in * w.
+  CraftTensor in = act({1, 3, 3, 2});
+  in.type = kUInt8;
+  in.scale = {0.5f};
+  in.zero_point = {10};
+  CraftTensor w{{2, 1, 1, 2}, {12, 8, 20, 10}, kUInt8, {0.25f}, {10}};  // (q-10)*0.25
+  CraftTensor bias = ints({2}, {8, -4});                                 // * 0.5 * 0.25
+  CraftTensor conv_out = act({1, 3, 3, 2});
+  conv_out.type = kUInt8;
+  conv_out.scale = {0.1f};
+  conv_out.zero_point = {0};
+  const auto bytes =
+      craft({in, w, bias, conv_out, ints({2}, {1, 2}), act({1, 2}), act({1, 2})},
+            {{kOpConv2D, {0, 1, 2}, {3}, kOptConv2D, conv_opts(kActNone)},
+             {kOpMean, {3, 4}, {5}, kOptReducer, nullptr},
+             {kOpSqueeze, {5}, {6}, kOptSqueeze, nullptr}},
+            0, 6);
+  const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "mean");
+  EXPECT_FLOAT_EQ(g.info.mean, 10.f);
+  EXPECT_FLOAT_EQ(g.info.scale, 2.f);
+  EXPECT_TRUE(g.info.quantized);
+  const Node& c = g.node(1);
+  EXPECT_EQ(c.weights, (std::vector<float>{0.5f, -0.5f, 2.5f, 0.f}));
+  EXPECT_EQ(c.bias, (std::vector<float>{1.f, -0.5f}));
+  EXPECT_EQ(g.node(g.features).op, OpType::GlobalAvgPool);
+  EXPECT_EQ(g.node(g.output).shape, (Shape{1, 1, 1, 2}));
+  // MEAN over the channels is refused.
+  const auto bad = craft({act({1, 3, 3, 2}), ints({1}, {3}), act({1, 3, 3, 1})},
+                         {{kOpMean, {0, 1}, {2}, kOptReducer, nullptr}}, 0, 2);
+  EXPECT_NE(load_error(bad).find("only over height and width"), std::string::npos)
+      << load_error(bad);
+}
+
+TEST(TfliteOps, RefusalsNameTheProblem) {
+  using namespace tfl;
+  const std::vector<float> w(2 * 3 * 3 * 3, 0.1f);
+  auto pool = [](int f, int s) {
+    return [=](fb::Builder& b) {
+      b.add_scalar<int8_t>(0, kPaddingValid);
+      b.add_scalar<int32_t>(1, s);
+      b.add_scalar<int32_t>(2, s);
+      b.add_scalar<int32_t>(3, f);
+      b.add_scalar<int32_t>(4, f);
+    };
+  };
+  struct Case {
+    std::vector<uint8_t> bytes;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {craft({act({1, 4, 4, 3}), act({1, 2, 2, 3})},
+             {{kOpAveragePool2D, {0}, {1}, kOptPool2D, pool(2, 2)}}, 0, 1),
+       "not a global pool"},
+      {craft({act({1, 8, 8, 3}), floats({2, 3, 3, 3}, w), act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone, 2)}}, 0, 2),
+       "dilation 2x2"},
+      {craft({act({1, 8, 8, 3}), floats({2, 3, 3, 3}, w), act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActTanh)}}, 0, 2),
+       "fused activation TANH"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{17, {0}, {1}}}, 0, 1), "MAX_POOL_2D"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpRelu6, {0}, {5}}}, 0, 1),
+       "tensor index 5 out of range"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3}), act({1, 8, 8, 3})},
+             {{kOpAdd, {0, 2}, {1}, kOptAdd, nullptr}}, 0, 1),
+       "read before any operator produces it"},
+      {craft({act({1, 8, 8, 3}), CraftTensor{{2, 3, 3, 3}, std::vector<uint8_t>(54, 1), kUInt8},
+              act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)}}, 0, 2),
+       "no quantization scale"},
+      {craft({act({1, 8, 8, 3}), floats({2, 3, 3, 3}, w), act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptPool2D, pool(2, 2)}}, 0, 2),
+       "builtin options of type 5"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = load_error(c.bytes);
+    EXPECT_NE(e.find(c.expect), std::string::npos) << "expected '" << c.expect << "', got: " << e;
+    EXPECT_NE(e.find("crafted.tflite"), std::string::npos) << e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Robustness: broken files must give mnv2::Error, never a crash, hang or huge allocation.
 
 // Runs body in a forked child whose address space may grow by at most `extra` bytes and
