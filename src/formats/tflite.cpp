@@ -48,6 +48,14 @@ struct Value {
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // Padded
 };
 
+// a * b for non-negative values, saturating at 2^62 (shapes from files may be absurd).
+int64_t sat_mul(int64_t a, int64_t b) {
+  constexpr int64_t kCap = int64_t(1) << 62;
+  if (a <= 0 || b <= 0) return 0;
+  if (a > kCap / b) return kCap;
+  return a * b;
+}
+
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
   for (size_t i = 0; i < s.size(); ++i) {
@@ -228,12 +236,12 @@ int64_t Loader::const_count(int t, const std::string& ctx) {
   for (int64_t d : ti.shape) {
     if (d < 0 || d > (int64_t(1) << 31))
       fail(ctx, tdesc(t) + " has invalid shape " + shape_str(ti.shape));
-    count *= d;
-    if (count > int64_t(bytes.second)) break;  // cannot match; reported below
+    count = sat_mul(count, d);  // saturates, so an absurd shape cannot wrap to a match
   }
-  if (count * int64_t(es) != int64_t(bytes.second))
+  const int64_t need = sat_mul(count, int64_t(es));
+  if (need != int64_t(bytes.second))
     fail(ctx, tdesc(t) + " of shape " + shape_str(ti.shape) + " and type " + type_name(ti.type) +
-                  " needs " + std::to_string(count * int64_t(es)) + " bytes but its buffer " +
+                  " needs " + std::to_string(need) + " bytes but its buffer " +
                   std::to_string(ti.buffer) + " holds " + std::to_string(bytes.second));
   return count;
 }
@@ -252,6 +260,11 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
     if (!std::isfinite(x))
       fail(ctx, tdesc(t) + " element " + std::to_string(i) + " is not finite");
   };
+  auto check_zero_points = [&]() {
+    for (int64_t z : ti.zero_point)
+      if (z < -65536 || z > 65536)
+        fail(ctx, tdesc(t) + " has an invalid zero point " + std::to_string(z));
+  };
   // Per-axis quantization parameters: the scale index of element i.
   const size_t nq = ti.scale.size();
   int64_t inner = 1, axis_len = 1;
@@ -265,6 +278,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
     for (size_t i = 0; i < n_params; ++i)
       if (!std::isfinite(ti.scale[i]) || ti.scale[i] < 0)
         fail(ctx, tdesc(t) + " has an invalid quantization scale");
+    check_zero_points();
     if (n_params > 1) {
       if (ti.qdim < 0 || size_t(ti.qdim) >= ti.shape.size())
         fail(ctx, tdesc(t) + " has quantized_dimension " + std::to_string(ti.qdim) +
@@ -315,6 +329,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
         fail(ctx, tdesc(t) + " (int32) has no quantization scale");
       const std::vector<float>& sc = ti.scale.empty() ? *bias_scale : ti.scale;
       if (ti.custom_quant) fail(ctx, tdesc(t) + " uses custom quantization (not supported)");
+      check_zero_points();
       for (float s : sc)
         if (!std::isfinite(s) || s < 0) fail(ctx, tdesc(t) + " has an invalid scale");
       if (sc.size() != 1 && int64_t(sc.size()) != count)
@@ -418,7 +433,7 @@ void Loader::check_declared(int t, const Shape& s, const std::string& ctx) {
     ok = eq(d[1], s.h) && eq(d[2], s.w) && eq(d[3], s.c);
   } else if (!d.empty()) {
     int64_t per = 1;
-    for (size_t i = d.size() == 1 ? 0 : 1; i < d.size(); ++i) per *= std::max<int64_t>(d[i], 0);
+    for (size_t i = d.size() == 1 ? 0 : 1; i < d.size(); ++i) per = sat_mul(per, d[i]);
     ok = per == s.per_image() || std::any_of(d.begin(), d.end(), [](int64_t x) { return x <= 0; });
   }
   if (!ok)
@@ -729,7 +744,7 @@ void Loader::lower_reshape(const std::string& ctx, const std::vector<int>& in,
   if (d.size() > 1 && d[0] != 1)
     fail(ctx, "output " + tdesc(out[0]) + " shape " + shape_str(d) + " folds the batch");
   int64_t count = 1;
-  for (int64_t v : per) count *= v;
+  for (int64_t v : per) count = sat_mul(count, v);
   if (count != xs.per_image())
     fail(ctx, "reshape of " + xs.str() + " to " + shape_str(d) + " changes the element count");
   Node n;
