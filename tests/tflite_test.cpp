@@ -1053,6 +1053,13 @@ TEST(TfliteRobustness, AbsurdDimensionsAreRejectedWithoutAllocating) {
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {-4, 1, 1, 3}, 48, {1, 8, 8, 4}),
                    "invalid output channel"});
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 47, {1, 8, 8, 4}), "needs 48"});
+  // Declared shapes whose element count overflows 64 bits (found by the fuzzer).
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 48,
+                                    {1, 1 << 30, 1 << 30, 1 << 30, 12}),
+                   "declares"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {1 << 30, 1 << 30, 1 << 30, 3}, 48,
+                                    {1, 8, 8, 4}),
+                   "kernel 1073741824x1073741824"});
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3, 1, 1, 1, 1, 1}, 48, {1, 8, 8, 4}),
                    "rank"});
   const std::string err = run_isolated([&]() -> std::string {
