@@ -179,12 +179,14 @@ TensorInfo& Loader::tensor(int t, const std::string& ctx) {
   ti.type = tt.scalar<int8_t>(kTensorType, 0);
   ti.buffer = tt.scalar<uint32_t>(kTensorBuffer, 0);
   ti.name = tt.string(kTensorName, kMaxName);
+  charge(16 + int64_t(ti.name.size() / 4), tctx);  // many tensors may share one long name
   const fb::Table q = tt.table(kTensorQuantization, tctx + " quantization");
   if (q.valid()) {
     const fb::Vector sc = q.vector(kQuantScale, 4, "quantization scales");
     const fb::Vector zp = q.vector(kQuantZeroPoint, 8, "quantization zero points");
     if (sc.size() > kMaxDim || zp.size() > kMaxDim)
       fail(tctx, "more than " + std::to_string(kMaxDim) + " quantization scales");
+    charge(int64_t(sc.size()) + 2 * int64_t(zp.size()), tctx);
     for (uint32_t i = 0; i < sc.size(); ++i) ti.scale.push_back(sc.at<float>(i));
     for (uint32_t i = 0; i < zp.size(); ++i) ti.zero_point.push_back(zp.at<int64_t>(i));
     ti.qdim = q.scalar<int32_t>(kQuantDimension, 0);
