@@ -16,7 +16,16 @@ out="${1:-$root/build-fuzz}"
 mkdir -p "$out/seeds" "$out/corpus" "$out/crashes"
 
 cxx="$(command -v clang++ || command -v clang++-14 || true)"
-[[ -n "$cxx" ]] || { echo "fuzz/build.sh: clang++ not found" >&2; exit 2; }
+# Exit code 77 (ctest's "skipped") when the toolchain cannot build fuzzers at all.
+[[ -n "$cxx" ]] || { echo "fuzz/build.sh: clang++ not found" >&2; exit 77; }
+probe="$out/probe"
+printf '#include <cstddef>\n#include <cstdint>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n' \
+  > "$probe.cpp"
+if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe.cpp" -o "$probe" 2>"$probe.log"; then
+  echo "fuzz/build.sh: $cxx cannot link -fsanitize=fuzzer (install libclang-rt-dev):" >&2
+  cat "$probe.log" >&2
+  exit 77
+fi
 
 srcs=(src/formats/flatbuf.cpp src/formats/tflite.cpp src/formats/tflite_schema.cpp
       src/formats/tflite_writer.cpp src/graph/graph.cpp src/graph/mobilenet_v2.cpp
