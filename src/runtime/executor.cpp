@@ -22,8 +22,8 @@ namespace {
 
 enum class StepKind { Gemm, Im2colGemm, Dw3x3, DwGeneric, Add, GlobalAvgPool, Softmax, Affine };
 
-// X rows of one GEMM work item should stay within L2 while every weight panel of the
-// item streams past them.
+// X rows of one GEMM work item should stay within L2 (512 KiB per core on the development
+// machine) while every weight panel of the item streams past them.
 constexpr int64_t kGemmChunkBytes = 256 * 1024;
 // Enough items for two or three threads to balance, few enough to keep per-item costs low.
 constexpr int kTargetItems = 12;
@@ -31,8 +31,9 @@ constexpr int kTargetItems = 12;
 constexpr int64_t kIm2colFloats = 256 * 1024;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
 constexpr int64_t kL1Bytes = 24 * 1024;
-// Working set of one band of a producer -> depthwise -> consumer chain (fits L2).
-constexpr int64_t kBandBytes = 512 * 1024;
+// Working set of one band of a producer -> depthwise -> consumer chain: half of a 512 KiB
+// L2, leaving room for the weights streaming through.
+constexpr int64_t kBandBytes = 256 * 1024;
 
 struct GemmGrid {
   int64_t rows = 0;  // P
