@@ -23,10 +23,10 @@ constexpr int kMaxRank = 8;
 constexpr uint32_t kMaxTensors = 1u << 20;
 constexpr uint32_t kMaxOperators = 1u << 16;
 constexpr int64_t kMaxDim = 1 << 16;
-constexpr int kMaxInputSide = 8192;
-// One activation (per image) may not exceed 2^28 floats (1 GiB): a small file cannot make
+constexpr int kMaxInputSide = 4096;
+// One activation (per image) may not exceed 2^26 floats (256 MiB): a small file cannot make
 // the executor reserve more than that per tensor.
-constexpr int64_t kMaxActivationElements = int64_t(1) << 28;
+constexpr int64_t kMaxActivationElements = int64_t(1) << 26;
 
 struct TensorInfo {
   bool parsed = false;
@@ -389,7 +389,8 @@ int Loader::add_node(Node n, const std::string& ctx) {
   if (s.h <= 0 || s.w <= 0 || s.c <= 0 || s.h > kMaxDim || s.w > kMaxDim || s.c > kMaxDim)
     fail(ctx, "output shape " + s.str() + " is invalid");
   if (s.per_image() > kMaxActivationElements)
-    fail(ctx, "output shape " + s.str() + " has more than 2^28 elements per image");
+    fail(ctx, "output shape " + s.str() +
+                  " has more than 2^26 elements per image (the limit for one activation)");
   const int id = g_.add(std::move(n));
   node_tensors_.emplace_back();
   return id;
