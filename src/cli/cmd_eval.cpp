@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -264,6 +265,15 @@ int run(int argc, char** argv) {
   std::vector<std::pair<size_t, std::string>> failures;
   ProgressBar bar(!a.has("quiet") && isatty(STDERR_FILENO), paths.size());
   size_t handled = 0;
+  // Rows of unreadable images wait here so the report stays in dataset order (a batch's
+  // failures are reported before its decoded images run).
+  std::map<size_t, std::string> pending_rows;
+  auto flush_pending = [&](size_t below, std::string& out) {
+    while (!pending_rows.empty() && pending_rows.begin()->first < below) {
+      out += pending_rows.begin()->second;
+      pending_rows.erase(pending_rows.begin());
+    }
+  };
 
   eval::PipelineStats st;
   {
@@ -278,6 +288,7 @@ int run(int argc, char** argv) {
             const int t = truth[idx[b]];
             acc.add(t, top);
             if (report) {
+              flush_pending(idx[b], rows);
               rows += csv_quote(ds.samples[idx[b]].name) + "," +
                       std::to_string(ds.samples[idx[b]].label) + "," + std::to_string(t);
               for (int c : top) rows += "," + std::to_string(c) + "," + fmt("%.6g", double(p[c]));
@@ -302,12 +313,17 @@ int run(int argc, char** argv) {
                               std::to_string(ds.samples[i].label) + "," + std::to_string(truth[i]);
             for (int t = 0; t < K; ++t) row += ",,";
             row += ",,," + csv_quote(msg) + "\n";
-            std::fputs(row.c_str(), report.get());
+            pending_rows.emplace(i, std::move(row));
           }
         },
         &g_interrupted);
   }
   bar.finish(st.finished);
+  if (report) {
+    std::string rest;
+    flush_pending(SIZE_MAX, rest);
+    std::fputs(rest.c_str(), report.get());
+  }
   if (report && std::fflush(report.get()) != 0) throw Error(a.get("report") + ": write error");
 
   struct rusage ru {};

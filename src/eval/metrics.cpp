@@ -14,7 +14,8 @@ Interval wilson_interval(size_t k, size_t n, double z) {
   const double denom = 1.0 + z2 / nn;
   const double centre = (p + z2 / (2.0 * nn)) / denom;
   const double half = z / denom * std::sqrt(p * (1.0 - p) / nn + z2 / (4.0 * nn * nn));
-  return {std::max(0.0, centre - half), std::min(1.0, centre + half)};
+  // The bounds are exactly 0 at k = 0 and 1 at k = n; say so rather than trust rounding.
+  return {k == 0 ? 0.0 : std::max(0.0, centre - half), k == n ? 1.0 : std::min(1.0, centre + half)};
 }
 
 std::vector<int> top_k(const float* scores, int num_classes, int k) {
