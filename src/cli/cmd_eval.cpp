@@ -75,7 +75,7 @@ struct SigintGuard {
     struct sigaction sa {};
     sa.sa_handler = on_sigint;
     sigemptyset(&sa.sa_mask);
-    sa.sa_flags = SA_RESETHAND;
+    sa.sa_flags = SA_RESETHAND | SA_RESTART;  // reads in the decoders are not cut short
     sigaction(SIGINT, &sa, &old);
   }
   ~SigintGuard() { sigaction(SIGINT, &old, nullptr); }
@@ -335,6 +335,8 @@ int run(int argc, char** argv) {
   const double n = double(std::max<size_t>(1, acc.images()));
   const double ips = st.wall_s > 0 ? double(st.evaluated) / st.wall_s : 0;
   const char* layout = ds.layout.c_str();
+  const size_t decoded = st.evaluated + failures.size();
+  const double decode_ms = decoded ? 1000.0 * st.decode_s / double(decoded) : 0.0;
 
   if (json) {
     std::string o = "{";
@@ -383,7 +385,8 @@ int run(int argc, char** argv) {
          std::to_string(model.threads()) + ",\"decode_threads\":" + std::to_string(decode_threads) +
          ",\"seconds\":" + fmt("%.3f", st.wall_s) + ",\"images_per_s\":" + fmt("%.2f", ips) +
          ",\"inference_s\":" + fmt("%.3f", st.infer_s) + ",\"decode_wait_s\":" +
-         fmt("%.3f", st.wait_s) + ",\"queue_batches\":" + std::to_string(st.queue_batches) +
+         fmt("%.3f", st.wait_s) + ",\"decode_s\":" + fmt("%.3f", st.decode_s) +
+         ",\"decode_ms_per_image\":" + fmt("%.3f", decode_ms) + ",\"queue_batches\":" + std::to_string(st.queue_batches) +
          ",\"queue_mib\":" + fmt("%.1f", double(st.buffer_bytes) / 1048576.0) + "}" +
          ",\"peak_rss_mib\":" + fmt("%.1f", peak_mib) + "}\n";
     std::fputs(o.c_str(), stdout);
@@ -424,9 +427,13 @@ int run(int argc, char** argv) {
                 acc.images() ? 100.0 * double(acc.top5()) / n : 0.0, acc.top5(), acc.images(),
                 100 * ci5.lo, 100 * ci5.hi);
     std::printf("throughput  %.1f images/s over %.2f s (batch %d, %d inference thread%s, %d decode "
-                "thread%s); inference %.2f s, waiting for decode %.2f s; peak RSS %.1f MiB\n",
+                "thread%s)\n",
                 ips, st.wall_s, po.batch, model.threads(), model.threads() == 1 ? "" : "s",
-                decode_threads, decode_threads == 1 ? "" : "s", st.infer_s, st.wait_s, peak_mib);
+                decode_threads, decode_threads == 1 ? "" : "s");
+    std::printf("time        inference %.2f s (%.1f ms/image), waiting for decoded images %.2f s, "
+                "decode+preprocess %.2f ms/image per worker; peak RSS %.1f MiB\n",
+                st.infer_s, st.evaluated ? 1000.0 * st.infer_s / double(st.evaluated) : 0.0,
+                st.wait_s, decode_ms, peak_mib);
   }
   std::fflush(stdout);
   if (st.interrupted) {

@@ -115,7 +115,7 @@ class Pipeline {
     }
     if (stats_.finished < n_ && stopped()) stats_.interrupted = true;
     stats_.wall_s = seconds(clock::now() - t_start);
-    return stats_;
+    return stats_;  // decode_s is filled in by run_pipeline once the workers are joined
   }
 
  private:
@@ -139,6 +139,7 @@ class Pipeline {
         s.ready = false;
       }
       lk.unlock();
+      const auto t0 = clock::now();
       std::string err;
       try {
         const image::Image img = image::decode_file(paths_[i], opt_.decode);
@@ -150,7 +151,9 @@ class Pipeline {
         if (err.empty()) err = paths_[i] + ": unreadable";
       }
       s.error[j] = std::move(err);
+      const double took = seconds(clock::now() - t0);
       lk.lock();
+      decode_s_ += took;
       if (--s.remaining == 0) {
         s.ready = true;
         ready_cv_.notify_all();
@@ -169,6 +172,15 @@ class Pipeline {
   size_t next_ = 0;      // next image to claim
   size_t consumed_ = 0;  // batches fully handled by the inference thread
   bool quit_ = false;
+  double decode_s_ = 0;  // guarded by mu_
+
+ public:
+  double decode_seconds() {
+    std::lock_guard<std::mutex> lk(mu_);
+    return decode_s_;
+  }
+
+ private:
   PipelineStats stats_;
 };
 
@@ -179,7 +191,9 @@ PipelineStats run_pipeline(Model& model, const std::vector<std::string>& paths,
                            const ErrorCallback& on_error, const std::atomic<bool>* stop) {
   if (paths.empty()) return {};
   Pipeline p(model, paths, options, stop);
-  return p.run(on_batch, on_error);
+  PipelineStats st = p.run(on_batch, on_error);
+  st.decode_s = p.decode_seconds();
+  return st;
 }
 
 }  // namespace mnv2::eval

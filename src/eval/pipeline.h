@@ -38,6 +38,7 @@ struct PipelineStats {
   double wall_s = 0;     // first claim to last batch done
   double infer_s = 0;    // time inside Model::run
   double wait_s = 0;     // time the inference thread waited for decoded batches
+  double decode_s = 0;   // decode + preprocess time summed over the worker threads
   int queue_batches = 0;
   size_t buffer_bytes = 0;  // bytes of the preprocessed-batch ring
 };
