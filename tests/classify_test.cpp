@@ -298,5 +298,37 @@ TEST(ClassifyCoral, NonePreprocessTop1MatchesGoldenReferences) {
   }
 }
 
+// Embeddings of the real model group photos by subject: three cat photos (two different
+// shots, one re-framed) are close, cats and sunflowers are far apart.
+TEST(ClassifyCoral, EmbeddingsGroupSameSubject) {
+  if (coral().empty()) GTEST_SKIP() << "shared data folder not found (set MNV2_TEST_DATA)";
+  const std::string dir = scratch_dir();
+  std::string out;
+  ASSERT_EQ(run_command(cli() + " embed --model " + coral() + "/mobilenet_v2_1.0_224_quant.tflite --normalize --batch 4 -o " +
+                            dir + "/e.npy " + coral() + "/cat.bmp " + coral() + "/cat_720p.jpg " + coral() +
+                            "/sunflower.bmp " + coral() + "/sunflower.rgb",
+                        &out),
+            0)
+      << out;
+  const Bytes npy = read_file(dir + "/e.npy");
+  ASSERT_GT(npy.size(), 10u);
+  const size_t hlen = size_t(npy[8]) | size_t(npy[9]) << 8;
+  const size_t D = 1280;
+  ASSERT_EQ(npy.size(), 10 + hlen + 4 * D * 4);
+  std::vector<float> e(4 * D);
+  std::memcpy(e.data(), npy.data() + 10 + hlen, e.size() * 4);
+  auto cos = [&](int a, int b) {
+    double s = 0;
+    for (size_t j = 0; j < D; ++j) s += double(e[a * D + j]) * e[b * D + j];
+    return s;
+  };
+  EXPECT_GT(cos(0, 1), 0.8);  // cat vs cat_720p (measured 0.96)
+  EXPECT_GT(cos(2, 3), 0.8);  // sunflower.bmp vs sunflower.rgb (measured 0.95)
+  for (int a : {0, 1})
+    for (int b : {2, 3}) EXPECT_LT(cos(a, b), 0.5) << a << " " << b;  // measured ~0.21
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+}
+
 }  // namespace
 }  // namespace mnv2::test

@@ -117,7 +117,7 @@ void png_flush_cb(png_structp) {}
 }  // namespace
 
 Bytes encode_png(int w, int h, int color_type, int bit_depth, const Bytes& samples,
-                 const Bytes& palette_rgb) {
+                 const Bytes& palette_rgb, bool interlaced) {
   Bytes out;
   png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
   png_infop info = png_create_info_struct(png);
@@ -127,7 +127,7 @@ Bytes encode_png(int w, int h, int color_type, int bit_depth, const Bytes& sampl
   }
   png_set_write_fn(png, &out, png_write_cb, png_flush_cb);
   png_set_IHDR(png, info, png_uint_32(w), png_uint_32(h), bit_depth, color_type,
-               PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+               interlaced ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
   std::vector<png_color> pal;
   if (color_type == PNG_COLOR_TYPE_PALETTE) {
     for (size_t i = 0; i + 2 < palette_rgb.size(); i += 3)
@@ -136,8 +136,10 @@ Bytes encode_png(int w, int h, int color_type, int bit_depth, const Bytes& sampl
   }
   png_write_info(png, info);
   const size_t rowbytes = png_get_rowbytes(png, info);
-  for (int y = 0; y < h; ++y)
-    png_write_row(png, const_cast<png_bytep>(samples.data() + size_t(y) * rowbytes));
+  const int passes = interlaced ? png_set_interlace_handling(png) : 1;
+  for (int p = 0; p < passes; ++p)
+    for (int y = 0; y < h; ++y)
+      png_write_row(png, const_cast<png_bytep>(samples.data() + size_t(y) * rowbytes));
   png_write_end(png, info);
   png_destroy_write_struct(&png, &info);
   return out;

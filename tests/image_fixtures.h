@@ -22,7 +22,7 @@ Bytes encode_jpeg(const image::Image& img, int quality = 95, bool gray = false);
 Bytes with_exif_orientation(const Bytes& jpeg, int orientation, bool big_endian);
 // color_type/bit_depth as libpng; `samples` row-major, 16-bit samples big-endian.
 Bytes encode_png(int w, int h, int color_type, int bit_depth, const Bytes& samples,
-                 const Bytes& palette_rgb = {});
+                 const Bytes& palette_rgb = {}, bool interlaced = false);
 Bytes encode_png_rgb(const image::Image& img);
 Bytes encode_bmp(const image::Image& img, int bpp, bool top_down, bool bitfields = false);
 Bytes encode_bmp_palette8(int w, int h, const Bytes& indices, const Bytes& palette_rgb);

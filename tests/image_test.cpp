@@ -55,6 +55,8 @@ TEST(ImageDecode, PngVariants) {
   const int w = 13, h = 7;
   const Image ref = noise_image(w, h, 3);
   EXPECT_EQ(max_diff(decode(encode_png_rgb(ref)), ref), 0);
+  // Adam7 interlaced.
+  EXPECT_EQ(max_diff(decode(encode_png(w, h, PNG_COLOR_TYPE_RGB, 8, ref.pixels, {}, true)), ref), 0);
 
   // RGBA: alpha dropped, colour kept as stored.
   Bytes rgba;
@@ -218,6 +220,7 @@ TEST(ImageDecode, EveryPrefixTruncationIsAnError) {
       {"t.jpg", encode_jpeg(ref, 90)},
       {"t_exif.jpg", with_exif_orientation(encode_jpeg(ref, 90), 6, true)},
       {"t.png", encode_png_rgb(ref)},
+      {"t_adam7.png", encode_png(12, 9, PNG_COLOR_TYPE_RGB, 8, ref.pixels, {}, true)},
       {"t.bmp", encode_bmp(ref, 24, false)},
       {"t32.bmp", encode_bmp(ref, 32, true, true)},
       {"t.ppm", encode_ppm(ref)},
@@ -331,6 +334,55 @@ TEST(ImageDecode, CoralPhotos) {
   const Bytes raw = read_file(d + "/coral/bird.rgb");
   EXPECT_EQ(image::decode_file(d + "/coral/bird.rgb").pixels, raw);
   EXPECT_THROW(image::decode_file(d + "/coral/no_such_file.jpg"), Error);
+}
+
+}  // namespace
+}  // namespace mnv2::test
+
+namespace mnv2::test {
+namespace {
+
+// Random byte flips, insertions and cuts of small valid files: every result is either an
+// image of sane size or an mnv2::Error (never a crash, hang or huge allocation).
+TEST(ImageDecode, RandomMutationsDecodeOrThrow) {
+  const Image ref = pattern_image(12, 9);
+  const std::vector<Bytes> seeds = {
+      encode_jpeg(ref, 90), with_exif_orientation(encode_jpeg(ref, 90), 6, false),
+      encode_png_rgb(ref), encode_png(12, 9, PNG_COLOR_TYPE_PALETTE, 8, Bytes(108, 1), {1, 2, 3, 4, 5, 6}),
+      encode_bmp(ref, 24, false), encode_bmp(ref, 32, true, true), encode_ppm(ref),
+      encode_ppm(ref, 255, true)};
+  uint32_t s = 12345;
+  auto rnd = [&] {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    return s;
+  };
+  int decoded = 0, errors = 0;
+  for (int it = 0; it < 6000; ++it) {
+    Bytes b = seeds[size_t(it) % seeds.size()];
+    const int edits = 1 + int(rnd() % 4);
+    for (int e = 0; e < edits && !b.empty(); ++e) {
+      const size_t pos = rnd() % b.size();
+      switch (rnd() % 4) {
+        case 0: b[pos] = uint8_t(rnd()); break;
+        case 1: b[pos] ^= uint8_t(1u << (rnd() % 8)); break;
+        case 2: b.insert(b.begin() + long(pos), uint8_t(rnd())); break;
+        default: b.resize(pos + 1); break;
+      }
+    }
+    try {
+      const Image im = decode_memory(b.data(), b.size(), "mutant");
+      ASSERT_EQ(im.pixels.size(), size_t(im.width) * size_t(im.height) * 3);
+      ASSERT_LE(int64_t(im.width) * im.height, 100'000'000);
+      ++decoded;
+    } catch (const Error& e) {
+      ASSERT_NE(std::string(e.what()).find("mutant"), std::string::npos) << e.what();
+      ++errors;
+    }
+  }
+  std::printf("[ mutations ] %d decoded, %d rejected with mnv2::Error\n", decoded, errors);
+  EXPECT_GT(errors, 1000);
 }
 
 }  // namespace

@@ -252,5 +252,32 @@ TEST(ImagePreprocess, ChannelOrderAndNormalisationFollowModelInfo) {
   }
 }
 
+// EXIF orientation against an independent reader: cv2.imread applies the tag too.
+TEST(ImagePreprocess, ExifOrientationMatchesCv2Imread) {
+  if (auto why = cv2_missing(); !why.empty()) GTEST_SKIP() << why;
+  const std::string dir = scratch_dir();
+  const Bytes plain = encode_jpeg(pattern_image(40, 24, 2), 92);
+  std::ostringstream py;
+  py << "import cv2, numpy as np\n";
+  for (int o = 1; o <= 8; ++o) {
+    const std::string f = dir + "/o" + std::to_string(o) + ".jpg";
+    write_file(f, with_exif_orientation(plain, o, o % 2 == 0));
+    py << "im = cv2.imread('" << f << "', cv2.IMREAD_COLOR)\n"
+       << "open('" << f << ".shape', 'w').write('%d %d' % (im.shape[1], im.shape[0]))\n"
+       << "cv2.cvtColor(im, cv2.COLOR_BGR2RGB).tofile('" << f << ".u8')\n";
+  }
+  std::string out;
+  ASSERT_EQ(run_python(dir, py.str(), &out), 0) << out;
+  for (int o = 1; o <= 8; ++o) {
+    const std::string f = dir + "/o" + std::to_string(o) + ".jpg";
+    const Image mine = image::decode_file(f);
+    const Bytes shape = read_file(f + ".shape");
+    EXPECT_EQ(std::string(shape.begin(), shape.end()),
+              std::to_string(mine.width) + " " + std::to_string(mine.height)) << o;
+    const Diff d = diff(mine.pixels, read_file(f + ".u8"));
+    EXPECT_LE(d.max, 1) << "orientation " << o;
+  }
+}
+
 }  // namespace
 }  // namespace mnv2::test

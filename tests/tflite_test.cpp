@@ -2,18 +2,25 @@
 // independent runtimes, round trips through the writer, and robustness against broken files.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#include <csignal>
+#include <functional>
 #include <fstream>
 #include <random>
 
 #include "formats/loader.h"
 #include "formats/tflite.h"
+#include "formats/writer.h"
+#include "formats/flatbuf.h"
+#include "formats/tflite_schema.h"
 #include "graph/mobilenet_v2.h"
 #include "mnv2/mnv2.h"
 #include "runtime/reference.h"
@@ -165,6 +172,564 @@ TEST(TfliteGolden, CliInfoOnRealModels) {
     const int rc2 = test::run_command(test::cli_path() + " info --json " + data + "/coral/" + f, &out);
     EXPECT_EQ(rc2, 0) << out;
     EXPECT_NE(out.find("\"quantized\":true"), std::string::npos) << out;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Round trips through the writer.
+
+// A small graph that exercises every op and writer path: input normalisation in the graph
+// (ChannelAffine -> MUL + ADD), SAME stride-2 conv, depthwise, residual add, symmetric pads
+// that need an explicit PAD, depth multiplier 2 without bias, global pool, FC, flatten, softmax.
+Graph tiny_graph(bool affine) {
+  Graph g;
+  uint32_t seed = 11;
+  auto rnd = [&](size_t n, float a) {
+    std::vector<float> v = test::random_input(n, seed++);
+    for (float& x : v) x *= a;
+    return v;
+  };
+  g.info.name = "tiny";
+  g.info.format = "synthetic";
+  g.info.height = g.info.width = 8;
+  g.info.channels = 3;
+  g.info.output_name = "probs";
+  g.info.input_name = "image";
+  g.info.has_background = false;
+  Node in;
+  in.name = "image";
+  in.op = OpType::Input;
+  g.input = g.add(in);
+  int x = g.input;
+  if (affine) {
+    Node a;
+    a.name = "normalize";
+    a.op = OpType::ChannelAffine;
+    a.inputs = {x};
+    a.weights = {1 / 127.5f, 1 / 128.f, 1 / 100.f};
+    a.bias = {-1.f, -0.9f, -1.2f};
+    x = g.add(a);
+    g.info.normalization_in_graph = true;
+    g.info.channel_order = ChannelOrder::BGR;
+    g.info.mean = 0.f;
+    g.info.scale = 1.f;
+  }
+  auto conv = [&](const std::string& name, int src, int cin, int cout, int k, int s, int pt,
+                  int pb, Activation act, bool dw, int mult, bool bias) {
+    Node n;
+    n.name = name;
+    n.op = dw ? OpType::DepthwiseConv2D : OpType::Conv2D;
+    n.inputs = {src};
+    n.kernel_h = n.kernel_w = k;
+    n.stride_h = n.stride_w = s;
+    n.pad_top = n.pad_left = pt;
+    n.pad_bottom = n.pad_right = pb;
+    n.activation = act;
+    n.depth_multiplier = mult;
+    n.out_channels = dw ? 0 : cout;
+    const size_t wn = dw ? size_t(k * k * cin * mult) : size_t(cout * k * k * cin);
+    n.weights = rnd(wn, 0.6f);
+    if (bias) n.bias = rnd(size_t(dw ? cin * mult : cout), 0.3f);
+    return g.add(n);
+  };
+  const int c1 = conv("c1", x, 3, 8, 3, 2, 0, 1, Activation::Relu6, false, 1, true);
+  const int d1 = conv("d1", c1, 8, 8, 3, 1, 1, 1, Activation::Relu6, true, 1, true);
+  const int p1 = conv("p1", d1, 8, 8, 1, 1, 0, 0, Activation::None, false, 1, true);
+  Node add;
+  add.name = "add";
+  add.op = OpType::Add;
+  add.inputs = {p1, c1};
+  const int a1 = g.add(add);
+  const int c2 = conv("c2_symmetric", a1, 8, 16, 3, 2, 1, 1, Activation::Relu, false, 1, true);
+  const int d2 = conv("d2_mult2", c2, 16, 32, 3, 1, 1, 1, Activation::Relu6, true, 2, false);
+  Node pool;
+  pool.name = "pool";
+  pool.op = OpType::GlobalAvgPool;
+  pool.inputs = {d2};
+  g.features = g.add(pool);
+  Node fc;
+  fc.name = "fc";
+  fc.op = OpType::FullyConnected;
+  fc.inputs = {g.features};
+  fc.out_channels = 10;
+  fc.weights = rnd(320, 0.8f);
+  fc.bias = rnd(10, 0.2f);
+  const int f = g.add(fc);
+  Node r;
+  r.name = "logits";
+  r.op = OpType::Reshape;
+  r.inputs = {f};
+  g.logits = g.add(r);
+  Node sm;
+  sm.name = "softmax";
+  sm.op = OpType::Softmax;
+  sm.inputs = {g.logits};
+  g.output = g.add(sm);
+  g.finalize();
+  return g;
+}
+
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
+  std::vector<double> bd(b.begin(), b.end());
+  return test::rel_l2(a.data(), bd.data(), a.size());
+}
+
+void expect_same_info(const ModelInfo& a, const ModelInfo& b) {
+  EXPECT_EQ(a.name, b.name);
+  EXPECT_EQ(a.input_name, b.input_name);
+  EXPECT_EQ(a.output_name, b.output_name);
+  EXPECT_EQ(a.channel_order, b.channel_order);
+  EXPECT_EQ(a.height, b.height);
+  EXPECT_EQ(a.width, b.width);
+  EXPECT_EQ(a.channels, b.channels);
+  EXPECT_EQ(a.normalization_in_graph, b.normalization_in_graph);
+  EXPECT_FLOAT_EQ(a.mean, b.mean);
+  EXPECT_FLOAT_EQ(a.scale, b.scale);
+  EXPECT_EQ(a.num_classes, b.num_classes);
+  EXPECT_EQ(a.has_background, b.has_background);
+  EXPECT_EQ(a.output_is_softmax, b.output_is_softmax);
+  EXPECT_EQ(a.feature_dim, b.feature_dim);
+  EXPECT_FLOAT_EQ(a.width_multiplier, b.width_multiplier);
+  EXPECT_EQ(a.params, b.params);
+  EXPECT_EQ(a.macs, b.macs);
+}
+
+TEST(TfliteRoundTrip, SyntheticFp32IsExact) {
+  const Graph src = build_mobilenet_v2(0.5f, 64, 1001, 3);
+  const std::string path = temp_path("synthetic.tflite");
+  save_graph(src, path);
+  const Graph back = load_graph(path);
+  ASSERT_EQ(back.nodes.size(), src.nodes.size());
+  for (size_t i = 0; i < src.nodes.size(); ++i) {
+    const Node& a = src.nodes[i];
+    const Node& b = back.nodes[i];
+    EXPECT_EQ(a.op, b.op) << a.name;
+    EXPECT_EQ(a.name, b.name);
+    EXPECT_EQ(a.pad_top, b.pad_top) << a.name;
+    EXPECT_EQ(a.pad_bottom, b.pad_bottom) << a.name;
+    EXPECT_EQ(a.pad_left, b.pad_left) << a.name;
+    EXPECT_EQ(a.pad_right, b.pad_right) << a.name;
+    EXPECT_EQ(a.activation, b.activation) << a.name;
+    EXPECT_EQ(a.shape, b.shape) << a.name;
+    EXPECT_TRUE(a.weights == b.weights) << a.name;  // float32 is stored bit-exactly
+    EXPECT_TRUE(a.bias == b.bias) << a.name;
+  }
+  EXPECT_EQ(back.features, src.features);
+  EXPECT_EQ(back.logits, src.logits);
+  EXPECT_EQ(back.info.format, "tflite");
+  expect_same_info(back.info, src.info);
+
+  Options o;
+  o.max_batch = 2;
+  Model ms = Model::synthetic(0.5f, 64, 1001, 3, o);
+  Model ml = Model::load(path, o);
+  const std::vector<float> x = test::random_input(2 * 64 * 64 * 3, 5);
+  std::vector<float> ps(2 * 1001), pl(2 * 1001), ls(2 * 1001), ll(2 * 1001), fs(2 * 1280),
+      fl(2 * 1280);
+  ms.run(x.data(), 2, ps.data(), ls.data(), fs.data());
+  ml.run(x.data(), 2, pl.data(), ll.data(), fl.data());
+  EXPECT_LE(rel_err(pl, ps), 1e-6);
+  EXPECT_LE(rel_err(ll, ls), 1e-6);
+  EXPECT_LE(rel_err(fl, fs), 1e-6);
+  std::remove(path.c_str());
+}
+
+TEST(TfliteRoundTrip, Fp16KeepsTop1AndProbabilities) {
+  const Graph src = build_mobilenet_v2(0.5f, 64, 1001, 3);
+  const std::vector<uint8_t> f32 = write_tflite(src, {});
+  TfliteWriteOptions half;
+  half.fp16 = true;
+  const std::vector<uint8_t> f16 = write_tflite(src, half);
+  EXPECT_LT(double(f16.size()), 0.55 * double(f32.size()));
+  const Graph g32 = load_tflite_bytes(f32.data(), f32.size(), "f32");
+  const Graph g16 = load_tflite_bytes(f16.data(), f16.size(), "f16");
+  EXPECT_EQ(g16.info.params, src.info.params);
+  const std::vector<float> x = test::random_input(4 * 64 * 64 * 3, 9);
+  const ReferenceResult r32 = reference_run(g32, x.data(), 4);
+  const ReferenceResult r16 = reference_run(g16, x.data(), 4);
+  double max_diff = 0;
+  for (int b = 0; b < 4; ++b) {
+    const double* p = &r32.output[size_t(b) * 1001];
+    const double* q = &r16.output[size_t(b) * 1001];
+    EXPECT_EQ(std::max_element(p, p + 1001) - p, std::max_element(q, q + 1001) - q);
+    for (int k = 0; k < 1001; ++k) max_diff = std::max(max_diff, std::fabs(p[k] - q[k]));
+  }
+  std::printf("  fp16 vs fp32: max |dp| = %.2e, file %zu vs %zu bytes\n", max_diff, f16.size(),
+              f32.size());
+  EXPECT_LE(max_diff, 1e-3);
+  EXPECT_GT(max_diff, 0.0);  // the weights really were rounded
+}
+
+TEST(TfliteRoundTrip, TinyGraphEveryWriterPath) {
+  const Graph src = tiny_graph(true);
+  for (bool fp16 : {false, true}) {
+    TfliteWriteOptions o;
+    o.fp16 = fp16;
+    const std::vector<uint8_t> bytes = write_tflite(src, o);
+    const Graph back = load_tflite_bytes(bytes.data(), bytes.size(), "tiny.tflite");
+    expect_same_info(back.info, src.info);
+    EXPECT_TRUE(back.info.normalization_in_graph);
+    EXPECT_EQ(back.info.channel_order, ChannelOrder::BGR);
+    EXPECT_EQ(back.node(back.features).op, OpType::GlobalAvgPool);
+    // The symmetric pads went through an explicit PAD and came back folded.
+    bool found = false;
+    for (const Node& n : back.nodes)
+      if (n.name == "c2_symmetric") {
+        found = true;
+        EXPECT_EQ(n.pad_top, 1);
+        EXPECT_EQ(n.pad_bottom, 1);
+        EXPECT_EQ(n.pad_left, 1);
+        EXPECT_EQ(n.pad_right, 1);
+        EXPECT_EQ(n.activation, Activation::Relu);
+      }
+    EXPECT_TRUE(found);
+    const std::vector<float> x = test::random_input(3 * 8 * 8 * 3, 3);
+    std::vector<float> xs(x);
+    for (float& v : xs) v = 127.5f + 127.5f * v;  // raw pixels: normalisation is in the graph
+    const ReferenceResult a = reference_run(src, xs.data(), 3, {src.logits});
+    const ReferenceResult b = reference_run(back, xs.data(), 3, {back.logits});
+    std::vector<float> bo(b.output.begin(), b.output.end());
+    const double e = test::rel_l2(bo.data(), a.output.data(), bo.size());
+    EXPECT_LE(e, fp16 ? 2e-3 : 1e-6) << (fp16 ? "fp16" : "fp32");
+    std::vector<float> bl(b.kept.at(back.logits).begin(), b.kept.at(back.logits).end());
+    EXPECT_LE(test::rel_l2(bl.data(), a.kept.at(src.logits).data(), bl.size()),
+              fp16 ? 2e-3 : 1e-6);
+  }
+}
+
+TEST(TfliteRoundTrip, RealQuantizedModelToFloat) {
+  const std::string data = test::data_dir();
+  if (data.empty()) GTEST_SKIP() << "shared test data not found";
+  const Graph q = load_graph(data + "/coral/mobilenet_v2_1.0_224_quant.tflite");
+  const std::vector<uint8_t> bytes = write_tflite(q, {});
+  const Graph f = load_tflite_bytes(bytes.data(), bytes.size(), "coral_float.tflite");
+  EXPECT_FALSE(f.info.quantized);
+  EXPECT_FLOAT_EQ(f.info.mean, 128.f);
+  EXPECT_FLOAT_EQ(f.info.scale, 128.f);
+  ASSERT_EQ(f.nodes.size(), q.nodes.size());
+  for (size_t i = 0; i < q.nodes.size(); ++i) EXPECT_TRUE(q.nodes[i].weights == f.nodes[i].weights);
+}
+
+TEST(TfliteCli, ConvertSyntheticThenInfo) {
+  const std::string out = temp_path("cli.tflite");
+  const std::string cli = test::cli_path();
+  std::string text;
+  ASSERT_EQ(test::run_command(cli + " convert --synthetic 0.35 32 --classes 10 --seed 4 -o " + out,
+                              &text), 0) << text;
+  EXPECT_NE(text.find("wrote"), std::string::npos) << text;
+  std::string a, b;
+  ASSERT_EQ(test::run_command(cli + " info --json " + out, &a), 0) << a;
+  ASSERT_EQ(test::run_command(cli + " info --json --synthetic 0.35 32 --classes 10", &b), 0) << b;
+  const std::string fa = "\"format\":\"tflite\"", fb = "\"format\":\"synthetic\"";
+  ASSERT_NE(a.find(fa), std::string::npos) << a;
+  a.replace(a.find(fa), fa.size(), fb);
+  EXPECT_EQ(a, b);
+  // fp16 output is about half the size.
+  const std::string out16 = temp_path("cli16.tflite");
+  ASSERT_EQ(test::run_command(cli + " convert " + out + " --fp16 -o " + out16, &text), 0) << text;
+  struct stat s32 {}, s16 {};
+  stat(out.c_str(), &s32);
+  stat(out16.c_str(), &s16);
+  EXPECT_LT(double(s16.st_size), 0.6 * double(s32.st_size));
+  // Errors: unknown extension, missing output, help.
+  EXPECT_EQ(test::run_command(cli + " convert " + out + " -o x.unknownext", &text), 1);
+  EXPECT_NE(text.find("unknown output extension"), std::string::npos) << text;
+  EXPECT_EQ(test::run_command(cli + " convert " + out, &text), 1);
+  EXPECT_NE(text.find("-o OUT"), std::string::npos) << text;
+  EXPECT_EQ(test::run_command(cli + " convert --help", &text), 0);
+  EXPECT_NE(text.find("usage: mnv2 convert"), std::string::npos) << text;
+  std::remove(out.c_str());
+  std::remove(out16.c_str());
+}
+
+// ---------------------------------------------------------------------------------------
+// Robustness: broken files must give mnv2::Error, never a crash, hang or huge allocation.
+
+// Runs body in a forked child whose address space may grow by at most `extra` bytes and
+// which is killed after `seconds`; returns "" on success, else what went wrong.
+std::string run_isolated(const std::function<std::string()>& body, size_t extra, int seconds) {
+  std::fflush(stdout);
+  std::fflush(stderr);
+  int fds[2];
+  if (pipe(fds) != 0) return "pipe failed";
+  const pid_t pid = fork();
+  if (pid < 0) return "fork failed";
+  if (pid == 0) {
+    close(fds[0]);
+    long pages = 0;
+    if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+      if (std::fscanf(f, "%ld", &pages) != 1) pages = 0;
+      std::fclose(f);
+    }
+    const rlim_t lim = rlim_t(pages) * rlim_t(sysconf(_SC_PAGESIZE)) + extra;
+    rlimit r{lim, lim};
+    setrlimit(RLIMIT_AS, &r);
+    alarm(unsigned(seconds));
+    std::string msg;
+    try {
+      msg = body();
+    } catch (const std::bad_alloc&) {
+      msg = "allocation beyond the memory limit (std::bad_alloc)";
+    } catch (const std::exception& e) {
+      msg = std::string("unexpected exception: ") + e.what();
+    }
+    std::fflush(stdout);
+    if (!msg.empty() && write(fds[1], msg.data(), msg.size()) < 0) msg = "write failed";
+    _exit(msg.empty() ? 0 : 1);
+  }
+  close(fds[1]);
+  std::string msg;
+  char buf[4096];
+  ssize_t n;
+  while ((n = read(fds[0], buf, sizeof buf)) > 0) msg.append(buf, size_t(n));
+  close(fds[0]);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  if (WIFSIGNALED(status))
+    return "child killed by signal " + std::to_string(WTERMSIG(status)) +
+           (WTERMSIG(status) == SIGALRM ? " (time limit)" : "") + (msg.empty() ? "" : ": " + msg);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) return msg.empty() ? "child failed" : msg;
+  return "";
+}
+
+constexpr size_t kMemLimit = size_t(1) << 31;  // 2 GiB more than the process already has
+
+TEST(TfliteRobustness, EveryPrefixOfTinyModelThrows) {
+  for (bool fp16 : {false, true}) {
+    TfliteWriteOptions o;
+    o.fp16 = fp16;
+    const std::vector<uint8_t> bytes = write_tflite(tiny_graph(true), o);
+    const std::string err = run_isolated([&]() -> std::string {
+      for (size_t len = 0; len < bytes.size(); ++len) {
+        try {
+          load_tflite_bytes(bytes.data(), len, "prefix");
+          return "prefix of " + std::to_string(len) + " bytes loaded";
+        } catch (const Error&) {
+        }
+      }
+      return "";
+    }, kMemLimit, 120);
+    EXPECT_EQ(err, "") << (fp16 ? "fp16" : "fp32") << " model of " << bytes.size() << " bytes";
+  }
+}
+
+TEST(TfliteRobustness, PrefixesOfSyntheticModelThrow) {
+  // width 0.35, 32x32, 10 classes: every prefix in the first 64 KiB (all tables), then
+  // every 127th length through the weight data, and the last 64 lengths.
+  const std::vector<uint8_t> bytes = write_tflite(build_mobilenet_v2(0.35f, 32, 10, 2), {});
+  const std::string err = run_isolated([&]() -> std::string {
+    size_t tried = 0;
+    for (size_t len = 0; len < bytes.size();
+         len += (len < 65536 || len + 64 >= bytes.size()) ? 1 : 127) {
+      ++tried;
+      try {
+        load_tflite_bytes(bytes.data(), len, "prefix");
+        return "prefix of " + std::to_string(len) + " bytes loaded";
+      } catch (const Error&) {
+      }
+    }
+    std::printf("  %zu prefixes of a %zu-byte model, all rejected\n", tried, bytes.size());
+    return "";
+  }, kMemLimit, 200);
+  EXPECT_EQ(err, "");
+  // And the whole file loads.
+  EXPECT_NO_THROW(load_tflite_bytes(bytes.data(), bytes.size(), "whole"));
+}
+
+TEST(TfliteRobustness, RandomCorruptionNeverCrashes) {
+  const std::vector<uint8_t> f32 = write_tflite(tiny_graph(true), {});
+  TfliteWriteOptions half;
+  half.fp16 = true;
+  const std::vector<uint8_t> f16 = write_tflite(tiny_graph(false), half);
+  const std::string err = run_isolated([&]() -> std::string {
+    std::mt19937 rng(20261125);
+    int errors = 0, loads = 0;
+    const uint32_t specials[] = {0u, 1u, 0x7fffffffu, 0x80000000u, 0xffffffffu, 0xfffffffcu,
+                                 0x10000u, 0x7ffffff0u};
+    for (int it = 0; it < 4000; ++it) {
+      std::vector<uint8_t> b = (it & 1) ? f16 : f32;
+      const int k = 1 + int(rng() % 8);
+      for (int m = 0; m < k; ++m) {
+        const size_t pos = rng() % b.size();
+        switch (rng() % 3) {
+          case 0: b[pos] = uint8_t(rng()); break;
+          case 1: b[pos] ^= uint8_t(1u << (rng() % 8)); break;
+          default: {
+            const uint32_t v = specials[rng() % 8];
+            const size_t p4 = pos & ~size_t(3);
+            if (p4 + 4 <= b.size()) std::memcpy(&b[p4], &v, 4);
+          }
+        }
+      }
+      try {
+        const Graph g = load_tflite_bytes(b.data(), b.size(), "mutant");
+        ++loads;
+        // A graph that loads must also run.
+        const std::vector<float> x = test::random_input(size_t(g.info.height) * size_t(g.info.width) *
+                                                            size_t(g.info.channels), 1);
+        reference_run(g, x.data(), 1);
+      } catch (const Error&) {
+        ++errors;
+      }
+    }
+    std::printf("  4000 mutants: %d rejected with mnv2::Error, %d loaded and ran\n", errors, loads);
+    return "";
+  }, kMemLimit, 300);
+  EXPECT_EQ(err, "");
+}
+
+TEST(TfliteRobustness, WrongMagic) {
+  std::vector<uint8_t> bytes = write_tflite(tiny_graph(false), {});
+  std::memcpy(&bytes[4], "TFL2", 4);
+  try {
+    load_tflite_bytes(bytes.data(), bytes.size(), "magic.tflite");
+    FAIL() << "loaded a file with the wrong identifier";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("identifier"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("magic.tflite"), std::string::npos) << e.what();
+  }
+  const std::string path = temp_path("magic.tflite");
+  write_file(path, bytes);
+  EXPECT_THROW(load_graph(path), Error);
+  std::remove(path.c_str());
+  EXPECT_THROW(load_tflite_bytes(bytes.data(), 0, "empty"), Error);
+}
+
+// A hand-made one-convolution model with arbitrary (possibly absurd) shapes.
+std::vector<uint8_t> craft_conv_model(const std::vector<int32_t>& input_shape,
+                                      const std::vector<int32_t>& weight_shape,
+                                      size_t weight_bytes,
+                                      const std::vector<int32_t>& output_shape) {
+  using namespace tfl;
+  fb::Builder b;
+  std::vector<fb::Builder::Ref> bufs;
+  b.start_table();
+  bufs.push_back(b.end_table());
+  const std::vector<uint8_t> w(weight_bytes, 0x3c);
+  const auto wd = b.create_bytes(w.data(), w.size(), 1, 16);
+  b.start_table();
+  b.add_ref(kBufferData, wd);
+  bufs.push_back(b.end_table());
+  std::vector<fb::Builder::Ref> tensors;
+  auto tensor = [&](const std::vector<int32_t>& shape, uint32_t buffer, const char* name) {
+    const auto s = b.create_vector(shape);
+    const auto n = b.create_string(name);
+    b.start_table();
+    b.add_ref(kTensorShape, s);
+    b.add_ref(kTensorName, n);
+    b.add_scalar<uint32_t>(kTensorBuffer, buffer);
+    b.add_scalar<int8_t>(kTensorType, kFloat32);
+    tensors.push_back(b.end_table());
+  };
+  tensor(input_shape, 0, "in");
+  tensor(weight_shape, 1, "w");
+  tensor(output_shape, 0, "out");
+  const auto ins = b.create_vector(std::vector<int32_t>{0, 1});
+  const auto outs = b.create_vector(std::vector<int32_t>{2});
+  b.start_table();
+  b.add_scalar<int8_t>(0, kPaddingSame);
+  b.add_scalar<int32_t>(1, 1);
+  b.add_scalar<int32_t>(2, 1);
+  const auto opt = b.end_table();
+  b.start_table();
+  b.add_ref(kOperatorInputs, ins);
+  b.add_ref(kOperatorOutputs, outs);
+  b.add_ref(kOperatorBuiltinOptions, opt);
+  b.add_scalar<uint8_t>(kOperatorBuiltinOptionsType, kOptConv2D);
+  const auto op = b.end_table();
+  const auto tv = b.create_ref_vector(tensors);
+  const auto sin = b.create_vector(std::vector<int32_t>{0});
+  const auto sout = b.create_vector(std::vector<int32_t>{2});
+  const auto ov = b.create_ref_vector({op});
+  b.start_table();
+  b.add_ref(kSubGraphTensors, tv);
+  b.add_ref(kSubGraphInputs, sin);
+  b.add_ref(kSubGraphOutputs, sout);
+  b.add_ref(kSubGraphOperators, ov);
+  const auto sg = b.end_table();
+  b.start_table();
+  b.add_scalar<int32_t>(kOpCodeBuiltin, kOpConv2D);
+  b.add_scalar<int8_t>(kOpCodeDeprecatedBuiltin, kOpConv2D);
+  const auto code = b.end_table();
+  const auto codes = b.create_ref_vector({code});
+  const auto sgs = b.create_ref_vector({sg});
+  const auto bv = b.create_ref_vector(bufs);
+  b.start_table();
+  b.add_scalar<uint32_t>(kModelVersion, 3);
+  b.add_ref(kModelOperatorCodes, codes);
+  b.add_ref(kModelSubgraphs, sgs);
+  b.add_ref(kModelBuffers, bv);
+  return b.finish(b.end_table(), "TFL3");
+}
+
+TEST(TfliteRobustness, AbsurdDimensionsAreRejectedWithoutAllocating) {
+  // The crafting helper itself makes loadable models.
+  const std::vector<uint8_t> ok = craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 48, {1, 8, 8, 4});
+  const Graph g = load_tflite_bytes(ok.data(), ok.size(), "ok");
+  EXPECT_EQ(g.node(g.output).shape, (Shape{1, 8, 8, 4}));
+  struct Case {
+    std::vector<uint8_t> bytes;
+    const char* expect;
+  };
+  std::vector<Case> cases;
+  cases.push_back({craft_conv_model({1, 100000, 100000, 3}, {4, 1, 1, 3}, 48, {1, 100000, 100000, 4}),
+                   "unsupported shape"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {1 << 20, 3, 3, 3}, 48, {1, 8, 8, 1 << 20}),
+                   "invalid output channel"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1000, 1000, 3}, 48, {1, 8, 8, 4}),
+                   "kernel 1000x1000"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {1 << 16, 1, 1, 3}, 48, {1, 8, 8, 1 << 16}),
+                   "needs"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 48, {1, 8, 8, 5}),
+                   "declares"});
+  cases.push_back({craft_conv_model({1, 4096, 4096, 3}, {64, 1, 1, 3}, 768, {1, 4096, 4096, 64}),
+                   "2^26"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {-4, 1, 1, 3}, 48, {1, 8, 8, 4}),
+                   "invalid output channel"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 47, {1, 8, 8, 4}), "needs 48"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3, 1, 1, 1, 1, 1}, 48, {1, 8, 8, 4}),
+                   "rank"});
+  const std::string err = run_isolated([&]() -> std::string {
+    for (size_t i = 0; i < cases.size(); ++i) {
+      try {
+        load_tflite_bytes(cases[i].bytes.data(), cases[i].bytes.size(), "absurd.tflite");
+        return "case " + std::to_string(i) + " loaded";
+      } catch (const Error& e) {
+        const std::string m = e.what();
+        if (m.find(cases[i].expect) == std::string::npos || m.find("absurd.tflite") == std::string::npos)
+          return "case " + std::to_string(i) + ": message lacks '" + cases[i].expect + "': " + m;
+        std::printf("  case %zu: %s\n", i, m.c_str());
+      }
+    }
+    return "";
+  }, size_t(1) << 28, 60);  // 256 MiB headroom: nothing big may be allocated
+  EXPECT_EQ(err, "");
+}
+
+TEST(TfliteRobustness, UnsupportedOperatorsAreNamed) {
+  // A 1-op model whose only op is turned into MAX_POOL_2D (17) and a dilated convolution.
+  std::vector<uint8_t> bytes = craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 48, {1, 8, 8, 4});
+  // Patch both op-code fields (builtin_code int32 and deprecated byte) by re-crafting.
+  fb::Buffer buf(bytes.data(), bytes.size(), "x");
+  const fb::Table model = fb::root(buf, "TFL3");
+  const fb::Table code = model.vector(tfl::kModelOperatorCodes, 4, "codes").table(0, "code");
+  // Locate the two scalar fields inside the code table and overwrite them.
+  for (size_t p = code.pos(); p + 4 <= bytes.size() && p < code.pos() + 16; ++p) {
+    int32_t v;
+    std::memcpy(&v, &bytes[p], 4);
+    if (v == tfl::kOpConv2D) {
+      const int32_t mp = 17;
+      std::memcpy(&bytes[p], &mp, 4);
+    }
+  }
+  for (size_t p = code.pos(); p < bytes.size() && p < code.pos() + 16; ++p)
+    if (bytes[p] == tfl::kOpConv2D) bytes[p] = 17;
+  try {
+    load_tflite_bytes(bytes.data(), bytes.size(), "maxpool.tflite");
+    FAIL() << "MAX_POOL_2D accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("MAX_POOL_2D"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("operator 0"), std::string::npos) << e.what();
   }
 }
 

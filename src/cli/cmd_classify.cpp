@@ -24,7 +24,8 @@ const char* kHelp =
     "  --top K               classes per image (default 5)\n"
     "  --labels FILE         one label per line (default: the cached imagenet_labels.txt)\n"
     "  --json                one JSON object: {model, preprocess, results:[{file, top, ms}],\n"
-    "                        errors:[{file, error}]}\n";
+    "                        errors:[{file, error}]}; ms = decode + preprocessing +\n"
+    "                        the image's share of its batch's inference\n";
 
 bool file_exists(const std::string& p) {
   struct stat st {};

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <fstream>
 
+#include "formats/onnx.h"
+#include "formats/openvino_ir.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -31,8 +33,9 @@ ModelFormat detect_format(const std::string& path) {
   if (text.find("<?xml") != std::string::npos || text.find("<net") != std::string::npos)
     return ModelFormat::OpenVINOIR;
   // ONNX and GraphDef are both protobuf; ONNX ModelProto starts with ir_version (field 1,
-  // varint: 0x08), a GraphDef with its first NodeDef (field 1, length-delimited: 0x0a).
-  if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x08) return ModelFormat::ONNX;
+  // varint: 0x08) or another ModelProto field, a GraphDef with its first NodeDef (field 1,
+  // length-delimited: 0x0a).
+  if (got >= 2 && looks_like_onnx(std::string_view(head, size_t(got)))) return ModelFormat::ONNX;
   if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x0a) return ModelFormat::TFGraphDef;
   return ModelFormat::Unknown;
 }
@@ -40,11 +43,15 @@ ModelFormat detect_format(const std::string& path) {
 Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
+    case ModelFormat::OpenVINOIR:
+      return load_openvino_ir(path);
     case ModelFormat::TFLite:
       return load_tflite(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");
+    case ModelFormat::ONNX:
+      return load_onnx(path);
     default:
       throw Error("'" + path + "': " + format_name(f) +
                   " models cannot be loaded by this build of mnv2 yet");

@@ -962,6 +962,14 @@ Graph Loader::run() {
   const fb::Vector subgraphs = model.vector(kModelSubgraphs, 4, "subgraphs");
   if (subgraphs.empty()) fail("model", "has no subgraphs");
   buffers_ = model.vector(kModelBuffers, 4, "buffers");
+  // Verify every buffer up front (a truncated file loses its buffers first).
+  for (uint32_t i = 0; i < buffers_.size(); ++i) {
+    const std::string bctx = "buffer " + std::to_string(i);
+    const fb::Table b = buffers_.table(i, bctx);
+    b.vector(kBufferData, 1, "buffer data");
+    const uint64_t offset = b.scalar<uint64_t>(kBufferOffset, 0);
+    if (offset > 1) buf_.need(offset, b.scalar<uint64_t>(kBufferSize, 0), bctx, "external data");
+  }
   const fb::Table sg = subgraphs.table(0, "subgraph 0");
   tensors_ = sg.vector(kSubGraphTensors, 4, "tensors");
   if (tensors_.size() > kMaxTensors)

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "formats/openvino_ir.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -48,8 +49,15 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     write_bytes(path, write_tflite(g, o));
     return;
   }
+  if (ext == ".xml") {
+    // OpenVINO IR (.xml + .bin beside it). Like the Open Model Zoo IR, it takes BGR raw
+    // pixels whenever the source takes normalised RGB (mean/scale and the channel swap go
+    // into the graph); otherwise the input contract is kept as it is.
+    save_openvino_ir(g, path, options.fp16, openvino_ir_omz_input_possible(g));
+    return;
+  }
   throw Error("cannot write '" + path + "': unknown output extension '" + ext +
-              "' (supported: .tflite)");
+              "' (supported: .tflite, .xml)");
 }
 
 }  // namespace mnv2

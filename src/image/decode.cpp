@@ -121,10 +121,14 @@ bool jpeg_decode_inner(JpegJob* job) {
   Image& img = *job->out;
   img.width = int(cinfo.output_width);
   img.height = int(cinfo.output_height);
-  img.pixels.assign(size_t(img.width) * size_t(img.height) * 3, 0);
+  // Reserve without touching: pages are committed only as rows arrive, so a small file
+  // that declares a huge image and then ends costs little before it fails.
+  img.pixels.clear();
+  img.pixels.reserve(size_t(img.width) * size_t(img.height) * 3);
   if (cmyk) cmyk_row.resize(size_t(img.width) * 4);
   while (cinfo.output_scanline < cinfo.output_height) {
     const int y = int(cinfo.output_scanline);
+    img.pixels.resize(size_t(y + 1) * size_t(img.width) * 3);
     JSAMPROW row = cmyk ? cmyk_row.data() : img.row(y);
     jpeg_read_scanlines(&cinfo, &row, 1);
     if (cmyk) {
@@ -220,17 +224,27 @@ bool png_decode_inner(PngJob* job) {
   if (depth == 16) png_set_strip_16(png);  // keep the high byte, as OpenCV and Pillow do
   if (color & PNG_COLOR_MASK_ALPHA) png_set_strip_alpha(png);
   if (color == PNG_COLOR_TYPE_GRAY || color == PNG_COLOR_TYPE_GRAY_ALPHA) png_set_gray_to_rgb(png);
-  png_set_interlace_handling(png);
+  const int passes = png_set_interlace_handling(png);
   png_read_update_info(png, info);
   if (png_get_rowbytes(png, info) != size_t(w) * 3)
     png_error(png, "unsupported PNG pixel layout after conversion");
   Image& img = *job->out;
   img.width = int(w);
   img.height = int(h);
-  img.pixels.assign(size_t(w) * size_t(h) * 3, 0);
-  rows.resize(h);
-  for (png_uint_32 y = 0; y < h; ++y) rows[y] = img.row(int(y));
-  png_read_image(png, rows.data());
+  if (passes > 1) {
+    img.pixels.assign(size_t(w) * size_t(h) * 3, 0);
+    rows.resize(h);
+    for (png_uint_32 y = 0; y < h; ++y) rows[y] = img.row(int(y));
+    png_read_image(png, rows.data());
+  } else {
+    // Row by row into reserved memory: a truncated file fails before the rest is touched.
+    img.pixels.clear();
+    img.pixels.reserve(size_t(w) * size_t(h) * 3);
+    for (png_uint_32 y = 0; y < h; ++y) {
+      img.pixels.resize(size_t(y + 1) * size_t(w) * 3);
+      png_read_row(png, img.row(int(y)), nullptr);
+    }
+  }
   png_read_end(png, nullptr);
   png_destroy_read_struct(&png, &info, nullptr);
   return true;

@@ -48,6 +48,8 @@ struct KernelTable {
   int mr = 1;  // rows of a GEMM register tile
   int nr = 1;  // columns of a packed weight panel
   void (*gemm)(const GemmTile& t) = nullptr;
+  // mr = 1 over four consecutive full panels (b, bias, c, residual span 4*nr columns).
+  void (*gemm_row4)(const GemmTile& t) = nullptr;
   // One output row `oy` of a 3x3 depthwise conv with multiplier 1, any stride and pads.
   void (*dw3x3_row)(const DwArgs& a, int oy) = nullptr;
   // y[c] = mean over hw pixels of x[p][c], one image.

@@ -69,6 +69,35 @@ void gemm_tile(const GemmTile& t) {
   }
 }
 
+// One row against four consecutive full panels (panel stride k*NR): a single row leaves
+// a plain tile latency-bound on its one or two FMA chains, eight chains are not. Same
+// per-element order as gemm_tile.
+template <class V, int NRV>
+void gemm_row4(const GemmTile& t) {
+  using R = typename V::R;
+  constexpr int L = V::L;
+  constexpr int NR = NRV * L;
+  constexpr int NV = 4 * NRV;
+  R acc[NV];
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; ++j) acc[j] = V::load(t.bias + (j / NRV) * NR + (j % NRV) * L);
+  const int64_t ps = int64_t(t.k) * NR;
+  const float* b = t.b;
+  for (int k = 0; k < t.k; ++k, b += NR) {
+    const R x = V::bcast(t.a + k);
+#pragma GCC unroll 8
+    for (int j = 0; j < NV; ++j)
+      acc[j] = V::fma(x, V::load(b + (j / NRV) * ps + (j % NRV) * L), acc[j]);
+  }
+#pragma GCC unroll 8
+  for (int j = 0; j < NV; ++j) {
+    const int off = (j / NRV) * NR + (j % NRV) * L;
+    R v = activate<V>(acc[j], t.act);
+    if (t.residual) v = V::add(v, V::load(t.residual + off));
+    V::store(t.c + off, v);
+  }
+}
+
 template <class V, int MR, int NRV, int M = MR>
 inline void gemm_dispatch_rows(const GemmTile& t, int nv) {
   if constexpr (M > 0) {
@@ -88,96 +117,100 @@ void gemm(const GemmTile& t) {
   gemm_dispatch_rows<V, MR, NRV>(t, nv);
 }
 
-// One output pixel of a 3x3 depthwise conv at the image border: taps outside the input
-// are skipped, weights come from memory.
-template <class V, bool Tail>
-inline typename V::R dw_border_pixel(const DwArgs& a, int oy, int ox, int c0, int n,
-                                     typename V::R bias) {
+// NP consecutive interior output pixels starting at input pointer x (first tap, channel
+// c0 applied by the caller), one channel vector. NP independent FMA chains hide the FMA
+// latency; the channel loop sits outside so the few input pixels involved stay in L1.
+template <class V, bool Tail, int NP>
+inline void dw3x3_pixels(const float* x, const float* w, const float* bias, float* o,
+                         int64_t cs, int64_t rs, int64_t ps, int n, Activation act) {
   using R = typename V::R;
-  R acc = bias;
+  R acc[NP];
+  const R b = Tail ? V::load_n(bias, n) : V::load(bias);
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) acc[p] = b;
+  // The row loop stays rolled: unrolled, the compiler keeps 3*3*NP input addresses live
+  // and spills them.
+#pragma GCC unroll 1
   for (int ky = 0; ky < 3; ++ky) {
-    const int iy = oy * a.sh - a.pad_top + ky;
-    if (iy < 0 || iy >= a.ih) continue;
+    const float* xr = x + ky * rs;
+    const float* wr = w + ky * 3 * cs;
+#pragma GCC unroll 3
     for (int kx = 0; kx < 3; ++kx) {
-      const int ix = ox * a.sw - a.pad_left + kx;
-      if (ix < 0 || ix >= a.iw) continue;
-      const float* x = a.in + (int64_t(iy) * a.iw + ix) * a.c + c0;
-      const float* w = a.w + (ky * 3 + kx) * a.c + c0;
-      if constexpr (Tail)
-        acc = V::fma(V::load_n(x, n), V::load_n(w, n), acc);
-      else
-        acc = V::fma(V::load(x), V::load(w), acc);
+      const R wv = Tail ? V::load_n(wr + kx * cs, n) : V::load(wr + kx * cs);
+#pragma GCC unroll 8
+      for (int p = 0; p < NP; ++p) {
+        const float* q = xr + kx * cs + p * ps;
+        acc[p] = V::fma(Tail ? V::load_n(q, n) : V::load(q), wv, acc[p]);
+      }
     }
   }
-  return acc;
+#pragma GCC unroll 8
+  for (int p = 0; p < NP; ++p) {
+    const R v = activate<V>(acc[p], act);
+    if constexpr (Tail)
+      V::store_n(o + p * cs, v, n);
+    else
+      V::store(o + p * cs, v);
+  }
 }
 
-template <class V, bool Tail>
-inline void dw3x3_block(const DwArgs& a, int oy, bool rows_inside, int ox0, int ox1, int ox_lo,
-                        int ox_hi, int c0, int n) {
-  using R = typename V::R;
+template <class V, int NP>
+inline void dw3x3_group(const DwArgs& a, const float* x, float* o, int64_t rs, int64_t ps) {
+  constexpr int L = V::L;
   const int64_t cs = a.c;
-  R w[9];
-  R bias;
-  if constexpr (Tail) {
-    for (int i = 0; i < 9; ++i) w[i] = V::load_n(a.w + i * cs + c0, n);
-    bias = V::load_n(a.bias + c0, n);
-  } else {
-#pragma GCC unroll 9
-    for (int i = 0; i < 9; ++i) w[i] = V::load(a.w + i * cs + c0);
-    bias = V::load(a.bias + c0);
-  }
-  float* out = a.out + int64_t(oy) * a.ow * cs + c0;
-  const int iy0 = oy * a.sh - a.pad_top;
-  const float* r0 = rows_inside ? a.in + int64_t(iy0) * a.iw * cs + c0 : a.in;
-  const int64_t rs = int64_t(a.iw) * cs;
-  for (int ox = ox0; ox < ox1; ++ox) {
-    R acc;
-    if (rows_inside && ox >= ox_lo && ox < ox_hi) {
-      const float* x = r0 + int64_t(ox * a.sw - a.pad_left) * cs;
-      acc = bias;
-#pragma GCC unroll 3
-      for (int ky = 0; ky < 3; ++ky) {
-#pragma GCC unroll 3
-        for (int kx = 0; kx < 3; ++kx) {
-          const float* p = x + ky * rs + kx * cs;
-          if constexpr (Tail)
-            acc = V::fma(V::load_n(p, n), w[ky * 3 + kx], acc);
-          else
-            acc = V::fma(V::load(p), w[ky * 3 + kx], acc);
-        }
-      }
-    } else {
-      acc = dw_border_pixel<V, Tail>(a, oy, ox, c0, n, bias);
-    }
-    acc = activate<V>(acc, a.act);
-    if constexpr (Tail)
-      V::store_n(out + int64_t(ox) * cs, acc, n);
-    else
-      V::store(out + int64_t(ox) * cs, acc);
-  }
+  int c0 = 0;
+  for (; c0 + L <= a.c; c0 += L)
+    dw3x3_pixels<V, false, NP>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, L, a.act);
+  if (c0 < a.c)
+    dw3x3_pixels<V, true, NP>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, a.c - c0,
+                              a.act);
 }
 
 template <class V>
 void dw3x3_row(const DwArgs& a, int oy) {
+  using R = typename V::R;
   constexpr int L = V::L;
+  constexpr int DP = L == 16 ? 8 : 4;
+  const int64_t cs = a.c;
   const int iy0 = oy * a.sh - a.pad_top;
   const bool rows_inside = iy0 >= 0 && iy0 + 2 < a.ih;
   // Columns whose three taps all fall inside the input.
-  int ox_lo = (a.pad_left + a.sw - 1) / a.sw;
-  int ox_hi = a.iw - 3 + a.pad_left >= 0 ? (a.iw - 3 + a.pad_left) / a.sw + 1 : 0;
-  if (ox_hi > a.ow) ox_hi = a.ow;
-  if (ox_lo > ox_hi) ox_lo = ox_hi;
-  // Chunks of output columns keep the three input rows' working set in L1 while every
-  // channel vector of the chunk is computed.
-  constexpr int kChunk = 8;
-  for (int ox0 = 0; ox0 < a.ow; ox0 += kChunk) {
-    const int ox1 = ox0 + kChunk < a.ow ? ox0 + kChunk : a.ow;
-    int c0 = 0;
-    for (; c0 + L <= a.c; c0 += L)
-      dw3x3_block<V, false>(a, oy, rows_inside, ox0, ox1, ox_lo, ox_hi, c0, L);
-    if (c0 < a.c) dw3x3_block<V, true>(a, oy, rows_inside, ox0, ox1, ox_lo, ox_hi, c0, a.c - c0);
+  int lo = (a.pad_left + a.sw - 1) / a.sw;
+  int hi = a.iw - 3 + a.pad_left >= 0 ? (a.iw - 3 + a.pad_left) / a.sw + 1 : 0;
+  if (hi > a.ow) hi = a.ow;
+  if (lo > hi) lo = hi;
+  if (!rows_inside) lo = hi = a.ow;
+  float* out = a.out + int64_t(oy) * a.ow * cs;
+  // Border pixels: clip the tap window once per pixel, then sweep the channels.
+  auto border = [&](int ox) {
+    const int ix0 = ox * a.sw - a.pad_left;
+    const int ky0 = iy0 < 0 ? -iy0 : 0, ky1 = a.ih - iy0 < 3 ? a.ih - iy0 : 3;
+    const int kx0 = ix0 < 0 ? -ix0 : 0, kx1 = a.iw - ix0 < 3 ? a.iw - ix0 : 3;
+    // Offsets, not a pointer: the window origin may lie before the image.
+    const int64_t origin = (int64_t(iy0) * a.iw + ix0) * cs;
+    float* o = out + ox * cs;
+    for (int c0 = 0; c0 < a.c; c0 += L) {
+      const int n = a.c - c0 < L ? a.c - c0 : L;
+      R acc = V::load_n(a.bias + c0, n);
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx)
+          acc = V::fma(V::load_n(a.in + (origin + (int64_t(ky) * a.iw + kx) * cs + c0), n),
+                       V::load_n(a.w + (ky * 3 + kx) * cs + c0, n), acc);
+      V::store_n(o + c0, activate<V>(acc, a.act), n);
+    }
+  };
+  for (int ox = 0; ox < lo; ++ox) border(ox);
+  if (lo < hi) {
+    const int64_t rs = int64_t(a.iw) * cs;
+    const int64_t ps = int64_t(a.sw) * cs;
+    const float* row = a.in + int64_t(iy0) * rs;
+    int ox = lo;
+    for (; ox + DP <= hi; ox += DP)
+      dw3x3_group<V, DP>(a, row + int64_t(ox * a.sw - a.pad_left) * cs, out + ox * cs, rs, ps);
+    for (; ox < hi; ++ox)
+      dw3x3_group<V, 1>(a, row + int64_t(ox * a.sw - a.pad_left) * cs, out + ox * cs, rs, ps);
   }
+  for (int ox = hi; ox < a.ow; ++ox) border(ox);
 }
 
 template <class V>
@@ -244,6 +277,7 @@ constexpr KernelTable make_table(Isa isa) {
   t.mr = MR;
   t.nr = NRV * V::L;
   t.gemm = &gemm<V, MR, NRV>;
+  t.gemm_row4 = &gemm_row4<V, NRV>;
   t.dw3x3_row = &dw3x3_row<V>;
   t.global_avg_pool = &global_avg_pool<V>;
   t.add = &add<V>;

@@ -10,6 +10,9 @@
 
 #include <algorithm>
 #include <cstring>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "kernels/kernels.h"
@@ -30,6 +33,7 @@ constexpr int kTargetItems = 12;
 // Bound on the im2col scratch of one thread (floats).
 constexpr int64_t kIm2colFloats = 256 * 1024;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
+constexpr int64_t kL1Bytes = 24 * 1024;
 
 struct GemmGrid {
   int64_t rows = 0;  // P
@@ -69,8 +73,21 @@ class FastExecutor final : public Executor {
     if (batch > planned_batch_) plan(batch);
     if (batch != grid_batch_) set_grids(batch);
     ptr_[size_t(g_.input)] = const_cast<float*>(input);
+    static const bool prof = std::getenv("MNV2_PROF") != nullptr;
     for (Step& s : steps_) {
+      auto t0 = std::chrono::steady_clock::now();
       pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
+      if (prof) {
+        double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
+        prof_[&s - steps_.data()] += us;
+      }
+    }
+    if (prof && ++prof_runs_ % 100 == 0) {
+      for (size_t i = 0; i < steps_.size(); ++i) {
+        const Node& n = g_.node(steps_[i].node);
+        std::fprintf(stderr, "%3zu %-50s %-8s %5d items %8.1f us  %s->%s macs %lld\n", i, n.name.c_str(), op_name(n.op), steps_[i].items, prof_[i] / 100, steps_[i].xs.str().c_str(), n.shape.str().c_str(), (long long)node_macs(g_, n));
+        prof_[i] = 0;
+      }
     }
     auto copy = [&](int id, float* dst) {
       if (!dst || id < 0) return;
@@ -332,7 +349,8 @@ class FastExecutor final : public Executor {
 
   // ---- execution ---------------------------------------------------------------------
 
-  // Rows [r0, r1) of the GEMM, column blocks [b0, b1).
+  // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
+  // c and residual are indexed by absolute row.
   void gemm_rows(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1, int b0,
                  int b1, float* c, const float* residual) const {
     const int64_t rows = r1 - r0;
@@ -343,19 +361,42 @@ class FastExecutor final : public Executor {
     t.ldc = s.cout;
     t.ldr = s.cout;
     t.act = s.act;
-    for (int b = b0; b < b1; ++b) {
+    auto tile = [&](int b, int i) {
+      // Balanced tiles: sizes differ by at most one row.
+      const int64_t m0 = r0 + rows * i / tiles, m1 = r0 + rows * (i + 1) / tiles;
       t.b = s.packed + int64_t(b) * s.k * kt_.nr;
       t.bias = s.bias + int64_t(b) * kt_.nr;
       t.nr = std::min(kt_.nr, s.cout - b * kt_.nr);
-      for (int i = 0; i < tiles; ++i) {
-        // Balanced tiles: sizes differ by at most one row.
-        const int64_t m0 = r0 + rows * i / tiles, m1 = r0 + rows * (i + 1) / tiles;
-        t.mr = int(m1 - m0);
-        t.a = a + m0 * lda;
-        t.c = c + m0 * s.cout + int64_t(b) * kt_.nr;
-        t.residual = residual ? residual + m0 * s.cout + int64_t(b) * kt_.nr : nullptr;
+      t.mr = int(m1 - m0);
+      t.a = a + (m0 - r0) * lda;
+      t.c = c + m0 * s.cout + int64_t(b) * kt_.nr;
+      t.residual = residual ? residual + m0 * s.cout + int64_t(b) * kt_.nr : nullptr;
+    };
+    if (rows == 1) {
+      // A single row (batch-1 logits, FC): four panels per call keep eight chains busy.
+      int b = b0;
+      for (; b + 4 <= b1 && (b + 4) * kt_.nr <= s.cout; b += 4) {
+        tile(b, 0);
+        kt_.gemm_row4(t);
+      }
+      for (; b < b1; ++b) {
+        tile(b, 0);
         kt_.gemm(t);
       }
+    } else if (int64_t(s.k) * kt_.nr * int64_t(sizeof(float)) * (b1 - b0) <= kL1Bytes) {
+      // All weight panels of the item fit in L1: walk rows once, panels inside.
+      for (int i = 0; i < tiles; ++i)
+        for (int b = b0; b < b1; ++b) {
+          tile(b, i);
+          kt_.gemm(t);
+        }
+    } else {
+      // One panel at a time stays in L1/L2 while the item's rows stream past it.
+      for (int b = b0; b < b1; ++b)
+        for (int i = 0; i < tiles; ++i) {
+          tile(b, i);
+          kt_.gemm(t);
+        }
     }
   }
 
@@ -373,7 +414,7 @@ class FastExecutor final : public Executor {
         // Row range of tiles [t0, t1) under the global balanced tiling.
         const int64_t r0 = gr.rows * t0 / gr.tiles, r1 = gr.rows * t1 / gr.tiles;
         const float* res = s.residual >= 0 ? ptr_[size_t(s.residual)] : nullptr;
-        gemm_rows(s, in, s.k, r0, r1, b0, b1, out, res);
+        gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
         break;
       }
       case StepKind::Im2colGemm: {
@@ -391,8 +432,7 @@ class FastExecutor final : public Executor {
           // im2col_row covers a whole row; segments shift the origin by x0 output pixels.
           kernels::im2col_row(x, s.xs.h, s.xs.w, s.xs.c, s.dw.kh, s.dw.kw, s.dw.sh, s.dw.sw,
                               s.dw.pad_top, s.dw.pad_left - x0 * s.dw.sw, x1 - x0, oy, col);
-          gemm_rows(s, col - int64_t(x0) * s.k, s.k, x0, x1, 0, blocks, y,
-                    res);
+          gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res);
         }
         break;
       }
@@ -445,6 +485,8 @@ class FastExecutor final : public Executor {
   AlignedBuffer scratch_;
   int64_t scratch_floats_ = 0;
   int planned_batch_ = 0;
+  double prof_[512] = {};
+  int prof_runs_ = 0;
   int grid_batch_ = 0;
 };
 

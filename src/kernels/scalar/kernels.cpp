@@ -34,6 +34,19 @@ void gemm(const GemmTile& t) {
   }
 }
 
+void gemm_row4(const GemmTile& t) {
+  GemmTile one = t;
+  one.mr = 1;
+  one.nr = kScalarNr;
+  for (int j = 0; j < 4; ++j) {
+    one.b = t.b + int64_t(j) * t.k * kScalarNr;
+    one.bias = t.bias + j * kScalarNr;
+    one.c = t.c + j * kScalarNr;
+    one.residual = t.residual ? t.residual + j * kScalarNr : nullptr;
+    gemm(one);
+  }
+}
+
 void dw3x3_row(const DwArgs& a, int oy) { dw_generic_row(a, oy); }
 
 void global_avg_pool(const float* x, float* y, int hw, int c) {
@@ -89,10 +102,17 @@ void im2col_row(const float* x, int ih, int iw, int cin, int kh, int kw, int sh,
       const int iy = oy * sh - pad_top + ky;
       for (int kx = 0; kx < kw; ++kx, out += cin) {
         const int ix = ox * sw - pad_left + kx;
-        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
+        const bool inside = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
+        const float* src = inside ? x + (int64_t(iy) * iw + ix) * cin : nullptr;
+        if (cin == 3) {  // RGB first layers: a library call per 12 bytes would dominate
+          out[0] = src ? src[0] : 0.f;
+          out[1] = src ? src[1] : 0.f;
+          out[2] = src ? src[2] : 0.f;
+        } else if (src) {
+          std::memcpy(out, src, bytes);
+        } else {
           std::memset(out, 0, bytes);
-        else
-          std::memcpy(out, x + (int64_t(iy) * iw + ix) * cin, bytes);
+        }
       }
     }
   }
@@ -106,7 +126,7 @@ void softmax_row(const float* x, float* y, int c) {
   for (int i = 0; i < c; ++i) y[i] *= inv;
 }
 
-const KernelTable kScalarTable = {Isa::Scalar, kScalarMr,      kScalarNr,     gemm,
-                                  dw3x3_row,   global_avg_pool, add,           channel_affine};
+const KernelTable kScalarTable = {Isa::Scalar,    kScalarMr, kScalarNr, gemm,          gemm_row4,
+                                  dw3x3_row,      global_avg_pool,      add,       channel_affine};
 
 }  // namespace mnv2::kernels
