@@ -15,6 +15,7 @@
 #include <fstream>
 #include <random>
 #include <sstream>
+#include <thread>
 
 #include "formats/loader.h"
 #include "formats/onnx.h"
@@ -413,6 +414,411 @@ TEST(OnnxRoundTrip, WriterOutputRunsInOnnxRuntime) {
     EXPECT_LE(d, 1e-5);
     EXPECT_GT(pmax, 5.0 / c.classes);
   }
+}
+
+// ---- hand-built models ---------------------------------------------------------------------
+
+// A small ModelProto builder for tests (field numbers of onnx.proto).
+struct Tiny {
+  int opset = 13;
+  std::vector<int64_t> input_dims = {1, 3, 8, 8};
+  std::string input_name = "x";
+  std::vector<std::string> outputs = {"y"};
+  pb::Writer graph;
+
+  struct Attr {
+    std::string name;
+    int type;  // 1 float, 2 int, 3 string, 7 ints, 6 floats
+    double f = 0;
+    int64_t i = 0;
+    std::string s;
+    std::vector<int64_t> ints;
+    std::vector<float> floats;
+  };
+  static Attr I(const std::string& n, int64_t v) { return {n, 2, 0, v, "", {}, {}}; }
+  static Attr F(const std::string& n, double v) { return {n, 1, v, 0, "", {}, {}}; }
+  static Attr S(const std::string& n, const std::string& v) { return {n, 3, 0, 0, v, {}, {}}; }
+  static Attr Is(const std::string& n, std::vector<int64_t> v) { return {n, 7, 0, 0, "", v, {}}; }
+
+  void node(const std::string& op, const std::string& name, std::vector<std::string> in,
+            std::vector<std::string> out, std::vector<Attr> attrs = {}) {
+    pb::Writer n;
+    for (auto& s : in) n.bytes(1, s);
+    for (auto& s : out) n.bytes(2, s);
+    n.bytes(3, name);
+    n.bytes(4, op);
+    for (const Attr& a : attrs) {
+      pb::Writer w;
+      w.bytes(1, a.name);
+      w.varint(20, uint64_t(a.type));
+      if (a.type == 1) w.f32(2, float(a.f));
+      if (a.type == 2) w.sint(3, a.i);
+      if (a.type == 3) w.bytes(4, a.s);
+      for (int64_t v : a.ints) w.sint(8, v);
+      for (float v : a.floats) w.f32(7, v);
+      n.message(5, w);
+    }
+    graph.message(1, n);
+  }
+  // Float initializer (raw_data) or, with dtype/raw given, anything.
+  void init(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
+    init_raw(name, dims, 1, std::string(reinterpret_cast<const char*>(v.data()), v.size() * 4));
+  }
+  void init_i64(const std::string& name, std::vector<int64_t> dims, const std::vector<int64_t>& v) {
+    init_raw(name, dims, 7, std::string(reinterpret_cast<const char*>(v.data()), v.size() * 8));
+  }
+  void init_raw(const std::string& name, std::vector<int64_t> dims, int dtype,
+                const std::string& raw, bool external = false) {
+    pb::Writer t;
+    for (int64_t d : dims) t.sint(1, d);
+    t.varint(2, uint64_t(dtype));
+    t.bytes(8, name);
+    if (external) {
+      pb::Writer kv;
+      kv.bytes(1, "location");
+      kv.bytes(2, "weights.bin");
+      t.message(13, kv);
+      t.varint(14, 1);
+    } else {
+      t.bytes(9, raw);
+    }
+    graph.message(5, t);
+  }
+  static void value_info(pb::Writer& g, uint32_t field, const std::string& name,
+                         const std::vector<int64_t>& dims) {
+    pb::Writer shape;
+    for (int64_t d : dims) {
+      pb::Writer dim;
+      if (d < 0) dim.bytes(2, "N");
+      else dim.sint(1, d);
+      shape.message(1, dim);
+    }
+    pb::Writer tt;
+    tt.varint(1, 1);
+    tt.message(2, shape);
+    pb::Writer type;
+    type.message(1, tt);
+    pb::Writer vi;
+    vi.bytes(1, name);
+    vi.message(2, type);
+    g.message(field, vi);
+  }
+  std::string bytes() const {
+    pb::Writer g = graph;
+    value_info(g, 11, input_name, input_dims);
+    for (auto& o : outputs) value_info(g, 12, o, {});
+    pb::Writer m;
+    m.sint(1, 8);
+    pb::Writer op;
+    op.bytes(1, "");
+    op.sint(2, opset);
+    m.message(8, op);
+    m.message(7, g);
+    return m.str();
+  }
+};
+
+// The error message of loading `bytes`, or "" when it loads.
+std::string load_error(const std::string& bytes) {
+  try {
+    load_onnx_bytes(bytes, "tiny.onnx");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+std::vector<float> ramp(size_t n, float scale = 0.1f) {
+  std::vector<float> v(n);
+  for (size_t i = 0; i < n; ++i) v[i] = scale * float(int(i % 7) - 3);
+  return v;
+}
+
+// A 3x3 conv (3 -> 4 channels) on an 8x8 input, then global pool, flatten, softmax.
+Tiny conv_classifier() {
+  Tiny t;
+  t.init("w", {4, 3, 3, 3}, ramp(108));
+  t.node("Conv", "conv", {"x", "w"}, {"c"}, {Tiny::Is("pads", {1, 1, 1, 1})});
+  t.node("GlobalAveragePool", "pool", {"c"}, {"p"});
+  t.node("Flatten", "flat", {"p"}, {"f"});
+  t.node("Softmax", "sm", {"f"}, {"y"}, {Tiny::I("axis", 1)});
+  return t;
+}
+
+TEST(OnnxBadFiles, TinyClassifierLoads) {
+  // The base every negative test below perturbs must itself be valid.
+  EXPECT_EQ(load_error(conv_classifier().bytes()), "");
+}
+
+TEST(OnnxBadFiles, UnsupportedOperatorIsNamed) {
+  Tiny t;
+  t.init("W", {1, 32, 3}, ramp(96));
+  t.init("R", {1, 32, 8}, ramp(256));
+  t.node("LSTM", "encoder/lstm_1", {"x", "W", "R"}, {"y"}, {Tiny::I("hidden_size", 8)});
+  const std::string e = load_error(t.bytes());
+  EXPECT_NE(e.find("LSTM"), std::string::npos) << e;
+  EXPECT_NE(e.find("encoder/lstm_1"), std::string::npos) << e;
+  EXPECT_NE(e.find("tiny.onnx"), std::string::npos) << e;
+
+  Tiny c = conv_classifier();
+  c.node("Custom", "mine", {"y"}, {"z"});
+  c.outputs = {"z"};
+  pb::Writer dummy;
+  (void)dummy;
+  EXPECT_NE(load_error(c.bytes()).find("Custom"), std::string::npos);
+}
+
+TEST(OnnxBadFiles, ExternalDataIsAClearError) {
+  Tiny t;
+  t.init_raw("w", {4, 3, 3, 3}, 1, "", /*external=*/true);
+  t.node("Conv", "conv", {"x", "w"}, {"c"});
+  t.node("GlobalAveragePool", "pool", {"c"}, {"y"});
+  const std::string e = load_error(t.bytes());
+  EXPECT_NE(e.find("external"), std::string::npos) << e;
+  EXPECT_NE(e.find("'w'"), std::string::npos) << e;
+}
+
+TEST(OnnxBadFiles, UnsupportedAttributesAreErrors) {
+  struct Case {
+    const char* what;
+    std::vector<Tiny::Attr> attrs;
+    const char* expect;
+  } cases[] = {
+      {"dilation", {Tiny::Is("dilations", {2, 2})}, "dilations"},
+      {"negative pad", {Tiny::Is("pads", {-1, 0, 0, 0})}, "pads"},
+      {"auto_pad", {Tiny::S("auto_pad", "WRAP")}, "auto_pad"},
+      {"group", {Tiny::I("group", 3)}, "group=3"},
+      {"kernel_shape", {Tiny::Is("kernel_shape", {5, 5})}, "kernel_shape"},
+  };
+  for (const Case& c : cases) {
+    Tiny t;
+    t.init("w", {4, 3, 3, 3}, ramp(108));
+    t.node("Conv", "conv", {"x", "w"}, {"c"}, c.attrs);
+    t.node("GlobalAveragePool", "pool", {"c"}, {"y"});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find(c.expect), std::string::npos) << c.what << ": " << e;
+    EXPECT_NE(e.find("'conv'"), std::string::npos) << c.what << ": " << e;
+  }
+  // Clip that is neither ReLU nor ReLU6, non-global average pool, opsets out of range.
+  {
+    Tiny t = conv_classifier();
+    t.init("lo", {}, {-1.f});
+    t.init("hi", {}, {1.f});
+    t.node("Clip", "clip", {"f", "lo", "hi"}, {"z"});
+    t.outputs = {"z"};
+    EXPECT_NE(load_error(t.bytes()).find("Clip(min=-1"), std::string::npos);
+  }
+  {
+    Tiny t;
+    t.node("AveragePool", "ap", {"x"}, {"y"}, {Tiny::Is("kernel_shape", {3, 3})});
+    EXPECT_NE(load_error(t.bytes()).find("not a global average"), std::string::npos);
+  }
+  for (int opset : {8, 22}) {
+    Tiny t = conv_classifier();
+    t.opset = opset;
+    EXPECT_NE(load_error(t.bytes()).find("opset " + std::to_string(opset)), std::string::npos);
+  }
+}
+
+TEST(OnnxBadFiles, AbsurdDimensionsFailWithoutAllocating) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {  // a weight claiming 2^40 elements with 432 bytes of data
+    Tiny u;
+    u.init_raw("w", {int64_t(1) << 20, int64_t(1) << 20, 3, 3}, 1, std::string(432, '\0'));
+    u.node("Conv", "conv", {"x", "w"}, {"c"});
+    u.node("GlobalAveragePool", "pool", {"c"}, {"y"});
+    const std::string e = load_error(u.bytes());
+    EXPECT_NE(e.find("implausible weight shape"), std::string::npos) << e;
+  }
+  {  // the same claim on a tensor that is not a conv weight
+    Tiny u = conv_classifier();
+    u.init_raw("b", {int64_t(1) << 20, int64_t(1) << 20}, 1, std::string(16, '\0'));
+    u.node("Add", "add", {"y", "b"}, {"z"});
+    u.outputs = {"z"};
+    const std::string e = load_error(u.bytes());
+    EXPECT_NE(e.find("'b'"), std::string::npos) << e;
+  }
+  {  // weight dims that do not match the data size
+    Tiny u;
+    u.init_raw("w", {4, 3, 3, 3}, 1, std::string(100, '\0'));
+    u.node("Conv", "conv", {"x", "w"}, {"c"});
+    u.node("GlobalAveragePool", "pool", {"c"}, {"y"});
+    const std::string e = load_error(u.bytes());
+    EXPECT_NE(e.find("holds 100 raw bytes, expected 432"), std::string::npos) << e;
+  }
+  {  // a huge input image
+    Tiny t = conv_classifier();
+    t.input_dims = {1, 3, 1 << 20, 1 << 20};
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("implausibly large"), std::string::npos) << e;
+  }
+  {  // dynamic spatial size
+    Tiny t = conv_classifier();
+    t.input_dims = {-1, 3, -1, -1};
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("dynamic"), std::string::npos) << e;
+  }
+  {  // ConstantOfShape asked for 2^60 elements
+    Tiny t = conv_classifier();
+    t.init_i64("big", {2}, {int64_t(1) << 30, int64_t(1) << 30});
+    t.node("ConstantOfShape", "cos", {"big"}, {"k"});
+    t.node("Add", "add", {"y", "k"}, {"z"});
+    t.outputs = {"z"};
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("too large"), std::string::npos) << e;
+  }
+  {  // a Reshape to an absurd shape
+    Tiny t = conv_classifier();
+    t.init_i64("shape", {2}, {1, int64_t(1) << 40});
+    t.node("Reshape", "rs", {"y", "shape"}, {"z"});
+    t.outputs = {"z"};
+    EXPECT_NE(load_error(t.bytes()), "");
+  }
+  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+}
+
+std::string small_model_bytes() {
+  return onnx_model_bytes(build_mobilenet_v2(0.35f, 32, 10, 4));
+}
+
+// Offsets of the graph field's payload within a model written by onnx_model_bytes, and of
+// every initializer's raw_data (weights: corrupting those gives a valid model).
+struct Layout {
+  size_t graph_begin = 0, graph_end = 0;
+  std::vector<std::pair<size_t, size_t>> raw;
+};
+
+Layout layout_of(const std::string& bytes) {
+  Layout l;
+  pb::Reader r(bytes);
+  pb::Field f;
+  while (r.next(f)) {
+    if (f.number != 7) continue;
+    l.graph_begin = r.absolute(f);
+    l.graph_end = l.graph_begin + f.data.size();
+    pb::Reader g = r.sub(f);
+    pb::Field gf;
+    while (g.next(gf)) {
+      if (gf.number != 5) continue;
+      pb::Reader t = g.sub(gf);
+      pb::Field tf;
+      while (t.next(tf))
+        if (tf.number == 9) l.raw.emplace_back(t.absolute(tf), t.absolute(tf) + tf.data.size());
+    }
+  }
+  return l;
+}
+
+TEST(OnnxBadFiles, TruncationsFail) {
+  // Strict prefixes of the file must all be rejected. The graph is written last, so every
+  // prefix past the short header ends inside it and fails on the same outer length check;
+  // each still costs an exception (~10 us), so by default the test takes every prefix of
+  // the first 64 KiB, every prefix within 3 bytes of a weight tensor's start or end, and
+  // every 97th beyond. MNV2_ONNX_FULL_SWEEP=1 takes all 1.6 M prefixes.
+  const std::string full = small_model_bytes();
+  ASSERT_EQ(load_error(full), "");
+  const char* env = std::getenv("MNV2_ONNX_FULL_SWEEP");
+  const bool all = env && std::string(env) == "1";
+  std::vector<char> take(full.size(), 0);
+  for (size_t len = 0; len < full.size(); ++len)
+    take[len] = all || len < 65536 || len % 97 == 0;
+  for (const auto& [b, e] : layout_of(full).raw)
+    for (size_t edge : {b, e})
+      for (size_t p = edge - 3; p <= edge + 3; ++p)
+        if (p < full.size()) take[p] = 1;
+  size_t tried = 0, failures = 0;
+  for (size_t len = 0; len < full.size(); ++len) {
+    if (!take[len]) continue;
+    ++tried;
+    try {
+      load_onnx_bytes(std::string_view(full.data(), len), "cut.onnx");
+    } catch (const Error&) {
+      ++failures;
+      continue;
+    }
+    ADD_FAILURE() << "a prefix of " << len << " of " << full.size() << " bytes loaded";
+    break;
+  }
+  EXPECT_EQ(failures, tried);
+  std::printf("%zu prefixes of a %zu-byte model rejected\n", failures, full.size());
+}
+
+TEST(OnnxBadFiles, TruncatedGraphInsideAValidEnvelopeFails) {
+  // Truncating the graph message itself (re-wrapped with a correct length) exercises the
+  // nested parsers and the lowering of partial graphs, not only the outermost length check.
+  const std::string full = small_model_bytes();
+  const Layout l = layout_of(full);
+  ASSERT_GT(l.graph_end, l.graph_begin);
+  const std::string head = full.substr(0, l.graph_begin - 1 - 3);  // tag (1) + length varint (3)
+  {  // sanity: the envelope arithmetic reproduces the file
+    pb::Writer w;
+    w.bytes(7, std::string_view(full).substr(l.graph_begin));
+    ASSERT_EQ(head + w.str(), full);
+  }
+  const std::string_view graph = std::string_view(full).substr(l.graph_begin);
+  std::vector<size_t> cuts;
+  const size_t dense = std::min<size_t>(graph.size(), 20000);
+  for (size_t k = 0; k < dense; ++k) cuts.push_back(k);
+  for (size_t k = 0; k < 3000; ++k) cuts.push_back(dense + (graph.size() - dense) * k / 3000);
+  for (const auto& [b, e] : l.raw)  // around every weight tensor boundary
+    for (size_t p : {b - 1, b, b + 1, e - 1, e, e + 1})
+      if (p - l.graph_begin < graph.size()) cuts.push_back(p - l.graph_begin);
+  size_t errors = 0;
+  for (size_t cut : cuts) {
+    pb::Writer w;
+    w.bytes(7, graph.substr(0, cut));
+    const std::string bytes = head + w.str();
+    const std::string e = load_error(bytes);
+    if (e.empty()) {
+      ADD_FAILURE() << "graph cut at " << cut << " of " << graph.size() << " loaded";
+      break;
+    }
+    ++errors;
+  }
+  std::printf("%zu truncated graphs rejected\n", errors);
+}
+
+long max_rss_kb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_maxrss;
+}
+
+TEST(OnnxBadFiles, RandomCorruptionsNeverCrash) {
+  const std::string full = small_model_bytes();
+  const Layout l = layout_of(full);
+  // Structural bytes: everything except the weight payloads.
+  std::vector<char> is_weight(full.size(), 0);
+  for (const auto& [b, e] : l.raw) std::fill(is_weight.begin() + long(b), is_weight.begin() + long(e), 1);
+  std::vector<size_t> structural;
+  for (size_t i = 0; i < full.size(); ++i)
+    if (!is_weight[i]) structural.push_back(i);
+  std::mt19937 rng(20261125);
+  const long rss0 = max_rss_kb();
+  const auto t0 = std::chrono::steady_clock::now();
+  int loaded = 0, rejected = 0;
+  const int kTrials = 3000;
+  for (int trial = 0; trial < kTrials; ++trial) {
+    std::string bytes = full;
+    const int edits = 1 + int(rng() % 4);
+    for (int k = 0; k < edits; ++k) {
+      const size_t pos = rng() % 10 < 9 ? structural[rng() % structural.size()] : rng() % bytes.size();
+      switch (rng() % 4) {
+        case 0: bytes[pos] = char(rng()); break;
+        case 1: bytes[pos] = char(bytes[pos] ^ (1 << (rng() % 8))); break;
+        case 2: bytes[pos] = char(0xff); break;
+        default: bytes[pos] = char(bytes[pos] + 1); break;
+      }
+    }
+    const std::string e = load_error(bytes);
+    e.empty() ? ++loaded : ++rejected;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const long grown_mb = (max_rss_kb() - rss0) / 1024;
+  std::printf("%d corruptions: %d loaded, %d rejected in %.1f s; peak RSS grew %ld MB\n", kTrials,
+              loaded, rejected, secs, grown_mb);
+  EXPECT_GT(rejected, kTrials / 4);
+  EXPECT_LT(grown_mb, 256);
 }
 
 }  // namespace
