@@ -485,7 +485,7 @@ struct Tiny {
     graph.message(5, t);
   }
   static void value_info(pb::Writer& g, uint32_t field, const std::string& name,
-                         const std::vector<int64_t>& dims) {
+                         const std::vector<int64_t>& dims, bool with_shape = true) {
     pb::Writer shape;
     for (int64_t d : dims) {
       pb::Writer dim;
@@ -495,7 +495,7 @@ struct Tiny {
     }
     pb::Writer tt;
     tt.varint(1, 1);
-    tt.message(2, shape);
+    if (with_shape) tt.message(2, shape);
     pb::Writer type;
     type.message(1, tt);
     pb::Writer vi;
@@ -503,12 +503,24 @@ struct Tiny {
     vi.message(2, type);
     g.message(field, vi);
   }
+  void init_f16(const std::string& name, std::vector<int64_t> dims, const std::vector<float>& v) {
+    std::string raw;
+    for (float f : v) {  // exact for the values used (multiples of 1/16 in a small range)
+      uint32_t b;
+      std::memcpy(&b, &f, 4);
+      const uint32_t sign = (b >> 16) & 0x8000;
+      const int exp = int((b >> 23) & 0xff) - 127 + 15;
+      uint16_t h = f == 0.f ? uint16_t(sign) : uint16_t(sign | (uint32_t(exp) << 10) | ((b >> 13) & 0x3ff));
+      raw.append(reinterpret_cast<const char*>(&h), 2);
+    }
+    init_raw(name, dims, 10, raw);
+  }
   std::string bytes() const {
     pb::Writer g = graph;
     value_info(g, 11, input_name, input_dims);
-    for (auto& o : outputs) value_info(g, 12, o, {});
+    for (auto& o : outputs) value_info(g, 12, o, {}, false);
     pb::Writer m;
-    m.sint(1, 8);
+    m.sint(1, opset >= 21 ? 10 : opset >= 19 ? 9 : 8);
     pb::Writer op;
     op.bytes(1, "");
     op.sint(2, opset);
@@ -683,13 +695,13 @@ std::string small_model_bytes() {
 
 // Offsets of the graph field's payload within a model written by onnx_model_bytes, and of
 // every initializer's raw_data (weights: corrupting those gives a valid model).
-struct Layout {
+struct FileLayout {
   size_t graph_begin = 0, graph_end = 0;
   std::vector<std::pair<size_t, size_t>> raw;
 };
 
-Layout layout_of(const std::string& bytes) {
-  Layout l;
+FileLayout layout_of(const std::string& bytes) {
+  FileLayout l;
   pb::Reader r(bytes);
   pb::Field f;
   while (r.next(f)) {
@@ -747,7 +759,7 @@ TEST(OnnxBadFiles, TruncatedGraphInsideAValidEnvelopeFails) {
   // Truncating the graph message itself (re-wrapped with a correct length) exercises the
   // nested parsers and the lowering of partial graphs, not only the outermost length check.
   const std::string full = small_model_bytes();
-  const Layout l = layout_of(full);
+  const FileLayout l = layout_of(full);
   ASSERT_GT(l.graph_end, l.graph_begin);
   const std::string head = full.substr(0, l.graph_begin - 1 - 3);  // tag (1) + length varint (3)
   {  // sanity: the envelope arithmetic reproduces the file
@@ -786,7 +798,7 @@ long max_rss_kb() {
 
 TEST(OnnxBadFiles, RandomCorruptionsNeverCrash) {
   const std::string full = small_model_bytes();
-  const Layout l = layout_of(full);
+  const FileLayout l = layout_of(full);
   // Structural bytes: everything except the weight payloads.
   std::vector<char> is_weight(full.size(), 0);
   for (const auto& [b, e] : l.raw) std::fill(is_weight.begin() + long(b), is_weight.begin() + long(e), 1);
@@ -819,6 +831,233 @@ TEST(OnnxBadFiles, RandomCorruptionsNeverCrash) {
               loaded, rejected, secs, grown_mb);
   EXPECT_GT(rejected, kTrials / 4);
   EXPECT_LT(grown_mb, 256);
+}
+
+// ---- operator semantics vs ONNX Runtime ------------------------------------------------------
+// Hand-built models, one per lowering path, run in mnv2 and ONNX Runtime on the same input.
+
+struct SemCase {
+  std::string name;
+  Tiny model;
+};
+
+std::vector<SemCase> semantic_cases() {
+  using T = Tiny;
+  std::vector<SemCase> cases;
+  auto conv_w = [](int cout, int cin, int k, float sc = 0.3f) { return ramp(size_t(cout) * cin * k * k, sc); };
+  auto bias = [](int n) {
+    std::vector<float> b(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) b[size_t(i)] = 0.05f * float(i % 5) - 0.1f;
+    return b;
+  };
+  auto head = [&](T& t, const std::string& x) {  // GAP -> Flatten -> Softmax
+    t.node("GlobalAveragePool", "gap", {x}, {"gap"});
+    t.node("Flatten", "flatten", {"gap"}, {"flat"});
+    t.node("Softmax", "softmax", {"flat"}, {"y"}, {T::I("axis", 1)});
+  };
+  for (const char* mode : {"SAME_UPPER", "SAME_LOWER"}) {
+    T t;
+    t.init("w", {6, 3, 3, 3}, conv_w(6, 3, 3));
+    t.init("b", {6}, bias(6));
+    t.node("Conv", "conv", {"x", "w", "b"}, {"c"},
+           {T::S("auto_pad", mode), T::Is("strides", {2, 2}), T::Is("kernel_shape", {3, 3})});
+    t.node("Relu", "relu", {"c"}, {"r"});
+    head(t, "r");
+    cases.push_back({std::string("auto_pad_") + mode, t});
+  }
+  {  // Pad (input form) merged into a stride-2 conv, Clip bounds from Constant nodes
+    T t;
+    t.init_i64("pads", {8}, {0, 0, 0, 0, 0, 0, 1, 1});
+    t.init("w", {5, 3, 3, 3}, conv_w(5, 3, 3));
+    t.node("Pad", "pad", {"x", "pads"}, {"p"}, {T::S("mode", "constant")});
+    t.node("Conv", "conv", {"p", "w"}, {"c"}, {T::Is("strides", {2, 2})});
+    pb::Writer lo, hi;
+    t.node("Constant", "lo", {}, {"lo"}, {T::F("value_float", 0.0)});
+    t.node("Constant", "hi", {}, {"hi"}, {T::F("value_float", 6.0)});
+    t.node("Clip", "relu6", {"c", "lo", "hi"}, {"r"});
+    head(t, "r");
+    cases.push_back({"pad_input_form_clip_constants", t});
+  }
+  {  // opset 9: Pad and Clip as attributes, torch-style pad chain is not needed
+    T t;
+    t.opset = 9;
+    t.init("w", {5, 3, 3, 3}, conv_w(5, 3, 3));
+    t.node("Pad", "pad", {"x"}, {"p"}, {T::Is("pads", {0, 0, 1, 0, 0, 0, 2, 1})});
+    t.node("Conv", "conv", {"p", "w"}, {"c"}, {T::Is("strides", {2, 2}), T::Is("pads", {0, 1, 0, 0})});
+    t.node("Clip", "relu6", {"c"}, {"r"}, {T::F("min", 0.0), T::F("max", 6.0)});
+    head(t, "r");
+    cases.push_back({"opset9_pad_clip_attributes", t});
+  }
+  {  // NHWC input with Transposes at both ends; reshape target computed from Shape
+    T t;
+    t.input_dims = {1, 8, 8, 3};
+    t.init("w", {4, 3, 3, 3}, conv_w(4, 3, 3));
+    t.init_i64("zero", {}, {0});
+    t.init_i64("minus1", {1}, {-1});
+    t.node("Transpose", "to_nchw", {"x"}, {"xt"}, {T::Is("perm", {0, 3, 1, 2})});
+    t.node("Conv", "conv", {"xt", "w"}, {"c"}, {T::Is("pads", {1, 1, 1, 1})});
+    t.node("GlobalAveragePool", "gap", {"c"}, {"g"});
+    t.node("Transpose", "to_nhwc", {"g"}, {"gt"}, {T::Is("perm", {0, 2, 3, 1})});
+    t.node("Shape", "shape", {"gt"}, {"s"});
+    t.node("Gather", "batch", {"s", "zero"}, {"n"}, {T::I("axis", 0)});
+    t.node("Unsqueeze", "n1", {"n", "zero"}, {"n1"});
+    t.node("Concat", "target", {"n1", "minus1"}, {"tgt"}, {T::I("axis", 0)});
+    t.node("Reshape", "flat", {"gt", "tgt"}, {"f"});
+    t.node("Softmax", "softmax", {"f"}, {"y"}, {T::I("axis", -1)});
+    cases.push_back({"nhwc_input_transposes_shape_reshape", t});
+  }
+  {  // depthwise with multiplier 2 + BN folding, 1x1 conv + BN, Squeeze, Gemm transB=0
+    T t;
+    t.init("dw", {6, 1, 3, 3}, ramp(54, 0.4f));
+    t.init("s1", {6}, {0.9f, 1.1f, 1.3f, 0.7f, 1.0f, 1.2f});
+    t.init("b1", {6}, bias(6));
+    t.init("m1", {6}, {0.1f, -0.2f, 0.05f, 0.0f, 0.3f, -0.1f});
+    t.init("v1", {6}, {0.5f, 1.5f, 0.8f, 1.2f, 2.0f, 0.9f});
+    t.init("pw", {4, 6, 1, 1}, conv_w(4, 6, 1, 0.5f));
+    t.init("s2", {4}, {1.2f, 0.8f, 1.0f, 1.1f});
+    t.init("b2", {4}, bias(4));
+    t.init("m2", {4}, {0.0f, 0.1f, -0.1f, 0.2f});
+    t.init("v2", {4}, {1.0f, 0.6f, 1.4f, 0.9f});
+    t.init_i64("axes", {2}, {2, 3});
+    t.init("gw", {4, 7}, ramp(28, 0.5f));
+    t.init("gc", {7}, bias(7));
+    t.node("Conv", "dw", {"x", "dw"}, {"d"}, {T::I("group", 3), T::Is("pads", {1, 1, 1, 1})});
+    t.node("BatchNormalization", "bn1", {"d", "s1", "b1", "m1", "v1"}, {"d1"}, {T::F("epsilon", 1e-3)});
+    t.node("Relu", "relu", {"d1"}, {"r"});
+    t.node("Conv", "pw", {"r", "pw"}, {"p"});
+    t.node("BatchNormalization", "bn2", {"p", "s2", "b2", "m2", "v2"}, {"p1"}, {T::F("epsilon", 1e-5)});
+    t.node("GlobalAveragePool", "gap", {"p1"}, {"g"});
+    t.node("Squeeze", "squeeze", {"g", "axes"}, {"sq"});
+    t.node("Gemm", "fc", {"sq", "gw", "gc"}, {"l"}, {T::F("alpha", 0.5), T::F("beta", 2.0)});
+    t.node("Softmax", "softmax", {"l"}, {"y"});
+    cases.push_back({"depthwise_x2_bn_fold_squeeze_gemm", t});
+  }
+  {  // normalisation in the graph (Sub/Div), standalone BN, ReduceMean, MatMul + Add, opset 11
+    T t;
+    t.opset = 11;
+    t.init("mean", {1, 3, 1, 1}, {0.1f, -0.2f, 0.3f});
+    t.init("std", {1, 3, 1, 1}, {0.5f, 0.25f, 2.0f});
+    t.init("s", {3}, {1.5f, 0.5f, 1.0f});
+    t.init("b", {3}, {0.1f, 0.0f, -0.1f});
+    t.init("m", {3}, {0.2f, 0.1f, 0.0f});
+    t.init("v", {3}, {1.0f, 2.0f, 0.5f});
+    t.init("w", {8, 3, 3, 3}, conv_w(8, 3, 3));
+    t.init("mw", {8, 5}, ramp(40, 0.4f));
+    t.init("mb", {5}, bias(5));
+    t.node("Sub", "sub", {"x", "mean"}, {"x1"});
+    t.node("Div", "div", {"x1", "std"}, {"x2"});
+    t.node("BatchNormalization", "bn", {"x2", "s", "b", "m", "v"}, {"x3"});
+    t.node("Conv", "conv", {"x3", "w"}, {"c"}, {T::Is("pads", {1, 1, 1, 1}), T::Is("strides", {2, 2})});
+    t.node("ReduceMean", "mean_hw", {"c"}, {"g"}, {T::Is("axes", {2, 3}), T::I("keepdims", 0)});
+    t.node("MatMul", "fc", {"g", "mw"}, {"l0"});
+    t.node("Add", "fc_bias", {"l0", "mb"}, {"l"});
+    t.node("Softmax", "softmax", {"l"}, {"y"});
+    cases.push_back({"opset11_sub_div_bn_reducemean_matmul", t});
+  }
+  {  // float16 initializers through Cast, global AveragePool, Unsqueeze + 1x1 conv logits
+    T t;
+    t.init_f16("w16", {4, 3, 3, 3}, ramp(108, 0.25f));
+    t.init_f16("lw16", {6, 4, 1, 1}, ramp(24, 0.5f));
+    t.init_i64("axes", {2}, {2, 3});
+    t.node("Cast", "cast_w", {"w16"}, {"w"}, {T::I("to", 1)});
+    t.node("Cast", "cast_lw", {"lw16"}, {"lw"}, {T::I("to", 1)});
+    t.node("Conv", "conv", {"x", "w"}, {"c"}, {T::Is("pads", {1, 1, 1, 1})});
+    t.node("Relu", "relu", {"c"}, {"r"});
+    t.node("AveragePool", "pool", {"r"}, {"g"}, {T::Is("kernel_shape", {8, 8})});
+    t.node("Flatten", "flatten", {"g"}, {"f"});
+    t.node("Unsqueeze", "unsq", {"f", "axes"}, {"u"});
+    t.node("Conv", "logits", {"u", "lw"}, {"l4"});
+    t.node("Flatten", "flatten2", {"l4"}, {"l"});
+    t.node("Softmax", "softmax", {"l"}, {"y"});
+    cases.push_back({"float16_cast_avgpool_unsqueeze_conv_logits", t});
+  }
+  {  // residual Add, Identity/Dropout pass-through, Pad with axes (opset 21)
+    T t;
+    t.opset = 21;
+    t.init("w1", {3, 3, 3, 3}, conv_w(3, 3, 3));
+    t.init("w2", {3, 3, 1, 1}, conv_w(3, 3, 1));
+    t.init_i64("pads", {4}, {0, 0, 1, 1});
+    t.init_i64("axes", {2}, {2, 3});
+    t.init("w3", {4, 3, 3, 3}, conv_w(4, 3, 3));
+    t.node("Conv", "c1", {"x", "w1"}, {"a0"}, {T::Is("pads", {1, 1, 1, 1})});
+    t.node("Relu", "r1", {"a0"}, {"a"});
+    t.node("Conv", "c2", {"a", "w2"}, {"b"});
+    t.node("Add", "residual", {"a", "b"}, {"s"});
+    t.node("Identity", "id", {"s"}, {"s1"});
+    t.node("Pad", "pad", {"s1", "pads", "", "axes"}, {"p"});
+    t.node("Conv", "c3", {"p", "w3"}, {"c"}, {T::Is("strides", {2, 2})});
+    t.node("Dropout", "drop", {"c"}, {"d"});
+    head(t, "d");
+    cases.push_back({"opset21_residual_identity_pad_axes", t});
+  }
+  return cases;
+}
+
+TEST(OnnxSemantics, HandBuiltModelsMatchOnnxRuntime) {
+  const RefSetup& os = ort_setup();
+  if (!os.ok) GTEST_SKIP() << os.why;
+  const std::vector<SemCase> cases = semantic_cases();
+  const std::string dir = ref_dir() + "/semantics";
+  fs::create_directories(dir);
+  std::string jobs;
+  std::vector<std::vector<float>> inputs;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    const Tiny& t = cases[i].model;
+    const std::string base = dir + "/" + cases[i].name;
+    write_bytes(base + ".onnx", t.bytes());
+    size_t count = 1;
+    std::string dims;
+    for (size_t k = 0; k < t.input_dims.size(); ++k) {
+      count *= size_t(t.input_dims[k]);
+      dims += (k ? "," : "") + std::to_string(t.input_dims[k]);
+    }
+    inputs.push_back(test::random_input(count, uint32_t(100 + i)));
+    for (float& v : inputs.back()) v *= 2.f;
+    write_floats(base + ".in.bin", inputs.back());
+    fs::remove(base + ".ort.bin");
+    fs::remove(base + ".ort.bin.err");
+    jobs += base + ".onnx " + base + ".in.bin " + dims + " " + base + ".ort.bin\n";
+  }
+  std::ofstream(dir + "/jobs.txt") << jobs;
+  std::string log;
+  ASSERT_EQ(test::run_command("NODE_PATH=" + quote(os.path) + " node " +
+                                  quote(ref_scripts() + "/ort_run.js") + " --jobs " +
+                                  quote(dir + "/jobs.txt"),
+                              &log),
+            0)
+      << log;
+  for (size_t i = 0; i < cases.size(); ++i) {
+    SCOPED_TRACE(cases[i].name);
+    const std::string base = dir + "/" + cases[i].name;
+    if (fs::exists(base + ".ort.bin.err")) {
+      std::ifstream f(base + ".ort.bin.err");
+      std::string e((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+      ADD_FAILURE() << "ONNX Runtime rejected the model: " << e;
+      continue;
+    }
+    const std::vector<float> ort = read_floats(base + ".ort.bin");
+    Model m = [&] {
+      try {
+        return Model::load(base + ".onnx", Options{.threads = 1});
+      } catch (const Error& e) {
+        ADD_FAILURE() << e.what();
+        throw;
+      }
+    }();
+    const Tiny& t = cases[i].model;
+    std::vector<float> x = inputs[i];
+    if (m.info().layout == mnv2::Layout::NCHW)
+      x = nchw_to_nhwc(x, 1, int(t.input_dims[1]), int(t.input_dims[2]), int(t.input_dims[3]));
+    std::vector<float> ours(size_t(m.info().num_classes));
+    ASSERT_EQ(ours.size(), ort.size());
+    m.run(x.data(), 1, ours.data());
+    const double d = test::max_abs_diff(ours.data(), to_double(ort).data(), ours.size());
+    std::printf("%-46s max |p| diff %.3g\n", cases[i].name.c_str(), d);
+    EXPECT_LE(d, 1e-6) << "max |p| diff " << d;
+    double spread = 0;
+    for (float p : ort) spread = std::max(spread, std::fabs(double(p) - 1.0 / double(ort.size())));
+    EXPECT_GT(spread, 1e-3) << "the case's output is too flat to prove anything";
+  }
 }
 
 }  // namespace
