@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "formats/onnx.h"
+#include "formats/tflite.h"
 
 namespace mnv2 {
 
@@ -41,6 +42,8 @@ ModelFormat detect_format(const std::string& path) {
 Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
+    case ModelFormat::TFLite:
+      return load_tflite(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");
