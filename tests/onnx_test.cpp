@@ -351,6 +351,27 @@ TEST(OnnxRoundTrip, SyntheticModelsReloadWithIdenticalOutputs) {
   }
 }
 
+TEST(OnnxRoundTrip, CliConvertWritesOnnx) {
+  const std::string path = temp_path("cli_convert.onnx");
+  fs::remove(path);
+  std::string out;
+  ASSERT_EQ(test::run_command(quote(test::cli_path()) + " convert --synthetic 0.35 32 --classes 10 "
+                                  "--seed 3 -o " + quote(path),
+                              &out),
+            0)
+      << out;
+  Model a = Model::synthetic(0.35f, 32, 10, 3, Options{.threads = 1});
+  Model b = Model::load(path, Options{.threads = 1});
+  EXPECT_EQ(b.info().format, "onnx");
+  const std::vector<float> x = test::random_input(size_t(32) * 32 * 3, 8);
+  const Outputs oa = run_model(a, x, 1), ob = run_model(b, x, 1);
+  EXPECT_LE(rel(ob.probs, oa.probs), 1e-6);
+  // Not a model format at all: a clear error, not a crash.
+  write_bytes(temp_path("text.onnx"), "hello, this is not a model\n");
+  EXPECT_NE(test::run_command(quote(test::cli_path()) + " info " + quote(temp_path("text.onnx")), &out), 0);
+  EXPECT_NE(out.find("error"), std::string::npos) << out;
+}
+
 // Inserts y = x * s[c] + b[c] right after the input (the normalisation an OpenVINO IR bakes in).
 Graph with_input_affine(Graph g, const std::vector<float>& s, const std::vector<float>& b) {
   Node aff;
