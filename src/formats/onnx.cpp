@@ -188,7 +188,7 @@ void parse_tensor(pb::Reader r, Tensor& t) {
         } else if (f.type == pb::kLength && f.data.size() % 8 == 0) {
           const size_t n = f.data.size() / 8, old = t.doubles.size();
           t.doubles.resize(old + n);
-          std::memcpy(t.doubles.data() + old, f.data.data(), f.data.size());
+          if (n) std::memcpy(t.doubles.data() + old, f.data.data(), f.data.size());
         } else {
           r.fail("malformed double_data");
         }
