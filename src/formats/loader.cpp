@@ -1,5 +1,7 @@
 #include "formats/loader.h"
 
+#include "formats/tf_graphdef.h"
+
 #include <cstring>
 #include <fstream>
 
@@ -31,13 +33,16 @@ ModelFormat detect_format(const std::string& path) {
   // ONNX and GraphDef are both protobuf; ONNX ModelProto starts with ir_version (field 1,
   // varint: 0x08), a GraphDef with its first NodeDef (field 1, length-delimited: 0x0a).
   if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x08) return ModelFormat::ONNX;
-  if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x0a) return ModelFormat::TFGraphDef;
+  if (got >= 2 && looks_like_graphdef(std::string_view(head, size_t(got))))
+    return ModelFormat::TFGraphDef;
   return ModelFormat::Unknown;
 }
 
 Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
+    case ModelFormat::TFGraphDef:
+      return load_graphdef(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");
