@@ -53,7 +53,10 @@ struct Tensor {
 
 std::string dims_str(const std::vector<int64_t>& d) {
   std::string s = "[";
-  for (size_t k = 0; k < d.size(); ++k) s += (k ? "," : "") + std::to_string(d[k]);
+  for (size_t k = 0; k < d.size(); ++k) {
+    if (k) s += ',';
+    s += std::to_string(d[k]);
+  }
   return s + "]";
 }
 
