@@ -1,9 +1,10 @@
 #include "formats/loader.h"
 
-#include "formats/tf_graphdef.h"
-
 #include <cstring>
 #include <fstream>
+
+#include "formats/tf_graphdef.h"
+#include "formats/tflite.h"
 
 namespace mnv2 {
 
@@ -41,6 +42,8 @@ ModelFormat detect_format(const std::string& path) {
 Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
+    case ModelFormat::TFLite:
+      return load_tflite(path);
     case ModelFormat::TFGraphDef:
       return load_graphdef(path);
     case ModelFormat::Unknown:

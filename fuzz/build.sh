@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# Builds and runs the libFuzzer target for the TFLite loader with clang
+# (-fsanitize=fuzzer,address,undefined), seeded with small models from mnv2's own writer.
+#
+# usage: fuzz/build.sh [--run SECONDS] [OUT_DIR]
+#   OUT_DIR defaults to build-fuzz/ in the repository root. The corpus grows in
+#   OUT_DIR/corpus (seeds in OUT_DIR/seeds); crashes are written to OUT_DIR/crashes/.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+seconds=0
+if [[ "${1:-}" == "--run" ]]; then
+  seconds="$2"
+  shift 2
+fi
+out="${1:-$root/build-fuzz}"
+mkdir -p "$out/seeds" "$out/corpus" "$out/crashes"
+
+cxx="$(command -v clang++ || command -v clang++-14 || true)"
+# Exit code 77 (ctest's "skipped") when the toolchain cannot build fuzzers at all.
+[[ -n "$cxx" ]] || { echo "fuzz/build.sh: clang++ not found" >&2; exit 77; }
+probe="$out/probe"
+printf '#include <cstddef>\n#include <cstdint>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n' \
+  > "$probe.cpp"
+if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe.cpp" -o "$probe" 2>"$probe.log"; then
+  echo "fuzz/build.sh: $cxx cannot link -fsanitize=fuzzer (install libclang-rt-dev):" >&2
+  cat "$probe.log" >&2
+  exit 77
+fi
+
+srcs=(src/formats/flatbuf.cpp src/formats/tflite.cpp src/formats/tflite_schema.cpp
+      src/formats/tflite_writer.cpp src/graph/graph.cpp src/graph/mobilenet_v2.cpp
+      src/runtime/reference.cpp)
+flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root/include" -I"$root/src")
+
+# Every source is compiled once with coverage instrumentation and both sanitizers (object
+# files are rebuilt only when the source or any header is newer), then linked twice: with
+# libFuzzer's main into fuzz_tflite, and with make_seeds' own main.
+cd "$root"
+newest_header=$(ls -t src/formats/*.h src/graph/*.h src/runtime/*.h include/mnv2/*.h | head -1)
+cflags=("${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
+objs=()
+pending=()
+for f in "${srcs[@]}" fuzz/fuzz_tflite.cpp fuzz/make_seeds.cpp; do
+  o="$out/obj/${f//\//_}.o"
+  objs+=("$o")
+  if [[ ! -f "$o" || "$f" -nt "$o" || "$newest_header" -nt "$o" ]]; then pending+=("$f"); fi
+done
+mkdir -p "$out/obj"
+if ((${#pending[@]})); then
+  echo "compiling ${#pending[@]} file(s) into $out/obj"
+  printf '%s\n' "${pending[@]}" | xargs -P 2 -I{} sh -c \
+    'f="{}"; o="$0/obj/$(echo "$f" | tr / _).o"; exec "$@" -c "$f" -o "$o"' \
+    "$out" "$cxx" "${cflags[@]}"
+fi
+lib_objs=()
+for f in "${srcs[@]}"; do lib_objs+=("$out/obj/${f//\//_}.o"); done
+"$cxx" -fsanitize=fuzzer,address,undefined "$out/obj/fuzz_fuzz_tflite.cpp.o" "${lib_objs[@]}" \
+  -o "$out/fuzz_tflite"
+"$cxx" -fsanitize=address,undefined "$out/obj/fuzz_make_seeds.cpp.o" "${lib_objs[@]}" \
+  -o "$out/make_seeds"
+"$out/make_seeds" "$out/seeds" >/dev/null
+
+if [[ "$seconds" != 0 ]]; then
+  # A single process (the machine is shared); 2 GiB RSS, a 1 GiB malloc and 10 s per input
+  # are reported as bugs.
+  "$out/fuzz_tflite" -max_total_time="$seconds" -rss_limit_mb=2048 \
+    -malloc_limit_mb=1024 -timeout=10 -max_len=65536 -print_final_stats=1 \
+    -artifact_prefix="$out/crashes/" "$out/corpus" "$out/seeds"
+fi

@@ -1,0 +1,55 @@
+#include "formats/writer.h"
+
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "formats/tflite.h"
+
+namespace mnv2 {
+
+std::string file_extension(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return "";
+  std::string ext = path.substr(dot);
+  for (char& c : ext) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return ext;
+}
+
+namespace {
+
+void write_bytes(const std::string& path, const std::vector<uint8_t>& bytes) {
+  const std::string tmp = path + ".partial";
+  {
+    std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
+    if (!f) throw Error("cannot create '" + tmp + "'");
+    f.write(reinterpret_cast<const char*>(bytes.data()), std::streamsize(bytes.size()));
+    f.flush();
+    if (!f) {
+      std::remove(tmp.c_str());
+      throw Error("write error on '" + tmp + "'");
+    }
+  }
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::remove(tmp.c_str());
+    throw Error("cannot rename '" + tmp + "' to '" + path + "'");
+  }
+}
+
+}  // namespace
+
+void save_graph(const Graph& g, const std::string& path, const SaveOptions& options) {
+  const std::string ext = file_extension(path);
+  if (ext == ".tflite") {
+    TfliteWriteOptions o;
+    o.fp16 = options.fp16;
+    write_bytes(path, write_tflite(g, o));
+    return;
+  }
+  throw Error("cannot write '" + path + "': unknown output extension '" + ext +
+              "' (supported: .tflite)");
+}
+
+}  // namespace mnv2
