@@ -219,6 +219,22 @@ TEST(TfGraphDef, ModelApiLoadsAndRuns) {
   EXPECT_LE(test::rel_l2(feats.data(), r.kept[g.features].data(), feats.size()), 1e-6);
 }
 
+TEST(TfGraphDef, CliConvertsToAndFromPb) {
+  const fs::path dir = temp_dir();
+  const std::string pb = (dir / "cli.pb").string(), tfl = (dir / "cli.tflite").string();
+  std::string out;
+  ASSERT_EQ(test::run_command(test::cli_path() + " convert --synthetic 0.35 64 --seed 3 -o " + pb, &out), 0) << out;
+  ASSERT_EQ(test::run_command(test::cli_path() + " info --json " + pb, &out), 0) << out;
+  EXPECT_NE(out.find("\"format\":\"tf-graphdef\""), std::string::npos) << out;
+  EXPECT_NE(out.find("MobilenetV2/Predictions/Reshape_1"), std::string::npos) << out;
+  // .pb -> .tflite: both files give the synthetic model's outputs.
+  ASSERT_EQ(test::run_command(test::cli_path() + " convert " + pb + " -o " + tfl, &out), 0) << out;
+  Graph g = build_mobilenet_v2(0.35f, 64, 1001, 3);
+  const auto input = test::random_input(64 * 64 * 3, 4);
+  EXPECT_LE(compare(g, load_graph(pb), input).out, 1e-6);
+  EXPECT_LE(compare(g, load_graph(tfl), input).out, 1e-6);
+}
+
 // ------------------------------------------------------------------ OpenCV agreement
 
 std::string python_with_cv2(std::string* why) {

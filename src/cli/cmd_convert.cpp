@@ -18,6 +18,8 @@ const char* kHelp =
     "Converts a model to the format named by OUT's extension:\n"
     "  .tflite   TensorFlow Lite flatbuffer, float32 (TF SAME/VALID padding, fused ReLU/ReLU6;\n"
     "            pads SAME/VALID cannot express become an explicit PAD op)\n"
+    "  .pb       TF frozen GraphDef as TF-slim exports it (Conv2D/DepthwiseConv2dNative +\n"
+    "            BiasAdd + Relu6, AddV2, AvgPool, Squeeze, Softmax), float32\n"
     "Quantized inputs are written dequantized (float). The preprocessing contract (mean,\n"
     "scale, channel order, background class) is stored in the file's metadata so that\n"
     "loading the result gives the same `mnv2 info`.\n\n"

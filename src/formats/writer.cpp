@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "formats/tf_graphdef.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -48,8 +49,15 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     write_bytes(path, write_tflite(g, o));
     return;
   }
+  if (ext == ".pb") {
+    if (options.fp16)
+      throw Error("cannot write '" + path + "': float16 weights are not supported for .pb");
+    const std::string bytes = graphdef_bytes(g, GraphDefWriteOptions{});
+    write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    return;
+  }
   throw Error("cannot write '" + path + "': unknown output extension '" + ext +
-              "' (supported: .tflite)");
+              "' (supported: .tflite, .pb)");
 }
 
 }  // namespace mnv2
