@@ -22,6 +22,8 @@ const char* kHelp =
     "            NCHW BGR raw 0..255 pixels when the source takes normalised RGB: the mean/\n"
     "            scale become Subtract/Multiply ops and the channel swap is folded into the\n"
     "            first convolution; other sources keep their input contract\n"
+    "  .pb       TF frozen GraphDef as TF-slim exports it (Conv2D/DepthwiseConv2dNative +\n"
+    "            BiasAdd + Relu6, AddV2, AvgPool, Squeeze, Softmax), float32\n"
     "Quantized inputs are written dequantized (float). The preprocessing contract (mean,\n"
     "scale, channel order, background class) is stored in the file's metadata so that\n"
     "loading the result gives the same `mnv2 info`.\n\n"
@@ -83,7 +85,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("convert", "convert a model to another format (.tflite, .xml)", run);
+RegisterCommand reg("convert", "convert a model to another format (.tflite, .onnx, .pb, .xml)", run);
 
 }  // namespace
 }  // namespace mnv2::cli

@@ -7,6 +7,7 @@
 
 #include "formats/onnx.h"
 #include "formats/openvino_ir.h"
+#include "formats/tf_graphdef.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -57,15 +58,16 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     save_openvino_ir(g, path, options.fp16, openvino_ir_omz_input_possible(g));
     return;
   }
-  if (ext == ".onnx") {
+  if (ext == ".onnx" || ext == ".pb") {
     if (options.fp16)
       throw Error("cannot write '" + path + "': --fp16 is supported for .tflite and .xml only");
-    const std::string bytes = onnx_model_bytes(g);
+    const std::string bytes =
+        ext == ".onnx" ? onnx_model_bytes(g) : graphdef_bytes(g, GraphDefWriteOptions{});
     write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
     return;
   }
   throw Error("cannot write '" + path + "': unknown output extension '" + ext +
-              "' (supported: .tflite, .onnx, .xml)");
+              "' (supported: .tflite, .onnx, .pb, .xml)");
 }
 
 }  // namespace mnv2
