@@ -441,6 +441,10 @@ int run(int argc, char** argv) {
                  st.finished, paths.size());
     return 130;
   }
+  if (acc.images() == 0) {
+    std::fprintf(stderr, "mnv2 eval: error: none of the %zu images could be read\n", paths.size());
+    return 1;
+  }
   return 0;
 }
 
