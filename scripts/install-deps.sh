@@ -14,7 +14,7 @@ packages=(
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
-  packages+=(python3-opencv python3-pil clang libclang-rt-dev)
+  packages+=(python3-opencv python3-pil clang libclang-rt-dev python3-torch nodejs npm)
 fi
 
 missing=()
@@ -27,4 +27,11 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
+  # ONNX Runtime (npm onnxruntime-node, CPU) for the ONNX tests, into tests/ref/node_modules;
+  # the tests themselves never reach the network and skip when it is missing.
+  "$(dirname "$0")/../tests/ref/setup_onnx_ref.sh" ort "$(dirname "$0")/../tests/ref" --online >/dev/null ||
+    echo "install-deps: onnxruntime-node not installed; the ONNX Runtime comparisons will skip" >&2
 fi

@@ -244,7 +244,8 @@ class FetchTest : public ::testing::Test {
     start_server();
     saved_env_.clear();
     for (const char* v : {"MNV2_HOME", "MNV2_FETCH_URL", "MNV2_FETCH_SIZE", "MNV2_FETCH_SHA384",
-                          "MNV2_LABELS_URL", "MNV2_LABELS_SIZE", "MNV2_LABELS_SHA256"}) {
+                          "MNV2_LABELS_URL", "MNV2_LABELS_SIZE", "MNV2_LABELS_SHA256",
+                          "MNV2_SAMPLE_URL", "MNV2_SAMPLE_SIZE", "MNV2_SAMPLE_SHA256"}) {
       const char* old = std::getenv(v);
       saved_env_.push_back({v, old ? std::optional<std::string>(old) : std::nullopt});
     }
@@ -643,6 +644,28 @@ TEST_F(FetchTest, LabelsAreFetchedAndChecked) {
   write_file(home_ + "/imagenet_labels.txt", "background\n");
   ASSERT_EQ(cli(env, "--quiet", &out, &err), 0) << out << err;
   EXPECT_EQ(read_file(home_ + "/imagenet_labels.txt"), labels_);
+}
+
+TEST_F(FetchTest, SamplePhotoIsFetchedCheckedAndPrinted) {
+  const std::string tgz = serve_archive("m.tgz", good_members());
+  const std::string photo = "BM fake photo bytes";
+  write_file(serve_ + "/photo.bmp", photo);
+  auto env = env_for("/files/m.tgz", tgz);
+  env["MNV2_SAMPLE_URL"] = base_ + "/files/photo.bmp";
+  env["MNV2_SAMPLE_SIZE"] = std::to_string(photo.size());
+  env["MNV2_SAMPLE_SHA256"] = std::string(64, 'a');
+  std::string out, err;
+  EXPECT_EQ(cli(env, "--quiet --sample", &out, &err), 1);
+  EXPECT_NE(err.find("SHA-256 mismatch"), std::string::npos) << err;
+  EXPECT_FALSE(fs::exists(home_ + "/samples/grace_hopper.bmp"));
+  env["MNV2_SAMPLE_SHA256"] = sha256_hex(photo.data(), photo.size());
+  ASSERT_EQ(cli(env, "--quiet --sample", &out, &err), 0) << err;
+  EXPECT_EQ(out, home_ + "/samples/grace_hopper.bmp\n");
+  EXPECT_EQ(read_file(home_ + "/samples/grace_hopper.bmp"), photo);
+  // Second run: nothing downloaded again.
+  const size_t before = log_lines().size();
+  ASSERT_EQ(cli(env, "--quiet --sample", &out, &err), 0) << err;
+  EXPECT_EQ(log_lines().size(), before);
 }
 
 TEST_F(FetchTest, CliRejectsBadArguments) {

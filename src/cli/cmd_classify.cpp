@@ -33,13 +33,13 @@ bool file_exists(const std::string& p) {
 }
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"json", "help"});
+  Args a(argc, argv, {"json", "help", "no-download"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kImageOptionsHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"json", "help", "model", "synthetic", "classes", "seed", "threads", "batch",
+  a.reject_unknown({"json", "help", "no-download", "model", "synthetic", "classes", "seed", "threads", "batch",
                     "top", "labels", "preprocess", "max-pixels"});
   const ImageBatchOptions opt = image_batch_options(a);
   const int k = a.get_int("top", 5, 1, 100000);

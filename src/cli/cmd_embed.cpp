@@ -55,13 +55,13 @@ void write_npy(const std::string& path, const std::vector<float>& rows, size_t n
 }
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"normalize", "help"});
+  Args a(argc, argv, {"normalize", "help", "no-download"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kImageOptionsHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"normalize", "help", "output", "format", "model", "synthetic", "classes", "seed",
+  a.reject_unknown({"normalize", "help", "no-download", "output", "format", "model", "synthetic", "classes", "seed",
                     "threads", "batch", "preprocess", "max-pixels"});
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: pass -o OUT.npy (or .csv / .json)");

@@ -21,24 +21,32 @@ const char* kHelp =
     "options:\n"
     "  --force     download and unpack again even if the cache has the model\n"
     "  --quiet     no progress or status lines on stderr\n"
-    "  --json      print the result as JSON on stdout\n\n"
+    "  --json      print the result as JSON on stdout\n"
+    "  --sample    also download a sample photo (Grace Hopper, public domain, checksum\n"
+    "              pinned) and print only its path, e.g. for `mnv2 classify \"$(mnv2 fetch\n"
+    "              --sample)\"`\n\n"
     "test-only environment overrides (the test suite points them at a local server):\n"
     "  MNV2_FETCH_URL (comma-separated), MNV2_FETCH_SIZE, MNV2_FETCH_SHA384,\n"
-    "  MNV2_LABELS_URL, MNV2_LABELS_SIZE, MNV2_LABELS_SHA256\n";
+    "  MNV2_LABELS_URL, MNV2_LABELS_SIZE, MNV2_LABELS_SHA256,\n"
+    "  MNV2_SAMPLE_URL, MNV2_SAMPLE_SIZE, MNV2_SAMPLE_SHA256\n";
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"force", "quiet", "json", "help"});
+  Args a(argc, argv, {"force", "quiet", "json", "help", "sample"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"force", "quiet", "json", "help"});
+  a.reject_unknown({"force", "quiet", "json", "help", "sample"});
   FetchOptions o;
   if (a.positional().size() > 1) throw Error("mnv2 fetch takes at most one model name");
   if (!a.positional().empty()) o.model = a.positional().front();
   o.force = a.has("force");
   o.quiet = a.has("quiet");
   const FetchResult r = fetch_model(o);
+  if (a.has("sample")) {
+    std::printf("%s\n", fetch_sample_image(o.quiet).c_str());
+    return 0;
+  }
   if (a.has("json")) {
     std::string files;
     for (const auto& f : r.files) files += (files.empty() ? "\"" : ",\"") + json_escape(f) + "\"";

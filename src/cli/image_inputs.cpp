@@ -7,6 +7,7 @@
 
 #include "cli/model_args.h"
 #include "util/cache.h"
+#include "util/fetch.h"
 
 namespace mnv2::cli {
 namespace fs = std::filesystem;
@@ -43,23 +44,12 @@ std::vector<std::string> expand_image_args(const std::vector<std::string>& posit
   return out;
 }
 
-std::string find_cached_model() {
-  const std::string dir = cached_model_dir();
-  for (const char* f : {"mobilenet_v2_1.4_224.tflite", "mobilenet_v2_1.4_224_frozen.pb"}) {
-    std::error_code ec;
-    const std::string p = dir + "/" + f;
-    if (fs::is_regular_file(p, ec)) return p;
-  }
-  return "";
-}
-
 size_t model_positional_count(const Args& a) { return a.has("synthetic") ? 1 : 0; }
 
 Model open_image_model(const Args& a, int max_batch) {
   if (a.has("model") || a.has("synthetic")) return open_model(a, max_batch);
-  const std::string cached = find_cached_model();
-  if (cached.empty())
-    throw Error("no model given and none cached: run `mnv2 fetch` (needs network) or pass --model PATH");
+  // The official model from the cache, downloaded on first use unless --no-download.
+  const std::string cached = default_model_path(!a.has("no-download"), false);
   return Model::load(cached, engine_options(a, max_batch));
 }
 

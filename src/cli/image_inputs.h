@@ -14,8 +14,9 @@
 namespace mnv2::cli {
 
 inline const char* kImageOptionsHelp =
-    "  --model PATH          model file (.tflite, .pb, .xml, .onnx); default: the model\n"
-    "                        `mnv2 fetch` stored in the cache\n"
+    "  --model PATH          model file (.tflite, .pb, .xml, .onnx); default: the official\n"
+    "                        mobilenet-v2-1.4-224 from the cache, fetched on first use\n"
+    "  --no-download         never download: fail if no model is given or cached\n"
     "  --synthetic W R       synthetic MobileNetV2 (random weights; for testing)\n"
     "  --batch B             images per inference (default 1)\n"
     "  --threads T           inference threads (default: number of cores)\n"
@@ -27,8 +28,6 @@ inline const char* kImageOptionsHelp =
 // "-" (stdin). `skip` leading positional arguments belong to something else.
 std::vector<std::string> expand_image_args(const std::vector<std::string>& positional, size_t skip);
 
-// The model cached by `mnv2 fetch`, or "" when there is none.
-std::string find_cached_model();
 // --model / --synthetic, else the cached model, else a clear error.
 Model open_image_model(const Args& a, int max_batch);
 // How many positional arguments --synthetic consumed (its resolution).

@@ -188,7 +188,7 @@ void parse_tensor(pb::Reader r, Tensor& t) {
         } else if (f.type == pb::kLength && f.data.size() % 8 == 0) {
           const size_t n = f.data.size() / 8, old = t.doubles.size();
           t.doubles.resize(old + n);
-          std::memcpy(t.doubles.data() + old, f.data.data(), f.data.size());
+          if (n) std::memcpy(t.doubles.data() + old, f.data.data(), f.data.size());
         } else {
           r.fail("malformed double_data");
         }
@@ -1838,26 +1838,16 @@ void Lowering::shape_of(const OnnxNode& n) {
 bool looks_like_onnx(std::string_view head) {
   if (head.size() < 2) return false;
   // A ModelProto opens with one of its own fields; protobuf writers emit them in field
-  // order, so almost always ir_version (field 1, varint: 0x08). Field 1 of a GraphDef is
-  // length-delimited (0x0a), so the two never share a first byte.
+  // order, so in practice ir_version (field 1, varint: 0x08). Field 1 of a GraphDef is
+  // length-delimited (0x0a), so the two never share a first byte. A file that starts
+  // straight with its graph (0x3a) or opset_import (0x42) is accepted too.
   const uint8_t b = uint8_t(head[0]);
-  switch (b) {
-    case 0x08:  // ir_version
-    case 0x12:  // producer_name
-    case 0x1a:  // producer_version
-    case 0x28:  // model_version
-    case 0x32:  // doc_string
-    case 0x3a:  // graph
-    case 0x42:  // opset_import
-      break;
-    default: return false;
-  }
+  if (b != 0x08 && b != 0x3a && b != 0x42) return false;
   try {
-    // The first field must decode cleanly (a varint, or a length within the file size).
     pb::Reader r(head, 0, "probe");
     pb::Field f;
     if (!r.next(f)) return false;
-    if (f.number == 1 && (f.value == 0 || f.value > 100)) return false;  // ir_version
+    if (f.number == 1) return f.value >= 1 && f.value <= 100;  // a plausible ir_version
     return true;
   } catch (const Error&) {
     // A length running past the probe window is fine: only the first bytes were read.

@@ -5,6 +5,7 @@
 #include <fstream>
 #include <vector>
 
+#include "formats/onnx.h"
 #include "formats/openvino_ir.h"
 #include "formats/tflite.h"
 
@@ -56,8 +57,15 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     save_openvino_ir(g, path, options.fp16, openvino_ir_omz_input_possible(g));
     return;
   }
+  if (ext == ".onnx") {
+    if (options.fp16)
+      throw Error("cannot write '" + path + "': --fp16 is supported for .tflite and .xml only");
+    const std::string bytes = onnx_model_bytes(g);
+    write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    return;
+  }
   throw Error("cannot write '" + path + "': unknown output extension '" + ext +
-              "' (supported: .tflite, .xml)");
+              "' (supported: .tflite, .onnx, .xml)");
 }
 
 }  // namespace mnv2

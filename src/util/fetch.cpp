@@ -830,4 +830,27 @@ std::string default_model_path(bool allow_download, bool quiet) {
   return fetch_model(o).model_path;
 }
 
+std::string fetch_sample_image(bool quiet) {
+  DownloadSpec spec;
+  spec.urls = {"https://raw.githubusercontent.com/google-coral/test_data/"
+               "104342d2d3480b3e66203073dac24f4e2dbb4c41/grace_hopper.bmp"};
+  if (const std::string u = env_or("MNV2_SAMPLE_URL"); !u.empty()) {
+    spec.urls = split_urls(u);
+    if (spec.urls.empty()) throw Error("MNV2_SAMPLE_URL holds no URL");
+  }
+  spec.size = env_size("MNV2_SAMPLE_SIZE", 921738ull);
+  spec.hash = DownloadSpec::Hash::Sha256;
+  spec.hex = env_hex("MNV2_SAMPLE_SHA256",
+                     "c43444bf3b1b1e3080551ca194bd231da4b67f20fc91454502915a6b806b614f", 64);
+  spec.what = "sample photo";
+  spec.network_hint = "\n`mnv2 fetch --sample` needs network access to download the photo.";
+  const std::string cache = cache_dir();
+  make_dirs(cache + "/tmp");
+  make_dirs(cache + "/samples");
+  CacheLock lock(cache + "/tmp/.lock", quiet);
+  const std::string dest = cache + "/samples/grace_hopper.bmp";
+  if (!labels_ok(dest, spec)) download_verified(spec, cache + "/tmp/grace_hopper.bmp.part", dest, quiet);
+  return dest;
+}
+
 }  // namespace mnv2

@@ -98,4 +98,9 @@ struct LabelsSource {
 };
 LabelsSource official_labels_source();
 
+// A sample photo for the quick start (Grace Hopper, public domain, pinned by checksum),
+// downloaded once into <cache>/samples/. Returns its path. Test-only overrides:
+// MNV2_SAMPLE_URL, MNV2_SAMPLE_SIZE, MNV2_SAMPLE_SHA256.
+std::string fetch_sample_image(bool quiet);
+
 }  // namespace mnv2

@@ -17,6 +17,9 @@ mode=${3:-}
 ort_version=1.30.0
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Test processes run in parallel (ctest -j): one prepares, the others wait for it.
+exec 9>"${TMPDIR:-/tmp}/mnv2-onnx-ref-$(printf %s "$dir" | sha256sum | cut -c1-16).lock"
+flock 9
 
 case "$what" in
   ort)
