@@ -469,6 +469,11 @@ TEST(EvalCli, CsvWithKnownWrongLabelsGivesExactFigures) {
   EXPECT_EQ(run_command(cli() + kSynthetic + "--strict --csv " + set.s.dir + "/labels.csv", &out), 1);
   EXPECT_NE(out.find(set.paths[9]), std::string::npos) << out;
   EXPECT_NE(out.find("strict"), std::string::npos) << out;
+  // Nothing readable at all: the result is printed, and the exit status says it failed.
+  write_text(set.s.dir + "/broken_only.csv", set.paths[9] + ",1\n" + set.s.dir + "/absent.jpg,2\n");
+  EXPECT_EQ(run_command(cli() + kSynthetic + "--csv " + set.s.dir + "/broken_only.csv", &out), 1);
+  EXPECT_NE(out.find("none of the 2 images could be read"), std::string::npos) << out;
+  EXPECT_NE(out.find("2 unreadable"), std::string::npos) << out;
 }
 
 TEST(EvalCli, SortedSynsetFoldersLimitAndShuffle) {

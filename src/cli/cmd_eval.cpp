@@ -178,6 +178,10 @@ int run(int argc, char** argv) {
 
   // ---- The dataset.
   const size_t skip = model_positional_count(a);
+  if (skip && !a.positional().empty() &&
+      a.positional().front().find_first_not_of("0123456789") != std::string::npos)
+    throw Error("--synthetic W R: the resolution R must follow W directly (e.g. `mnv2 eval "
+                "--synthetic 1.4 224 DATASET`), got '" + a.positional().front() + "'");
   std::vector<std::string> pos(a.positional().begin() + long(std::min(skip, a.positional().size())),
                                a.positional().end());
   if (pos.size() > 1) throw Error("one DATASET expected, got " + std::to_string(pos.size()) + " (see --help)");
@@ -440,6 +444,10 @@ int run(int argc, char** argv) {
     std::fprintf(stderr, "mnv2 eval: interrupted: partial result above (%zu of %zu images)\n",
                  st.finished, paths.size());
     return 130;
+  }
+  if (acc.images() == 0) {
+    std::fprintf(stderr, "mnv2 eval: error: none of the %zu images could be read\n", paths.size());
+    return 1;
   }
   return 0;
 }
