@@ -122,6 +122,8 @@ TEST(TfGraphDef, RoundTripUnfoldedBatchNorm) {
   const std::string bytes = read_file(p);
   EXPECT_NE(bytes.find("FusedBatchNormV3"), std::string::npos);
   EXPECT_NE(bytes.find("MobilenetV2/Conv/BatchNorm/moving_variance"), std::string::npos);
+  EXPECT_NE(bytes.find("MobilenetV2/Logits/output"), std::string::npos);
+  EXPECT_NE(bytes.find("MobilenetV2/Predictions/Shape"), std::string::npos);
   Graph h = load_graph(p.string());
   EXPECT_EQ(h.total_params(), g.total_params());
   const Diff d = compare(g, h, test::random_input(160 * 160 * 3, 6));
