@@ -793,6 +793,12 @@ TEST(TfliteOps, RefusalsNameTheProblem) {
       {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3}), act({1, 8, 8, 3})},
              {{kOpAdd, {0, 2}, {1}, kOptAdd, nullptr}}, 0, 1),
        "read before any operator produces it"},
+      // An optional-input marker (-1) where a real input is needed (found by the fuzzer).
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpQuantize, {-1}, {1}}}, 0, 1),
+       "tensor index -1 out of range"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpAdd, {0, -1}, {1}, kOptAdd, nullptr}},
+             0, 1),
+       "tensor index -1 out of range"},
       {craft({act({1, 8, 8, 3}), CraftTensor{{2, 3, 3, 3}, std::vector<uint8_t>(54, 1), kUInt8},
               act({1, 8, 8, 2})},
              {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)}}, 0, 2),

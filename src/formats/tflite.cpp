@@ -213,8 +213,8 @@ std::pair<const uint8_t*, size_t> Loader::buffer_bytes(int t, const std::string&
 }
 
 bool Loader::is_const(int t, const std::string& ctx) {
+  const TensorInfo& ti = tensor(t, ctx);  // validates t first
   if (values_[size_t(t)].kind == Value::Const) return true;
-  const TensorInfo& ti = tensor(t, ctx);
   if (ti.buffer == 0) return false;
   return buffer_bytes(t, ctx).second > 0;
 }
@@ -250,6 +250,7 @@ int64_t Loader::const_count(int t, const std::string& ctx) {
 
 std::shared_ptr<const std::vector<float>> Loader::const_values(
     int t, const std::string& ctx, const std::vector<float>* bias_scale) {
+  tensor(t, ctx);  // validates t first
   if (values_[size_t(t)].kind == Value::Const) return values_[size_t(t)].data;
   if (!is_const(t, ctx)) fail(ctx, tdesc(t) + " must be a constant (weights) but has no data");
   const TensorInfo& ti = tensor(t, ctx);
