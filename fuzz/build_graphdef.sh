@@ -17,7 +17,16 @@ out="${1:-$root/build-fuzz-graphdef}"
 mkdir -p "$out/seeds" "$out/corpus" "$out/crashes" "$out/obj"
 
 cxx="$(command -v clang++ || command -v clang++-14 || true)"
-[[ -n "$cxx" ]] || { echo "fuzz/build_graphdef.sh: clang++ not found" >&2; exit 2; }
+# Exit code 77 (ctest's "skipped") when the toolchain cannot build fuzzers at all.
+[[ -n "$cxx" ]] || { echo "fuzz/build_graphdef.sh: clang++ not found" >&2; exit 77; }
+probe="$out/probe"
+printf '#include <cstddef>\n#include <cstdint>\nextern "C" int LLVMFuzzerTestOneInput(const uint8_t*, size_t) { return 0; }\n' \
+  > "$probe.cpp"
+if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe.cpp" -o "$probe" 2>"$probe.log"; then
+  echo "fuzz/build_graphdef.sh: $cxx cannot link -fsanitize=fuzzer (install libclang-rt-dev):" >&2
+  cat "$probe.log" >&2
+  exit 77
+fi
 
 srcs=(src/formats/pb_wire.cpp src/formats/tf_graphdef.cpp src/formats/tf_graphdef_writer.cpp
       src/graph/graph.cpp src/graph/mobilenet_v2.cpp src/runtime/reference.cpp)

@@ -122,6 +122,8 @@ TEST(TfGraphDef, RoundTripUnfoldedBatchNorm) {
   const std::string bytes = read_file(p);
   EXPECT_NE(bytes.find("FusedBatchNormV3"), std::string::npos);
   EXPECT_NE(bytes.find("MobilenetV2/Conv/BatchNorm/moving_variance"), std::string::npos);
+  EXPECT_NE(bytes.find("MobilenetV2/Logits/output"), std::string::npos);
+  EXPECT_NE(bytes.find("MobilenetV2/Predictions/Shape"), std::string::npos);
   Graph h = load_graph(p.string());
   EXPECT_EQ(h.total_params(), g.total_params());
   const Diff d = compare(g, h, test::random_input(160 * 160 * 3, 6));
@@ -618,6 +620,14 @@ TEST(TfGraphDef, AbsurdConstShapesAreRejected) {
     const std::string e = load_error(n);
     EXPECT_NE(e.find("'w'"), std::string::npos) << e;
   }
+  {
+    // A splat of 6 M elements from a file of a few hundred bytes is refused before it is
+    // materialised.
+    auto n = tiny_graph();
+    n[1] = const_f("w", {1000, 1000, 2, 3}, {0.5f}, true);
+    const std::string e = load_error(n);
+    EXPECT_NE(e.find("plausibly"), std::string::npos) << e;
+  }
   auto n = tiny_graph();
   n[1] = const_f("w", {1, 1, 2, 3}, {1.f, 2.f});  // 8 bytes of content for 6 floats
   EXPECT_NE(load_error(n).find("tensor_content"), std::string::npos);
@@ -678,6 +688,13 @@ TEST(TfGraphDef, DetectFormatTellsGraphDefFromOnnx) {
   const fs::path dir = temp_dir();
   write_file(dir / "tiny.pb", graph_of(tiny_graph()));
   EXPECT_EQ(detect_format((dir / "tiny.pb").string()), ModelFormat::TFGraphDef);
+  // A first node whose name runs past the 64 bytes detect_format looks at.
+  auto long_first = tiny_graph();
+  std::rotate(long_first.begin(), long_first.begin() + 1, long_first.end());
+  long_first.insert(long_first.begin(), const_f(std::string(100, 'n'), {1}, {1.f}));
+  write_file(dir / "long.pb", graph_of(long_first));
+  EXPECT_EQ(detect_format((dir / "long.pb").string()), ModelFormat::TFGraphDef);
+  EXPECT_EQ(load_graph((dir / "long.pb").string()).info.output_name, "out");
   // An ONNX ModelProto starts with ir_version (field 1 varint).
   write_file(dir / "m.onnx", std::string("\x08\x07\x12\x07pytorch", 11));
   EXPECT_NE(detect_format((dir / "m.onnx").string()), ModelFormat::TFGraphDef);

@@ -91,7 +91,7 @@ struct Value {
 class GraphDefLoader {
  public:
   GraphDefLoader(std::string_view bytes, std::string source)
-      : bytes_(bytes), src_(std::move(source)) {}
+      : bytes_(bytes), src_(std::move(source)), const_budget_(int64_t(bytes.size()) + (1 << 22)) {}
 
   Graph load() {
     parse_graph();
@@ -396,7 +396,7 @@ class GraphDefLoader {
     return !unknown_rank;
   }
 
-  std::shared_ptr<Tensor> parse_tensor(const TfNode& n, pb::Reader r) const {
+  std::shared_ptr<Tensor> parse_tensor(const TfNode& n, pb::Reader r) {
     auto t = std::make_shared<Tensor>();
     pb::Field f;
     std::string_view content;
@@ -434,6 +434,12 @@ class GraphDefLoader {
       if (count > kMaxConstElements)
         fail(n, "constant shape " + dims_str(t->dims) + " is too large");
     }
+    // The splat form lets a few bytes declare a large constant: all constants together
+    // may hold at most about one element per byte of the file (plus 4 Mi), as real files do.
+    if (count > const_budget_)
+      fail(n, "constant shape " + dims_str(t->dims) + " is larger than a " +
+                  std::to_string(bytes_.size()) + "-byte file can plausibly hold");
+    const_budget_ -= count;
     auto fill_rest = [&](auto& v, const char* what) {
       if (int64_t(v.size()) > count)
         fail(n, "constant has " + std::to_string(v.size()) + " " + what + " values for shape " +
@@ -1127,6 +1133,7 @@ class GraphDefLoader {
   std::vector<int> ir_c_;  // channels of each IR node's output
   int in_c_ = 0;
   int softmax_ = -1, logits_ = -1, features_ = -1;
+  int64_t const_budget_;  // constant elements still allowed
 };
 
 }  // namespace

@@ -202,6 +202,15 @@ class GraphDefWriter {
         if (flatten && x.h == 1 && x.w == 1 && rank_[size_t(n.inputs[0])] == 4) {
           node(n.name, "Squeeze", {in(0)}, {{"T", T}, {"squeeze_dims", attr_ints({1, 2})}});
           rank_[size_t(id)] = 2;
+          const std::string suffix = "/Squeeze";
+          if (id == g_.logits && n.name.size() > suffix.size() &&
+              n.name.compare(n.name.size() - suffix.size(), suffix.size(), suffix) == 0) {
+            // TF-slim names the logits with an Identity: <scope>/Logits/output.
+            const std::string named = n.name.substr(0, n.name.size() - suffix.size()) + "/output";
+            node(named, "Identity", {n.name}, {{"T", T}});
+            tf_[size_t(id)] = named;
+            return;
+          }
         } else {
           std::vector<int64_t> dims = flatten ? std::vector<int64_t>{-1, x.per_image()}
                                               : std::vector<int64_t>{-1, n.reshape_to.h,
