@@ -20,7 +20,8 @@ def _interval_overlap(a, b):
 
 
 def test_other_python_threads_run_during_inference(small_model):
-    x = np.random.default_rng(1).uniform(-1, 1, (8, 96, 96, 3)).astype(np.float32)
+    # About 0.1-0.5 s of inference (64 images of the small model).
+    x = np.random.default_rng(1).uniform(-1, 1, (64, 96, 96, 3)).astype(np.float32)
     stamps = []
     stop = threading.Event()
 
@@ -48,12 +49,15 @@ def test_other_python_threads_run_during_inference(small_model):
 
 def test_two_threads_with_own_models_run_concurrently():
     models = [mnv2.Model(synthetic=(0.35, 96), threads=1) for _ in range(2)]
-    x = np.random.default_rng(2).uniform(-1, 1, (2, 96, 96, 3)).astype(np.float32)
+    x = np.random.default_rng(2).uniform(-1, 1, (8, 96, 96, 3)).astype(np.float32)
     for m in models:
         m.run(x)  # warm-up
-    calls = 6
+    calls = 8
+    barrier = threading.Barrier(2)
 
-    def work(m, spans):
+    def work(m, spans, sync=False):
+        if sync:
+            barrier.wait()
         for _ in range(calls):
             s = time.perf_counter()
             m.run(x)
@@ -66,7 +70,7 @@ def test_two_threads_with_own_models_run_concurrently():
     sequential = time.perf_counter() - t0
 
     spans = [[], []]
-    threads = [threading.Thread(target=work, args=(models[i], spans[i])) for i in range(2)]
+    threads = [threading.Thread(target=work, args=(models[i], spans[i], True)) for i in range(2)]
     t0 = time.perf_counter()
     for t in threads:
         t.start()
@@ -85,7 +89,7 @@ def test_two_threads_with_own_models_run_concurrently():
     if cores >= 2 and os.getloadavg()[0] < cores - 1.5:
         assert speedup > 1.3
     else:
-        assert speedup > 0.7  # not slower than sequential beyond noise on a busy machine
+        assert speedup > 0.5  # a sanity bound only: a busy machine shares its cores
 
 
 def test_shared_model_is_safe_from_many_threads(small_model, ppm_images):
