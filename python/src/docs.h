@@ -22,9 +22,7 @@ threads, give each thread its own Model (threads=1 each). Models pickle by their
 construction arguments (that is how mnv2.dask ships them to workers).
 )";
 
-inline const char* kClassifyDoc = R"(classify(x, top=5, *, preprocess="omz", batch=1, errors="raise", max_pixels=100000000)
-
-Top-k classes of one image or a list of images.
+inline const char* kClassifyDoc = R"(Top-k classes of one image or a list of images.
 
 x is a path (str / os.PathLike), the bytes of an encoded image (JPEG, PNG, BMP, PPM/PGM,
 raw square RGB), a uint8 numpy array of shape (height, width, 3) in RGB order, a list or
@@ -38,17 +36,13 @@ errors="return" puts the exception (OSError / ValueError) in place of a failed i
 result instead of raising it.
 )";
 
-inline const char* kEmbedDoc = R"(embed(x, *, preprocess="omz", batch=1, normalize=False, errors="raise", max_pixels=100000000)
-
-Global-average-pooled features (the input of the classifier layer): float32 array of
+inline const char* kEmbedDoc = R"(Global-average-pooled features (the input of the classifier layer): float32 array of
 shape (feature_dim,) for one image or (n, feature_dim) for a list. Inputs as in classify.
 normalize=True scales each row to unit L2 norm. With errors="return" the result is a tuple
 (array, errors) where failed rows are NaN and errors[i] is the exception or None.
 )";
 
-inline const char* kRunDoc = R"(run(x, *, output="probs")
-
-Runs a raw input tensor: a 4-D array in the model's layout (info["layout"]: NHWC, shape
+inline const char* kRunDoc = R"(Runs a raw input tensor: a 4-D array in the model's layout (info["layout"]: NHWC, shape
 (n, H, W, 3), or NCHW, shape (n, 3, H, W)) in the model's input domain (already
 normalised unless info["normalization"]["in_graph"]), any batch size n.
 A C-contiguous float32 NHWC array is used in place (zero-copy); other dtypes are
@@ -56,20 +50,16 @@ converted and NCHW input is transposed internally. output: "probs" (n, classes),
 "logits" (n, classes) or "features" (n, feature_dim). Returns a new float32 array.
 )";
 
-inline const char* kSummaryDoc = R"(summary() -> str: a per-layer table (name, op, output shape, params, MACs).)";
+inline const char* kSummaryDoc = R"(A per-layer table (name, op, output shape, params, MACs).)";
 
-inline const char* kFetchDoc = R"(fetch(model="mobilenet-v2-1.4-224", *, force=False, quiet=True, labels=True, sample=False)
-
-Downloads and verifies the official model archive and the ImageNet labels into the cache
+inline const char* kFetchDoc = R"(Downloads and verifies the official model archive and the ImageNet labels into the cache
 (as `mnv2 fetch`); already cached files are not downloaded again. Returns the dict
 `mnv2 fetch --json` prints (model, model_dir, model_path, files, labels_path,
 model_downloaded, labels_downloaded, url, bytes_downloaded, resumed_from), plus "sample"
 (the path of a pinned sample photo) when sample=True. Raises OSError on network failure.
 )";
 
-inline const char* kBenchDoc = R"(bench(model=None, *, synthetic=None, threads=None, batch=1, warmup=5, iterations=50, classes=1001, seed=1)
-
-Benchmarks like `mnv2 bench`: model load, first inference, `warmup` untimed then
+inline const char* kBenchDoc = R"(Benchmarks like `mnv2 bench`: model load, first inference, `warmup` untimed then
 `iterations` timed runs on deterministic inputs. Returns the dict `mnv2 bench --json`
 prints (model, format, isa, threads, batch, iterations, load_ms, first_inference_ms,
 latency_ms {p50, p90, p99, mean, min, max}, throughput_ips, gmacs_per_s, peak_rss_mib,
