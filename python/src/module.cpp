@@ -202,7 +202,9 @@ class PyModel {
     bool download = true;
   };
 
-  explicit PyModel(Spec spec) : spec_(std::move(spec)), model_(open(spec_)) {
+  // Called with the GIL held; it is released while the file is read (or downloaded)
+  // and the model planned.
+  explicit PyModel(Spec spec) : spec_(std::move(spec)), model_(open_without_gil(spec_)) {
     set_labels(spec_.labels);
   }
 
@@ -339,6 +341,11 @@ class PyModel {
   }
 
  private:
+  static Model open_without_gil(const Spec& s) {
+    py::gil_scoped_release nogil;  // open() reads only the plain C++ fields of the spec
+    return open(s);
+  }
+
   static Model open(const Spec& s) {
     Options o;
     o.threads = s.threads;
