@@ -11,6 +11,9 @@ packages=(
   libpugixml-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler
   nlohmann-json3-dev
   python3 python3-numpy
+  # The Python package (python/): binding, offline pip install, its tests and mnv2.dask.
+  pybind11-dev python3-dev python3-setuptools python3-pip python3-pytest
+  python3-pandas python3-dask python3-distributed
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
