@@ -17,7 +17,12 @@ packages=(
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
-  packages+=(python3-opencv python3-pil clang libclang-rt-dev python3-torch nodejs npm)
+  packages+=(python3-opencv python3-pil clang libclang-rt-dev python3-torch)
+fi
+# Node.js and npm come with the machine (NodeSource build); Debian's npm package conflicts
+# with it, so only install Debian's nodejs + npm where no node exists at all.
+if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]] && ! command -v node >/dev/null; then
+  packages+=(nodejs npm)
 fi
 
 missing=()
