@@ -42,4 +42,7 @@ if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # the tests themselves never reach the network and skip when it is missing.
   "$(dirname "$0")/../tests/ref/setup_onnx_ref.sh" ort "$(dirname "$0")/../tests/ref" --online >/dev/null ||
     echo "install-deps: onnxruntime-node not installed; the ONNX Runtime comparisons will skip" >&2
+  # The real TFLite runtime compiled to WebAssembly, for the TFLite agreement tests.
+  "$(dirname "$0")/../tests/ref/setup_tflite_wasm.sh" "$(dirname "$0")/../tests/ref/wasm" --online >/dev/null ||
+    echo "install-deps: @tensorflow/tfjs-tflite not installed; the TFLite-wasm comparisons will skip" >&2
 fi
