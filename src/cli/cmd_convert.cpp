@@ -18,6 +18,8 @@ const char* kHelp =
     "Converts a model to the format named by OUT's extension:\n"
     "  .tflite   TensorFlow Lite flatbuffer, float32 (TF SAME/VALID padding, fused ReLU/ReLU6;\n"
     "            pads SAME/VALID cannot express become an explicit PAD op)\n"
+    "  .onnx     ONNX opset 13, float32, NCHW input with a symbolic batch (explicit, possibly\n"
+    "            asymmetric Conv pads; ReLU6 as Clip)\n"
     "Quantized inputs are written dequantized (float). The preprocessing contract (mean,\n"
     "scale, channel order, background class) is stored in the file's metadata so that\n"
     "loading the result gives the same `mnv2 info`.\n\n"
@@ -28,7 +30,8 @@ const char* kHelp =
     "  --seed S              weight seed of the synthetic model (default 1)\n"
     "  -o, --output OUT      output file (required)\n"
     "  --fp16                store weights as float16, each followed by a DEQUANTIZE op\n"
-    "                        (half the size; the values are rounded to float16)\n";
+    "                        (.tflite) or a Cast (.onnx): half the size; the values are\n"
+    "                        rounded to float16\n";
 
 Graph source_graph(const Args& a) {
   if (a.has("synthetic")) {

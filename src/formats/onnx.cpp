@@ -1585,6 +1585,25 @@ bool Lowering::fold(const OnnxNode& n) {
                                                  "Slice",           "Transpose", "Cast",
                                                  "Unsqueeze",       "Squeeze",   "Gather"};
   if (!foldable.count(n.op_type)) return false;
+  if (n.op_type == "Cast" && n.inputs.size() == 1) {
+    // Weights stored as FLOAT16/BFLOAT16/DOUBLE and widened by a Cast: convert directly
+    // (any size; the data is in the file).
+    const Tensor* t = find_const(n.input(0));
+    const int64_t to = n.attr_i("to", 0);
+    if (t && !is_int_type(t->dtype) && !is_int_type(int(to))) {
+      if (n.outputs.size() != 1 || n.outputs[0].empty()) throw Error("expects one output");
+      if (values_.count(n.outputs[0]) || consts_.count(n.outputs[0]))
+        throw Error("output '" + n.outputs[0] + "' is defined twice");
+      Tensor out;
+      out.name = n.outputs[0];
+      out.dims = t->dims;
+      out.dtype = kFloat;
+      out.floats = to_floats(*t);
+      owned_.push_back(std::move(out));
+      consts_[n.outputs[0]] = &owned_.back();
+      return true;
+    }
+  }
   std::vector<CT> in;
   for (const std::string& name : n.inputs) {
     if (name.empty()) {

@@ -50,9 +50,7 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     return;
   }
   if (ext == ".onnx") {
-    if (options.fp16)
-      throw Error("cannot write '" + path + "': --fp16 is supported for .tflite only");
-    const std::string bytes = onnx_model_bytes(g);
+    const std::string bytes = onnx_model_bytes(g, options.fp16);
     write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
     return;
   }
