@@ -744,6 +744,41 @@ TEST(OnnxBadFiles, AbsurdDimensionsFailWithoutAllocating) {
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
 }
 
+TEST(OnnxBadFiles, HostileGraphsAreBoundedInTimeAndMemory) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {  // 30000 residual adds: far more layers than any classifier (MobileNetV2: ~70)
+    Tiny t;
+    std::string prev = "x";
+    for (int i = 0; i < 30000; ++i) {
+      const std::string out = "a" + std::to_string(i);
+      t.node("Add", out, {prev, prev}, {out});
+      prev = out;
+    }
+    t.node("GlobalAveragePool", "gap", {prev}, {"y"});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("more than 2048 layers"), std::string::npos) << e;
+  }
+  {  // one 4 MB weight shared by 300 convs: would be 1.2 GB of copies
+    Tiny t;
+    const int m = (1 << 20) / 27;
+    t.init("w", {m, 3, 3, 3}, std::vector<float>(size_t(m) * 27, 0.01f));
+    for (int i = 0; i < 300; ++i) t.node("Conv", "c" + std::to_string(i), {"x", "w"}, {"c" + std::to_string(i)});
+    t.node("GlobalAveragePool", "gap", {"c0"}, {"y"});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("exceed the data held by the file"), std::string::npos) << e;
+  }
+  {  // 1000 constants of a million elements each, made from nothing
+    Tiny t = conv_classifier();
+    t.init_i64("n", {1}, {1 << 20});
+    for (int i = 0; i < 1000; ++i) t.node("ConstantOfShape", "k" + std::to_string(i), {"n"}, {"k" + std::to_string(i)});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("constant folding exceeds"), std::string::npos) << e;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("hostile graphs rejected in %.2f s\n", secs);
+  EXPECT_LT(secs, 20.0);
+}
+
 std::string small_model_bytes() {
   return onnx_model_bytes(build_mobilenet_v2(0.35f, 32, 10, 4));
 }
