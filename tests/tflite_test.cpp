@@ -793,6 +793,12 @@ TEST(TfliteOps, RefusalsNameTheProblem) {
       {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3}), act({1, 8, 8, 3})},
              {{kOpAdd, {0, 2}, {1}, kOptAdd, nullptr}}, 0, 1),
        "read before any operator produces it"},
+      // An optional-input marker (-1) where a real input is needed (found by the fuzzer).
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpQuantize, {-1}, {1}}}, 0, 1),
+       "tensor index -1 out of range"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpAdd, {0, -1}, {1}, kOptAdd, nullptr}},
+             0, 1),
+       "tensor index -1 out of range"},
       {craft({act({1, 8, 8, 3}), CraftTensor{{2, 3, 3, 3}, std::vector<uint8_t>(54, 1), kUInt8},
               act({1, 8, 8, 2})},
              {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)}}, 0, 2),
@@ -1053,6 +1059,13 @@ TEST(TfliteRobustness, AbsurdDimensionsAreRejectedWithoutAllocating) {
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {-4, 1, 1, 3}, 48, {1, 8, 8, 4}),
                    "invalid output channel"});
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 47, {1, 8, 8, 4}), "needs 48"});
+  // Declared shapes whose element count overflows 64 bits (found by the fuzzer).
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 48,
+                                    {1, 1 << 30, 1 << 30, 1 << 30, 12}),
+                   "declares"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {1 << 30, 1 << 30, 1 << 30, 3}, 48,
+                                    {1, 8, 8, 4}),
+                   "kernel 1073741824x1073741824"});
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3, 1, 1, 1, 1, 1}, 48, {1, 8, 8, 4}),
                    "rank"});
   const std::string err = run_isolated([&]() -> std::string {

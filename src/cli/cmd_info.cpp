@@ -25,8 +25,6 @@ int run(int argc, char** argv) {
     return 0;
   }
   a.reject_unknown({"json", "help", "model", "synthetic", "classes", "seed"});
-  Options o;
-  o.threads = 1;
   Model m = open_model(a, 1, true);
   const ModelInfo& i = m.info();
   if (a.has("json")) {

@@ -179,12 +179,14 @@ TensorInfo& Loader::tensor(int t, const std::string& ctx) {
   ti.type = tt.scalar<int8_t>(kTensorType, 0);
   ti.buffer = tt.scalar<uint32_t>(kTensorBuffer, 0);
   ti.name = tt.string(kTensorName, kMaxName);
+  charge(16 + int64_t(ti.name.size() / 4), tctx);  // many tensors may share one long name
   const fb::Table q = tt.table(kTensorQuantization, tctx + " quantization");
   if (q.valid()) {
     const fb::Vector sc = q.vector(kQuantScale, 4, "quantization scales");
     const fb::Vector zp = q.vector(kQuantZeroPoint, 8, "quantization zero points");
     if (sc.size() > kMaxDim || zp.size() > kMaxDim)
       fail(tctx, "more than " + std::to_string(kMaxDim) + " quantization scales");
+    charge(int64_t(sc.size()) + 2 * int64_t(zp.size()), tctx);
     for (uint32_t i = 0; i < sc.size(); ++i) ti.scale.push_back(sc.at<float>(i));
     for (uint32_t i = 0; i < zp.size(); ++i) ti.zero_point.push_back(zp.at<int64_t>(i));
     ti.qdim = q.scalar<int32_t>(kQuantDimension, 0);
@@ -211,8 +213,8 @@ std::pair<const uint8_t*, size_t> Loader::buffer_bytes(int t, const std::string&
 }
 
 bool Loader::is_const(int t, const std::string& ctx) {
+  const TensorInfo& ti = tensor(t, ctx);  // validates t first
   if (values_[size_t(t)].kind == Value::Const) return true;
-  const TensorInfo& ti = tensor(t, ctx);
   if (ti.buffer == 0) return false;
   return buffer_bytes(t, ctx).second > 0;
 }
@@ -248,6 +250,7 @@ int64_t Loader::const_count(int t, const std::string& ctx) {
 
 std::shared_ptr<const std::vector<float>> Loader::const_values(
     int t, const std::string& ctx, const std::vector<float>* bias_scale) {
+  tensor(t, ctx);  // validates t first
   if (values_[size_t(t)].kind == Value::Const) return values_[size_t(t)].data;
   if (!is_const(t, ctx)) fail(ctx, tdesc(t) + " must be a constant (weights) but has no data");
   const TensorInfo& ti = tensor(t, ctx);

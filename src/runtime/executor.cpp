@@ -1,35 +1,583 @@
-// Interim executor over the reference loops; replaced by the packed SIMD executor.
+// The fast executor: turns the graph into a list of steps once (weights packed for the
+// chosen kernel table, residual adds fused into the projection GEMM), places every
+// activation in one arena planned from value lifetimes, and runs each step as a fixed
+// grid of work items on the thread pool.
+//
+// Determinism: each output element is computed by exactly one work item, its reduction
+// order is fixed by the kernel (see kernels::GemmTile), and the work grid depends only on
+// the layer shape and batch. So results are bit-identical for every thread count.
 #include "runtime/executor.h"
 
+#include <algorithm>
 #include <cstring>
+#include <string>
 
-#include "runtime/reference.h"
+#include "kernels/kernels.h"
+#include "runtime/arena.h"
+#include "runtime/thread_pool.h"
 
 namespace mnv2 {
 
 namespace {
-class InterimExecutor final : public Executor {
- public:
-  explicit InterimExecutor(const Graph& g) : g_(g) {}
-  void run(const float* input, int batch, float* output, float* logits, float* features) override {
-    std::vector<int> keep;
-    if (g_.logits >= 0) keep.push_back(g_.logits);
-    if (g_.features >= 0) keep.push_back(g_.features);
-    ReferenceResult r = reference_run(g_, input, batch, keep);
-    auto copy = [](const std::vector<double>& v, float* dst) {
-      if (dst) for (size_t i = 0; i < v.size(); ++i) dst[i] = float(v[i]);
-    };
-    copy(r.output, output);
-    if (g_.logits >= 0) copy(r.kept[g_.logits], logits);
-    if (g_.features >= 0) copy(r.kept[g_.features], features);
-  }
- private:
-  Graph g_;
+
+enum class StepKind { Gemm, Im2colGemm, Dw3x3, DwGeneric, Add, GlobalAvgPool, Softmax, Affine };
+
+// X rows of one GEMM work item should stay within L2 (512 KiB per core on the development
+// machine) while every weight panel of the item streams past them.
+constexpr int64_t kGemmChunkBytes = 256 * 1024;
+// Enough items for two or three threads to balance, few enough to keep per-item costs low.
+constexpr int kTargetItems = 12;
+// Bound on the im2col scratch of one thread (floats).
+constexpr int64_t kIm2colFloats = 256 * 1024;
+constexpr int64_t kElementwiseChunk = 64 * 1024;
+constexpr int64_t kL1Bytes = 24 * 1024;
+// Working set of one band of a producer -> depthwise -> consumer chain: half of a 512 KiB
+// L2, leaving room for the weights streaming through.
+constexpr int64_t kBandBytes = 256 * 1024;
+
+struct GemmGrid {
+  int64_t rows = 0;  // P
+  int tiles = 0, row_chunks = 1, blocks = 0, block_chunks = 1;
 };
+
+struct Step {
+  StepKind kind = StepKind::Gemm;
+  int node = -1;
+  int in = -1, in2 = -1, out = -1;  // value (root) ids
+  Shape xs, ys;                     // per-image shapes (n = 1)
+  // GEMM family
+  int k = 0, cout = 0;
+  const float* packed = nullptr;
+  const float* bias = nullptr;
+  Activation act = Activation::None;
+  int residual = -1;  // value id added after the activation (fused Add)
+  int seg_pixels = 0;  // Im2colGemm: output pixels per im2col segment
+  // convolution geometry
+  kernels::DwArgs dw;
+  int items = 0;
+  // Banding (depthwise steps): the pointwise/im2col step producing this step's input and
+  // the pointwise step consuming its output, run band by band so the wide expanded tensor
+  // is read back while still in L2. Results do not change: every element is computed by
+  // the same kernel call as unbanded, only the order of the calls differs.
+  int producer = -1, consumer = -1;  // step indices
+  int band_rows = 0;                 // depthwise output rows per band
+  bool band_member = false;          // run by the depthwise step it feeds or reads
+};
+
+class FastExecutor final : public Executor {
+ public:
+  FastExecutor(const Graph& graph, const ExecutorOptions& o)
+      : g_(graph), kt_(kernels::table(o.isa)), pool_(o.threads) {
+    g_.infer_shapes(1);
+    build_steps();
+    plan(std::max(1, o.max_batch));
+  }
+
+  void run(const float* input, int batch, float* output, float* logits,
+           float* features) override {
+    if (batch < 1) throw Error("run: batch must be >= 1");
+    if (batch > planned_batch_) plan(batch);
+    if (batch != grid_batch_) set_grids(batch);
+    ptr_[size_t(g_.input)] = const_cast<float*>(input);
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step& s = steps_[i];
+      if (s.band_member) continue;  // run by its depthwise step
+      if (s.producer >= 0 || s.consumer >= 0)
+        run_band(s, batch);
+      else if (s.kind == StepKind::Gemm)
+        run_gemm(s, 0, s.ys.h * int64_t(s.ys.w) * batch);
+      else
+        pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
+    }
+    auto copy = [&](int id, float* dst) {
+      if (!dst || id < 0) return;
+      const int r = root_[size_t(id)];
+      std::memcpy(dst, ptr_[size_t(r)],
+                  sizeof(float) * size_t(g_.node(id).shape.per_image()) * size_t(batch));
+    };
+    copy(g_.output, output);
+    copy(g_.logits, logits);
+    copy(g_.features, features);
+  }
+
+ private:
+  // ---- construction ----------------------------------------------------------------
+
+  const float* pack_gemm(const std::vector<float>& w, int cout, int k,
+                         const std::vector<float>& bias, const float** bias_out) {
+    const int nr = kt_.nr;
+    const int blocks = (cout + nr - 1) / nr;
+    AlignedBuffer p(size_t(blocks) * size_t(k) * size_t(nr));
+    AlignedBuffer b(size_t(blocks) * size_t(nr));
+    std::fill(p.data(), p.data() + p.size(), 0.f);
+    std::fill(b.data(), b.data() + b.size(), 0.f);
+    for (int o = 0; o < cout; ++o) {
+      float* dst = p.data() + size_t(o / nr) * size_t(k) * size_t(nr) + size_t(o % nr);
+      const float* src = w.data() + size_t(o) * size_t(k);
+      for (int i = 0; i < k; ++i) dst[size_t(i) * size_t(nr)] = src[i];
+      if (!bias.empty()) b.data()[o] = bias[size_t(o)];
+    }
+    *bias_out = b.data();
+    const float* r = p.data();
+    storage_.push_back(std::move(p));
+    storage_.push_back(std::move(b));
+    return r;
+  }
+
+  const float* keep_copy(const std::vector<float>& v, size_t count) {
+    AlignedBuffer b(count);
+    std::fill(b.data(), b.data() + count, 0.f);
+    std::copy(v.begin(), v.end(), b.data());
+    const float* r = b.data();
+    storage_.push_back(std::move(b));
+    return r;
+  }
+
+  void build_steps() {
+    const int count = int(g_.nodes.size());
+    std::vector<int> uses(size_t(count), 0);
+    for (const Node& n : g_.nodes)
+      for (int in : n.inputs) ++uses[size_t(in)];
+    auto exported = [&](int id) { return id == g_.output || id == g_.logits || id == g_.features; };
+
+    // A 1x1 projection feeding only an Add writes the sum directly: fused[conv] = add.
+    std::vector<int> fused(size_t(count), -1);
+    std::vector<int> residual_of(size_t(count), -1);
+    for (int id = 0; id < count; ++id) {
+      const Node& n = g_.nodes[size_t(id)];
+      if (n.op != OpType::Add || n.inputs[0] == n.inputs[1]) continue;
+      for (int k = 0; k < 2; ++k) {
+        const int c = n.inputs[size_t(k)], r = n.inputs[size_t(1 - k)];
+        const Node& cn = g_.nodes[size_t(c)];
+        if (cn.op == OpType::Conv2D && is_pointwise(cn) && uses[size_t(c)] == 1 &&
+            !exported(c) && r < c && fused[size_t(c)] < 0) {
+          fused[size_t(c)] = id;
+          residual_of[size_t(c)] = r;
+          break;
+        }
+      }
+    }
+
+    root_.assign(size_t(count), -1);
+    for (int id = 0; id < count; ++id) {
+      const Node& n = g_.nodes[size_t(id)];
+      if (n.op == OpType::Reshape)
+        root_[size_t(id)] = root_[size_t(n.inputs[0])];
+      else
+        root_[size_t(id)] = id;
+    }
+    for (int id = 0; id < count; ++id)
+      if (fused[size_t(id)] >= 0) root_[size_t(id)] = fused[size_t(id)];
+
+    // Lifetimes over node positions, per root value.
+    first_.assign(size_t(count), -1);
+    last_.assign(size_t(count), -1);
+    for (int id = 0; id < count; ++id) {
+      const int r = root_[size_t(id)];
+      if (first_[size_t(r)] < 0) first_[size_t(r)] = id;
+      last_[size_t(r)] = std::max(last_[size_t(r)], id);
+      for (int in : g_.nodes[size_t(id)].inputs)
+        last_[size_t(root_[size_t(in)])] = std::max(last_[size_t(root_[size_t(in)])], id);
+    }
+    for (int id : {g_.output, g_.logits, g_.features})
+      if (id >= 0) last_[size_t(root_[size_t(id)])] = count;
+
+    int64_t scratch = 0;
+    for (int id = 0; id < count; ++id) {
+      const Node& n = g_.nodes[size_t(id)];
+      Step s;
+      s.node = id;
+      s.out = root_[size_t(id)];
+      if (!n.inputs.empty()) {
+        s.in = root_[size_t(n.inputs[0])];
+        s.xs = g_.node(n.inputs[0]).shape;
+      }
+      if (n.inputs.size() > 1) s.in2 = root_[size_t(n.inputs[1])];
+      s.ys = n.shape;
+      s.act = n.activation;
+      switch (n.op) {
+        case OpType::Input:
+        case OpType::Reshape:
+          continue;
+        case OpType::Add:
+          if (std::find(fused.begin(), fused.end(), id) != fused.end()) continue;
+          s.kind = StepKind::Add;
+          break;
+        case OpType::Conv2D: {
+          s.cout = n.out_channels;
+          s.k = n.kernel_h * n.kernel_w * s.xs.c;
+          s.packed = pack_gemm(n.weights, s.cout, s.k, n.bias, &s.bias);
+          if (fused[size_t(id)] >= 0) s.residual = root_[size_t(residual_of[size_t(id)])];
+          if (is_pointwise(n)) {
+            s.kind = StepKind::Gemm;
+          } else {
+            s.kind = StepKind::Im2colGemm;
+            s.seg_pixels = int(std::clamp<int64_t>(kIm2colFloats / s.k, 1, s.ys.w));
+            scratch = std::max(scratch, int64_t(s.seg_pixels) * s.k);
+            s.dw.kh = n.kernel_h;
+            s.dw.kw = n.kernel_w;
+            s.dw.sh = n.stride_h;
+            s.dw.sw = n.stride_w;
+            s.dw.pad_top = n.pad_top;
+            s.dw.pad_left = n.pad_left;
+          }
+          break;
+        }
+        case OpType::FullyConnected:
+          s.kind = StepKind::Gemm;
+          s.cout = n.out_channels;
+          s.k = int(s.xs.per_image());
+          s.packed = pack_gemm(n.weights, s.cout, s.k, n.bias, &s.bias);
+          break;
+        case OpType::DepthwiseConv2D: {
+          const bool k3 = n.kernel_h == 3 && n.kernel_w == 3 && n.depth_multiplier == 1;
+          s.kind = k3 ? StepKind::Dw3x3 : StepKind::DwGeneric;
+          kernels::DwArgs& d = s.dw;
+          d.ih = s.xs.h;
+          d.iw = s.xs.w;
+          d.c = s.xs.c;
+          d.oh = s.ys.h;
+          d.ow = s.ys.w;
+          d.kh = n.kernel_h;
+          d.kw = n.kernel_w;
+          d.sh = n.stride_h;
+          d.sw = n.stride_w;
+          d.pad_top = n.pad_top;
+          d.pad_left = n.pad_left;
+          d.mult = n.depth_multiplier;
+          d.w = keep_copy(n.weights, n.weights.size());
+          d.bias = keep_copy(n.bias, size_t(s.ys.c));
+          d.act = n.activation;
+          break;
+        }
+        case OpType::GlobalAvgPool:
+          s.kind = StepKind::GlobalAvgPool;
+          break;
+        case OpType::Softmax:
+          s.kind = StepKind::Softmax;
+          break;
+        case OpType::ChannelAffine:
+          s.kind = StepKind::Affine;
+          s.packed = keep_copy(n.weights, n.weights.size());
+          s.bias = keep_copy(n.bias, n.bias.size());
+          break;
+      }
+      steps_.push_back(s);
+    }
+    // Band producer -> depthwise -> consumer chains whose intermediates nobody else reads.
+    std::vector<int> step_of(size_t(count), -1);
+    for (size_t i = 0; i < steps_.size(); ++i) step_of[size_t(steps_[i].node)] = int(i);
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step& d = steps_[i];
+      if (d.kind != StepKind::Dw3x3 && d.kind != StepKind::DwGeneric) continue;
+      const Node& dn = g_.node(d.node);
+      const int src = dn.inputs[0];
+      const int ps = step_of[size_t(src)];
+      if (ps >= 0 && ps + 1 == int(i) && uses[size_t(src)] == 1 && !exported(src) &&
+          g_.node(src).op == OpType::Conv2D && steps_[size_t(ps)].residual < 0 &&
+          !steps_[size_t(ps)].band_member)
+        d.producer = ps;
+      if (i + 1 < steps_.size()) {
+        const Step& q = steps_[i + 1];
+        if (q.kind == StepKind::Gemm && g_.node(q.node).op == OpType::Conv2D &&
+            g_.node(q.node).inputs[0] == d.node && uses[size_t(d.node)] == 1 &&
+            !exported(d.node))
+          d.consumer = int(i + 1);
+      }
+      if (d.producer < 0 && d.consumer < 0) continue;
+      if (d.producer >= 0) steps_[size_t(d.producer)].band_member = true;
+      if (d.consumer >= 0) steps_[i + 1].band_member = true;
+      // Banding interleaves the chain's steps, so every value it touches must stay live
+      // (and unshared in the arena) across the whole chain.
+      const int start = d.producer >= 0 ? steps_[size_t(d.producer)].node : d.node;
+      const int end = d.consumer >= 0 ? steps_[i + 1].node : d.node;
+      std::vector<int> touched = {d.in, d.out};
+      if (d.producer >= 0) touched.push_back(steps_[size_t(d.producer)].in);
+      if (d.consumer >= 0) {
+        touched.push_back(steps_[i + 1].out);
+        touched.push_back(steps_[i + 1].residual);
+      }
+      for (int r : touched) {
+        if (r < 0) continue;
+        first_[size_t(r)] = std::min(first_[size_t(r)], start);
+        last_[size_t(r)] = std::max(last_[size_t(r)], end);
+      }
+      const int64_t row_bytes = int64_t(sizeof(float)) *
+                                (int64_t(d.dw.sh) * d.xs.w * d.xs.c + int64_t(d.ys.w) * d.ys.c);
+      d.band_rows = int(std::clamp<int64_t>(kBandBytes / row_bytes, 2, d.ys.h));
+    }
+    scratch_floats_ = scratch;
+    if (scratch > 0) {
+      scratch_ = AlignedBuffer(size_t(scratch) * size_t(pool_.threads()));
+    }
+    ptr_.assign(size_t(count), nullptr);
+  }
+
+  static bool is_pointwise(const Node& n) {
+    return n.kernel_h == 1 && n.kernel_w == 1 && n.stride_h == 1 && n.stride_w == 1 &&
+           n.pad_top == 0 && n.pad_bottom == 0 && n.pad_left == 0 && n.pad_right == 0;
+  }
+
+  // Arena for `batch` images; the only place run() may allocate.
+  void plan(int batch) {
+    const int count = int(g_.nodes.size());
+    std::vector<ArenaRequest> req;
+    std::vector<int> who;
+    for (int id = 0; id < count; ++id) {
+      if (root_[size_t(id)] != id || id == g_.input) continue;
+      ArenaRequest r;
+      r.bytes = int64_t(sizeof(float)) * g_.node(id).shape.per_image() * batch;
+      r.first = first_[size_t(id)];
+      r.last = last_[size_t(id)];
+      req.push_back(r);
+      who.push_back(id);
+    }
+    std::vector<int64_t> offsets;
+    const int64_t total = plan_arena(req, &offsets);
+    arena_ = AlignedBuffer(size_t(total) / sizeof(float) + 1);
+    for (size_t i = 0; i < who.size(); ++i)
+      ptr_[size_t(who[i])] = arena_.data() + offsets[i] / int64_t(sizeof(float));
+    for (int id = 0; id < count; ++id)
+      if (root_[size_t(id)] != id) ptr_[size_t(id)] = ptr_[size_t(root_[size_t(id)])];
+    planned_batch_ = batch;
+  }
+
+  static int ceil_div(int64_t a, int64_t b) { return int((a + b - 1) / b); }
+
+  GemmGrid gemm_grid(int64_t rows, int k, int cout) const {
+    GemmGrid gr;
+    gr.rows = rows;
+    gr.tiles = ceil_div(rows, kt_.mr);
+    gr.blocks = ceil_div(cout, kt_.nr);
+    const int64_t tile_bytes = int64_t(kt_.mr) * k * int64_t(sizeof(float));
+    const int tiles_per_chunk = int(std::max<int64_t>(1, kGemmChunkBytes / tile_bytes));
+    gr.row_chunks = ceil_div(gr.tiles, tiles_per_chunk);
+    if (gr.row_chunks < kTargetItems) {
+      gr.block_chunks = std::min(gr.blocks, ceil_div(kTargetItems, gr.row_chunks));
+      if (gr.row_chunks * gr.block_chunks < kTargetItems)
+        gr.row_chunks = std::min(gr.tiles, ceil_div(kTargetItems, gr.block_chunks));
+    }
+    return gr;
+  }
+
+  void set_grids(int batch) {
+    for (Step& s : steps_) {
+      switch (s.kind) {
+        case StepKind::Gemm:
+          break;  // gridded per call by run_gemm
+        case StepKind::Im2colGemm:
+        case StepKind::Dw3x3:
+        case StepKind::DwGeneric:
+          s.items = s.ys.h * batch;
+          break;
+        case StepKind::Add:
+          s.items = ceil_div(s.ys.per_image() * batch, kElementwiseChunk);
+          break;
+        case StepKind::Affine:
+          s.items = ceil_div(s.ys.h * int64_t(s.ys.w) * batch, kElementwiseChunk / 16);
+          break;
+        case StepKind::GlobalAvgPool:
+        case StepKind::Softmax:
+          s.items = batch * s.ys.h * s.ys.w;
+          break;
+      }
+    }
+    grid_batch_ = batch;
+  }
+
+  // ---- execution ---------------------------------------------------------------------
+
+  // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
+  // c and residual are indexed by absolute row.
+  void gemm_rows(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1, int b0,
+                 int b1, float* c, const float* residual) const {
+    const int64_t rows = r1 - r0;
+    const int tiles = ceil_div(rows, kt_.mr);
+    kernels::GemmTile t;
+    t.k = s.k;
+    t.lda = lda;
+    t.ldc = s.cout;
+    t.ldr = s.cout;
+    t.act = s.act;
+    auto tile = [&](int b, int i) {
+      // Balanced tiles: sizes differ by at most one row.
+      const int64_t m0 = r0 + rows * i / tiles, m1 = r0 + rows * (i + 1) / tiles;
+      t.b = s.packed + int64_t(b) * s.k * kt_.nr;
+      t.bias = s.bias + int64_t(b) * kt_.nr;
+      t.nr = std::min(kt_.nr, s.cout - b * kt_.nr);
+      t.mr = int(m1 - m0);
+      t.a = a + (m0 - r0) * lda;
+      t.c = c + m0 * s.cout + int64_t(b) * kt_.nr;
+      t.residual = residual ? residual + m0 * s.cout + int64_t(b) * kt_.nr : nullptr;
+    };
+    if (rows == 1) {
+      // A single row (batch-1 logits, FC): four panels per call keep eight chains busy.
+      int b = b0;
+      for (; b + 4 <= b1 && (b + 4) * kt_.nr <= s.cout; b += 4) {
+        tile(b, 0);
+        kt_.gemm_row4(t);
+      }
+      for (; b < b1; ++b) {
+        tile(b, 0);
+        kt_.gemm(t);
+      }
+    } else if (int64_t(s.k) * kt_.nr * int64_t(sizeof(float)) * (b1 - b0) <= kL1Bytes) {
+      // All weight panels of the item fit in L1: walk rows once, panels inside.
+      for (int i = 0; i < tiles; ++i)
+        for (int b = b0; b < b1; ++b) {
+          tile(b, i);
+          kt_.gemm(t);
+        }
+    } else {
+      // One panel at a time stays in L1/L2 while the item's rows stream past it.
+      for (int b = b0; b < b1; ++b)
+        for (int i = 0; i < tiles; ++i) {
+          tile(b, i);
+          kt_.gemm(t);
+        }
+    }
+  }
+
+  // GEMM rows [row0, row0 + rows) on a grid that depends only on the range and shape.
+  void run_gemm(const Step& s, int64_t row0, int64_t rows) {
+    const GemmGrid gr = gemm_grid(rows, s.k, s.cout);
+    const float* in = ptr_[size_t(s.in)];
+    float* out = ptr_[size_t(s.out)];
+    const float* res = s.residual >= 0 ? ptr_[size_t(s.residual)] : nullptr;
+    pool_.parallel_for(gr.row_chunks * gr.block_chunks, [&](int item, int) {
+      const int rc = item / gr.block_chunks, bc = item % gr.block_chunks;
+      const int t0 = int(int64_t(gr.tiles) * rc / gr.row_chunks);
+      const int t1 = int(int64_t(gr.tiles) * (rc + 1) / gr.row_chunks);
+      const int b0 = int(int64_t(gr.blocks) * bc / gr.block_chunks);
+      const int b1 = int(int64_t(gr.blocks) * (bc + 1) / gr.block_chunks);
+      const int64_t r0 = row0 + rows * t0 / gr.tiles, r1 = row0 + rows * t1 / gr.tiles;
+      gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
+    });
+  }
+
+  void run_band(const Step& d, int batch) {
+    const Step* p = d.producer >= 0 ? &steps_[size_t(d.producer)] : nullptr;
+    const Step* q = d.consumer >= 0 ? &steps_[size_t(d.consumer)] : nullptr;
+    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w;
+    for (int n = 0; n < batch; ++n) {
+      int done = 0;  // producer rows of image n computed so far
+      for (int oy0 = 0; oy0 < oh; oy0 += d.band_rows) {
+        const int oy1 = std::min(oh, oy0 + d.band_rows);
+        if (p) {
+          const int need =
+              std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
+          if (need > done) {
+            if (p->kind == StepKind::Gemm) {
+              run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(need - done) * iw);
+            } else {
+              const int base = n * ih + done;
+              pool_.parallel_for(need - done, [&](int item, int worker) {
+                run_item(*p, batch, base + item, worker);
+              });
+            }
+            done = need;
+          }
+        }
+        const int base = n * oh + oy0;
+        pool_.parallel_for(oy1 - oy0,
+                           [&](int item, int worker) { run_item(d, batch, base + item, worker); });
+        if (q) run_gemm(*q, (int64_t(n) * oh + oy0) * ow, int64_t(oy1 - oy0) * ow);
+      }
+      // Rows no band needed (outside every window) are still produced, for completeness.
+      if (p && done < ih) {
+        if (p->kind == StepKind::Gemm) {
+          run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(ih - done) * iw);
+        } else {
+          const int base = n * ih + done;
+          pool_.parallel_for(ih - done, [&](int item, int worker) {
+            run_item(*p, batch, base + item, worker);
+          });
+        }
+      }
+    }
+  }
+
+  void run_item(const Step& s, int batch, int item, int worker) {
+    float* out = ptr_[size_t(s.out)];
+    const float* in = s.in >= 0 ? ptr_[size_t(s.in)] : nullptr;
+    switch (s.kind) {
+      case StepKind::Gemm:
+        break;  // see run_gemm
+      case StepKind::Im2colGemm: {
+        const int n = item / s.ys.h, oy = item % s.ys.h;
+        const float* x = in + n * s.xs.per_image();
+        float* y = out + n * s.ys.per_image() + int64_t(oy) * s.ys.w * s.cout;
+        const float* res = s.residual >= 0
+                               ? ptr_[size_t(s.residual)] + n * s.ys.per_image() +
+                                     int64_t(oy) * s.ys.w * s.cout
+                               : nullptr;
+        float* col = scratch_.data() + int64_t(worker) * scratch_floats_;
+        const int blocks = ceil_div(s.cout, kt_.nr);
+        for (int x0 = 0; x0 < s.ys.w; x0 += s.seg_pixels) {
+          const int x1 = std::min(s.ys.w, x0 + s.seg_pixels);
+          // im2col_row covers a whole row; segments shift the origin by x0 output pixels.
+          kernels::im2col_row(x, s.xs.h, s.xs.w, s.xs.c, s.dw.kh, s.dw.kw, s.dw.sh, s.dw.sw,
+                              s.dw.pad_top, s.dw.pad_left - x0 * s.dw.sw, x1 - x0, oy, col);
+          gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res);
+        }
+        break;
+      }
+      case StepKind::Dw3x3:
+      case StepKind::DwGeneric: {
+        const int n = item / s.ys.h, oy = item % s.ys.h;
+        kernels::DwArgs d = s.dw;
+        d.in = in + n * s.xs.per_image();
+        d.out = out + n * s.ys.per_image();
+        if (s.kind == StepKind::Dw3x3)
+          kt_.dw3x3_row(d, oy);
+        else
+          kernels::dw_generic_row(d, oy);
+        break;
+      }
+      case StepKind::Add: {
+        const int64_t total = s.ys.per_image() * batch;
+        const int64_t i0 = int64_t(item) * kElementwiseChunk;
+        const int64_t n = std::min(kElementwiseChunk, total - i0);
+        kt_.add(in + i0, ptr_[size_t(s.in2)] + i0, out + i0, n);
+        break;
+      }
+      case StepKind::Affine: {
+        const int64_t pixels = s.ys.h * int64_t(s.ys.w) * batch;
+        const int64_t p0 = int64_t(item) * (kElementwiseChunk / 16);
+        const int64_t n = std::min(kElementwiseChunk / 16, pixels - p0);
+        kt_.channel_affine(in + p0 * s.ys.c, out + p0 * s.ys.c, n, s.ys.c, s.packed, s.bias);
+        break;
+      }
+      case StepKind::GlobalAvgPool: {
+        const int hw = s.xs.h * s.xs.w;
+        kt_.global_avg_pool(in + int64_t(item) * hw * s.xs.c, out + int64_t(item) * s.xs.c, hw,
+                            s.xs.c);
+        break;
+      }
+      case StepKind::Softmax:
+        kernels::softmax_row(in + int64_t(item) * s.ys.c, out + int64_t(item) * s.ys.c, s.ys.c);
+        break;
+    }
+  }
+
+  Graph g_;
+  const kernels::KernelTable& kt_;
+  ThreadPool pool_;
+  std::vector<Step> steps_;
+  std::vector<AlignedBuffer> storage_;  // packed weights, biases
+  std::vector<int> root_, first_, last_;
+  std::vector<float*> ptr_;
+  AlignedBuffer arena_;
+  AlignedBuffer scratch_;
+  int64_t scratch_floats_ = 0;
+  int planned_batch_ = 0;
+  int grid_batch_ = 0;
+};
+
 }  // namespace
 
-std::unique_ptr<Executor> Executor::create(const Graph& graph, const ExecutorOptions&) {
-  return std::make_unique<InterimExecutor>(graph);
+std::unique_ptr<Executor> Executor::create(const Graph& graph, const ExecutorOptions& options) {
+  return std::make_unique<FastExecutor>(graph, options);
 }
 
 }  // namespace mnv2

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: install, build, fetch the official model and a sample
+# photo (checksums pinned), and classify the photo. Without network it stops at the fetch
+# with one message saying so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+scripts/build.sh
+sample=$(build/mnv2 fetch --sample)
+build/mnv2 classify "$sample" "$@"

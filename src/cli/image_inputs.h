@@ -1,0 +1,56 @@
+// Shared by the image commands (classify, embed): which images, which model, and the
+// decode -> preprocess -> batched Model::run loop with per-image error reporting.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "cli/args.h"
+#include "image/decode.h"
+#include "image/preprocess.h"
+#include "mnv2/mnv2.h"
+
+namespace mnv2::cli {
+
+inline const char* kImageOptionsHelp =
+    "  --model PATH          model file (.tflite, .pb, .xml, .onnx); default: the official\n"
+    "                        mobilenet-v2-1.4-224 from the cache, fetched on first use\n"
+    "  --no-download         never download: fail if no model is given or cached\n"
+    "  --synthetic W R       synthetic MobileNetV2 (random weights; for testing)\n"
+    "  --batch B             images per inference (default 1)\n"
+    "  --threads T           inference threads (default: number of cores)\n"
+    "  --preprocess MODE     omz (default: crop 0.875 + OpenCV bilinear), tf (TF-slim eval),\n"
+    "                        none (whole image, half-pixel bilinear; libcoral convention)\n"
+    "  --max-pixels N        refuse images larger than N pixels (default 100000000)\n";
+
+// Image arguments: files, folders (image files inside, recursively, sorted by path) and
+// "-" (stdin). `skip` leading positional arguments belong to something else.
+std::vector<std::string> expand_image_args(const std::vector<std::string>& positional, size_t skip);
+
+// --model / --synthetic, else the cached model, else a clear error.
+Model open_image_model(const Args& a, int max_batch);
+// How many positional arguments --synthetic consumed (its resolution).
+size_t model_positional_count(const Args& a);
+
+struct ImageBatchOptions {
+  image::PreprocessMode mode = image::PreprocessMode::Omz;
+  image::DecodeOptions decode;
+  int batch = 1;
+};
+ImageBatchOptions image_batch_options(const Args& a);
+
+// Decodes and preprocesses the images, runs them through `model` in batches and calls
+// `on_batch(first_index, n, ms_per_image)` after each run with the outputs in probs /
+// features (n rows). Failures call `on_error(index, message)`; the loop continues.
+// Returns the number of failures.
+int run_image_batches(Model& model, const std::vector<std::string>& files,
+                      const ImageBatchOptions& opt, bool want_probs, bool want_features,
+                      const std::function<void(const std::vector<size_t>& indices,
+                                               const float* probs, const float* features,
+                                               const std::vector<double>& ms)>& on_batch,
+                      const std::function<void(size_t index, const std::string& message)>& on_error);
+
+std::string display_name(const std::string& path);
+
+}  // namespace mnv2::cli

@@ -1,0 +1,14 @@
+// Dependency-free FMA loops for measuring the machine's floating-point peak (bench/fma_peak).
+#pragma once
+
+#include <cstdint>
+
+namespace mnv2::kernels {
+
+// Each runs `iterations` rounds of independent fused multiply-adds on many accumulator
+// chains (more chains than FMA latency x throughput) and returns the number of fp32
+// multiply-accumulates performed; `sink` receives a value that depends on every chain.
+int64_t fma_peak_avx2(int64_t iterations, float* sink);
+int64_t fma_peak_avx512(int64_t iterations, float* sink);
+
+}  // namespace mnv2::kernels

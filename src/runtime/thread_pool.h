@@ -1,0 +1,55 @@
+// A small persistent thread pool for the executor's layer loops.
+//
+// parallel_for(count, fn) runs fn(item, worker) for item = 0..count-1, with the calling
+// thread taking part as worker 0. Which thread runs an item is left to chance (items are
+// claimed one at a time), so callers must make each item's result independent of the
+// thread that computes it; `worker` only selects per-thread scratch memory. No call
+// allocates: idle workers spin briefly (layers come back to back) and then sleep.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+namespace mnv2 {
+
+class ThreadPool {
+ public:
+  explicit ThreadPool(int threads);  // threads >= 1; threads - 1 workers are started
+  ~ThreadPool();
+  ThreadPool(const ThreadPool&) = delete;
+  ThreadPool& operator=(const ThreadPool&) = delete;
+
+  int threads() const { return int(workers_.size()) + 1; }
+
+  template <class F>
+  void parallel_for(int count, F&& fn) {
+    using Fn = std::remove_reference_t<F>;
+    run(count, [](void* ctx, int item, int worker) { (*static_cast<Fn*>(ctx))(item, worker); },
+        const_cast<void*>(static_cast<const void*>(&fn)));
+  }
+
+ private:
+  using Job = void (*)(void*, int, int);
+  void run(int count, Job job, void* ctx);
+  // Claims and runs items of generation `gen` until none are left.
+  void drain(uint32_t gen, int worker);
+  void worker_loop(int worker);
+
+  std::vector<std::thread> workers_;
+  // High 32 bits: job generation; low 32 bits: next unclaimed item.
+  std::atomic<uint64_t> state_{0};
+  std::atomic<Job> job_{nullptr};
+  std::atomic<void*> ctx_{nullptr};
+  std::atomic<int> count_{0};
+  std::atomic<int> done_{0};
+  std::atomic<int> sleepers_{0};
+  std::atomic<bool> stop_{false};
+  std::mutex mutex_;
+  std::condition_variable wake_;
+};
+
+}  // namespace mnv2
