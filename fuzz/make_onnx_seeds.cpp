@@ -265,10 +265,11 @@ int main(int argc, char** argv) {
   try {
     write(dir, "ir_conv_head.onnx", onnx_model_bytes(ir_graph(false, false, 16)));
     write(dir, "ir_fc_affine.onnx", onnx_model_bytes(ir_graph(true, true, 12)));
+    write(dir, "ir_fp16.onnx", onnx_model_bytes(ir_graph(false, true, 10), true));
     write(dir, "torch_style.onnx", torch_style());
     write(dir, "opset9.onnx", opset9());
     write(dir, "nhwc_fp16.onnx", nhwc_fp16());
-    for (const char* f : {"ir_conv_head.onnx", "ir_fc_affine.onnx", "torch_style.onnx",
+    for (const char* f : {"ir_conv_head.onnx", "ir_fc_affine.onnx", "ir_fp16.onnx", "torch_style.onnx",
                           "opset9.onnx", "nhwc_fp16.onnx"})
       load_onnx(dir + "/" + f);  // every seed must load
   } catch (const Error& e) {

@@ -351,6 +351,39 @@ TEST(OnnxRoundTrip, SyntheticModelsReloadWithIdenticalOutputs) {
   }
 }
 
+TEST(OnnxRoundTrip, Float16WeightsRoundToHalfPrecision) {
+  Graph g = build_mobilenet_v2(0.5f, 64, 1001, 13);
+  const std::string f32 = onnx_model_bytes(g), f16 = onnx_model_bytes(g, true);
+  EXPECT_LT(double(f16.size()), 0.55 * double(f32.size()));
+  Graph h = load_onnx_bytes(f16, "half.onnx");
+  size_t checked = 0, changed = 0;
+  for (const Node& n : g.nodes)
+    for (const Node& m : h.nodes) {
+      if (m.name != n.name || n.weights.empty()) continue;
+      ASSERT_EQ(m.weights.size(), n.weights.size());
+      for (size_t i = 0; i < n.weights.size(); ++i) {
+        const double a = n.weights[i], b = m.weights[i];
+        // float16: 11 significant bits (relative 2^-11 after rounding), subnormals below 2^-14
+        EXPECT_LE(std::fabs(a - b), std::max(std::fabs(a) * std::ldexp(1.0, -11), std::ldexp(1.0, -25)))
+            << n.name << "[" << i << "]";
+        ++checked;
+        changed += a != b;
+      }
+    }
+  EXPECT_GT(checked, size_t(1900000));
+  EXPECT_GT(changed, checked / 2);  // really rounded, not stored as float32
+  Model a = Model::synthetic(0.5f, 64, 1001, 13, Options{.threads = 1});
+  const std::string path = temp_path("half.onnx");
+  write_bytes(path, f16);
+  Model b = Model::load(path, Options{.threads = 1});
+  const std::vector<float> x = test::random_input(size_t(64) * 64 * 3, 4);
+  const Outputs oa = run_model(a, x, 1), ob = run_model(b, x, 1);
+  const double e = rel(ob.logits, oa.logits);
+  std::printf("fp16 weights: logits rel L2 vs float32 %.3g\n", e);
+  EXPECT_LE(e, 1e-2);
+  EXPECT_GT(e, 0.0);
+}
+
 TEST(OnnxRoundTrip, CliConvertWritesOnnx) {
   const std::string path = temp_path("cli_convert.onnx");
   fs::remove(path);
@@ -402,8 +435,9 @@ TEST(OnnxRoundTrip, WriterOutputRunsInOnnxRuntime) {
   struct Case {
     float width;
     int res, classes;
-    bool affine;
-  } cases[] = {{1.4f, 160, 1001, false}, {0.5f, 64, 1000, true}};
+    bool affine, fp16;
+  } cases[] = {{1.4f, 160, 1001, false, false}, {0.5f, 64, 1000, true, false},
+               {1.0f, 96, 1001, false, true}};
   for (const Case& c : cases) {
     SCOPED_TRACE("width " + std::to_string(c.width) + " res " + std::to_string(c.res));
     Graph g = build_mobilenet_v2(c.width, c.res, c.classes, 21);
@@ -414,7 +448,7 @@ TEST(OnnxRoundTrip, WriterOutputRunsInOnnxRuntime) {
       g.info.normalization_in_graph = true;
     }
     const std::string path = temp_path("writer_ort.onnx");
-    save_onnx(g, path);
+    save_onnx(g, path, c.fp16);
     Model m = Model::load(path, Options{.threads = 2, .max_batch = 2});
     EXPECT_EQ(m.info().channel_order, c.affine ? ChannelOrder::BGR : ChannelOrder::RGB);
     EXPECT_EQ(m.info().normalization_in_graph, c.affine);
@@ -430,8 +464,8 @@ TEST(OnnxRoundTrip, WriterOutputRunsInOnnxRuntime) {
     const double d = test::max_abs_diff(ours.data(), to_double(ort).data(), ours.size());
     double pmax = 0;
     for (float p : ort) pmax = std::max(pmax, double(p));
-    std::printf("writer %.2f/%d: max |p| diff mnv2-ORT %.3g (largest probability %.3f)\n",
-                double(c.width), c.res, d, pmax);
+    std::printf("writer %.2f/%d%s: max |p| diff mnv2-ORT %.3g (largest probability %.3f)\n",
+                double(c.width), c.res, c.fp16 ? " fp16" : "", d, pmax);
     EXPECT_LE(d, 1e-5);
     EXPECT_GT(pmax, 5.0 / c.classes);
   }
@@ -708,6 +742,41 @@ TEST(OnnxBadFiles, AbsurdDimensionsFailWithoutAllocating) {
     EXPECT_NE(load_error(t.bytes()), "");
   }
   EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(), 2.0);
+}
+
+TEST(OnnxBadFiles, HostileGraphsAreBoundedInTimeAndMemory) {
+  const auto t0 = std::chrono::steady_clock::now();
+  {  // 30000 residual adds: far more layers than any classifier (MobileNetV2: ~70)
+    Tiny t;
+    std::string prev = "x";
+    for (int i = 0; i < 30000; ++i) {
+      const std::string out = "a" + std::to_string(i);
+      t.node("Add", out, {prev, prev}, {out});
+      prev = out;
+    }
+    t.node("GlobalAveragePool", "gap", {prev}, {"y"});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("more than 2048 layers"), std::string::npos) << e;
+  }
+  {  // one 4 MB weight shared by 300 convs: would be 1.2 GB of copies
+    Tiny t;
+    const int m = (1 << 20) / 27;
+    t.init("w", {m, 3, 3, 3}, std::vector<float>(size_t(m) * 27, 0.01f));
+    for (int i = 0; i < 300; ++i) t.node("Conv", "c" + std::to_string(i), {"x", "w"}, {"c" + std::to_string(i)});
+    t.node("GlobalAveragePool", "gap", {"c0"}, {"y"});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("exceed the data held by the file"), std::string::npos) << e;
+  }
+  {  // 1000 constants of a million elements each, made from nothing
+    Tiny t = conv_classifier();
+    t.init_i64("n", {1}, {1 << 20});
+    for (int i = 0; i < 1000; ++i) t.node("ConstantOfShape", "k" + std::to_string(i), {"n"}, {"k" + std::to_string(i)});
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("constant folding exceeds"), std::string::npos) << e;
+  }
+  const double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::printf("hostile graphs rejected in %.2f s\n", secs);
+  EXPECT_LT(secs, 20.0);
 }
 
 std::string small_model_bytes() {

@@ -59,10 +59,10 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     return;
   }
   if (ext == ".onnx" || ext == ".pb") {
-    if (options.fp16)
-      throw Error("cannot write '" + path + "': --fp16 is supported for .tflite and .xml only");
-    const std::string bytes =
-        ext == ".onnx" ? onnx_model_bytes(g) : graphdef_bytes(g, GraphDefWriteOptions{});
+    if (options.fp16 && ext == ".pb")
+      throw Error("cannot write '" + path + "': --fp16 is supported for .tflite, .xml and .onnx only");
+    const std::string bytes = ext == ".onnx" ? onnx_model_bytes(g, options.fp16)
+                                             : graphdef_bytes(g, GraphDefWriteOptions{});
     write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
     return;
   }

@@ -29,12 +29,15 @@ case "$what" in
     command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm not installed"; exit 2; }
     flags=(--offline)
     [[ "$mode" == --online ]] && flags=()
+    # The log goes to a temporary file: DIR may be tests/ref in the source tree.
+    log=$(mktemp "${TMPDIR:-/tmp}/mnv2-onnx-npm.XXXXXX.log")
     if ! npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-         "${flags[@]}" --prefix "$dir" "onnxruntime-node@$ort_version" >"$dir/npm.log" 2>&1; then
-      echo "npm install of onnxruntime-node@$ort_version failed (offline=${flags[*]:-no}); see $dir/npm.log;" \
+         "${flags[@]}" --prefix "$dir" "onnxruntime-node@$ort_version" >"$log" 2>&1; then
+      echo "npm install of onnxruntime-node@$ort_version failed (offline=${flags[*]:-no}); see $log;" \
            "run scripts/install-deps.sh (it installs it into tests/ref/node_modules)"
       exit 3
     fi
+    rm -f "$log"
     echo "$dir/node_modules"
     ;;
   models)
