@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Builds (and optionally runs) every libFuzzer target fuzz/fuzz_*.cpp with clang
 # (-fsanitize=fuzzer,address,undefined), each seeded with small models from mnv2's own
-# writers: fuzz_tflite by fuzz/make_seeds.cpp, any other fuzz_NAME by fuzz/seed_NAME.cpp.
+# writers (fuzz_NAME by fuzz/seed_NAME.cpp): the four model loaders and the image decoders.
 #
 # usage: fuzz/build.sh [--run SECONDS] [--only TARGET] [OUT_DIR]
 #   OUT_DIR defaults to build-fuzz/ in the repository root. Per target, the corpus grows in
@@ -36,9 +36,11 @@ fi
 
 srcs=(src/formats/flatbuf.cpp src/formats/tflite.cpp src/formats/tflite_schema.cpp
       src/formats/tflite_writer.cpp src/formats/openvino_ir.cpp
-      src/formats/openvino_ir_writer.cpp src/graph/graph.cpp src/graph/mobilenet_v2.cpp
+      src/formats/openvino_ir_writer.cpp src/formats/pb_wire.cpp src/formats/onnx.cpp
+      src/formats/onnx_writer.cpp src/formats/tf_graphdef.cpp src/formats/tf_graphdef_writer.cpp
+      src/image/decode.cpp src/graph/graph.cpp src/graph/mobilenet_v2.cpp
       src/runtime/reference.cpp)
-libs=(-lpugixml)
+libs=(-lpugixml -ljpeg -lpng -lz)
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root/include" -I"$root/src")
 
 cd "$root"
@@ -48,14 +50,12 @@ for f in fuzz/fuzz_*.cpp; do
   [[ -z "$only" || "$only" == "$name" ]] && targets+=("$name")
 done
 ((${#targets[@]})) || { echo "fuzz/build.sh: no target '$only'" >&2; exit 2; }
-seeder() {
-  if [[ "$1" == fuzz_tflite ]]; then echo fuzz/make_seeds.cpp; else echo "fuzz/seed_${1#fuzz_}.cpp"; fi
-}
+seeder() { echo "fuzz/seed_${1#fuzz_}.cpp"; }
 
 # Every source is compiled once with coverage instrumentation and both sanitizers (object
 # files are rebuilt only when the source or any header is newer), then linked with
 # libFuzzer's main into each target and with each seed writer's own main.
-newest_header=$(ls -t src/formats/*.h src/graph/*.h src/runtime/*.h include/mnv2/*.h | head -1)
+newest_header=$(ls -t src/formats/*.h src/graph/*.h src/runtime/*.h src/image/*.h include/mnv2/*.h | head -1)
 cflags=("${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
 units=("${srcs[@]}")
 for t in "${targets[@]}"; do units+=("fuzz/$t.cpp" "$(seeder "$t")"); done
