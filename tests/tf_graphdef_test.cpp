@@ -215,10 +215,12 @@ TEST(TfGraphDef, ModelApiLoadsAndRuns) {
   const auto input = test::random_input(64 * 64 * 3, 9);
   std::vector<float> probs(1001), logits(1001), feats(size_t(m.info().feature_dim));
   m.run(input.data(), 1, probs.data(), logits.data(), feats.data());
+  // The fast fp32 executor against the double-precision reference of the original graph:
+  // the engine-wide tolerances (logits rel. L2 <= 1e-4, probabilities <= 1e-5 absolute).
   ReferenceResult r = reference_run(g, input.data(), 1, {g.logits, g.features});
-  EXPECT_LE(test::rel_l2(probs.data(), r.output.data(), probs.size()), 1e-6);
-  EXPECT_LE(test::rel_l2(logits.data(), r.kept[g.logits].data(), logits.size()), 1e-6);
-  EXPECT_LE(test::rel_l2(feats.data(), r.kept[g.features].data(), feats.size()), 1e-6);
+  EXPECT_LE(test::max_abs_diff(probs.data(), r.output.data(), probs.size()), 1e-5);
+  EXPECT_LE(test::rel_l2(logits.data(), r.kept[g.logits].data(), logits.size()), 1e-4);
+  EXPECT_LE(test::rel_l2(feats.data(), r.kept[g.features].data(), feats.size()), 1e-4);
 }
 
 TEST(TfGraphDef, CliConvertsToAndFromPb) {
