@@ -125,14 +125,22 @@ class GraphDefLoader {
         if (f.number == 1 && f.type != pb::kLength) scan.fail("GraphDef.node is not a message");
       }
     }
+    bool has_versions = false;
     while (r.next(f)) {
       if (f.number == 1) {  // GraphDef.node
         if (f.type != pb::kLength) r.fail("GraphDef.node is not a message");
         parse_node(r.sub(f), r.absolute(f));
       }
-      // versions (4), library (2), version (3) and unknown fields are not needed.
+      if (f.number == 4) has_versions = true;
+      // library (2), version (3) and unknown fields are not needed.
     }
     if (nodes_.empty()) fail("the GraphDef has no nodes");
+    // A GraphDef names no outputs, so a file cut between two nodes would otherwise load as
+    // a shorter network. TensorFlow always writes `versions` (field 4), and protobuf puts it
+    // after every node: its absence means the file was truncated.
+    if (!has_versions)
+      fail("the GraphDef has no versions field: the file is truncated (TensorFlow always "
+           "writes it after the nodes)");
   }
 
   void parse_node(pb::Reader r, size_t offset) {
