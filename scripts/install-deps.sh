@@ -9,12 +9,12 @@ packages=(
   libjpeg-dev libpng-dev zlib1g-dev
   libcurl4-openssl-dev libarchive-dev
   libpugixml-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcpp-httplib-dev
   python3 python3-numpy
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
-  packages+=(python3-opencv python3-pil clang libclang-rt-dev)
+  packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev)
 fi
 
 missing=()
