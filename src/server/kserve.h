@@ -64,6 +64,8 @@ InferResponse build_infer_response(const ModelSpec& spec, const InferRequest& re
 std::string server_metadata_json(const std::string& version);
 std::string model_metadata_json(const ModelSpec& spec);
 std::string error_json(const std::string& message);
+// Replaces invalid UTF-8 with U+FFFD so that messages quoting client bytes stay valid JSON.
+std::string utf8_sanitize(const std::string& s);
 
 // Decodes an encoded image (JPEG, PNG, ...) and preprocesses it exactly as `mnv2 classify`
 // does, writing H*W*3 floats to `out`. Throws mnv2::Error naming `name`.

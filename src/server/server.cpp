@@ -57,7 +57,7 @@ std::string utc_now() {
   const int ms = int(std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000);
   std::tm tm{};
   gmtime_r(&t, &tm);
-  char buf[40];
+  char buf[80];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday,
                 tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
   return buf;
@@ -166,10 +166,10 @@ struct Server::Impl {
     if (req.is_multipart_form_data()) {
       for (const auto& [field, f] : req.files) {
         if (f.filename.empty() && f.content.empty()) continue;
-        images.emplace_back(f.filename.empty() ? field : f.filename, &f.content);
+        images.emplace_back(utf8_sanitize(f.filename.empty() ? field : f.filename), &f.content);
       }
     } else if (!req.body.empty()) {
-      images.emplace_back(req.has_param("name") ? req.get_param_value("name") : "upload", &req.body);
+      images.emplace_back(utf8_sanitize(req.has_param("name") ? req.get_param_value("name") : "upload"), &req.body);
     }
     if (images.empty()) {
       set_error(res, 400, "no image in the request (send the image as the body or as multipart/form-data files)");
@@ -293,9 +293,9 @@ struct Server::Impl {
       if (!opt.access_log) return;
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.3f", secs * 1000);
-      const std::string line = "{\"ts\":\"" + utc_now() + "\",\"remote\":\"" + json_escape_text(req.remote_addr) +
-                               "\",\"method\":\"" + json_escape_text(req.method) + "\",\"path\":\"" +
-                               json_escape_text(req.path.substr(0, 256)) + "\",\"endpoint\":\"" + ep +
+      const std::string line = "{\"ts\":\"" + utc_now() + "\",\"remote\":\"" + json_escape_text(utf8_sanitize(req.remote_addr)) +
+                               "\",\"method\":\"" + json_escape_text(utf8_sanitize(req.method)) + "\",\"path\":\"" +
+                               json_escape_text(utf8_sanitize(req.path.substr(0, 256))) + "\",\"endpoint\":\"" + ep +
                                "\",\"status\":" + std::to_string(res.status) + ",\"bytes_in\":" +
                                std::to_string(req.body.size()) + ",\"bytes_out\":" + std::to_string(res.body.size()) +
                                ",\"ms\":" + buf + "}\n";
