@@ -14,7 +14,7 @@ packages=(
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
-  packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev)
+  packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev chromium wrk)
 fi
 
 missing=()

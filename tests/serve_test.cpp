@@ -878,3 +878,56 @@ TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
 
 }  // namespace
 }  // namespace mnv2
+
+namespace mnv2 {
+namespace {
+
+// The web page in headless Chromium (Debian `chromium`, npm `playwright-core` installed in
+// <build>/web: `npm install --prefix build/web playwright-core`). Skipped when absent.
+TEST(ServeWeb, PageShowsTopFiveBarsAndLatency) {
+  namespace fs = std::filesystem;
+  const fs::path src = fs::path(__FILE__).parent_path();
+  const fs::path node_modules = fs::path(test::cli_path()).parent_path() / "web" / "node_modules";
+  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium not installed";
+  if (!fs::exists(node_modules / "playwright-core")) GTEST_SKIP() << "playwright-core not in " << node_modules;
+  std::string out;
+  if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node not available";
+
+  Labels labels;
+  for (int i = 0; i < 1001; ++i) labels.names.push_back("label " + std::to_string(i));
+  TestServer ts(small_model(), opts(), labels);
+  const std::string dir = test::scratch_dir();
+  const std::string img = dir + "/photo.jpg", shot = dir + "/card.png";
+  test::write_file(img, test::encode_jpeg(test::pattern_image(320, 240, 5)));
+  const std::string cmd = "NODE_PATH=" + node_modules.string() + " node " + (src / "web/page_check.cjs").string() +
+                          " http://127.0.0.1:" + std::to_string(ts.port) + "/ " + img + " " + shot + " 2>&1";
+  ASSERT_EQ(test::run_command(cmd, &out), 0) << out;
+  const json j = json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(j["name"], "photo.jpg");
+  EXPECT_TRUE(j["imageLoaded"].get<bool>());
+  EXPECT_TRUE(j["consoleErrors"].empty()) << j["consoleErrors"].dump();
+  EXPECT_NE(j["status"].get<std::string>().find("ms"), std::string::npos);
+  ASSERT_EQ(j["rows"].size(), 5u) << out;
+  // The page shows what /v1/classify answers for the same bytes.
+  httplib::Client c("127.0.0.1", ts.port);
+  const auto bytes = test::read_file(img);
+  auto r = c.Post("/v1/classify?top=5", std::string(bytes.begin(), bytes.end()), "image/jpeg");
+  ASSERT_TRUE(r);
+  const json api = json::parse(r->body);
+  for (size_t i = 0; i < 5; ++i) {
+    const std::string label = api["results"][0]["top"][i]["label"];
+    EXPECT_EQ(j["rows"][i]["text"].get<std::string>().rfind(label + " ", 0), 0u) << j["rows"][i].dump();
+  }
+  // Screenshot check: the card rendered, with the bars' blue (#2f6fed) present.
+  const image::Image png = image::decode_file(shot);
+  EXPECT_GE(png.width, 300);
+  size_t blue = 0;
+  for (size_t p = 0; p + 2 < png.pixels.size(); p += 3)
+    if (std::abs(png.pixels[p] - 0x2f) < 12 && std::abs(png.pixels[p + 1] - 0x6f) < 12 && std::abs(png.pixels[p + 2] - 0xed) < 12)
+      ++blue;
+  EXPECT_GT(blue, 20u) << "no bar pixels in the screenshot " << shot;
+  if (const char* keep = std::getenv("MNV2_KEEP_SCREENSHOT")) std::filesystem::copy_file(shot, keep, std::filesystem::copy_options::overwrite_existing);
+}
+
+}  // namespace
+}  // namespace mnv2

@@ -331,6 +331,7 @@ struct Server::Impl {
     };
     http.Get("/", page);
     http.Get("/index.html", page);
+    http.Get("/favicon.ico", [](const httplib::Request&, httplib::Response& res) { res.status = 204; });
   }
 };
 
