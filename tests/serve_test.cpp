@@ -322,6 +322,37 @@ TEST(ServeProtocol, BinaryDataExtension) {
   EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("binary_data_size"), std::string::npos);
 }
 
+TEST(ServeProtocol, Uint8PixelsAndBinaryOutputForAll) {
+  TestServer ts(small_model(), opts());
+  Model ref = small_model();
+  const ModelInfo& info = ref.info();
+  const size_t count = size_t(kRes) * kRes * 3;
+  std::vector<uint8_t> px(count);
+  std::vector<float> x(count);
+  for (size_t i = 0; i < count; ++i) {
+    px[i] = uint8_t((i * 37 + 11) % 256);
+    x[i] = (float(px[i]) - info.mean) / info.scale;  // what the server must feed the model
+  }
+  const auto want = direct_probs(ref, x, 1);
+  json req;
+  req["inputs"] = json::array({{{"name", "input"}, {"datatype", "UINT8"}, {"shape", {1, kRes, kRes, 3}}, {"data", px}}});
+  req["parameters"] = {{"binary_data_output", true}};
+  auto c = ts.client();
+  auto r = c.Post(ts.url_model() + "/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const size_t hl = std::stoul(r->get_header_value("Inference-Header-Content-Length"));
+  ASSERT_EQ(r->body.size() - hl, want.size() * 4);
+  std::vector<float> got(want.size());
+  std::memcpy(got.data(), r->body.data() + hl, got.size() * 4);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6f) << i;
+  // Out-of-range UINT8 values are refused.
+  req["inputs"][0]["data"][5] = 256;
+  r = c.Post(ts.url_model() + "/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+}
+
 std::string bytes_body(const std::vector<test::Bytes>& imgs, bool with_size, std::string* head_out) {
   std::string bin;
   for (const auto& b : imgs) {
