@@ -164,8 +164,11 @@ struct Server::Impl {
     // (name, bytes) of each image: multipart files in order, or the raw body.
     std::vector<std::pair<std::string, const std::string*>> images;
     if (req.is_multipart_form_data()) {
+      // File parts; plain form fields only when no part is a file.
+      bool any_file = false;
+      for (const auto& kv : req.files) any_file = any_file || !kv.second.filename.empty();
       for (const auto& [field, f] : req.files) {
-        if (f.filename.empty() && f.content.empty()) continue;
+        if (any_file ? f.filename.empty() : f.content.empty()) continue;
         images.emplace_back(utf8_sanitize(f.filename.empty() ? field : f.filename), &f.content);
       }
     } else if (!req.body.empty()) {
@@ -218,11 +221,10 @@ struct Server::Impl {
                                                     info.num_classes, results, errors);
     if (results.empty()) {
       // Nothing could be classified: an error body that still lists each failure.
-      std::string msg = "no image could be decoded";
+      std::string errs;
+      for (size_t i = 0; i < errors.size(); ++i) errs += (i ? "," : "") + errors[i];
       res.status = 400;
-      res.set_content("{\"error\":\"" + json_escape_text(msg) + "\",\"errors\":" +
-                          report.substr(report.find("\"errors\":") + 9, report.size() - report.find("\"errors\":") - 10) + "}",
-                      "application/json");
+      res.set_content("{\"error\":\"no image could be decoded\",\"errors\":[" + errs + "]}", "application/json");
       return;
     }
     res.status = 200;
