@@ -310,6 +310,12 @@ TEST(ServeProtocol, BinaryDataExtension) {
   std::memcpy(got.data(), r->body.data() + hl, got.size() * 4);
   for (size_t i = 0; i < want.size(); ++i) ASSERT_FLOAT_EQ(got[i], want[i]) << i;
 
+  // curl --data-binary sends application/x-www-form-urlencoded: bodies of any size up to
+  // --max-body must still get through (not the HTTP library's 8 KiB form limit).
+  r = c.Post(ts.url_model() + "/infer", h, body, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+
   // Header length beyond the body, or binary size disagreeing with the bytes sent: 400.
   h = {{"Inference-Header-Content-Length", std::to_string(body.size() + 1)}};
   r = c.Post(ts.url_model() + "/infer", h, body, "application/octet-stream");

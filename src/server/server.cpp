@@ -124,7 +124,39 @@ struct Server::Impl {
     return true;
   }
 
-  void handle_infer(const httplib::Request& req, httplib::Response& res) {
+  // Reads the body through the content reader: this path has only the --max-body limit
+  // (httplib's own body reading caps x-www-form-urlencoded bodies, curl's default type,
+  // at 8 KiB). Multipart parts are collected into `parts`.
+  static bool read_body(const httplib::Request& req, const httplib::ContentReader& reader, std::string& body,
+                        std::vector<httplib::MultipartFormData>* parts, httplib::Response& res) {
+    bool ok;
+    if (parts && req.is_multipart_form_data()) {
+      ok = reader(
+          [&](const httplib::MultipartFormData& file) {
+            parts->push_back(file);
+            return parts->size() <= 4096;
+          },
+          [&](const char* data, size_t n) {
+            parts->back().content.append(data, n);
+            return true;
+          });
+    } else {
+      ok = reader([&](const char* data, size_t n) {
+        body.append(data, n);
+        return true;
+      });
+    }
+    if (!ok) {
+      if (res.status == 413) return false;
+      set_error(res, res.status >= 400 ? res.status : 400, "could not read the request body");
+    }
+    return ok;
+  }
+
+  void handle_infer(const httplib::Request& req, const httplib::ContentReader& reader, httplib::Response& res) {
+    // The body is always consumed first, so the connection stays in sync.
+    std::string body;
+    if (!read_body(req, reader, body, nullptr, res)) return;
     if (!model_matches(req, res)) return;
     const std::string* hl = nullptr;
     std::string hlv;
@@ -134,7 +166,7 @@ struct Server::Impl {
     }
     InferRequest ir;
     try {
-      ir = parse_infer_request(spec, req.body, hl);
+      ir = parse_infer_request(spec, body, hl);
     } catch (const HttpError& e) {
       set_error(res, e.status(), e.what());
       return;
@@ -149,7 +181,10 @@ struct Server::Impl {
     res.set_content(out.body, out.content_type.c_str());
   }
 
-  void handle_classify(const httplib::Request& req, httplib::Response& res) {
+  void handle_classify(const httplib::Request& req, const httplib::ContentReader& reader, httplib::Response& res) {
+    std::string body;
+    std::vector<httplib::MultipartFormData> parts;
+    if (!read_body(req, reader, body, &parts, res)) return;
     int k = opt.default_top;
     if (req.has_param("top")) {
       const std::string v = req.get_param_value("top");
@@ -166,13 +201,13 @@ struct Server::Impl {
     if (req.is_multipart_form_data()) {
       // File parts; plain form fields only when no part is a file.
       bool any_file = false;
-      for (const auto& kv : req.files) any_file = any_file || !kv.second.filename.empty();
-      for (const auto& [field, f] : req.files) {
+      for (const auto& f : parts) any_file = any_file || !f.filename.empty();
+      for (const auto& f : parts) {
         if (any_file ? f.filename.empty() : f.content.empty()) continue;
-        images.emplace_back(utf8_sanitize(f.filename.empty() ? field : f.filename), &f.content);
+        images.emplace_back(utf8_sanitize(f.filename.empty() ? f.name : f.filename), &f.content);
       }
-    } else if (!req.body.empty()) {
-      images.emplace_back(utf8_sanitize(req.has_param("name") ? req.get_param_value("name") : "upload"), &req.body);
+    } else if (!body.empty()) {
+      images.emplace_back(utf8_sanitize(req.has_param("name") ? req.get_param_value("name") : "upload"), &body);
     }
     if (images.empty()) {
       set_error(res, 400, "no image in the request (send the image as the body or as multipart/form-data files)");
@@ -299,7 +334,7 @@ struct Server::Impl {
                                "\",\"method\":\"" + json_escape_text(utf8_sanitize(req.method)) + "\",\"path\":\"" +
                                json_escape_text(utf8_sanitize(req.path.substr(0, 256))) + "\",\"endpoint\":\"" + ep +
                                "\",\"status\":" + std::to_string(res.status) + ",\"bytes_in\":" +
-                               std::to_string(req.body.size()) + ",\"bytes_out\":" + std::to_string(res.body.size()) +
+                               (req.has_header("Content-Length") ? std::to_string(std::strtoull(req.get_header_value("Content-Length").c_str(), nullptr, 10)) : std::string("0")) + ",\"bytes_out\":" + std::to_string(res.body.size()) +
                                ",\"ms\":" + buf + "}\n";
       std::fputs(line.c_str(), stderr);
     });
@@ -323,8 +358,13 @@ struct Server::Impl {
       res.status = ready && !stopping ? 200 : 503;
     });
     http.Post(model_path + "/infer",
-              [this](const httplib::Request& req, httplib::Response& res) { handle_infer(req, res); });
-    http.Post("/v1/classify", [this](const httplib::Request& req, httplib::Response& res) { handle_classify(req, res); });
+              [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                handle_infer(req, reader, res);
+              });
+    http.Post("/v1/classify",
+              [this](const httplib::Request& req, httplib::Response& res, const httplib::ContentReader& reader) {
+                handle_classify(req, reader, res);
+              });
     http.Get("/metrics", [this](const httplib::Request&, httplib::Response& res) {
       res.set_content(metrics.render(), "text/plain; version=0.0.4");
     });
