@@ -11,10 +11,18 @@ packages=(
   libpugixml-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler
   nlohmann-json3-dev libcpp-httplib-dev
   python3 python3-numpy
+  # The Python package (python/): binding, offline pip install, its tests and mnv2.dask.
+  pybind11-dev python3-dev python3-setuptools python3-pip python3-pytest
+  python3-pandas python3-dask python3-distributed
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
-  packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev chromium wrk)
+  packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev python3-torch chromium wrk)
+fi
+# Node.js and npm come with the machine (NodeSource build); Debian's npm package conflicts
+# with it, so only install Debian's nodejs + npm where no node exists at all.
+if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]] && ! command -v node >/dev/null; then
+  packages+=(nodejs npm)
 fi
 
 missing=()
@@ -27,4 +35,14 @@ if ((${#missing[@]})); then
   echo "installing: ${missing[*]}"
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi
+
+if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
+  # ONNX Runtime (npm onnxruntime-node, CPU) for the ONNX tests, into tests/ref/node_modules;
+  # the tests themselves never reach the network and skip when it is missing.
+  "$(dirname "$0")/../tests/ref/setup_onnx_ref.sh" ort "$(dirname "$0")/../tests/ref" --online >/dev/null ||
+    echo "install-deps: onnxruntime-node not installed; the ONNX Runtime comparisons will skip" >&2
+  # The real TFLite runtime compiled to WebAssembly, for the TFLite agreement tests.
+  "$(dirname "$0")/../tests/ref/setup_tflite_wasm.sh" "$(dirname "$0")/../tests/ref/wasm" --online >/dev/null ||
+    echo "install-deps: @tensorflow/tfjs-tflite not installed; the TFLite-wasm comparisons will skip" >&2
 fi

@@ -119,6 +119,28 @@ TEST(ImageDecode, BmpVariants) {
     pref.pixels.insert(pref.pixels.end(), pal.begin() + k * 3, pal.begin() + k * 3 + 3);
   }
   EXPECT_EQ(max_diff(decode(encode_bmp_palette8(5, 4, idx, pal)), pref), 0);
+  // 16-bit 5-6-5 with BI_BITFIELDS and 4-bit palette, built by hand (2x2 pixels).
+  auto header = [](int w, int h, int bpp, uint32_t comp, const Bytes& extra, const Bytes& data) {
+    Bytes b = {'B', 'M'};
+    auto p16 = [&](uint32_t v) { b.push_back(uint8_t(v)), b.push_back(uint8_t(v >> 8)); };
+    auto p32 = [&](uint32_t v) { p16(v & 0xffff), p16(v >> 16); };
+    p32(uint32_t(54 + extra.size() + data.size())), p32(0), p32(uint32_t(54 + extra.size()));
+    p32(40), p32(uint32_t(w)), p32(uint32_t(h)), p16(1), p16(uint32_t(bpp)), p32(comp);
+    p32(uint32_t(data.size())), p32(0), p32(0), p32(bpp <= 8 ? uint32_t(extra.size() / 4) : 0), p32(0);
+    b.insert(b.end(), extra.begin(), extra.end());
+    b.insert(b.end(), data.begin(), data.end());
+    return b;
+  };
+  // masks R 0xF800, G 0x07E0, B 0x001F; bottom row first: (white, black), top row (red, blue)
+  const Bytes masks = {0x00, 0xF8, 0, 0, 0xE0, 0x07, 0, 0, 0x1F, 0x00, 0, 0};
+  const Bytes px565 = {0xFF, 0xFF, 0x00, 0x00, 0x00, 0xF8, 0x1F, 0x00};
+  const Image b565 = decode(header(2, 2, 16, 3, masks, px565));
+  EXPECT_EQ(b565.pixels, (Bytes{255, 0, 0, 0, 0, 255, 255, 255, 255, 0, 0, 0}));
+  // 4-bit: palette {0: (10,20,30), 1: (200,150,100)}, rows of 2 pixels in one byte + padding.
+  const Bytes pal4 = {30, 20, 10, 0, 100, 150, 200, 0};
+  const Bytes px4 = {0x01, 0, 0, 0, 0x10, 0, 0, 0};  // bottom row (0,1), top row (1,0)
+  const Image b4 = decode(header(2, 2, 4, 0, pal4, px4));
+  EXPECT_EQ(b4.pixels, (Bytes{200, 150, 100, 10, 20, 30, 10, 20, 30, 200, 150, 100}));
   // RLE8 is refused by name.
   Bytes rle = encode_bmp_palette8(5, 4, idx, pal);
   rle[30] = 1;

@@ -624,6 +624,53 @@ TEST(OpenVinoIrHandWritten, NoMetadataMeansBgrAndVersion11Works) {
   }
 }
 
+TEST(OpenVinoIrHandWritten, MatMulShapeOfDivideAndReversedSubtract) {
+  // x -> Divide(x, 2) -> Subtract(c, .) -> ReduceMean(2,3, keep_dims=false) -> MatMul(W^T)
+  //   -> Add(b) -> Reshape(., ShapeOf(.)) -> SoftMax(axis=-1) -> Result
+  HandIr b;
+  b.version = 11;
+  const std::vector<float> c = {0.5f, -1.0f, 2.0f};
+  const std::vector<float> w = {0.1f, -0.2f, 0.3f, 0.4f, 0.5f, -0.6f, 0.7f, 0.8f, -0.9f, 1.0f, 0.0f, 0.2f};
+  const std::vector<float> bias = {0.05f, -0.1f, 0.2f, 0.0f};
+  const int in = b.layer("Parameter", "element_type=\"f32\" shape=\"1,3,2,2\"", {}, {1, 3, 2, 2}, 0);
+  const int two = b.const_f32({}, {2.0f});
+  const int div = b.layer("Divide", "auto_broadcast=\"numpy\"", {{in, 0, {1, 3, 2, 2}}, {two, 1, {}}}, {1, 3, 2, 2});
+  const int cc = b.const_f32({1, 3, 1, 1}, c);
+  const int sub = b.layer("Subtract", "", {{cc, 1, {1, 3, 1, 1}}, {div, 2, {1, 3, 2, 2}}}, {1, 3, 2, 2});
+  const int axes = b.const_i64({-1, 2});
+  const int mean = b.layer("ReduceMean", "keep_dims=\"false\"", {{sub, 2, {1, 3, 2, 2}}, {axes, 1, {2}}}, {1, 3});
+  const int cw = b.const_f32({4, 3}, w);
+  const int mm = b.layer("MatMul", "transpose_a=\"false\" transpose_b=\"true\"", {{mean, 2, {1, 3}}, {cw, 1, {4, 3}}}, {1, 4});
+  const int cb = b.const_f32({4}, bias);
+  const int add = b.layer("Add", "", {{mm, 2, {1, 4}}, {cb, 1, {4}}}, {1, 4});
+  const int shp = b.layer("ShapeOf", "output_type=\"i64\"", {{add, 2, {1, 4}}}, {2});
+  const int rs = b.layer("Reshape", "special_zero=\"true\"", {{add, 2, {1, 4}}, {shp, 1, {2}}}, {1, 4});
+  const int sm = b.layer("SoftMax", "axis=\"-1\"", {{rs, 2, {1, 4}}}, {1, 4});
+  b.layer("Result", "", {{sm, 1, {1, 4}}}, {});
+  Graph g = load_openvino_ir_memory(b.xml(), b.bin, "hand2.xml");
+  EXPECT_EQ(g.info.num_classes, 4);
+  EXPECT_EQ(g.info.feature_dim, 3);
+  EXPECT_TRUE(g.info.normalization_in_graph);
+  // reference
+  const std::vector<float> x = {10, 20, 30, 40, 50, 60, 70, 80, 90, 100, 110, 120};  // NCHW
+  std::vector<float> nhwc(12);
+  for (int ch = 0; ch < 3; ++ch)
+    for (int i = 0; i < 4; ++i) nhwc[size_t(i * 3 + ch)] = x[size_t(ch * 4 + i)];
+  double pooled[3] = {0, 0, 0};
+  for (int ch = 0; ch < 3; ++ch)
+    for (int i = 0; i < 4; ++i) pooled[ch] += (c[size_t(ch)] - x[size_t(ch * 4 + i)] / 2.0) / 4.0;
+  double l[4], m = -1e300, sum = 0;
+  for (int o = 0; o < 4; ++o) {
+    l[o] = bias[size_t(o)];
+    for (int i = 0; i < 3; ++i) l[o] += double(w[size_t(o * 3 + i)]) * pooled[i];
+    m = std::max(m, l[o]);
+  }
+  for (double& v : l) sum += (v = std::exp(v - m));
+  const ReferenceResult r = reference_run(g, nhwc.data(), 1);
+  ASSERT_EQ(r.output.size(), 4u);
+  for (int o = 0; o < 4; ++o) EXPECT_NEAR(r.output[size_t(o)], l[o] / sum, 1e-6) << o;
+}
+
 // ---------------------------------------------------------------------------------------
 // Bad files.
 std::string load_error(const std::string& xml, const std::vector<uint8_t>& bin) {

@@ -443,6 +443,378 @@ TEST(TfliteCli, ConvertSyntheticThenInfo) {
 }
 
 // ---------------------------------------------------------------------------------------
+// Independent runtime: the real TensorFlow Lite (compiled to WebAssembly, npm package
+// @tensorflow/tfjs-tflite) runs the files mnv2 writes; both must agree.
+
+std::string dir_of(const std::string& p) {
+  const size_t s = p.find_last_of('/');
+  return s == std::string::npos ? "." : p.substr(0, s);
+}
+
+void write_floats(const std::string& path, const float* v, size_t n) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v), std::streamsize(n * sizeof(float)));
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  const std::vector<uint8_t> b = read_file(path);
+  std::vector<float> v(b.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
+}
+
+TEST(TfliteWasm, RealTfliteRuntimeAgreesWithMnv2) {
+  std::string out;
+  if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node is not installed";
+  const std::string ref_src = dir_of(__FILE__) + "/ref";
+  const std::string ref_build = dir_of(test::cli_path()) + "/ref";
+  if (test::run_command("bash " + ref_src + "/setup_tflite_wasm.sh " + ref_build, &out) != 0)
+    GTEST_SKIP() << "could not install @tensorflow/tfjs-tflite (the TFLite wasm reference): "
+                 << out;
+  // The package folder is the last line the setup script prints.
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  const std::string pkg = out.substr(out.find_last_of('\n') == std::string::npos
+                                         ? 0
+                                         : out.find_last_of('\n') + 1);
+
+  struct Case {
+    std::string name;
+    Graph graph;
+    bool fp16;
+    float lo, hi;  // input value range
+    std::vector<std::vector<float>> fixed;  // inputs to use instead of random ones
+  };
+  std::vector<Case> cases;
+  cases.push_back({"synthetic_0.5_96", build_mobilenet_v2(0.5f, 96, 1001, 21), false, -1.f, 1.f});
+  cases.push_back({"synthetic_0.5_96_fp16", build_mobilenet_v2(0.5f, 96, 1001, 21), true, -1.f, 1.f});
+  cases.push_back({"tiny_all_paths", tiny_graph(true), false, 0.f, 255.f});
+  cases.push_back({"tiny_all_paths_fp16", tiny_graph(true), true, 0.f, 255.f});
+  // The real Coral model, dequantized to float by mnv2, on a real photo.
+  if (const std::string data = test::data_dir(); !data.empty()) {
+    Graph g = load_graph(data + "/coral/mobilenet_v2_1.0_224_quant.tflite");
+    const std::vector<uint8_t> q = read_file(data + "/coral/golden/cat.bmp.input.u8");
+    std::vector<float> x(q.size());
+    for (size_t k = 0; k < q.size(); ++k) x[k] = (float(q[k]) - g.info.mean) / g.info.scale;
+    cases.push_back({"coral_as_float_cat", std::move(g), false, 0.f, 0.f, {x}});
+  }
+  for (const Case& c : cases) {
+    const std::string model = temp_path(c.name + ".tflite");
+    SaveOptions so;
+    so.fp16 = c.fp16;
+    save_graph(c.graph, model, so);
+    Model m = Model::load(model);
+    const ModelInfo& info = m.info();
+    const size_t per = size_t(info.height) * size_t(info.width) * size_t(info.channels);
+    const int n = c.fixed.empty() ? 3 : int(c.fixed.size());
+    std::string args;
+    std::vector<std::vector<float>> inputs;
+    for (int i = 0; i < n; ++i) {
+      std::vector<float> x = test::random_input(per, uint32_t(100 + i));
+      for (float& v : x) v = c.lo + (v + 1.f) * 0.5f * (c.hi - c.lo);
+      if (!c.fixed.empty()) x = c.fixed[size_t(i)];
+      const std::string in = temp_path(c.name + std::to_string(i) + ".in.f32");
+      write_floats(in, x.data(), x.size());
+      args += " " + in + " " + temp_path(c.name + std::to_string(i) + ".out.f32");
+      inputs.push_back(std::move(x));
+    }
+    ASSERT_EQ(test::run_command("node " + ref_src + "/run_tflite_wasm.js " + pkg + " " + model + args,
+                                &out), 0) << c.name << ": " << out;
+    double worst = 0;
+    for (int i = 0; i < n; ++i) {
+      const std::vector<float> ref = read_floats(temp_path(c.name + std::to_string(i) + ".out.f32"));
+      ASSERT_EQ(ref.size(), size_t(info.num_classes)) << c.name;
+      std::vector<float> p(ref.size());
+      m.run(inputs[size_t(i)].data(), 1, p.data());
+      std::vector<double> rd(ref.begin(), ref.end());
+      const double d = test::max_abs_diff(p.data(), rd.data(), p.size());
+      worst = std::max(worst, d);
+      EXPECT_EQ(argmax(p.data(), int(p.size())), argmax(ref.data(), int(ref.size()))) << c.name;
+      EXPECT_LE(d, 1e-5) << c.name << " input " << i;
+      std::remove(temp_path(c.name + std::to_string(i) + ".in.f32").c_str());
+      std::remove(temp_path(c.name + std::to_string(i) + ".out.f32").c_str());
+    }
+    std::printf("  %-22s TFLite-wasm vs mnv2: max |dp| = %.2e over %d inputs\n", c.name.c_str(),
+                worst, n);
+    std::remove(model.c_str());
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Hand-made models for single operators and their refusals.
+
+struct CraftTensor {
+  std::vector<int32_t> shape;
+  std::vector<uint8_t> data;  // empty: an activation
+  int type = tfl::kFloat32;
+  std::vector<float> scale;
+  std::vector<int64_t> zero_point;
+};
+struct CraftOp {
+  int code;
+  std::vector<int32_t> in, out;
+  int opt_type = 0;
+  std::function<void(fb::Builder&)> fields;  // adds the option table's fields
+};
+
+CraftTensor floats(std::vector<int32_t> shape, const std::vector<float>& v) {
+  CraftTensor t{std::move(shape), std::vector<uint8_t>(v.size() * 4)};
+  std::memcpy(t.data.data(), v.data(), t.data.size());
+  return t;
+}
+CraftTensor ints(std::vector<int32_t> shape, const std::vector<int32_t>& v) {
+  CraftTensor t{std::move(shape), std::vector<uint8_t>(v.size() * 4), tfl::kInt32};
+  std::memcpy(t.data.data(), v.data(), t.data.size());
+  return t;
+}
+CraftTensor act(std::vector<int32_t> shape) { return CraftTensor{std::move(shape)}; }
+
+std::vector<uint8_t> craft(const std::vector<CraftTensor>& tensors, const std::vector<CraftOp>& ops,
+                           int input, int output) {
+  using namespace tfl;
+  fb::Builder b;
+  std::vector<fb::Builder::Ref> bufs;
+  b.start_table();
+  bufs.push_back(b.end_table());
+  std::vector<uint32_t> buffer_of;
+  for (const CraftTensor& t : tensors) {
+    if (t.data.empty()) {
+      buffer_of.push_back(0);
+      continue;
+    }
+    const auto d = b.create_bytes(t.data.data(), t.data.size(), 1, 16);
+    b.start_table();
+    b.add_ref(kBufferData, d);
+    bufs.push_back(b.end_table());
+    buffer_of.push_back(uint32_t(bufs.size() - 1));
+  }
+  std::vector<fb::Builder::Ref> trefs;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const CraftTensor& t = tensors[i];
+    fb::Builder::Ref q = 0;
+    if (!t.scale.empty()) {
+      const auto sc = b.create_vector(t.scale);
+      const auto zp = b.create_vector(t.zero_point, 8);
+      b.start_table();
+      b.add_ref(kQuantScale, sc);
+      b.add_ref(kQuantZeroPoint, zp);
+      q = b.end_table();
+    }
+    const auto s = b.create_vector(t.shape);
+    const auto n = b.create_string("t" + std::to_string(i));
+    b.start_table();
+    b.add_ref(kTensorShape, s);
+    b.add_ref(kTensorName, n);
+    if (q) b.add_ref(kTensorQuantization, q);
+    b.add_scalar<uint32_t>(kTensorBuffer, buffer_of[i]);
+    b.add_scalar<int8_t>(kTensorType, int8_t(t.type));
+    trefs.push_back(b.end_table());
+  }
+  std::vector<int> codes;
+  std::vector<fb::Builder::Ref> orefs;
+  for (const CraftOp& op : ops) {
+    int idx = int(std::find(codes.begin(), codes.end(), op.code) - codes.begin());
+    if (idx == int(codes.size())) codes.push_back(op.code);
+    const auto ins = b.create_vector(op.in);
+    const auto outs = b.create_vector(op.out);
+    fb::Builder::Ref opt = 0;
+    if (op.opt_type) {
+      b.start_table();
+      if (op.fields) op.fields(b);
+      opt = b.end_table();
+    }
+    b.start_table();
+    b.add_scalar<uint32_t>(kOperatorOpcodeIndex, uint32_t(idx));
+    b.add_ref(kOperatorInputs, ins);
+    b.add_ref(kOperatorOutputs, outs);
+    if (op.opt_type) {
+      b.add_ref(kOperatorBuiltinOptions, opt);
+      b.add_scalar<uint8_t>(kOperatorBuiltinOptionsType, uint8_t(op.opt_type));
+    }
+    orefs.push_back(b.end_table());
+  }
+  const auto tv = b.create_ref_vector(trefs);
+  const auto sin = b.create_vector(std::vector<int32_t>{input});
+  const auto sout = b.create_vector(std::vector<int32_t>{output});
+  const auto ov = b.create_ref_vector(orefs);
+  b.start_table();
+  b.add_ref(kSubGraphTensors, tv);
+  b.add_ref(kSubGraphInputs, sin);
+  b.add_ref(kSubGraphOutputs, sout);
+  b.add_ref(kSubGraphOperators, ov);
+  const auto sg = b.end_table();
+  std::vector<fb::Builder::Ref> crefs;
+  for (int c : codes) {
+    b.start_table();
+    b.add_scalar<int32_t>(kOpCodeBuiltin, c);
+    b.add_scalar<int8_t>(kOpCodeDeprecatedBuiltin, int8_t(std::min(c, 127)));
+    crefs.push_back(b.end_table());
+  }
+  const auto cv = b.create_ref_vector(crefs);
+  const auto sgs = b.create_ref_vector({sg});
+  const auto bv = b.create_ref_vector(bufs);
+  b.start_table();
+  b.add_scalar<uint32_t>(kModelVersion, 3);
+  b.add_ref(kModelOperatorCodes, cv);
+  b.add_ref(kModelSubgraphs, sgs);
+  b.add_ref(kModelBuffers, bv);
+  return b.finish(b.end_table(), "TFL3");
+}
+
+std::string load_error(const std::vector<uint8_t>& bytes) {
+  try {
+    load_tflite_bytes(bytes.data(), bytes.size(), "crafted.tflite");
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+
+// Conv options: padding, stride 1, activation, dilation.
+std::function<void(fb::Builder&)> conv_opts(int act, int dilation = 1) {
+  return [=](fb::Builder& b) {
+    b.add_scalar<int8_t>(0, tfl::kPaddingSame);
+    b.add_scalar<int32_t>(1, 1);
+    b.add_scalar<int32_t>(2, 1);
+    b.add_scalar<int8_t>(3, int8_t(act));
+    b.add_scalar<int32_t>(4, dilation);
+    b.add_scalar<int32_t>(5, dilation);
+  };
+}
+
+TEST(TfliteOps, SoftmaxBetaScalesTheLogits) {
+  using namespace tfl;
+  const auto bytes = craft({act({1, 1, 1, 4}), act({1, 1, 1, 4})},
+                           {{kOpSoftmax, {0}, {1}, kOptSoftmax,
+                             [](fb::Builder& b) { b.add_scalar<float>(0, 2.5f); }}},
+                           0, 1);
+  const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "beta");
+  const float x[4] = {0.1f, -0.4f, 0.7f, 0.2f};
+  const ReferenceResult r = reference_run(g, x, 1, {g.logits});
+  double den = 0;
+  for (float v : x) den += std::exp(2.5 * v);
+  for (int k = 0; k < 4; ++k) EXPECT_NEAR(r.output[size_t(k)], std::exp(2.5 * x[k]) / den, 1e-12);
+  EXPECT_EQ(g.logits, g.input);  // logits are what softmax reads, before the beta scaling
+}
+
+TEST(TfliteOps, StandaloneRelu6FoldsIntoConvolution) {
+  using namespace tfl;
+  const std::vector<float> w{2.f, -3.f, 1.f, 4.f, 0.5f, -1.f};  // 2 outputs x 3 inputs
+  const auto bytes = craft(
+      {act({1, 2, 2, 3}), floats({2, 1, 1, 3}, w), act({1, 2, 2, 2}), act({1, 2, 2, 2})},
+      {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)}, {kOpRelu6, {2}, {3}}}, 0, 3);
+  const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "relu6");
+  ASSERT_EQ(g.nodes.size(), 2u);
+  EXPECT_EQ(g.node(1).activation, Activation::Relu6);
+  EXPECT_TRUE(g.node(1).bias.empty());
+  const std::vector<float> x = test::random_input(12, 4);
+  std::vector<float> xs(x);
+  for (float& v : xs) v *= 4.f;
+  const ReferenceResult r = reference_run(g, xs.data(), 1);
+  for (int p = 0; p < 4; ++p)
+    for (int o = 0; o < 2; ++o) {
+      double acc = 0;
+      for (int c = 0; c < 3; ++c) acc += double(xs[size_t(p * 3 + c)]) * w[size_t(o * 3 + c)];
+      EXPECT_NEAR(r.output[size_t(p * 2 + o)], std::min(6.0, std::max(0.0, acc)), 1e-6);
+    }
+  // A RELU6 whose input is also read elsewhere cannot be fused.
+  const auto shared = craft({act({1, 2, 2, 3}), floats({2, 1, 1, 3}, w), act({1, 2, 2, 2}),
+                             act({1, 2, 2, 2}), act({1, 2, 2, 2})},
+                            {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)},
+                             {kOpRelu6, {2}, {3}},
+                             {kOpAdd, {2, 3}, {4}, kOptAdd, nullptr}},
+                            0, 4);
+  EXPECT_NE(load_error(shared).find("stand-alone RELU6"), std::string::npos) << load_error(shared);
+}
+
+TEST(TfliteOps, MeanSqueezeAndQuantizedBiasFromScales) {
+  using namespace tfl;
+  // uint8 weights (per-tensor), int32 bias without its own scale: scale = in * w.
+  CraftTensor in = act({1, 3, 3, 2});
+  in.type = kUInt8;
+  in.scale = {0.5f};
+  in.zero_point = {10};
+  CraftTensor w{{2, 1, 1, 2}, {12, 8, 20, 10}, kUInt8, {0.25f}, {10}};  // (q-10)*0.25
+  CraftTensor bias = ints({2}, {8, -4});                                 // * 0.5 * 0.25
+  CraftTensor conv_out = act({1, 3, 3, 2});
+  conv_out.type = kUInt8;
+  conv_out.scale = {0.1f};
+  conv_out.zero_point = {0};
+  const auto bytes =
+      craft({in, w, bias, conv_out, ints({2}, {1, 2}), act({1, 2}), act({1, 2})},
+            {{kOpConv2D, {0, 1, 2}, {3}, kOptConv2D, conv_opts(kActNone)},
+             {kOpMean, {3, 4}, {5}, kOptReducer, nullptr},
+             {kOpSqueeze, {5}, {6}, kOptSqueeze, nullptr}},
+            0, 6);
+  const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "mean");
+  EXPECT_FLOAT_EQ(g.info.mean, 10.f);
+  EXPECT_FLOAT_EQ(g.info.scale, 2.f);
+  EXPECT_TRUE(g.info.quantized);
+  const Node& c = g.node(1);
+  EXPECT_EQ(c.weights, (std::vector<float>{0.5f, -0.5f, 2.5f, 0.f}));
+  EXPECT_EQ(c.bias, (std::vector<float>{1.f, -0.5f}));
+  EXPECT_EQ(g.node(g.features).op, OpType::GlobalAvgPool);
+  EXPECT_EQ(g.node(g.output).shape, (Shape{1, 1, 1, 2}));
+  // MEAN over the channels is refused.
+  const auto bad = craft({act({1, 3, 3, 2}), ints({1}, {3}), act({1, 3, 3, 1})},
+                         {{kOpMean, {0, 1}, {2}, kOptReducer, nullptr}}, 0, 2);
+  EXPECT_NE(load_error(bad).find("only over height and width"), std::string::npos)
+      << load_error(bad);
+}
+
+TEST(TfliteOps, RefusalsNameTheProblem) {
+  using namespace tfl;
+  const std::vector<float> w(2 * 3 * 3 * 3, 0.1f);
+  auto pool = [](int f, int s) {
+    return [=](fb::Builder& b) {
+      b.add_scalar<int8_t>(0, kPaddingValid);
+      b.add_scalar<int32_t>(1, s);
+      b.add_scalar<int32_t>(2, s);
+      b.add_scalar<int32_t>(3, f);
+      b.add_scalar<int32_t>(4, f);
+    };
+  };
+  struct Case {
+    std::vector<uint8_t> bytes;
+    std::string expect;
+  };
+  const Case cases[] = {
+      {craft({act({1, 4, 4, 3}), act({1, 2, 2, 3})},
+             {{kOpAveragePool2D, {0}, {1}, kOptPool2D, pool(2, 2)}}, 0, 1),
+       "not a global pool"},
+      {craft({act({1, 8, 8, 3}), floats({2, 3, 3, 3}, w), act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone, 2)}}, 0, 2),
+       "dilation 2x2"},
+      {craft({act({1, 8, 8, 3}), floats({2, 3, 3, 3}, w), act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActTanh)}}, 0, 2),
+       "fused activation TANH"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{17, {0}, {1}}}, 0, 1), "MAX_POOL_2D"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpRelu6, {0}, {5}}}, 0, 1),
+       "tensor index 5 out of range"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3}), act({1, 8, 8, 3})},
+             {{kOpAdd, {0, 2}, {1}, kOptAdd, nullptr}}, 0, 1),
+       "read before any operator produces it"},
+      // An optional-input marker (-1) where a real input is needed (found by the fuzzer).
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpQuantize, {-1}, {1}}}, 0, 1),
+       "tensor index -1 out of range"},
+      {craft({act({1, 8, 8, 3}), act({1, 8, 8, 3})}, {{kOpAdd, {0, -1}, {1}, kOptAdd, nullptr}},
+             0, 1),
+       "tensor index -1 out of range"},
+      {craft({act({1, 8, 8, 3}), CraftTensor{{2, 3, 3, 3}, std::vector<uint8_t>(54, 1), kUInt8},
+              act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptConv2D, conv_opts(kActNone)}}, 0, 2),
+       "no quantization scale"},
+      {craft({act({1, 8, 8, 3}), floats({2, 3, 3, 3}, w), act({1, 8, 8, 2})},
+             {{kOpConv2D, {0, 1}, {2}, kOptPool2D, pool(2, 2)}}, 0, 2),
+       "builtin options of type 5"},
+  };
+  for (const Case& c : cases) {
+    const std::string e = load_error(c.bytes);
+    EXPECT_NE(e.find(c.expect), std::string::npos) << "expected '" << c.expect << "', got: " << e;
+    EXPECT_NE(e.find("crafted.tflite"), std::string::npos) << e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
 // Robustness: broken files must give mnv2::Error, never a crash, hang or huge allocation.
 
 // Runs body in a forked child whose address space may grow by at most `extra` bytes and
@@ -687,6 +1059,13 @@ TEST(TfliteRobustness, AbsurdDimensionsAreRejectedWithoutAllocating) {
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {-4, 1, 1, 3}, 48, {1, 8, 8, 4}),
                    "invalid output channel"});
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 47, {1, 8, 8, 4}), "needs 48"});
+  // Declared shapes whose element count overflows 64 bits (found by the fuzzer).
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3}, 48,
+                                    {1, 1 << 30, 1 << 30, 1 << 30, 12}),
+                   "declares"});
+  cases.push_back({craft_conv_model({1, 8, 8, 3}, {1 << 30, 1 << 30, 1 << 30, 3}, 48,
+                                    {1, 8, 8, 4}),
+                   "kernel 1073741824x1073741824"});
   cases.push_back({craft_conv_model({1, 8, 8, 3}, {4, 1, 1, 3, 1, 1, 1, 1, 1}, 48, {1, 8, 8, 4}),
                    "rank"});
   const std::string err = run_isolated([&]() -> std::string {

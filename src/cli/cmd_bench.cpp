@@ -1,14 +1,9 @@
 // mnv2 bench: load time, first inference, then steady-state latency percentiles,
 // throughput and peak memory, like TFLite's benchmark_model and OpenVINO's benchmark_app.
-#include <sys/resource.h>
-
-#include <algorithm>
 #include <chrono>
-#include <cmath>
 #include <cstdio>
-#include <numeric>
-#include <vector>
 
+#include "api/bench.h"
 #include "cli/args.h"
 #include "cli/model_args.h"
 
@@ -33,13 +28,6 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
   return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
 }
 
-double percentile(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  const double pos = p / 100.0 * double(v.size() - 1);
-  const size_t lo = size_t(std::floor(pos)), hi = size_t(std::ceil(pos));
-  return v[lo] + (v[hi] - v[lo]) * (pos - double(lo));
-}
-
 int run(int argc, char** argv) {
   Args a(argc, argv, {"json", "help"});
   if (a.has("help")) {
@@ -57,39 +45,14 @@ int run(int argc, char** argv) {
   Model m = open_model(a, batch);
   const double load_ms = ms_since(t0);
   const ModelInfo& info = m.info();
-
-  std::vector<float> input(size_t(batch) * info.height * info.width * info.channels);
-  uint32_t s = 12345;
-  for (float& v : input) {
-    s = s * 1664525u + 1013904223u;
-    v = float(s >> 8) / float(1 << 24) * 2.f - 1.f;
-    if (info.normalization_in_graph) v = (v + 1.f) * 127.5f;
-  }
-  std::vector<float> probs(size_t(batch) * info.num_classes);
-
-  t0 = std::chrono::steady_clock::now();
-  m.run(input.data(), batch, probs.data());
-  const double first_ms = ms_since(t0);
-  for (int i = 0; i < warmup; ++i) m.run(input.data(), batch, probs.data());
-
-  std::vector<double> lat;
-  lat.reserve(size_t(iterations));
-  auto total0 = std::chrono::steady_clock::now();
-  for (int i = 0; i < iterations; ++i) {
-    auto ti = std::chrono::steady_clock::now();
-    m.run(input.data(), batch, probs.data());
-    lat.push_back(ms_since(ti));
-  }
-  const double total_ms = ms_since(total0);
-  const double mean = std::accumulate(lat.begin(), lat.end(), 0.0) / double(lat.size());
-  const double p50 = percentile(lat, 50), p90 = percentile(lat, 90), p99 = percentile(lat, 99);
-  const double mn = *std::min_element(lat.begin(), lat.end());
-  const double mx = *std::max_element(lat.begin(), lat.end());
-  const double ips = double(batch) * iterations / (total_ms / 1000.0);
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  const double peak_mib = double(ru.ru_maxrss) / 1024.0;
-  const double gmacs = double(info.macs) * batch / (p50 / 1000.0) / 1e9;
+  BenchOptions bo;
+  bo.batch = batch;
+  bo.warmup = warmup;
+  bo.iterations = iterations;
+  const BenchResult r = run_bench(m, bo);
+  const double first_ms = r.first_inference_ms, p50 = r.p50, p90 = r.p90, p99 = r.p99,
+               mean = r.mean, mn = r.min, mx = r.max, ips = r.throughput_ips,
+               gmacs = r.gmacs_per_s, peak_mib = r.peak_rss_mib;
 
   if (json) {
     std::printf(

@@ -18,10 +18,14 @@ const char* kHelp =
     "Converts a model to the format named by OUT's extension:\n"
     "  .tflite   TensorFlow Lite flatbuffer, float32 (TF SAME/VALID padding, fused ReLU/ReLU6;\n"
     "            pads SAME/VALID cannot express become an explicit PAD op)\n"
+    "  .onnx     ONNX opset 13, float32, NCHW input with a symbolic batch (explicit, possibly\n"
+    "            asymmetric Conv pads; ReLU6 as Clip)\n"
     "  .xml      OpenVINO IR v11 (.xml + .bin beside it). Like the Open Model Zoo IR it takes\n"
     "            NCHW BGR raw 0..255 pixels when the source takes normalised RGB: the mean/\n"
     "            scale become Subtract/Multiply ops and the channel swap is folded into the\n"
     "            first convolution; other sources keep their input contract\n"
+    "  .pb       TF frozen GraphDef as TF-slim exports it (Conv2D/DepthwiseConv2dNative +\n"
+    "            BiasAdd + Relu6, AddV2, AvgPool, Squeeze, Softmax), float32\n"
     "Quantized inputs are written dequantized (float). The preprocessing contract (mean,\n"
     "scale, channel order, background class) is stored in the file's metadata so that\n"
     "loading the result gives the same `mnv2 info`.\n\n"
@@ -32,8 +36,8 @@ const char* kHelp =
     "  --seed S              weight seed of the synthetic model (default 1)\n"
     "  -o, --output OUT      output file (required)\n"
     "  --fp16                store weights as float16, each followed by a DEQUANTIZE op\n"
-    "                        (.tflite) or a Convert to f32 (.xml); half the size, the values\n"
-    "                        are rounded to float16\n";
+    "                        (.tflite), a Convert to f32 (.xml) or a Cast (.onnx); half the\n"
+    "                        size, the values are rounded to float16\n";
 
 Graph source_graph(const Args& a) {
   if (a.has("synthetic")) {
@@ -83,7 +87,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("convert", "convert a model to another format (.tflite, .xml)", run);
+RegisterCommand reg("convert", "convert a model to another format (.tflite, .onnx, .pb, .xml)", run);
 
 }  // namespace
 }  // namespace mnv2::cli

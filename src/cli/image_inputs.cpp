@@ -14,15 +14,6 @@
 namespace mnv2::cli {
 namespace fs = std::filesystem;
 
-namespace {
-bool image_extension(const fs::path& p) {
-  std::string e = p.extension().string();
-  for (char& c : e) c = char(std::tolower(static_cast<unsigned char>(c)));
-  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".bmp" || e == ".ppm" ||
-         e == ".pgm" || e == ".pnm" || e == ".rgb";
-}
-}  // namespace
-
 Labels load_labels_option(const Args& a, const ModelInfo& info, const char* command) {
   Labels labels;
   std::string label_path = a.get("labels");
@@ -58,7 +49,7 @@ std::vector<std::string> expand_image_args(const std::vector<std::string>& posit
           if (it->is_directory(ec)) it.disable_recursion_pending();
           continue;
         }
-        if (it->is_regular_file(ec) && image_extension(it->path())) found.push_back(it->path().string());
+        if (it->is_regular_file(ec) && image::has_image_extension(it->path().string())) found.push_back(it->path().string());
       }
       if (ec) throw Error(p + ": cannot list folder (" + ec.message() + ")");
       std::sort(found.begin(), found.end());

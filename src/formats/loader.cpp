@@ -5,6 +5,7 @@
 
 #include "formats/onnx.h"
 #include "formats/openvino_ir.h"
+#include "formats/tf_graphdef.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -36,7 +37,8 @@ ModelFormat detect_format(const std::string& path) {
   // varint: 0x08) or another ModelProto field, a GraphDef with its first NodeDef (field 1,
   // length-delimited: 0x0a).
   if (got >= 2 && looks_like_onnx(std::string_view(head, size_t(got)))) return ModelFormat::ONNX;
-  if (got >= 2 && static_cast<unsigned char>(head[0]) == 0x0a) return ModelFormat::TFGraphDef;
+  if (got >= 2 && looks_like_graphdef(std::string_view(head, size_t(got))))
+    return ModelFormat::TFGraphDef;
   return ModelFormat::Unknown;
 }
 
@@ -47,6 +49,8 @@ Graph load_graph(const std::string& path) {
       return load_openvino_ir(path);
     case ModelFormat::TFLite:
       return load_tflite(path);
+    case ModelFormat::TFGraphDef:
+      return load_graphdef(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");

@@ -188,7 +188,7 @@ void parse_tensor(pb::Reader r, Tensor& t) {
         } else if (f.type == pb::kLength && f.data.size() % 8 == 0) {
           const size_t n = f.data.size() / 8, old = t.doubles.size();
           t.doubles.resize(old + n);
-          std::memcpy(t.doubles.data() + old, f.data.data(), f.data.size());
+          if (n) std::memcpy(t.doubles.data() + old, f.data.data(), f.data.size());
         } else {
           r.fail("malformed double_data");
         }
@@ -509,7 +509,11 @@ const std::vector<int> kNchwAxes = {0, 3, 1, 2};
 
 class Lowering {
  public:
-  Lowering(ParsedModel& m, std::string ctx) : m_(m), ctx_(std::move(ctx)) {}
+  // file_bytes bounds how much weight data the lowering may materialise.
+  Lowering(ParsedModel& m, std::string ctx, size_t file_bytes)
+      : m_(m), ctx_(std::move(ctx)),
+        weight_budget_(std::max<int64_t>(int64_t(file_bytes), int64_t(1) << 20)),
+        fold_budget_(std::max<int64_t>(int64_t(file_bytes), int64_t(1) << 24)) {}
 
   Graph run(const std::string& name);
 
@@ -575,7 +579,23 @@ class Lowering {
     auto it = uses_.find(name);
     return it != uses_.end() && it->second == 1 && !graph_outputs_.count(name);
   }
+  // Limits that keep a small hostile file from costing much time or memory: the IR of a
+  // MobileNet has ~160 nodes; weights copied into the IR cannot exceed what the file holds
+  // by much (an initializer shared by many convs would otherwise be copied many times);
+  // constant folding produces small tensors only.
+  static constexpr int kMaxIrNodes = 2048;
+  int64_t weight_budget_;
+  int64_t fold_budget_;
+  void spend_fold(int64_t elements) {
+    fold_budget_ -= elements;
+    if (fold_budget_ < 0)
+      throw Error("constant folding exceeds its budget (16 M elements or the file size)");
+  }
   int add_node(Node node) {
+    if (int(g_.nodes.size()) >= kMaxIrNodes)
+      throw Error("more than " + std::to_string(kMaxIrNodes) + " layers");
+    weight_budget_ -= int64_t(node.weights.size() + node.bias.size());
+    if (weight_budget_ < 0) throw Error("the layers' weights exceed the data held by the file");
     const int id = g_.add(std::move(node));
     g_.output = id;
     g_.infer_shapes(1);  // validates the new node (weights, geometry) as soon as it exists
@@ -1585,6 +1605,30 @@ bool Lowering::fold(const OnnxNode& n) {
                                                  "Slice",           "Transpose", "Cast",
                                                  "Unsqueeze",       "Squeeze",   "Gather"};
   if (!foldable.count(n.op_type)) return false;
+  if (n.op_type == "Cast" && n.inputs.size() == 1) {
+    // Weights stored as FLOAT16/BFLOAT16/DOUBLE and widened by a Cast: convert directly
+    // (any size; the data is in the file).
+    const Tensor* t = find_const(n.input(0));
+    const int64_t to = n.attr_i("to", 0);
+    if (t && !is_int_type(t->dtype) && !is_int_type(int(to))) {
+      if (n.outputs.size() != 1 || n.outputs[0].empty()) throw Error("expects one output");
+      if (values_.count(n.outputs[0]) || consts_.count(n.outputs[0]))
+        throw Error("output '" + n.outputs[0] + "' is defined twice");
+      Tensor out;
+      out.name = n.outputs[0];
+      out.dims = t->dims;
+      out.dtype = kFloat;
+      spend_fold(element_count(*t));
+      out.floats = to_floats(*t);
+      owned_.push_back(std::move(out));
+      consts_[n.outputs[0]] = &owned_.back();
+      return true;
+    }
+  }
+  int64_t input_elements = 0;
+  for (const std::string& name : n.inputs)
+    if (const Tensor* t = find_const(name)) input_elements += element_count(*t);
+  spend_fold(input_elements);
   std::vector<CT> in;
   for (const std::string& name : n.inputs) {
     if (name.empty()) {
@@ -1813,6 +1857,7 @@ bool Lowering::fold(const OnnxNode& n) {
   if (int64_t(out.size()) != count_of(out.dims)) throw Error("internal: folded size mismatch");
   if (values_.count(n.outputs[0]) || consts_.count(n.outputs[0]))
     throw Error("output '" + n.outputs[0] + "' is defined twice");
+  spend_fold(int64_t(out.size()));
   owned_.push_back(from_ct(out, n.outputs[0]));
   consts_[n.outputs[0]] = &owned_.back();
   return true;
@@ -1838,26 +1883,16 @@ void Lowering::shape_of(const OnnxNode& n) {
 bool looks_like_onnx(std::string_view head) {
   if (head.size() < 2) return false;
   // A ModelProto opens with one of its own fields; protobuf writers emit them in field
-  // order, so almost always ir_version (field 1, varint: 0x08). Field 1 of a GraphDef is
-  // length-delimited (0x0a), so the two never share a first byte.
+  // order, so in practice ir_version (field 1, varint: 0x08). Field 1 of a GraphDef is
+  // length-delimited (0x0a), so the two never share a first byte. A file that starts
+  // straight with its graph (0x3a) or opset_import (0x42) is accepted too.
   const uint8_t b = uint8_t(head[0]);
-  switch (b) {
-    case 0x08:  // ir_version
-    case 0x12:  // producer_name
-    case 0x1a:  // producer_version
-    case 0x28:  // model_version
-    case 0x32:  // doc_string
-    case 0x3a:  // graph
-    case 0x42:  // opset_import
-      break;
-    default: return false;
-  }
+  if (b != 0x08 && b != 0x3a && b != 0x42) return false;
   try {
-    // The first field must decode cleanly (a varint, or a length within the file size).
     pb::Reader r(head, 0, "probe");
     pb::Field f;
     if (!r.next(f)) return false;
-    if (f.number == 1 && (f.value == 0 || f.value > 100)) return false;  // ir_version
+    if (f.number == 1) return f.value >= 1 && f.value <= 100;  // a plausible ir_version
     return true;
   } catch (const Error&) {
     // A length running past the probe window is fine: only the first bytes were read.
@@ -1870,7 +1905,7 @@ Graph load_onnx_bytes(std::string_view bytes, const std::string& name) {
   ParsedModel m = parse_model(bytes, ctx);
   std::string stem = std::filesystem::path(name).stem().string();
   if (stem.empty()) stem = name;
-  return Lowering(m, ctx).run(stem);
+  return Lowering(m, ctx, bytes.size()).run(stem);
 }
 
 Graph load_onnx(const std::string& path) {

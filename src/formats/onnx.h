@@ -25,9 +25,11 @@ Graph load_onnx_bytes(std::string_view bytes, const std::string& name);
 // True when the first bytes look like the start of an ONNX ModelProto (never throws).
 bool looks_like_onnx(std::string_view head);
 
-// Serialises g as an ONNX model (opset 13, NCHW float input with a symbolic batch).
-std::string onnx_model_bytes(const Graph& g);
-// Writes onnx_model_bytes(g) to path.
-void save_onnx(const Graph& g, const std::string& path);
+// Serialises g as an ONNX model (opset 13, NCHW float input with a symbolic batch). With
+// fp16, weight and bias tensors are stored as FLOAT16 (rounded to nearest even), each
+// widened by a Cast node; the graph still computes in float.
+std::string onnx_model_bytes(const Graph& g, bool fp16 = false);
+// Writes onnx_model_bytes(g, fp16) to path.
+void save_onnx(const Graph& g, const std::string& path, bool fp16 = false);
 
 }  // namespace mnv2

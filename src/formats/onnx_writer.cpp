@@ -1,7 +1,9 @@
 // ONNX writer: the IR as a standard opset-13 ModelProto with an NCHW float input.
 // Weights go back to ONNX layouts (OHWI -> OIHW, depthwise [KH][KW][C] -> [C,1,KH,KW]);
 // pads are explicit and may be asymmetric; ReLU6 is Clip with initializer bounds.
+#include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <set>
 
@@ -36,13 +38,32 @@ void attr_ints(pb::Writer& w, const std::string& name, const std::vector<int64_t
   w.message(5, a);
 }
 
+// float -> IEEE half, round to nearest even (overflow to infinity).
+uint16_t float_to_half(float f) {
+  uint32_t x;
+  std::memcpy(&x, &f, 4);
+  const uint32_t sign = (x >> 16) & 0x8000, mag = x & 0x7fffffffu;
+  if (mag >= 0x7f800000u) return uint16_t(sign | 0x7c00 | (mag > 0x7f800000u ? 0x200 : 0));
+  if (mag >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // >= 65520 rounds to infinity
+  if (mag < 0x38800000u) {  // below 2^-14: a subnormal half (exact scaling, then RNE)
+    float a;
+    std::memcpy(&a, &mag, 4);
+    return uint16_t(sign | uint32_t(std::nearbyint(a * 16777216.0f)));
+  }
+  uint32_t h = ((mag >> 23) - 112) << 10 | ((mag & 0x7fffff) >> 13);
+  const uint32_t rest = mag & 0x1fff;
+  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;
+  return uint16_t(sign | h);
+}
+
 class OnnxWriter {
  public:
-  explicit OnnxWriter(const Graph& g) : g_(g) {}
+  OnnxWriter(const Graph& g, bool fp16) : g_(g), fp16_(fp16) {}
   std::string bytes();
 
  private:
   const Graph& g_;
+  bool fp16_;
   std::vector<OnnxOut> nodes_;
   pb::Writer inits_;  // serialised initializers (field 5 of GraphProto)
   std::set<std::string> used_;
@@ -58,9 +79,25 @@ class OnnxWriter {
   }
   std::string initializer(const std::string& base, const std::vector<int64_t>& dims,
                           const float* data, size_t count) {
-    const std::string name = fresh(base);
     pb::Writer t;
     for (int64_t d : dims) t.sint(1, d);
+    if (fp16_ && count > 1) {
+      // FLOAT16 storage, widened back to float by a Cast node.
+      const std::string half = fresh(base + "/fp16");
+      std::string raw(count * 2, '\0');
+      for (size_t i = 0; i < count; ++i) {
+        const uint16_t h = float_to_half(data[i]);
+        std::memcpy(&raw[2 * i], &h, 2);
+      }
+      t.varint(2, 10);  // FLOAT16
+      t.bytes(8, half);
+      t.bytes(9, raw);
+      inits_.message(5, t);
+      const std::string name = fresh(base);
+      attr_int(emit("Cast", name, {half}, name).attrs, "to", 1);
+      return name;
+    }
+    const std::string name = fresh(base);
     t.varint(2, 1);  // FLOAT
     t.bytes(8, name);
     t.bytes(9, std::string_view(reinterpret_cast<const char*>(data), count * 4));
@@ -359,14 +396,14 @@ std::string OnnxWriter::bytes() {
 
 }  // namespace
 
-std::string onnx_model_bytes(const Graph& graph) {
+std::string onnx_model_bytes(const Graph& graph, bool fp16) {
   Graph g = graph;
   g.infer_shapes(1);
-  return OnnxWriter(g).bytes();
+  return OnnxWriter(g, fp16).bytes();
 }
 
-void save_onnx(const Graph& g, const std::string& path) {
-  const std::string bytes = onnx_model_bytes(g);
+void save_onnx(const Graph& g, const std::string& path, bool fp16) {
+  const std::string bytes = onnx_model_bytes(g, fp16);
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   if (!f) throw Error("cannot write '" + path + "'");
   f.write(bytes.data(), std::streamsize(bytes.size()));

@@ -1157,10 +1157,14 @@ Graph Loader::run() {
   {
     const Layer& rl = layers_[size_t(result_layer_)];
     const Layer& feed = layers_[size_t(rl.src[0].first)];
-    const std::string& names = feed.outputs[size_t(rl.src[0].second)].names;
-    std::string first = names.substr(0, names.find(','));
-    while (!first.empty() && first.back() == ' ') first.pop_back();
-    info.output_name = first.empty() ? feed.name : first;
+    // The tensor's name (the first listed without a ":port" suffix), else the layer's.
+    std::string chosen;
+    for (const std::string& nm : split_list(feed.outputs[size_t(rl.src[0].second)].names))
+      if (!nm.empty() && nm.find(':') == std::string::npos) {
+        chosen = nm;
+        break;
+      }
+    info.output_name = chosen.empty() ? feed.name : chosen;
   }
   // Width multiplier from names like mobilenet_v2_1.4_224 / mobilenet-v2-1.4-224.
   {

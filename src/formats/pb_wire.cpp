@@ -34,7 +34,7 @@ void read_packed_floats(const Reader& r, const Field& f, std::vector<float>& out
   if (f.type != kLength || f.data.size() % 4) r.fail("expected packed floats");
   const size_t n = f.data.size() / 4, old = out.size();
   out.resize(old + n);
-  std::memcpy(out.data() + old, f.data.data(), f.data.size());
+  if (n) std::memcpy(out.data() + old, f.data.data(), f.data.size());  // empty: data() may be null
 }
 
 }  // namespace mnv2::pb

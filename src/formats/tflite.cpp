@@ -48,9 +48,20 @@ struct Value {
   int pad_top = 0, pad_bottom = 0, pad_left = 0, pad_right = 0;  // Padded
 };
 
+// a * b for non-negative values, saturating at 2^62 (shapes from files may be absurd).
+int64_t sat_mul(int64_t a, int64_t b) {
+  constexpr int64_t kCap = int64_t(1) << 62;
+  if (a <= 0 || b <= 0) return 0;
+  if (a > kCap / b) return kCap;
+  return a * b;
+}
+
 std::string shape_str(const std::vector<int64_t>& s) {
   std::string r = "[";
-  for (size_t i = 0; i < s.size(); ++i) r += (i ? "," : "") + std::to_string(s[i]);
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (i) r += ',';
+    r += std::to_string(s[i]);
+  }
   return r + "]";
 }
 
@@ -99,6 +110,20 @@ class Loader {
   void bind(int t, Value v, const std::string& ctx);
   void bind_node(int t, int node, const std::string& ctx);
   int add_node(Node n, const std::string& ctx);
+  // Every float materialised from the file (dequantised constants and their copies into
+  // IR nodes) counts against a budget proportional to the file size, so that a small file
+  // whose operators all share one big constant cannot make the loader allocate gigabytes.
+  void charge(int64_t count, const std::string& ctx) {
+    weight_elements_ += count;
+    if (weight_elements_ > weight_budget_)
+      fail(ctx, "constants used by the operators expand to more than " +
+                    std::to_string(weight_budget_) +
+                    " values, far more than the file holds (one tensor shared by many operators?)");
+  }
+  std::vector<float> take(const std::vector<float>& v, const std::string& ctx) {
+    charge(int64_t(v.size()), ctx);
+    return v;
+  }
   void check_declared(int t, const Shape& s, const std::string& ctx);
   Activation activation(int code, const std::string& ctx);
 
@@ -154,12 +179,14 @@ TensorInfo& Loader::tensor(int t, const std::string& ctx) {
   ti.type = tt.scalar<int8_t>(kTensorType, 0);
   ti.buffer = tt.scalar<uint32_t>(kTensorBuffer, 0);
   ti.name = tt.string(kTensorName, kMaxName);
+  charge(16 + int64_t(ti.name.size() / 4), tctx);  // many tensors may share one long name
   const fb::Table q = tt.table(kTensorQuantization, tctx + " quantization");
   if (q.valid()) {
     const fb::Vector sc = q.vector(kQuantScale, 4, "quantization scales");
     const fb::Vector zp = q.vector(kQuantZeroPoint, 8, "quantization zero points");
     if (sc.size() > kMaxDim || zp.size() > kMaxDim)
       fail(tctx, "more than " + std::to_string(kMaxDim) + " quantization scales");
+    charge(int64_t(sc.size()) + 2 * int64_t(zp.size()), tctx);
     for (uint32_t i = 0; i < sc.size(); ++i) ti.scale.push_back(sc.at<float>(i));
     for (uint32_t i = 0; i < zp.size(); ++i) ti.zero_point.push_back(zp.at<int64_t>(i));
     ti.qdim = q.scalar<int32_t>(kQuantDimension, 0);
@@ -186,8 +213,8 @@ std::pair<const uint8_t*, size_t> Loader::buffer_bytes(int t, const std::string&
 }
 
 bool Loader::is_const(int t, const std::string& ctx) {
+  const TensorInfo& ti = tensor(t, ctx);  // validates t first
   if (values_[size_t(t)].kind == Value::Const) return true;
-  const TensorInfo& ti = tensor(t, ctx);
   if (ti.buffer == 0) return false;
   return buffer_bytes(t, ctx).second > 0;
 }
@@ -211,33 +238,35 @@ int64_t Loader::const_count(int t, const std::string& ctx) {
   for (int64_t d : ti.shape) {
     if (d < 0 || d > (int64_t(1) << 31))
       fail(ctx, tdesc(t) + " has invalid shape " + shape_str(ti.shape));
-    count *= d;
-    if (count > int64_t(bytes.second)) break;  // cannot match; reported below
+    count = sat_mul(count, d);  // saturates, so an absurd shape cannot wrap to a match
   }
-  if (count * int64_t(es) != int64_t(bytes.second))
+  const int64_t need = sat_mul(count, int64_t(es));
+  if (need != int64_t(bytes.second))
     fail(ctx, tdesc(t) + " of shape " + shape_str(ti.shape) + " and type " + type_name(ti.type) +
-                  " needs " + std::to_string(count * int64_t(es)) + " bytes but its buffer " +
+                  " needs " + std::to_string(need) + " bytes but its buffer " +
                   std::to_string(ti.buffer) + " holds " + std::to_string(bytes.second));
   return count;
 }
 
 std::shared_ptr<const std::vector<float>> Loader::const_values(
     int t, const std::string& ctx, const std::vector<float>* bias_scale) {
+  tensor(t, ctx);  // validates t first
   if (values_[size_t(t)].kind == Value::Const) return values_[size_t(t)].data;
   if (!is_const(t, ctx)) fail(ctx, tdesc(t) + " must be a constant (weights) but has no data");
   const TensorInfo& ti = tensor(t, ctx);
   const int64_t count = const_count(t, ctx);
-  weight_elements_ += count;
-  if (weight_elements_ > weight_budget_)
-    fail(ctx, "constants referenced by the operators expand to more than " +
-                  std::to_string(weight_budget_) +
-                  " values, far more than the file holds (tensors shared by many operators?)");
+  charge(count, ctx);
   const uint8_t* p = buffer_bytes(t, ctx).first;
   auto out = std::make_shared<std::vector<float>>(size_t(count));
   std::vector<float>& v = *out;
   auto check_finite = [&](float x, int64_t i) {
     if (!std::isfinite(x))
       fail(ctx, tdesc(t) + " element " + std::to_string(i) + " is not finite");
+  };
+  auto check_zero_points = [&]() {
+    for (int64_t z : ti.zero_point)
+      if (z < -65536 || z > 65536)
+        fail(ctx, tdesc(t) + " has an invalid zero point " + std::to_string(z));
   };
   // Per-axis quantization parameters: the scale index of element i.
   const size_t nq = ti.scale.size();
@@ -252,6 +281,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
     for (size_t i = 0; i < n_params; ++i)
       if (!std::isfinite(ti.scale[i]) || ti.scale[i] < 0)
         fail(ctx, tdesc(t) + " has an invalid quantization scale");
+    check_zero_points();
     if (n_params > 1) {
       if (ti.qdim < 0 || size_t(ti.qdim) >= ti.shape.size())
         fail(ctx, tdesc(t) + " has quantized_dimension " + std::to_string(ti.qdim) +
@@ -302,6 +332,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
         fail(ctx, tdesc(t) + " (int32) has no quantization scale");
       const std::vector<float>& sc = ti.scale.empty() ? *bias_scale : ti.scale;
       if (ti.custom_quant) fail(ctx, tdesc(t) + " uses custom quantization (not supported)");
+      check_zero_points();
       for (float s : sc)
         if (!std::isfinite(s) || s < 0) fail(ctx, tdesc(t) + " has an invalid scale");
       if (sc.size() != 1 && int64_t(sc.size()) != count)
@@ -405,7 +436,7 @@ void Loader::check_declared(int t, const Shape& s, const std::string& ctx) {
     ok = eq(d[1], s.h) && eq(d[2], s.w) && eq(d[3], s.c);
   } else if (!d.empty()) {
     int64_t per = 1;
-    for (size_t i = d.size() == 1 ? 0 : 1; i < d.size(); ++i) per *= std::max<int64_t>(d[i], 0);
+    for (size_t i = d.size() == 1 ? 0 : 1; i < d.size(); ++i) per = sat_mul(per, d[i]);
     ok = per == s.per_image() || std::any_of(d.begin(), d.end(), [](int64_t x) { return x <= 0; });
   }
   if (!ok)
@@ -531,7 +562,7 @@ void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>
   n.shape = {xs.n, span_h / stride_h + 1, span_w / stride_w + 1, channels};
 
   const auto w = const_values(in[1], ctx, nullptr);
-  n.weights = *w;
+  n.weights = take(*w, ctx);
   if (in.size() == 3 && in[2] >= 0) {
     const TensorInfo& bt = tensor(in[2], ctx);
     std::vector<float> computed;
@@ -540,7 +571,7 @@ void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>
     if (int64_t(bv->size()) != channels)
       fail(ctx, "bias " + tdesc(in[2]) + " has " + std::to_string(bv->size()) +
                     " values for " + std::to_string(channels) + " channels");
-    n.bias = *bv;
+    n.bias = take(*bv, ctx);
   }
   check_declared(out[0], n.shape, ctx);
   bind_node(out[0], add_node(std::move(n), ctx), ctx);
@@ -568,7 +599,7 @@ void Loader::lower_fully_connected(const std::string& ctx, const std::vector<int
   n.out_channels = int(wt.shape[0]);
   n.activation = activation(act, ctx);
   n.shape = {xs.n, 1, 1, n.out_channels};
-  n.weights = *const_values(in[1], ctx, nullptr);
+  n.weights = take(*const_values(in[1], ctx, nullptr), ctx);
   if (in.size() == 3 && in[2] >= 0) {
     const TensorInfo& bt = tensor(in[2], ctx);
     std::vector<float> computed;
@@ -578,7 +609,7 @@ void Loader::lower_fully_connected(const std::string& ctx, const std::vector<int
     if (int64_t(bv->size()) != n.out_channels)
       fail(ctx, "bias " + tdesc(in[2]) + " has " + std::to_string(bv->size()) + " values for " +
                     std::to_string(n.out_channels) + " outputs");
-    n.bias = *bv;
+    n.bias = take(*bv, ctx);
   }
   check_declared(out[0], n.shape, ctx);
   bind_node(out[0], add_node(std::move(n), ctx), ctx);
@@ -625,6 +656,7 @@ void Loader::lower_binary(const std::string& ctx, int code, const std::vector<in
   n.op = OpType::ChannelAffine;
   n.inputs = {x};
   n.shape = xs;
+  charge(2 * int64_t(xs.c), ctx);
   n.weights.assign(size_t(xs.c), 1.f);
   n.bias.assign(size_t(xs.c), 0.f);
   for (int c = 0; c < xs.c; ++c) {
@@ -715,7 +747,7 @@ void Loader::lower_reshape(const std::string& ctx, const std::vector<int>& in,
   if (d.size() > 1 && d[0] != 1)
     fail(ctx, "output " + tdesc(out[0]) + " shape " + shape_str(d) + " folds the batch");
   int64_t count = 1;
-  for (int64_t v : per) count *= v;
+  for (int64_t v : per) count = sat_mul(count, v);
   if (count != xs.per_image())
     fail(ctx, "reshape of " + xs.str() + " to " + shape_str(d) + " changes the element count");
   Node n;
@@ -748,6 +780,7 @@ void Loader::lower_softmax(const std::string& ctx, const std::vector<int>& in,
     a.op = OpType::ChannelAffine;
     a.inputs = {x};
     a.shape = xs;
+    charge(2 * int64_t(xs.c), ctx);
     a.weights.assign(size_t(xs.c), beta);
     a.bias.assign(size_t(xs.c), 0.f);
     x = add_node(std::move(a), ctx);
@@ -979,7 +1012,7 @@ Graph Loader::run() {
   values_.resize(tensors_.size());
   consumers_.assign(tensors_.size(), 0);
   // Constants cannot legitimately expand beyond a few values per byte of the file.
-  weight_budget_ = int64_t(buf_.size()) * 2 + (int64_t(1) << 20);
+  weight_budget_ = int64_t(buf_.size()) * 4 + (int64_t(1) << 24);
 
   const fb::Vector inputs = sg.vector(kSubGraphInputs, 4, "subgraph inputs");
   const fb::Vector outputs = sg.vector(kSubGraphOutputs, 4, "subgraph outputs");

@@ -5,7 +5,9 @@
 #include <fstream>
 #include <vector>
 
+#include "formats/onnx.h"
 #include "formats/openvino_ir.h"
+#include "formats/tf_graphdef.h"
 #include "formats/tflite.h"
 
 namespace mnv2 {
@@ -56,8 +58,16 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     save_openvino_ir(g, path, options.fp16, openvino_ir_omz_input_possible(g));
     return;
   }
+  if (ext == ".onnx" || ext == ".pb") {
+    if (options.fp16 && ext == ".pb")
+      throw Error("cannot write '" + path + "': --fp16 is supported for .tflite, .xml and .onnx only");
+    const std::string bytes = ext == ".onnx" ? onnx_model_bytes(g, options.fp16)
+                                             : graphdef_bytes(g, GraphDefWriteOptions{});
+    write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    return;
+  }
   throw Error("cannot write '" + path + "': unknown output extension '" + ext +
-              "' (supported: .tflite, .xml)");
+              "' (supported: .tflite, .onnx, .pb, .xml)");
 }
 
 }  // namespace mnv2

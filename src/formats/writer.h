@@ -11,8 +11,8 @@ struct SaveOptions {
   bool fp16 = false;  // store weights as float16 where the format allows it
 };
 
-// Writes g to `path`; the extension chooses the format (.tflite, .xml = OpenVINO IR with
-// its .bin beside it). Throws mnv2::Error for an
+// Writes g to `path`; the extension chooses the format (.tflite, .onnx, .pb, .xml =
+// OpenVINO IR with its .bin beside it). Throws mnv2::Error for an
 // unknown extension, a graph the format cannot express, or an I/O failure. The file is
 // written to a temporary name first and renamed, so a failed save leaves no partial file.
 void save_graph(const Graph& g, const std::string& path, const SaveOptions& options = {});

@@ -1,5 +1,6 @@
 #include "image/decode.h"
 
+#include <cctype>
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
@@ -619,6 +620,16 @@ Image apply_orientation(const Image& in, int orientation) {
     }
   }
   return out;
+}
+
+bool has_image_extension(const std::string& path) {
+  const size_t slash = path.find_last_of('/');
+  const size_t dot = path.find_last_of('.');
+  if (dot == std::string::npos || (slash != std::string::npos && dot < slash)) return false;
+  std::string e = path.substr(dot);
+  for (char& c : e) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return e == ".jpg" || e == ".jpeg" || e == ".png" || e == ".bmp" || e == ".ppm" ||
+         e == ".pgm" || e == ".pnm" || e == ".rgb";
 }
 
 }  // namespace mnv2::image

@@ -36,6 +36,9 @@ Format sniff_format(const uint8_t* data, size_t size, const std::string& name);
 Image decode_memory(const uint8_t* data, size_t size, const std::string& name,
                     const DecodeOptions& options = {});
 Image decode_file(const std::string& path, const DecodeOptions& options = {});
+// Whether a file name has one of the extensions folder listings pick up (.jpg .jpeg .png
+// .bmp .ppm .pgm .pnm .rgb, any case). Decoding itself goes by content, not by name.
+bool has_image_extension(const std::string& path);
 // Reads a whole file (or stdin when path is "-"), with a clear error on failure.
 std::vector<uint8_t> read_all(const std::string& path);
 

@@ -120,7 +120,7 @@ void gemm(const GemmTile& t) {
 // NP consecutive interior output pixels starting at input pointer x (first tap, channel
 // c0 applied by the caller), one channel vector. NP independent FMA chains hide the FMA
 // latency; the channel loop sits outside so the few input pixels involved stay in L1.
-template <class V, bool Tail, int NP>
+template <class V, bool Tail, int NP, int S>
 inline void dw3x3_pixels(const float* x, const float* w, const float* bias, float* o,
                          int64_t cs, int64_t rs, int64_t ps, int n, Activation act) {
   using R = typename V::R;
@@ -134,6 +134,25 @@ inline void dw3x3_pixels(const float* x, const float* w, const float* bias, floa
   for (int ky = 0; ky < 3; ++ky) {
     const float* xr = x + ky * rs;
     const float* wr = w + ky * 3 * cs;
+    if constexpr (S > 0) {
+      // Known stride: load each input column once and feed every pixel whose window
+      // covers it (taps still accumulate in kx order per pixel).
+      R wk[3];
+#pragma GCC unroll 3
+      for (int kx = 0; kx < 3; ++kx)
+        wk[kx] = Tail ? V::load_n(wr + kx * cs, n) : V::load(wr + kx * cs);
+#pragma GCC unroll 24
+      for (int j = 0; j < (NP - 1) * S + 3; ++j) {
+        const float* q = xr + j * cs;
+        const R xv = Tail ? V::load_n(q, n) : V::load(q);
+#pragma GCC unroll 8
+        for (int p = 0; p < NP; ++p) {
+          const int kx = j - p * S;
+          if (kx >= 0 && kx < 3) acc[p] = V::fma(xv, wk[kx], acc[p]);
+        }
+      }
+      continue;
+    }
 #pragma GCC unroll 3
     for (int kx = 0; kx < 3; ++kx) {
       const R wv = Tail ? V::load_n(wr + kx * cs, n) : V::load(wr + kx * cs);
@@ -154,16 +173,17 @@ inline void dw3x3_pixels(const float* x, const float* w, const float* bias, floa
   }
 }
 
-template <class V, int NP>
+// S: the stride when known at compile time (1 or 2), else 0.
+template <class V, int NP, int S>
 inline void dw3x3_group(const DwArgs& a, const float* x, float* o, int64_t rs, int64_t ps) {
   constexpr int L = V::L;
   const int64_t cs = a.c;
   int c0 = 0;
   for (; c0 + L <= a.c; c0 += L)
-    dw3x3_pixels<V, false, NP>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, L, a.act);
+    dw3x3_pixels<V, false, NP, S>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, L, a.act);
   if (c0 < a.c)
-    dw3x3_pixels<V, true, NP>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, a.c - c0,
-                              a.act);
+    dw3x3_pixels<V, true, NP, S>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, a.c - c0,
+                                 a.act);
 }
 
 template <class V>
@@ -205,10 +225,17 @@ void dw3x3_row(const DwArgs& a, int oy) {
     const int64_t ps = int64_t(a.sw) * cs;
     const float* row = a.in + int64_t(iy0) * rs;
     int ox = lo;
-    for (; ox + DP <= hi; ox += DP)
-      dw3x3_group<V, DP>(a, row + int64_t(ox * a.sw - a.pad_left) * cs, out + ox * cs, rs, ps);
+    for (; ox + DP <= hi; ox += DP) {
+      const float* x = row + int64_t(ox * a.sw - a.pad_left) * cs;
+      if (a.sw == 1)
+        dw3x3_group<V, DP, 1>(a, x, out + ox * cs, rs, ps);
+      else if (a.sw == 2)
+        dw3x3_group<V, DP, 2>(a, x, out + ox * cs, rs, ps);
+      else
+        dw3x3_group<V, DP, 0>(a, x, out + ox * cs, rs, ps);
+    }
     for (; ox < hi; ++ox)
-      dw3x3_group<V, 1>(a, row + int64_t(ox * a.sw - a.pad_left) * cs, out + ox * cs, rs, ps);
+      dw3x3_group<V, 1, 0>(a, row + int64_t(ox * a.sw - a.pad_left) * cs, out + ox * cs, rs, ps);
   }
   for (int ox = hi; ox < a.ow; ++ox) border(ox);
 }

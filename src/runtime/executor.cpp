@@ -10,9 +10,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <chrono>
-#include <cstdio>
-#include <cstdlib>
 #include <string>
 
 #include "kernels/kernels.h"
@@ -25,8 +22,8 @@ namespace {
 
 enum class StepKind { Gemm, Im2colGemm, Dw3x3, DwGeneric, Add, GlobalAvgPool, Softmax, Affine };
 
-// X rows of one GEMM work item should stay within L2 while every weight panel of the
-// item streams past them.
+// X rows of one GEMM work item should stay within L2 (512 KiB per core on the development
+// machine) while every weight panel of the item streams past them.
 constexpr int64_t kGemmChunkBytes = 256 * 1024;
 // Enough items for two or three threads to balance, few enough to keep per-item costs low.
 constexpr int kTargetItems = 12;
@@ -34,6 +31,9 @@ constexpr int kTargetItems = 12;
 constexpr int64_t kIm2colFloats = 256 * 1024;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
 constexpr int64_t kL1Bytes = 24 * 1024;
+// Working set of one band of a producer -> depthwise -> consumer chain: half of a 512 KiB
+// L2, leaving room for the weights streaming through.
+constexpr int64_t kBandBytes = 256 * 1024;
 
 struct GemmGrid {
   int64_t rows = 0;  // P
@@ -51,11 +51,17 @@ struct Step {
   const float* bias = nullptr;
   Activation act = Activation::None;
   int residual = -1;  // value id added after the activation (fused Add)
-  GemmGrid grid;
   int seg_pixels = 0;  // Im2colGemm: output pixels per im2col segment
   // convolution geometry
   kernels::DwArgs dw;
   int items = 0;
+  // Banding (depthwise steps): the pointwise/im2col step producing this step's input and
+  // the pointwise step consuming its output, run band by band so the wide expanded tensor
+  // is read back while still in L2. Results do not change: every element is computed by
+  // the same kernel call as unbanded, only the order of the calls differs.
+  int producer = -1, consumer = -1;  // step indices
+  int band_rows = 0;                 // depthwise output rows per band
+  bool band_member = false;          // run by the depthwise step it feeds or reads
 };
 
 class FastExecutor final : public Executor {
@@ -73,21 +79,15 @@ class FastExecutor final : public Executor {
     if (batch > planned_batch_) plan(batch);
     if (batch != grid_batch_) set_grids(batch);
     ptr_[size_t(g_.input)] = const_cast<float*>(input);
-    static const bool prof = std::getenv("MNV2_PROF") != nullptr;
-    for (Step& s : steps_) {
-      auto t0 = std::chrono::steady_clock::now();
-      pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
-      if (prof) {
-        double us = std::chrono::duration<double, std::micro>(std::chrono::steady_clock::now() - t0).count();
-        prof_[&s - steps_.data()] += us;
-      }
-    }
-    if (prof && ++prof_runs_ % 100 == 0) {
-      for (size_t i = 0; i < steps_.size(); ++i) {
-        const Node& n = g_.node(steps_[i].node);
-        std::fprintf(stderr, "%3zu %-50s %-8s %5d items %8.1f us  %s->%s macs %lld\n", i, n.name.c_str(), op_name(n.op), steps_[i].items, prof_[i] / 100, steps_[i].xs.str().c_str(), n.shape.str().c_str(), (long long)node_macs(g_, n));
-        prof_[i] = 0;
-      }
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step& s = steps_[i];
+      if (s.band_member) continue;  // run by its depthwise step
+      if (s.producer >= 0 || s.consumer >= 0)
+        run_band(s, batch);
+      else if (s.kind == StepKind::Gemm)
+        run_gemm(s, 0, s.ys.h * int64_t(s.ys.w) * batch);
+      else
+        pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
     }
     auto copy = [&](int id, float* dst) {
       if (!dst || id < 0) return;
@@ -264,6 +264,48 @@ class FastExecutor final : public Executor {
       }
       steps_.push_back(s);
     }
+    // Band producer -> depthwise -> consumer chains whose intermediates nobody else reads.
+    std::vector<int> step_of(size_t(count), -1);
+    for (size_t i = 0; i < steps_.size(); ++i) step_of[size_t(steps_[i].node)] = int(i);
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step& d = steps_[i];
+      if (d.kind != StepKind::Dw3x3 && d.kind != StepKind::DwGeneric) continue;
+      const Node& dn = g_.node(d.node);
+      const int src = dn.inputs[0];
+      const int ps = step_of[size_t(src)];
+      if (ps >= 0 && ps + 1 == int(i) && uses[size_t(src)] == 1 && !exported(src) &&
+          g_.node(src).op == OpType::Conv2D && steps_[size_t(ps)].residual < 0 &&
+          !steps_[size_t(ps)].band_member)
+        d.producer = ps;
+      if (i + 1 < steps_.size()) {
+        const Step& q = steps_[i + 1];
+        if (q.kind == StepKind::Gemm && g_.node(q.node).op == OpType::Conv2D &&
+            g_.node(q.node).inputs[0] == d.node && uses[size_t(d.node)] == 1 &&
+            !exported(d.node))
+          d.consumer = int(i + 1);
+      }
+      if (d.producer < 0 && d.consumer < 0) continue;
+      if (d.producer >= 0) steps_[size_t(d.producer)].band_member = true;
+      if (d.consumer >= 0) steps_[i + 1].band_member = true;
+      // Banding interleaves the chain's steps, so every value it touches must stay live
+      // (and unshared in the arena) across the whole chain.
+      const int start = d.producer >= 0 ? steps_[size_t(d.producer)].node : d.node;
+      const int end = d.consumer >= 0 ? steps_[i + 1].node : d.node;
+      std::vector<int> touched = {d.in, d.out};
+      if (d.producer >= 0) touched.push_back(steps_[size_t(d.producer)].in);
+      if (d.consumer >= 0) {
+        touched.push_back(steps_[i + 1].out);
+        touched.push_back(steps_[i + 1].residual);
+      }
+      for (int r : touched) {
+        if (r < 0) continue;
+        first_[size_t(r)] = std::min(first_[size_t(r)], start);
+        last_[size_t(r)] = std::max(last_[size_t(r)], end);
+      }
+      const int64_t row_bytes = int64_t(sizeof(float)) *
+                                (int64_t(d.dw.sh) * d.xs.w * d.xs.c + int64_t(d.ys.w) * d.ys.c);
+      d.band_rows = int(std::clamp<int64_t>(kBandBytes / row_bytes, 2, d.ys.h));
+    }
     scratch_floats_ = scratch;
     if (scratch > 0) {
       scratch_ = AlignedBuffer(size_t(scratch) * size_t(pool_.threads()));
@@ -321,12 +363,8 @@ class FastExecutor final : public Executor {
   void set_grids(int batch) {
     for (Step& s : steps_) {
       switch (s.kind) {
-        case StepKind::Gemm: {
-          const int64_t rows = s.ys.h * int64_t(s.ys.w) * batch;
-          s.grid = gemm_grid(rows, s.k, s.cout);
-          s.items = s.grid.row_chunks * s.grid.block_chunks;
-          break;
-        }
+        case StepKind::Gemm:
+          break;  // gridded per call by run_gemm
         case StepKind::Im2colGemm:
         case StepKind::Dw3x3:
         case StepKind::DwGeneric:
@@ -400,23 +438,71 @@ class FastExecutor final : public Executor {
     }
   }
 
+  // GEMM rows [row0, row0 + rows) on a grid that depends only on the range and shape.
+  void run_gemm(const Step& s, int64_t row0, int64_t rows) {
+    const GemmGrid gr = gemm_grid(rows, s.k, s.cout);
+    const float* in = ptr_[size_t(s.in)];
+    float* out = ptr_[size_t(s.out)];
+    const float* res = s.residual >= 0 ? ptr_[size_t(s.residual)] : nullptr;
+    pool_.parallel_for(gr.row_chunks * gr.block_chunks, [&](int item, int) {
+      const int rc = item / gr.block_chunks, bc = item % gr.block_chunks;
+      const int t0 = int(int64_t(gr.tiles) * rc / gr.row_chunks);
+      const int t1 = int(int64_t(gr.tiles) * (rc + 1) / gr.row_chunks);
+      const int b0 = int(int64_t(gr.blocks) * bc / gr.block_chunks);
+      const int b1 = int(int64_t(gr.blocks) * (bc + 1) / gr.block_chunks);
+      const int64_t r0 = row0 + rows * t0 / gr.tiles, r1 = row0 + rows * t1 / gr.tiles;
+      gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
+    });
+  }
+
+  void run_band(const Step& d, int batch) {
+    const Step* p = d.producer >= 0 ? &steps_[size_t(d.producer)] : nullptr;
+    const Step* q = d.consumer >= 0 ? &steps_[size_t(d.consumer)] : nullptr;
+    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w;
+    for (int n = 0; n < batch; ++n) {
+      int done = 0;  // producer rows of image n computed so far
+      for (int oy0 = 0; oy0 < oh; oy0 += d.band_rows) {
+        const int oy1 = std::min(oh, oy0 + d.band_rows);
+        if (p) {
+          const int need =
+              std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
+          if (need > done) {
+            if (p->kind == StepKind::Gemm) {
+              run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(need - done) * iw);
+            } else {
+              const int base = n * ih + done;
+              pool_.parallel_for(need - done, [&](int item, int worker) {
+                run_item(*p, batch, base + item, worker);
+              });
+            }
+            done = need;
+          }
+        }
+        const int base = n * oh + oy0;
+        pool_.parallel_for(oy1 - oy0,
+                           [&](int item, int worker) { run_item(d, batch, base + item, worker); });
+        if (q) run_gemm(*q, (int64_t(n) * oh + oy0) * ow, int64_t(oy1 - oy0) * ow);
+      }
+      // Rows no band needed (outside every window) are still produced, for completeness.
+      if (p && done < ih) {
+        if (p->kind == StepKind::Gemm) {
+          run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(ih - done) * iw);
+        } else {
+          const int base = n * ih + done;
+          pool_.parallel_for(ih - done, [&](int item, int worker) {
+            run_item(*p, batch, base + item, worker);
+          });
+        }
+      }
+    }
+  }
+
   void run_item(const Step& s, int batch, int item, int worker) {
     float* out = ptr_[size_t(s.out)];
     const float* in = s.in >= 0 ? ptr_[size_t(s.in)] : nullptr;
     switch (s.kind) {
-      case StepKind::Gemm: {
-        const GemmGrid& gr = s.grid;
-        const int rc = item / gr.block_chunks, bc = item % gr.block_chunks;
-        const int t0 = int(int64_t(gr.tiles) * rc / gr.row_chunks);
-        const int t1 = int(int64_t(gr.tiles) * (rc + 1) / gr.row_chunks);
-        const int b0 = int(int64_t(gr.blocks) * bc / gr.block_chunks);
-        const int b1 = int(int64_t(gr.blocks) * (bc + 1) / gr.block_chunks);
-        // Row range of tiles [t0, t1) under the global balanced tiling.
-        const int64_t r0 = gr.rows * t0 / gr.tiles, r1 = gr.rows * t1 / gr.tiles;
-        const float* res = s.residual >= 0 ? ptr_[size_t(s.residual)] : nullptr;
-        gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
-        break;
-      }
+      case StepKind::Gemm:
+        break;  // see run_gemm
       case StepKind::Im2colGemm: {
         const int n = item / s.ys.h, oy = item % s.ys.h;
         const float* x = in + n * s.xs.per_image();
@@ -485,8 +571,6 @@ class FastExecutor final : public Executor {
   AlignedBuffer scratch_;
   int64_t scratch_floats_ = 0;
   int planned_batch_ = 0;
-  double prof_[512] = {};
-  int prof_runs_ = 0;
   int grid_batch_ = 0;
 };
 

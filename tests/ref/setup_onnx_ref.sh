@@ -17,6 +17,9 @@ mode=${3:-}
 ort_version=1.30.0
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
+# Test processes run in parallel (ctest -j): one prepares, the others wait for it.
+exec 9>"${TMPDIR:-/tmp}/mnv2-onnx-ref-$(printf %s "$dir" | sha256sum | cut -c1-16).lock"
+flock 9
 
 case "$what" in
   ort)
@@ -26,12 +29,15 @@ case "$what" in
     command -v node >/dev/null && command -v npm >/dev/null || { echo "node/npm not installed"; exit 2; }
     flags=(--offline)
     [[ "$mode" == --online ]] && flags=()
+    # The log goes to a temporary file: DIR may be tests/ref in the source tree.
+    log=$(mktemp "${TMPDIR:-/tmp}/mnv2-onnx-npm.XXXXXX.log")
     if ! npm install --no-save --no-package-lock --ignore-scripts --no-audit --no-fund \
-         "${flags[@]}" --prefix "$dir" "onnxruntime-node@$ort_version" >"$dir/npm.log" 2>&1; then
-      echo "npm install of onnxruntime-node@$ort_version failed (offline=${flags[*]:-no}); see $dir/npm.log;" \
+         "${flags[@]}" --prefix "$dir" "onnxruntime-node@$ort_version" >"$log" 2>&1; then
+      echo "npm install of onnxruntime-node@$ort_version failed (offline=${flags[*]:-no}); see $log;" \
            "run scripts/install-deps.sh (it installs it into tests/ref/node_modules)"
       exit 3
     fi
+    rm -f "$log"
     echo "$dir/node_modules"
     ;;
   models)

@@ -1,6 +1,6 @@
-// libFuzzer target for the image decoders (not part of the CMake build). Build and run:
+// libFuzzer target for the image decoders (fuzz/build.sh builds and seeds it). By hand:
 //   clang++ -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -Isrc -Iinclude \
-//     tests/fuzz/image_decode_fuzz.cpp src/image/decode.cpp -ljpeg -lpng -lz -o decode_fuzz
+//     fuzz/fuzz_image.cpp src/image/decode.cpp -ljpeg -lpng -lz -o decode_fuzz
 //   ./decode_fuzz -max_total_time=240 -rss_limit_mb=1024 -max_len=4096 CORPUS_DIR
 // Any input must either decode or throw mnv2::Error.
 #include <cstddef>
