@@ -6,3 +6,11 @@ find_package(CURL REQUIRED)
 find_package(LibArchive REQUIRED)
 find_package(pugixml REQUIRED)
 target_link_libraries(mnv2 PUBLIC JPEG::JPEG PNG::PNG ZLIB::ZLIB CURL::libcurl LibArchive::LibArchive pugixml::pugixml)
+
+# mnv2 serve: cpp-httplib (Debian builds it as a shared library; its pkg-config file
+# carries the feature defines the library was built with) and nlohmann-json.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
+find_package(nlohmann_json 3 REQUIRED)
+target_link_libraries(mnv2 PUBLIC PkgConfig::HTTPLIB nlohmann_json::nlohmann_json)
+target_compile_definitions(mnv2 PRIVATE MNV2_SERVER_VERSION="${PROJECT_VERSION}")

@@ -9,7 +9,7 @@ packages=(
   libjpeg-dev libpng-dev zlib1g-dev
   libcurl4-openssl-dev libarchive-dev
   libpugixml-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler
-  nlohmann-json3-dev
+  nlohmann-json3-dev libcpp-httplib-dev
   python3 python3-numpy
   # The Python package (python/): binding, offline pip install, its tests and mnv2.dask.
   pybind11-dev python3-dev python3-setuptools python3-pip python3-pytest
@@ -17,7 +17,7 @@ packages=(
 )
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
-  packages+=(python3-opencv python3-pil clang libclang-rt-dev python3-torch)
+  packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev python3-torch chromium wrk)
 fi
 # Node.js and npm come with the machine (NodeSource build); Debian's npm package conflicts
 # with it, so only install Debian's nodejs + npm where no node exists at all.

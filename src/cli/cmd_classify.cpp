@@ -3,12 +3,11 @@
 #include <cstdio>
 #include <numeric>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "cli/args.h"
 #include "cli/image_inputs.h"
-#include "util/cache.h"
+#include "util/classify_json.h"
 #include "util/labels.h"
 
 namespace mnv2::cli {
@@ -27,11 +26,6 @@ const char* kHelp =
     "                        errors:[{file, error}]}; ms = decode + preprocessing +\n"
     "                        the image's share of its batch's inference\n";
 
-bool file_exists(const std::string& p) {
-  struct stat st {};
-  return stat(p.c_str(), &st) == 0 && S_ISREG(st.st_mode);
-}
-
 int run(int argc, char** argv) {
   Args a(argc, argv, {"json", "help", "no-download"});
   if (a.has("help")) {
@@ -49,52 +43,25 @@ int run(int argc, char** argv) {
   Model model = open_image_model(a, opt.batch);
   const ModelInfo& info = model.info();
 
-  Labels labels;
-  std::string label_path = a.get("labels");
-  if (label_path.empty()) {
-    const std::string cached = cached_labels_path();
-    if (file_exists(cached)) label_path = cached;
-  }
-  if (!label_path.empty()) {
-    labels = align_labels(read_labels(label_path), info.num_classes, info.has_background);
-    if (!labels.note.empty()) std::fprintf(stderr, "mnv2 classify: note: %s\n", labels.note.c_str());
-  } else {
-    std::fprintf(stderr,
-                 "mnv2 classify: no label file (pass --labels FILE or run `mnv2 fetch`): "
-                 "showing class indices only\n");
-  }
+  const Labels labels = load_labels_option(a, info, "classify");
   auto label_of = [&](int i) -> std::string {
     return i < int(labels.names.size()) ? labels.names[size_t(i)] : std::string();
   };
 
-  std::string json_results, json_errors;
+  std::vector<std::string> json_results, json_errors;
   const int failures = run_image_batches(
       model, files, opt, true, false,
       [&](const std::vector<size_t>& idx, const float* probs, const float*,
           const std::vector<double>& ms) {
         for (size_t b = 0; b < idx.size(); ++b) {
           const float* p = probs + b * size_t(info.num_classes);
-          const auto top = top_k_classes(p, info.num_classes, std::min(k, info.num_classes), info.has_background);
           const std::string name = display_name(files[idx[b]]);
           if (json) {
-            std::string r = "{\"file\":\"" + json_escape(name) + "\",\"top\":[";
-            for (size_t t = 0; t < top.size(); ++t) {
-              char buf[96];
-              std::snprintf(buf, sizeof buf, "{\"index\":%d,\"label\":", top[t]);
-              r += buf;
-              r += labels.names.empty() ? "null" : "\"" + json_escape(label_of(top[t])) + "\"";
-              std::snprintf(buf, sizeof buf, ",\"probability\":%.6g}", double(p[top[t]]));
-              r += buf;
-              if (t + 1 < top.size()) r += ",";
-            }
-            char buf[48];
-            std::snprintf(buf, sizeof buf, "],\"ms\":%.3f}", ms[b]);
-            r += buf;
-            if (!json_results.empty()) json_results += ",";
-            json_results += r;
+            json_results.push_back(classify_result_json(name, p, info.num_classes, k,
+                                                        info.has_background, labels, ms[b]));
           } else {
             std::printf("%s  (%.1f ms)\n", name.c_str(), ms[b]);
-            for (int t : top)
+            for (int t : top_k_classes(p, info.num_classes, std::min(k, info.num_classes), info.has_background))
               std::printf("  %8.5f  %4d  %s\n", double(p[t]), t, label_of(t).c_str());
             std::fflush(stdout);
           }
@@ -102,16 +69,12 @@ int run(int argc, char** argv) {
       },
       [&](size_t i, const std::string& msg) {
         std::fprintf(stderr, "mnv2 classify: error: %s\n", msg.c_str());
-        if (json) {
-          if (!json_errors.empty()) json_errors += ",";
-          json_errors += "{\"file\":\"" + json_escape(display_name(files[i])) + "\",\"error\":\"" +
-                         json_escape(msg) + "\"}";
-        }
+        if (json) json_errors.push_back(classify_error_json(display_name(files[i]), msg));
       });
   if (json) {
-    std::printf("{\"model\":\"%s\",\"preprocess\":\"%s\",\"classes\":%d,\"results\":[%s],\"errors\":[%s]}\n",
-                json_escape(info.name).c_str(), image::preprocess_mode_name(opt.mode),
-                info.num_classes, json_results.c_str(), json_errors.c_str());
+    std::printf("%s\n", classify_report_json(info.name, image::preprocess_mode_name(opt.mode),
+                                             info.num_classes, json_results, json_errors)
+                             .c_str());
   }
   if (failures) {
     std::fprintf(stderr, "mnv2 classify: %d of %zu image(s) failed\n", failures, files.size());

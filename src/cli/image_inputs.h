@@ -10,6 +10,7 @@
 #include "image/decode.h"
 #include "image/preprocess.h"
 #include "mnv2/mnv2.h"
+#include "util/labels.h"
 
 namespace mnv2::cli {
 
@@ -52,5 +53,9 @@ int run_image_batches(Model& model, const std::vector<std::string>& files,
                       const std::function<void(size_t index, const std::string& message)>& on_error);
 
 std::string display_name(const std::string& path);
+
+// --labels FILE, else the cached imagenet_labels.txt, else no labels (with a note on
+// stderr prefixed by "mnv2 <command>:"), aligned to the model's class count.
+Labels load_labels_option(const Args& a, const ModelInfo& info, const char* command);
 
 }  // namespace mnv2::cli

@@ -1,0 +1,129 @@
+// mnv2 serve: a KServe v2 inference server for the model (see docs/serving.md).
+#include <csignal>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <pthread.h>
+#include <thread>
+
+#include "cli/args.h"
+#include "cli/image_inputs.h"
+#include "server/server.h"
+
+namespace mnv2::cli {
+namespace {
+
+const char* kHelp =
+    "usage: mnv2 serve [options]\n\n"
+    "Serves the model over HTTP: the KServe v2 / Open Inference Protocol REST API\n"
+    "(/v2, /v2/health/{live,ready}, /v2/models/NAME[/versions/1][/ready|/infer]) with JSON,\n"
+    "binary-data and encoded-image (BYTES) inputs, POST /v1/classify (image body or\n"
+    "multipart; same JSON as `mnv2 classify --json`), GET /metrics (Prometheus) and a web\n"
+    "page at /. SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.\n\n"
+    "options:\n"
+    "  --name NAME              model name in URLs (default: the model's name)\n"
+    "  --host ADDR              address to listen on (default 127.0.0.1)\n"
+    "  --port P                 port (default 8080; 0 = any free port)\n"
+    "  --port-file FILE         write the bound port to FILE once listening\n"
+    "  --max-batch B            images per model call for dynamic batching (default 8; 1 = off)\n"
+    "  --batch-timeout-us U     how long a request waits for others to batch with (default 2000)\n"
+    "  --max-queue N            requests waiting for the model; more get 503 (default 256)\n"
+    "  --request-timeout-ms T   a request not served within T ms gets 503 (default 30000)\n"
+    "  --max-body BYTES         largest request body; larger gets 413 (default 67108864)\n"
+    "  --max-images N           images (batch rows) per request (default 256)\n"
+    "  --http-threads N         connection worker threads (default 8)\n"
+    "  --api-key KEY            require Authorization: Bearer KEY (also $MNV2_API_KEY);\n"
+    "                           health endpoints and the page stay open\n"
+    "  --top K                  default classes for /v1/classify (default 5)\n"
+    "  --labels FILE            label file (default: the cached imagenet_labels.txt)\n"
+    "  --quiet                  no access log (default: one JSON line per request on stderr)\n";
+
+int run(int argc, char** argv) {
+  Args a(argc, argv, {"help", "no-download", "quiet"});
+  if (a.has("help")) {
+    std::fputs(kHelp, stdout);
+    std::fputs(kImageOptionsHelp, stdout);
+    return 0;
+  }
+  a.reject_unknown({"help", "no-download", "quiet", "model", "synthetic", "classes", "seed", "threads", "name",
+                    "host", "port", "port-file", "max-batch", "batch-timeout-us", "max-queue",
+                    "request-timeout-ms", "max-body", "max-images", "http-threads", "api-key", "top", "labels",
+                    "preprocess", "max-pixels"});
+  if (a.positional().size() > model_positional_count(a)) throw Error("unexpected argument '" + a.positional().back() + "'");
+  ImageBatchOptions io = image_batch_options(a);
+  // A server decodes untrusted uploads concurrently: a tighter default pixel limit.
+  if (!a.has("max-pixels")) io.decode.max_pixels = 40'000'000;
+
+  server::ServerOptions so;
+  so.host = a.get("host", "127.0.0.1");
+  so.port = a.get_int("port", 8080, 0, 65535);
+  so.batch.max_batch = a.get_int("max-batch", 8, 1, 1024);
+  so.batch.batch_timeout_us = a.get_int("batch-timeout-us", 2000, 0, 10'000'000);
+  so.batch.max_queue = size_t(a.get_int("max-queue", 256, 1, 1'000'000));
+  so.request_timeout_ms = a.get_int("request-timeout-ms", 30000, 1, 3'600'000);
+  so.max_body = size_t(a.get_double("max-body", 64.0 * 1024 * 1024, 1024, 4.0 * 1024 * 1024 * 1024));
+  so.http_threads = a.get_int("http-threads", 8, 1, 1024);
+  so.api_key = a.get("api-key");
+  if (so.api_key.empty() && std::getenv("MNV2_API_KEY")) so.api_key = std::getenv("MNV2_API_KEY");
+  so.access_log = !a.has("quiet");
+  so.default_top = a.get_int("top", 5, 1, 100000);
+
+  // Signals are taken by one thread with sigwait; every other thread has them blocked.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  Model model = open_image_model(a, so.batch.max_batch);
+  server::ModelSpec spec;
+  spec.info = model.info();
+  spec.name = a.get("name", spec.info.name);
+  if (spec.name.empty() || spec.name.find('/') != std::string::npos)
+    throw Error("--name must be non-empty and contain no '/', got '" + spec.name + "'");
+  spec.mode = io.mode;
+  spec.decode = io.decode;
+  spec.labels = load_labels_option(a, spec.info, "serve");
+  spec.max_request_images = a.get_int("max-images", 256, 1, 65536);
+  so.default_top = std::min(so.default_top, spec.info.num_classes);
+
+  server::Server srv(model, spec, so);
+  const int port = srv.bind();
+  if (a.has("port-file")) {
+    const std::string pf = a.get("port-file");
+    const std::string tmp = pf + ".tmp";
+    {
+      std::ofstream f(tmp);
+      f << port << "\n";
+      if (!f) throw Error(pf + ": cannot write the port file");
+    }
+    if (std::rename(tmp.c_str(), pf.c_str()) != 0) throw Error(pf + ": cannot write the port file");
+  }
+  std::fprintf(stderr, "mnv2 serve: model '%s' (%s, %dx%d, %d classes) on http://%s:%d  (max batch %d)\n",
+               spec.name.c_str(), spec.info.format.c_str(), spec.info.width, spec.info.height,
+               spec.info.num_classes, so.host.c_str(), port, so.batch.max_batch);
+
+  std::thread sig_thread([&] {
+    int sig = 0;
+    sigwait(&sigs, &sig);
+    if (sig == SIGTERM || sig == SIGINT) {
+      std::fprintf(stderr, "mnv2 serve: %s: finishing in-flight requests\n", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      srv.stop();
+    }
+  });
+  srv.serve();
+  // serve() only returns after stop(); the signal thread has already finished or is
+  // released here.
+  if (sig_thread.joinable()) {
+    pthread_kill(sig_thread.native_handle(), SIGTERM);
+    sig_thread.join();
+  }
+  std::fprintf(stderr, "mnv2 serve: stopped\n");
+  return 0;
+}
+
+RegisterCommand reg("serve", "KServe v2 inference server (HTTP, batching, metrics)", run);
+
+}  // namespace
+}  // namespace mnv2::cli

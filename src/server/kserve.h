@@ -1,0 +1,80 @@
+// KServe v2 / Open Inference Protocol request parsing and response building, kept free
+// of any HTTP code so it can be tested directly. Every rejection is an HttpError with the
+// status code the protocol prescribes and a message naming the field at fault.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "image/decode.h"
+#include "image/preprocess.h"
+#include "mnv2/mnv2.h"
+#include "util/labels.h"
+
+namespace mnv2::server {
+
+class HttpError : public Error {
+ public:
+  HttpError(int status, const std::string& message) : Error(message), status_(status) {}
+  int status() const { return status_; }
+
+ private:
+  int status_;
+};
+
+// What the server knows about the model it serves.
+struct ModelSpec {
+  std::string name;
+  std::string version = "1";
+  ModelInfo info;
+  image::PreprocessMode mode = image::PreprocessMode::Omz;
+  image::DecodeOptions decode;
+  Labels labels;
+  int max_request_images = 256;  // rows per request
+};
+
+struct OutputRequest {
+  std::string name;
+  bool binary = false;
+  int classification = 0;  // > 0: top-k "probability:index:label" strings instead of the tensor
+};
+
+struct InferRequest {
+  bool has_id = false;
+  std::string id;
+  int rows = 0;
+  std::vector<float> input;   // rows * H * W * 3, the model's input domain
+  double prep_ms = 0;         // decoding + preprocessing (BYTES inputs)
+  std::vector<OutputRequest> outputs;
+};
+
+// `body` is the whole request body; `header_length` is the value of the
+// Inference-Header-Content-Length header (nullptr when absent).
+InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
+                                 const std::string* header_length);
+
+struct InferResponse {
+  std::string body;
+  std::string content_type = "application/json";
+  long long header_length = -1;  // >= 0: send Inference-Header-Content-Length
+};
+InferResponse build_infer_response(const ModelSpec& spec, const InferRequest& req,
+                                   const float* probs);
+
+std::string server_metadata_json(const std::string& version);
+std::string model_metadata_json(const ModelSpec& spec);
+std::string error_json(const std::string& message);
+// Replaces invalid UTF-8 with U+FFFD so that messages quoting client bytes stay valid JSON.
+std::string utf8_sanitize(const std::string& s);
+
+// Decodes an encoded image (JPEG, PNG, ...) and preprocesses it exactly as `mnv2 classify`
+// does, writing H*W*3 floats to `out`. Throws mnv2::Error naming `name`.
+void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t size,
+                           const std::string& name, float* out);
+
+// Standard base64 (padding optional, no whitespace); throws HttpError 400 when malformed.
+std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what);
+// The k best classes as "probability:index:label" strings (Triton's classification format).
+std::vector<std::string> classification_strings(const ModelSpec& spec, const float* probs, int k);
+
+}  // namespace mnv2::server

@@ -1,0 +1,970 @@
+// mnv2 serve: the KServe v2 REST protocol, /v1/classify, batching, limits, auth, hostile
+// input and graceful shutdown. Servers listen on 127.0.0.1 with ephemeral ports only.
+#include <arpa/inet.h>
+#include <gtest/gtest.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <atomic>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <nlohmann/json.hpp>
+#include <thread>
+
+#include "image_fixtures.h"
+#include "server/server.h"
+#include "test_util.h"
+#include "util/classify_json.h"
+
+namespace mnv2 {
+namespace {
+
+using json = nlohmann::json;
+using namespace std::chrono_literals;
+
+constexpr int kRes = 64;  // synthetic model resolution for protocol tests
+
+Model small_model(int max_batch = 8) {
+  Options o;
+  o.threads = 1;
+  o.max_batch = max_batch;
+  return Model::synthetic(0.35f, kRes, 1001, 7, o);
+}
+
+// An in-process server on an ephemeral port, serving on its own thread.
+struct TestServer {
+  Model model;
+  std::unique_ptr<server::Server> srv;
+  std::thread th;
+  int port = 0;
+  server::ModelSpec spec;
+
+  TestServer(Model m, server::ServerOptions so = {}, Labels labels = {}, std::string name = "mnv2")
+      : model(std::move(m)) {
+    spec.info = model.info();
+    spec.name = std::move(name);
+    spec.labels = std::move(labels);
+    spec.decode.max_pixels = 4'000'000;
+    so.port = 0;
+    so.host = "127.0.0.1";
+    so.access_log = false;
+    srv = std::make_unique<server::Server>(model, spec, so);
+    port = srv->bind();
+    th = std::thread([this] { srv->serve(); });
+  }
+  ~TestServer() {
+    srv->stop();
+    th.join();
+  }
+  httplib::Client client() const {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(60, 0);
+    c.set_connection_timeout(5, 0);
+    c.set_tcp_nodelay(true);
+    return c;
+  }
+  std::string url_model() const { return "/v2/models/" + spec.name; }
+};
+
+server::ServerOptions opts(int max_batch = 8, int64_t window_us = 2000) {
+  server::ServerOptions so;
+  so.batch.max_batch = max_batch;
+  so.batch.batch_timeout_us = window_us;
+  so.read_timeout_s = 1;
+  return so;
+}
+
+std::string infer_json(const std::vector<float>& x, int n, bool nested = false) {
+  json in;
+  in["name"] = "input";
+  in["datatype"] = "FP32";
+  in["shape"] = {n, kRes, kRes, 3};
+  if (nested) {
+    json outer = json::array();
+    size_t i = 0;
+    for (int b = 0; b < n; ++b) {
+      json img = json::array();
+      for (int y = 0; y < kRes; ++y) {
+        json row = json::array();
+        for (int xx = 0; xx < kRes; ++xx) row.push_back({x[i], x[i + 1], x[i + 2]}), i += 3;
+        img.push_back(row);
+      }
+      outer.push_back(img);
+    }
+    in["data"] = outer;
+  } else {
+    in["data"] = x;
+  }
+  json req;
+  req["id"] = "req-1";
+  req["inputs"] = json::array({in});
+  return req.dump();
+}
+
+// A binary-data FP32 request: JSON header + raw floats.
+std::pair<std::string, std::string> binary_request(const std::vector<float>& x, int n, int res) {
+  json req;
+  req["inputs"] = json::array({{{"name", "input"}, {"datatype", "FP32"}, {"shape", {n, res, res, 3}},
+                                {"parameters", {{"binary_data_size", x.size() * 4}}}}});
+  const std::string head = req.dump();
+  return {head + std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4), std::to_string(head.size())};
+}
+
+std::vector<float> direct_probs(Model& m, const std::vector<float>& x, int n) {
+  std::vector<float> p(size_t(n) * m.info().num_classes);
+  m.run(x.data(), n, p.data());
+  return p;
+}
+
+// Sends raw bytes on a fresh connection; optionally half-closes; returns what came back.
+std::string raw_exchange(int port, const std::string& bytes, bool shutdown_write, int timeout_ms = 3000) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return "";
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(uint16_t(port));
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    ::close(fd);
+    return "";
+  }
+  size_t off = 0;
+  while (off < bytes.size()) {
+    const ssize_t w = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
+    if (w <= 0) break;
+    off += size_t(w);
+  }
+  if (shutdown_write) ::shutdown(fd, SHUT_WR);
+  std::string out;
+  char buf[4096];
+  for (;;) {
+    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+    if (r <= 0) break;
+    out.append(buf, size_t(r));
+    if (out.size() > (1u << 20)) break;
+  }
+  ::close(fd);
+  return out;
+}
+
+int status_of(const std::string& raw) {
+  if (raw.rfind("HTTP/1.1 ", 0) != 0 || raw.size() < 12) return 0;
+  return std::atoi(raw.c_str() + 9);
+}
+
+// Value of a metric line "name{labels} value" (exact prefix up to the value).
+double metric(const std::string& text, const std::string& prefix) {
+  size_t pos = 0;
+  while ((pos = text.find(prefix, pos)) != std::string::npos) {
+    if (pos == 0 || text[pos - 1] == '\n') {
+      const size_t sp = pos + prefix.size();
+      if (sp < text.size() && text[sp] == ' ') return std::atof(text.c_str() + sp + 1);
+    }
+    pos += prefix.size();
+  }
+  return -1;
+}
+
+TEST(ServeProtocol, HealthAndMetadata) {
+  TestServer ts(small_model(), opts());
+  auto c = ts.client();
+  auto r = c.Get("/v2/health/live");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body.empty());
+  r = c.Get("/v2/health/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_TRUE(r->body.empty());
+
+  r = c.Get("/v2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["name"], "mnv2");
+  EXPECT_TRUE(j["version"].is_string());
+  EXPECT_TRUE(j["extensions"].is_array());
+
+  for (const std::string& path : {ts.url_model(), ts.url_model() + "/versions/1"}) {
+    r = c.Get(path);
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200) << path;
+    j = json::parse(r->body);
+    EXPECT_EQ(j["name"], "mnv2");
+    EXPECT_EQ(j["inputs"][0]["name"], "input");
+    EXPECT_EQ(j["inputs"][0]["datatype"], "FP32");
+    EXPECT_EQ(j["inputs"][0]["shape"], json({-1, kRes, kRes, 3}));
+    EXPECT_EQ(j["outputs"][0]["shape"], json({-1, 1001}));
+    EXPECT_EQ(j["outputs"][0]["name"], ts.spec.info.output_name);
+  }
+  r = c.Get(ts.url_model() + "/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = c.Get(ts.url_model() + "/versions/1/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+
+  // Unknown model / version: 404; metadata errors carry {"error"}, readiness is code-only.
+  r = c.Get("/v2/models/nope");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("nope"), std::string::npos);
+  r = c.Get(ts.url_model() + "/versions/2");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = c.Get("/v2/models/nope/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_TRUE(r->body.empty());
+  r = c.Post("/v2/models/nope/infer", infer_json(std::vector<float>(kRes * kRes * 3), 1), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  r = c.Get("/no/such/path");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 404);
+  EXPECT_TRUE(json::parse(r->body).contains("error"));
+
+  r = c.Get("/");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_NE(r->body.find("/v1/classify"), std::string::npos);
+  r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  EXPECT_GT(metric(r->body, "mnv2_requests_total{endpoint=\"health_live\",code=\"200\"}"), 0);
+  EXPECT_GE(metric(r->body, "mnv2_queue_depth"), 0);
+}
+
+TEST(ServeProtocol, InferJsonFlatAndNestedMatchDirectRun) {
+  TestServer ts(small_model(), opts());
+  Model ref = small_model();
+  const int n = 2;
+  const auto x = test::random_input(size_t(n) * kRes * kRes * 3, 11);
+  const auto want = direct_probs(ref, x, n);
+  auto c = ts.client();
+  for (bool nested : {false, true}) {
+    auto r = c.Post(ts.url_model() + "/infer", infer_json(x, n, nested), "application/json");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    json j = json::parse(r->body);
+    EXPECT_EQ(j["model_name"], "mnv2");
+    EXPECT_EQ(j["id"], "req-1");
+    ASSERT_EQ(j["outputs"].size(), 1u);
+    const json& o = j["outputs"][0];
+    EXPECT_EQ(o["datatype"], "FP32");
+    EXPECT_EQ(o["shape"], json({n, 1001}));
+    ASSERT_EQ(o["data"].size(), want.size());
+    double maxd = 0;
+    for (size_t i = 0; i < want.size(); ++i) maxd = std::max(maxd, std::abs(o["data"][i].get<double>() - want[i]));
+    EXPECT_LE(maxd, 1e-6) << "nested=" << nested;  // floats printed round-trip exact
+  }
+  // Classification output: "probability:index" strings, best first.
+  json req = json::parse(infer_json(x, n));
+  req["outputs"] = json::array({{{"name", ts.spec.info.output_name}, {"parameters", {{"classification", 3}}}}});
+  auto r = c.Post(ts.url_model() + "/versions/1/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  EXPECT_EQ(j["outputs"][0]["datatype"], "BYTES");
+  EXPECT_EQ(j["outputs"][0]["shape"], json({n, 3}));
+  const auto top = top_k_classes(want.data(), 1001, 3, true);
+  const std::string first = j["outputs"][0]["data"][0];
+  EXPECT_EQ(first.substr(first.find(':') + 1), std::to_string(top[0]));
+}
+
+TEST(ServeProtocol, BinaryDataExtension) {
+  TestServer ts(small_model(), opts());
+  Model ref = small_model();
+  const int n = 3;
+  const auto x = test::random_input(size_t(n) * kRes * kRes * 3, 12);
+  const auto want = direct_probs(ref, x, n);
+  json req;
+  req["inputs"] = json::array({{{"name", "input"}, {"datatype", "FP32"}, {"shape", {n, kRes, kRes, 3}},
+                                {"parameters", {{"binary_data_size", x.size() * 4}}}}});
+  req["outputs"] = json::array({{{"name", ts.spec.info.output_name}, {"parameters", {{"binary_data", true}}}}});
+  const std::string head = req.dump();
+  std::string body = head + std::string(reinterpret_cast<const char*>(x.data()), x.size() * 4);
+  auto c = ts.client();
+  httplib::Headers h = {{"Inference-Header-Content-Length", std::to_string(head.size())}};
+  auto r = c.Post(ts.url_model() + "/infer", h, body, "application/octet-stream");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  ASSERT_TRUE(r->has_header("Inference-Header-Content-Length"));
+  const size_t hl = std::stoul(r->get_header_value("Inference-Header-Content-Length"));
+  ASSERT_LE(hl, r->body.size());
+  json j = json::parse(r->body.substr(0, hl));
+  EXPECT_EQ(j["outputs"][0]["parameters"]["binary_data_size"], want.size() * 4);
+  ASSERT_EQ(r->body.size() - hl, want.size() * 4);
+  std::vector<float> got(want.size());
+  std::memcpy(got.data(), r->body.data() + hl, got.size() * 4);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_FLOAT_EQ(got[i], want[i]) << i;
+
+  // curl --data-binary sends application/x-www-form-urlencoded: bodies of any size up to
+  // --max-body must still get through (not the HTTP library's 8 KiB form limit).
+  r = c.Post(ts.url_model() + "/infer", h, body, "application/x-www-form-urlencoded");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+
+  // Header length beyond the body, or binary size disagreeing with the bytes sent: 400.
+  h = {{"Inference-Header-Content-Length", std::to_string(body.size() + 1)}};
+  r = c.Post(ts.url_model() + "/infer", h, body, "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  h = {{"Inference-Header-Content-Length", std::to_string(head.size())}};
+  r = c.Post(ts.url_model() + "/infer", h, body.substr(0, body.size() - 5), "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("binary_data_size"), std::string::npos);
+}
+
+TEST(ServeProtocol, Uint8PixelsAndBinaryOutputForAll) {
+  TestServer ts(small_model(), opts());
+  Model ref = small_model();
+  const ModelInfo& info = ref.info();
+  const size_t count = size_t(kRes) * kRes * 3;
+  std::vector<uint8_t> px(count);
+  std::vector<float> x(count);
+  for (size_t i = 0; i < count; ++i) {
+    px[i] = uint8_t((i * 37 + 11) % 256);
+    x[i] = (float(px[i]) - info.mean) / info.scale;  // what the server must feed the model
+  }
+  const auto want = direct_probs(ref, x, 1);
+  json req;
+  req["inputs"] = json::array({{{"name", "input"}, {"datatype", "UINT8"}, {"shape", {1, kRes, kRes, 3}}, {"data", px}}});
+  req["parameters"] = {{"binary_data_output", true}};
+  auto c = ts.client();
+  auto r = c.Post(ts.url_model() + "/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const size_t hl = std::stoul(r->get_header_value("Inference-Header-Content-Length"));
+  ASSERT_EQ(r->body.size() - hl, want.size() * 4);
+  std::vector<float> got(want.size());
+  std::memcpy(got.data(), r->body.data() + hl, got.size() * 4);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(got[i], want[i], 1e-6f) << i;
+  // Out-of-range UINT8 values are refused.
+  req["inputs"][0]["data"][5] = 256;
+  r = c.Post(ts.url_model() + "/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+}
+
+std::string bytes_body(const std::vector<test::Bytes>& imgs, bool with_size, std::string* head_out) {
+  std::string bin;
+  for (const auto& b : imgs) {
+    const uint32_t n = uint32_t(b.size());
+    const char le[4] = {char(n & 255), char(n >> 8 & 255), char(n >> 16 & 255), char(n >> 24)};
+    bin.append(le, 4);
+    bin.append(reinterpret_cast<const char*>(b.data()), b.size());
+  }
+  json in = {{"name", "input"}, {"datatype", "BYTES"}, {"shape", {imgs.size()}}};
+  if (with_size) in["parameters"] = {{"binary_data_size", bin.size()}};
+  json req;
+  req["inputs"] = json::array({in});
+  *head_out = req.dump();
+  return *head_out + bin;
+}
+
+TEST(ServeProtocol, BytesImagesDecodedLikeClassify) {
+  TestServer ts(small_model(), opts());
+  Model ref = small_model();
+  const std::vector<test::Bytes> imgs = {test::encode_jpeg(test::pattern_image(200, 150, 3)),
+                                         test::encode_png_rgb(test::pattern_image(90, 120, 4))};
+  // Reference: the same decode + preprocess code path, then a direct run.
+  const size_t per = size_t(kRes) * kRes * 3;
+  std::vector<float> x(per * 2);
+  for (size_t i = 0; i < 2; ++i) {
+    const auto img = image::decode_memory(imgs[i].data(), imgs[i].size(), "t");
+    image::preprocess(img, ref.info(), image::PreprocessMode::Omz, x.data() + i * per);
+  }
+  const auto want = direct_probs(ref, x, 2);
+  auto c = ts.client();
+  for (bool with_size : {true, false}) {
+    std::string head;
+    const std::string body = bytes_body(imgs, with_size, &head);
+    httplib::Headers h = {{"Inference-Header-Content-Length", std::to_string(head.size())}};
+    auto r = c.Post(ts.url_model() + "/infer", h, body, "application/octet-stream");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    json j = json::parse(r->body);
+    ASSERT_EQ(j["outputs"][0]["data"].size(), want.size());
+    for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(j["outputs"][0]["data"][i].get<double>(), want[i], 1e-7);
+  }
+  // JSON form: base64 strings.
+  static const char* tbl = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+  auto b64 = [&](const test::Bytes& b) {
+    std::string s;
+    size_t i = 0;
+    for (; i + 2 < b.size(); i += 3) {
+      const uint32_t v = uint32_t(b[i]) << 16 | uint32_t(b[i + 1]) << 8 | b[i + 2];
+      s += tbl[v >> 18 & 63], s += tbl[v >> 12 & 63], s += tbl[v >> 6 & 63], s += tbl[v & 63];
+    }
+    if (b.size() - i == 1) {
+      const uint32_t v = uint32_t(b[i]) << 16;
+      s += tbl[v >> 18 & 63], s += tbl[v >> 12 & 63], s += "==";
+    } else if (b.size() - i == 2) {
+      const uint32_t v = uint32_t(b[i]) << 16 | uint32_t(b[i + 1]) << 8;
+      s += tbl[v >> 18 & 63], s += tbl[v >> 12 & 63], s += tbl[v >> 6 & 63], s += "=";
+    }
+    return s;
+  };
+  json req;
+  req["inputs"] = json::array({{{"name", "input"}, {"datatype", "BYTES"}, {"shape", {2}},
+                                {"data", {b64(imgs[0]), {{"b64", b64(imgs[1])}}}}}});
+  auto r = c.Post(ts.url_model() + "/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  json j = json::parse(r->body);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_NEAR(j["outputs"][0]["data"][i].get<double>(), want[i], 1e-7);
+}
+
+struct BadCase {
+  std::string what;
+  std::string body;
+  std::string header_length;  // "" = none
+  int status;
+};
+
+std::vector<BadCase> bad_cases() {
+  const std::string m = R"("name":"input","datatype":"FP32")";
+  const std::string shape = "[1," + std::to_string(kRes) + "," + std::to_string(kRes) + ",3]";
+  std::vector<BadCase> v = {
+      {"not json", "{inputs:", "", 400},
+      {"json array", "[1,2,3]", "", 400},
+      {"no inputs", "{}", "", 400},
+      {"inputs not array", R"({"inputs":5})", "", 400},
+      {"two inputs", R"({"inputs":[{)" + m + R"(,"shape":)" + shape + R"(,"data":[]},{)" + m + "}]}", "", 400},
+      {"wrong name", R"({"inputs":[{"name":"x","datatype":"FP32","shape":)" + shape + R"(,"data":[1]}]})", "", 400},
+      {"wrong dtype", R"({"inputs":[{"name":"input","datatype":"INT64","shape":)" + shape + R"(,"data":[1]}]})", "", 400},
+      {"dtype not string", R"({"inputs":[{"name":"input","datatype":3,"shape":)" + shape + R"(,"data":[1]}]})", "", 400},
+      {"wrong shape", R"({"inputs":[{)" + m + R"(,"shape":[1,3,)" + std::to_string(kRes) + "," + std::to_string(kRes) + R"(],"data":[1]}]})", "", 400},
+      {"negative dim", R"({"inputs":[{)" + m + R"(,"shape":[-1,)" + std::to_string(kRes) + "," + std::to_string(kRes) + R"(,3],"data":[1]}]})", "", 400},
+      {"huge batch", R"({"inputs":[{)" + m + R"(,"shape":[2000000000,)" + std::to_string(kRes) + "," + std::to_string(kRes) + R"(,3],"data":[1]}]})", "", 400},
+      {"float shape", R"({"inputs":[{)" + m + R"(,"shape":[1.5,)" + std::to_string(kRes) + "," + std::to_string(kRes) + R"(,3],"data":[1]}]})", "", 400},
+      {"too few values", R"({"inputs":[{)" + m + R"(,"shape":)" + shape + R"(,"data":[1,2,3]}]})", "", 400},
+      {"string values", R"({"inputs":[{)" + m + R"(,"shape":)" + shape + R"(,"data":["a"]}]})", "", 400},
+      {"no data", R"({"inputs":[{)" + m + R"(,"shape":)" + shape + "}]}", "", 400},
+      {"deep nesting", R"({"inputs":[{)" + m + R"(,"shape":)" + shape + R"(,"data":)" + std::string(5000, '[') + std::string(5000, ']') + "}]}", "", 400},
+      {"unknown output", R"({"inputs":[{)" + m + R"(,"shape":)" + shape + R"(,"data":[1]}],"outputs":[{"name":"zzz"}]})", "", 400},
+      {"header length not a number", "{}", "abc", 400},
+      {"header length too big", "{}", "99999999999", 400},
+      {"bytes non-image", "", "", 400},  // filled below
+      {"bytes length beyond data", "", "", 400},
+      {"bytes count mismatch", "", "", 400},
+      {"bytes truncated prefix", "", "", 400},
+      {"bytes bad base64", R"({"inputs":[{"name":"input","datatype":"BYTES","shape":[1],"data":["@@@@"]}]})", "", 400},
+      {"bytes decompression bomb", "", "", 400},
+  };
+  auto bytes_req = [](const std::string& bin, int n) {
+    const std::string head =
+        R"({"inputs":[{"name":"input","datatype":"BYTES","shape":[)" + std::to_string(n) + "]}]}";
+    return std::make_pair(head + bin, std::to_string(head.size()));
+  };
+  auto le = [](uint32_t n) { return std::string{char(n & 255), char(n >> 8 & 255), char(n >> 16 & 255), char(n >> 24)}; };
+  for (auto& c : v) {
+    std::pair<std::string, std::string> p;
+    if (c.what == "bytes non-image") p = bytes_req(le(11) + "hello world", 1);
+    else if (c.what == "bytes length beyond data") p = bytes_req(le(0xFFFFFFF0u) + "abc", 1);
+    else if (c.what == "bytes count mismatch") p = bytes_req(le(3) + "abc", 2);
+    else if (c.what == "bytes truncated prefix") p = bytes_req(std::string("\x05\x00", 2), 1);
+    else if (c.what == "bytes decompression bomb") {
+      // A valid PNG header declaring 60000 x 60000 pixels: refused before allocation.
+      test::Bytes png = test::encode_png_rgb(test::pattern_image(8, 8));
+      const uint32_t big = 60000;
+      for (int k = 0; k < 2; ++k)
+        for (int b = 0; b < 4; ++b) png[size_t(16 + 4 * k + b)] = uint8_t(big >> (24 - 8 * b));
+      const uint32_t crc = uint32_t(crc32(0, png.data() + 12, 17));  // keep the IHDR CRC valid
+      for (int b = 0; b < 4; ++b) png[size_t(29 + b)] = uint8_t(crc >> (24 - 8 * b));
+      p = bytes_req(le(uint32_t(png.size())) + std::string(png.begin(), png.end()), 1);
+    } else continue;
+    c.body = p.first;
+    c.header_length = p.second;
+  }
+  return v;
+}
+
+TEST(ServeProtocol, ErrorCasesAnswer4xxWithErrorBody) {
+  TestServer ts(small_model(), opts());
+  auto c = ts.client();
+  for (const auto& bc : bad_cases()) {
+    httplib::Headers h;
+    if (!bc.header_length.empty()) h.emplace("Inference-Header-Content-Length", bc.header_length);
+    auto r = c.Post(ts.url_model() + "/infer", h, bc.body, "application/json");
+    ASSERT_TRUE(r) << bc.what;
+    EXPECT_EQ(r->status, bc.status) << bc.what << ": " << r->body;
+    json j = json::parse(r->body, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << bc.what << ": " << r->body;
+    EXPECT_TRUE(j.contains("error") && j["error"].is_string()) << bc.what;
+  }
+  auto r = c.Get("/v2/health/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
+TEST(ServeLimits, BodyTooLargeAuthAndTimeout) {
+  {
+    auto so = opts();
+    so.max_body = 4096;
+    TestServer ts(small_model(), so);
+    auto c = ts.client();
+    auto r = c.Post(ts.url_model() + "/infer", std::string(5000, '{'), "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 413);
+    // A huge declared Content-Length: 413 (the HTTP layer discards what arrives, within
+    // the read timeout, and never allocates for it); a client that hangs up gets dropped.
+    const std::string raw = "POST " + ts.url_model() +
+                            "/infer HTTP/1.1\r\nHost: x\r\nContent-Length: 99999999999999\r\n\r\n";
+    const std::string got = raw_exchange(ts.port, raw + "{}", false);
+    EXPECT_EQ(status_of(got), 413) << got;
+    const int st = status_of(raw_exchange(ts.port, raw + "{}", true));
+    EXPECT_TRUE(st == 0 || st == 413) << st;
+    r = c.Get("/v2/health/live");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  {
+    auto so = opts();
+    so.api_key = "s3cret-key";
+    TestServer ts(small_model(), so);
+    auto c = ts.client();
+    auto r = c.Get("/v2");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    EXPECT_TRUE(json::parse(r->body).contains("error"));
+    r = c.Get("/v2", {{"Authorization", "Bearer wrong-key!"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 401);
+    r = c.Get("/v2", {{"Authorization", "Bearer s3cret-key"}});
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    r = c.Get("/v2/health/live");  // probes stay open
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(server::constant_time_equal("abc", "abc"));
+    EXPECT_FALSE(server::constant_time_equal("abc", "abd"));
+    EXPECT_FALSE(server::constant_time_equal("abc", "abcd"));
+    EXPECT_FALSE(server::constant_time_equal("", "a"));
+  }
+  {
+    // A request whose deadline passes while it waits for batch company: 503 + Retry-After.
+    auto so = opts(8, 300000);
+    so.request_timeout_ms = 1;
+    TestServer ts(small_model(), so);
+    auto c = ts.client();
+    auto r = c.Post(ts.url_model() + "/infer", infer_json(test::random_input(kRes * kRes * 3, 1), 1),
+                    "application/json");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << r->body;
+    EXPECT_TRUE(r->has_header("Retry-After"));
+  }
+}
+
+TEST(ServeBatcher, BoundedQueueRefusesWhenFull) {
+  Model m = small_model(1);
+  std::atomic<bool> entered{false}, release{false};
+  server::BatcherOptions bo;
+  bo.max_batch = 1;
+  bo.batch_timeout_us = 0;
+  bo.max_queue = 1;
+  // The batch callback holds the worker, so the queue state is deterministic.
+  server::Batcher batcher(m, bo, [&](int) {
+    entered = true;
+    while (!release) std::this_thread::sleep_for(1ms);
+  });
+  auto job = [&](uint32_t seed) {
+    auto j = std::make_shared<server::Job>();
+    j->rows = 1;
+    j->input = test::random_input(kRes * kRes * 3, seed);
+    j->deadline = std::chrono::steady_clock::now() + 60s;
+    return j;
+  };
+  auto a = job(1), b = job(2), c = job(3);
+  ASSERT_TRUE(batcher.submit(a));
+  while (!entered) std::this_thread::sleep_for(1ms);
+  EXPECT_TRUE(batcher.submit(b));
+  EXPECT_EQ(batcher.queue_depth(), 1u);
+  EXPECT_FALSE(batcher.submit(c)) << "a full queue must refuse";
+  release = true;
+  ASSERT_TRUE(a->wait_until(std::chrono::steady_clock::now() + 60s));
+  ASSERT_TRUE(b->wait_until(std::chrono::steady_clock::now() + 60s));
+  EXPECT_TRUE(a->error.empty());
+  EXPECT_TRUE(b->error.empty());
+  Model ref = small_model(1);
+  const auto want = direct_probs(ref, b->input, 1);
+  for (size_t i = 0; i < want.size(); ++i) ASSERT_FLOAT_EQ(b->probs[i], want[i]);
+  batcher.stop();
+  EXPECT_FALSE(batcher.submit(job(4))) << "a stopped batcher must refuse";
+}
+
+TEST(ServeLimits, FullQueueAnswers503WithRetryAfter) {
+  // A slower model and a long request (many rows, run in chunks of 1) keep the worker busy.
+  constexpr int res = 128;
+  auto so = opts(1, 0);
+  so.batch.max_queue = 1;
+  Options o;
+  o.threads = 1;
+  TestServer ts(Model::synthetic(1.0f, res, 1001, 3, o), so);
+  const int big = 96;
+  const auto big_req = binary_request(test::random_input(size_t(big) * res * res * 3, 2), big, res);
+  const auto one = binary_request(test::random_input(size_t(res) * res * 3, 3), 1, res);
+  const std::string infer = ts.url_model() + "/infer";
+  std::atomic<int> big_status{0}, queued_status{0};
+  std::thread t1([&] {
+    auto c = ts.client();
+    auto r = c.Post(infer, {{"Inference-Header-Content-Length", big_req.second}}, big_req.first,
+                    "application/octet-stream");
+    big_status = r ? r->status : -1;
+  });
+  auto scrape = [&](const char* name) {
+    auto c = ts.client();
+    auto r = c.Get("/metrics");
+    return r ? metric(r->body, name) : -1.0;
+  };
+  // Wait until the worker has started on the big request.
+  const auto until = std::chrono::steady_clock::now() + 60s;
+  while (scrape("mnv2_inference_images_total") < 1 && std::chrono::steady_clock::now() < until)
+    std::this_thread::sleep_for(2ms);
+  std::thread t2([&] {
+    auto c = ts.client();
+    auto r = c.Post(infer, {{"Inference-Header-Content-Length", one.second}}, one.first, "application/octet-stream");
+    queued_status = r ? r->status : -1;
+  });
+  while (scrape("mnv2_queue_depth") < 1 && std::chrono::steady_clock::now() < until) std::this_thread::sleep_for(1ms);
+  auto c = ts.client();
+  auto r = c.Post(infer, {{"Inference-Header-Content-Length", one.second}}, one.first, "application/octet-stream");
+  const bool still_busy = scrape("mnv2_inference_images_total") < big;
+  ASSERT_TRUE(r);
+  t1.join();
+  t2.join();
+  EXPECT_EQ(big_status, 200);
+  EXPECT_EQ(queued_status, 200);
+  ASSERT_TRUE(still_busy) << "the big request finished before the queue filled; test inconclusive";
+  EXPECT_EQ(r->status, 503) << r->body;
+  EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("queue"), std::string::npos);
+}
+
+TEST(ServeBatching, ConcurrentRequestsAreGrouped) {
+  TestServer ts(small_model(8), opts(8, 100000));
+  Model ref = small_model();
+  const int clients = 8;
+  std::vector<std::vector<float>> xs;
+  for (int i = 0; i < clients; ++i) xs.push_back(test::random_input(kRes * kRes * 3, 100 + i));
+  std::vector<json> outs(clients);
+  std::vector<std::thread> th;
+  for (int i = 0; i < clients; ++i)
+    th.emplace_back([&, i] {
+      auto c = ts.client();
+      auto r = c.Post(ts.url_model() + "/infer", infer_json(xs[size_t(i)], 1), "application/json");
+      if (r && r->status == 200) outs[size_t(i)] = json::parse(r->body);
+    });
+  for (auto& t : th) t.join();
+  for (int i = 0; i < clients; ++i) {
+    ASSERT_TRUE(outs[size_t(i)].is_object()) << "client " << i;
+    const auto want = direct_probs(ref, xs[size_t(i)], 1);
+    const auto& d = outs[size_t(i)]["outputs"][0]["data"];
+    double maxd = 0;
+    for (size_t k = 0; k < want.size(); ++k) maxd = std::max(maxd, std::abs(d[k].get<double>() - want[k]));
+    EXPECT_LE(maxd, 1e-5) << "client " << i << " got another request's rows?";
+  }
+  auto c = ts.client();
+  auto r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  const double singles = metric(r->body, "mnv2_batch_size_bucket{le=\"1\"}");
+  const double calls = metric(r->body, "mnv2_batch_size_count");
+  EXPECT_EQ(metric(r->body, "mnv2_inference_images_total"), clients);
+  EXPECT_LT(calls, clients) << r->body;
+  EXPECT_LT(singles, calls) << "no model call had more than one image";
+}
+
+TEST(ServeClassify, RawAndMultipartMatchCliJson) {
+  const std::string data = test::data_dir();
+  const std::string model_path = data + "/coral/mobilenet_v2_1.0_224_quant.tflite";
+  if (data.empty() || !std::filesystem::exists(model_path)) GTEST_SKIP() << "coral model not available";
+  const std::string labels_path = data + "/coral/imagenet_labels.txt";
+  const std::vector<std::string> photos = {data + "/coral/cat_720p.jpg", data + "/coral/parrot.jpg",
+                                           data + "/coral/grace_hopper.bmp"};
+  std::string cli_out;
+  std::string cmd = test::cli_path() + " classify --json --top 5 --threads 2 --model " + model_path +
+                    " --labels " + labels_path;
+  for (const auto& p : photos) cmd += " " + p;
+  ASSERT_EQ(test::run_command(cmd + " 2>/dev/null", &cli_out), 0) << cli_out;
+  const json cli = json::parse(cli_out);
+
+  Options o;
+  o.threads = 2;
+  Model m = Model::load(model_path, o);
+  Labels labels = align_labels(read_labels(labels_path), m.info().num_classes, m.info().has_background);
+  TestServer ts(std::move(m), opts(), labels, "coral");
+  auto c = ts.client();
+  json multipart_results;
+  {
+    httplib::MultipartFormDataItems items;
+    for (const auto& p : photos) {
+      const auto b = test::read_file(p);
+      items.push_back({"file", std::string(b.begin(), b.end()), p, "application/octet-stream"});
+    }
+    auto r = c.Post("/v1/classify?top=5", items);
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    multipart_results = json::parse(r->body);
+  }
+  EXPECT_EQ(multipart_results["model"], "coral");
+  EXPECT_EQ(multipart_results["preprocess"], cli["preprocess"]);
+  EXPECT_EQ(multipart_results["classes"], cli["classes"]);
+  ASSERT_EQ(cli["results"].size(), photos.size());
+  ASSERT_EQ(multipart_results["results"].size(), photos.size());
+  for (size_t i = 0; i < photos.size(); ++i) {
+    const auto b = test::read_file(photos[i]);
+    auto r = c.Post("/v1/classify?top=5&name=" + std::to_string(i), std::string(b.begin(), b.end()),
+                    "application/octet-stream");
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    const json j = json::parse(r->body);
+    ASSERT_EQ(j["results"].size(), 1u);
+    // Same classes, labels and printed probabilities as the CLI.
+    EXPECT_EQ(j["results"][0]["top"], cli["results"][i]["top"]) << photos[i];
+    EXPECT_EQ(j["results"][0]["file"], std::to_string(i));
+    EXPECT_EQ(multipart_results["results"][i]["file"], photos[i]);
+    EXPECT_EQ(multipart_results["results"][i]["top"], cli["results"][i]["top"]) << photos[i];
+  }
+  // Errors: bad top, non-image body, empty body.
+  auto r = c.Post("/v1/classify?top=0", std::string("x"), "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  r = c.Post("/v1/classify", std::string("definitely not an image"), "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+  EXPECT_TRUE(json::parse(r->body).contains("error"));
+  r = c.Post("/v1/classify", std::string(), "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400);
+}
+
+TEST(ServeHostile, ThousandsOfMalformedRequestsLeaveServerHealthy) {
+  auto so = opts();
+  so.max_body = 1 << 20;
+  so.http_threads = 4;
+  TestServer ts(small_model(), so);
+  const auto cases = bad_cases();
+  const std::string infer = ts.url_model() + "/infer";
+  uint32_t rng = 12345;
+  auto next = [&] {  // xorshift32: all bits usable
+    rng ^= rng << 13;
+    rng ^= rng >> 17;
+    rng ^= rng << 5;
+    return rng;
+  };
+  int sent = 0, wrong = 0, no_answer = 0;
+  double kind_secs[8] = {0, 0, 0, 0, 0, 0, 0, 0};
+  const auto t_end = std::chrono::steady_clock::now() + 60s;
+  httplib::Client c("127.0.0.1", ts.port);
+  c.set_read_timeout(10, 0);
+  c.set_keep_alive(true);
+  c.set_tcp_nodelay(true);
+  const int total = std::getenv("MNV2_HOSTILE_N") ? std::atoi(std::getenv("MNV2_HOSTILE_N")) : 10000;
+  for (int i = 0; i < total && std::chrono::steady_clock::now() < t_end; ++i) {
+    const int kind = int(next() % 8);
+    ++sent;
+    const auto k0 = std::chrono::steady_clock::now();
+    struct KindTimer {
+      double* acc;
+      std::chrono::steady_clock::time_point t0;
+      ~KindTimer() { *acc += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); }
+    } kt{&kind_secs[kind], k0};
+    if (kind <= 3) {
+      // A protocol-level bad request, possibly with random byte damage.
+      BadCase bc = cases[next() % cases.size()];
+      std::string body = bc.body;
+      if (kind == 3 && !body.empty())
+        for (int k = 0; k < 3; ++k) body[next() % body.size()] = char(next() & 255);
+      httplib::Headers h;
+      if (!bc.header_length.empty()) h.emplace("Inference-Header-Content-Length", bc.header_length);
+      const auto q0 = std::chrono::steady_clock::now();
+      auto r = c.Post(infer, h, body, "application/json");
+      const double qs = std::chrono::duration<double>(std::chrono::steady_clock::now() - q0).count();
+      if (qs > 2) std::printf("slow %.3f s: %s\n", qs, bc.what.c_str());
+      if (!r) {
+        ++no_answer;
+      } else if (r->status < 400 || r->status >= 500) {
+        ++wrong;
+        ADD_FAILURE() << bc.what << " (damaged=" << (kind == 3) << ") -> " << r->status << " " << r->body.substr(0, 200);
+      }
+    } else if (kind == 4) {
+      // Truncated body: Content-Length larger than what is sent, then half-close.
+      const std::string raw = "POST " + infer + " HTTP/1.1\r\nHost: x\r\nContent-Length: 5000\r\n\r\n{\"inputs\":[";
+      const int st = status_of(raw_exchange(ts.port, raw, true));
+      if (st != 0 && (st < 400 || st >= 500)) ++wrong;
+    } else if (kind == 5) {
+      // Garbage request lines and headers.
+      static const char* junk[] = {"GARBAGE\r\n\r\n", "GET / HTTP/9.9\r\n\r\n",
+                                   "POST /v2 HTTP/1.1\r\nContent-Length: -5\r\n\r\n",
+                                   "GET /v2 HTTP/1.1\r\nHost: x\r\nBad Header Line\r\n\r\n",
+                                   "POST /v1/classify HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nZZZ\r\n"};
+      const int st = status_of(raw_exchange(ts.port, junk[next() % 5], true));
+      if (st >= 500) ++wrong;
+    } else if (kind == 6) {
+      // Non-image uploads to /v1/classify.
+      size_t n = 1 + next() % 2000;
+      for (size_t sq = 1; sq * sq * 3 <= n; ++sq)
+        if (sq * sq * 3 == n) ++n;  // 3*S*S bytes would be a valid headerless raw RGB image
+      std::string body(n, '\0');
+      for (char& ch : body) ch = char(next() & 255);
+      auto r = c.Post("/v1/classify", body, "image/jpeg");
+      if (!r) ++no_answer;
+      else if (r->status != 400) ++wrong, ADD_FAILURE() << "classify junk -> " << r->status;
+    } else {
+      // An overlong URI / header.
+      auto r = c.Get("/v2/models/" + std::string(10000, 'a'));
+      if (r && r->status < 400) ++wrong;
+    }
+  }
+  // Slowloris-style: partial headers that never finish are dropped after the read timeout.
+  std::vector<std::thread> slow;
+  for (int i = 0; i < 3; ++i)
+    slow.emplace_back([&] { raw_exchange(ts.port, "GET /v2 HTTP/1.1\r\nHost: x\r\nX-Slow:", false, 5000); });
+  for (auto& t : slow) t.join();
+  EXPECT_GE(sent, 1000);
+  EXPECT_EQ(wrong, 0);
+  EXPECT_EQ(no_answer, 0);
+  // Still healthy and still correct.
+  httplib::Client c2("127.0.0.1", ts.port);
+  auto r = c2.Get("/v2/health/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  r = c2.Post(infer, infer_json(test::random_input(kRes * kRes * 3, 9), 1), "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+  std::printf("[ hostile ] %d malformed requests, all answered 4xx or dropped; seconds by kind:", sent);
+  for (double k : kind_secs) std::printf(" %.2f", k);
+  std::printf("\n");
+}
+
+TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
+  const std::string dir = test::scratch_dir();
+  const std::string port_file = dir + "/port";
+  const std::string log = dir + "/log";
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
+    execl(test::cli_path().c_str(), "mnv2", "serve", "--synthetic", "1.0", "128", "--threads", "1", "--port", "0",
+          "--port-file", port_file.c_str(), "--max-batch", "1", "--name", "mnv2", nullptr);
+    _exit(127);
+  }
+  int port = 0;
+  for (int i = 0; i < 600 && port == 0; ++i) {
+    std::ifstream f(port_file);
+    if (!(f >> port)) port = 0;
+    if (!port) std::this_thread::sleep_for(50ms);
+  }
+  ASSERT_GT(port, 0) << "server did not start";
+  // An in-flight request (many rows) when SIGTERM arrives must still complete.
+  const int n = 24;
+  const auto req = binary_request(test::random_input(size_t(n) * 128 * 128 * 3, 5), n, 128);
+  std::atomic<int> status{0};
+  std::thread t([&] {
+    httplib::Client c("127.0.0.1", port);
+    c.set_read_timeout(120, 0);
+    auto r = c.Post("/v2/models/mnv2/infer", {{"Inference-Header-Content-Length", req.second}}, req.first,
+                    "application/octet-stream");
+    status = r ? r->status : -1;
+  });
+  // Wait until the request has reached the model, then signal.
+  for (int i = 0; i < 2000; ++i) {
+    httplib::Client c("127.0.0.1", port);
+    auto r = c.Get("/metrics");
+    if (r && metric(r->body, "mnv2_inference_images_total") >= 1) break;
+    std::this_thread::sleep_for(5ms);
+  }
+  ::kill(pid, SIGTERM);
+  int ws = 0;
+  ASSERT_EQ(waitpid(pid, &ws, 0), pid);
+  t.join();
+  std::ifstream lf(log);
+  const std::string logtext((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
+  EXPECT_TRUE(WIFEXITED(ws)) << logtext;
+  EXPECT_EQ(WEXITSTATUS(ws), 0) << logtext;
+  EXPECT_EQ(status, 200) << logtext;
+  // The access log is one JSON object per request line.
+  bool saw_infer = false;
+  std::istringstream ls(logtext);
+  for (std::string line; std::getline(ls, line);) {
+    if (line.empty() || line[0] != '{') continue;
+    const json j = json::parse(line, nullptr, false);
+    ASSERT_TRUE(j.is_object()) << line;
+    if (j.value("endpoint", "") == "infer") saw_infer = j["status"] == 200 && j.contains("ms");
+  }
+  EXPECT_TRUE(saw_infer) << logtext;
+  // Nothing listens any more.
+  httplib::Client c("127.0.0.1", port);
+  c.set_connection_timeout(1, 0);
+  EXPECT_FALSE(c.Get("/v2/health/live"));
+}
+
+}  // namespace
+}  // namespace mnv2
+
+namespace mnv2 {
+namespace {
+
+// The web page in headless Chromium (Debian `chromium`, npm `playwright-core` installed in
+// <build>/web: `npm install --prefix build/web playwright-core`). Skipped when absent.
+TEST(ServeWeb, PageShowsTopFiveBarsAndLatency) {
+  namespace fs = std::filesystem;
+  const fs::path src = fs::path(__FILE__).parent_path();
+  const fs::path node_modules = fs::path(test::cli_path()).parent_path() / "web" / "node_modules";
+  if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium not installed";
+  if (!fs::exists(node_modules / "playwright-core")) GTEST_SKIP() << "playwright-core not in " << node_modules;
+  std::string out;
+  if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node not available";
+
+  Labels labels;
+  for (int i = 0; i < 1001; ++i) labels.names.push_back("label " + std::to_string(i));
+  TestServer ts(small_model(), opts(), labels);
+  const std::string dir = test::scratch_dir();
+  const std::string img = dir + "/photo.jpg", shot = dir + "/card.png";
+  test::write_file(img, test::encode_jpeg(test::pattern_image(320, 240, 5)));
+  const std::string cmd = "NODE_PATH=" + node_modules.string() + " node " + (src / "web/page_check.cjs").string() +
+                          " http://127.0.0.1:" + std::to_string(ts.port) + "/ " + img + " " + shot + " 2>&1";
+  ASSERT_EQ(test::run_command(cmd, &out), 0) << out;
+  const json j = json::parse(out.substr(out.find('{')));
+  EXPECT_EQ(j["name"], "photo.jpg");
+  EXPECT_TRUE(j["imageLoaded"].get<bool>());
+  EXPECT_TRUE(j["consoleErrors"].empty()) << j["consoleErrors"].dump();
+  EXPECT_NE(j["status"].get<std::string>().find("ms"), std::string::npos);
+  ASSERT_EQ(j["rows"].size(), 5u) << out;
+  // The page shows what /v1/classify answers for the same bytes.
+  httplib::Client c("127.0.0.1", ts.port);
+  const auto bytes = test::read_file(img);
+  auto r = c.Post("/v1/classify?top=5", std::string(bytes.begin(), bytes.end()), "image/jpeg");
+  ASSERT_TRUE(r);
+  const json api = json::parse(r->body);
+  for (size_t i = 0; i < 5; ++i) {
+    const std::string label = api["results"][0]["top"][i]["label"];
+    EXPECT_EQ(j["rows"][i]["text"].get<std::string>().rfind(label + " ", 0), 0u) << j["rows"][i].dump();
+  }
+  // Screenshot check: the card rendered, with the bars' blue (#2f6fed) present.
+  const image::Image png = image::decode_file(shot);
+  EXPECT_GE(png.width, 300);
+  size_t blue = 0;
+  for (size_t p = 0; p + 2 < png.pixels.size(); p += 3)
+    if (std::abs(png.pixels[p] - 0x2f) < 12 && std::abs(png.pixels[p + 1] - 0x6f) < 12 && std::abs(png.pixels[p + 2] - 0xed) < 12)
+      ++blue;
+  EXPECT_GT(blue, 20u) << "no bar pixels in the screenshot " << shot;
+  if (const char* keep = std::getenv("MNV2_KEEP_SCREENSHOT")) std::filesystem::copy_file(shot, keep, std::filesystem::copy_options::overwrite_existing);
+}
+
+}  // namespace
+}  // namespace mnv2
