@@ -45,4 +45,11 @@ if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # The real TFLite runtime compiled to WebAssembly, for the TFLite agreement tests.
   "$(dirname "$0")/../tests/ref/setup_tflite_wasm.sh" "$(dirname "$0")/../tests/ref/wasm" --online >/dev/null ||
     echo "install-deps: @tensorflow/tfjs-tflite not installed; the TFLite-wasm comparisons will skip" >&2
+  # playwright-core drives Debian's chromium for the web page test of `mnv2 serve`.
+  web="$(dirname "$0")/../tests/ref/web"
+  if [[ ! -f "$web/node_modules/playwright-core/package.json" ]]; then
+    npm install --prefix "$web" --no-save --no-package-lock --no-audit --no-fund --loglevel=error \
+      playwright-core >/dev/null 2>&1 ||
+      echo "install-deps: playwright-core not installed; the web page test will skip" >&2
+  fi
 fi

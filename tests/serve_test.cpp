@@ -919,12 +919,14 @@ TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
 namespace mnv2 {
 namespace {
 
-// The web page in headless Chromium (Debian `chromium`, npm `playwright-core` installed in
-// <build>/web: `npm install --prefix build/web playwright-core`). Skipped when absent.
+// The web page in headless Chromium (Debian `chromium`, npm `playwright-core` that
+// scripts/install-deps.sh installs into tests/ref/web). Skipped when absent.
 TEST(ServeWeb, PageShowsTopFiveBarsAndLatency) {
   namespace fs = std::filesystem;
   const fs::path src = fs::path(__FILE__).parent_path();
-  const fs::path node_modules = fs::path(test::cli_path()).parent_path() / "web" / "node_modules";
+  fs::path node_modules = src / "ref" / "web" / "node_modules";
+  if (!fs::exists(node_modules / "playwright-core"))
+    node_modules = fs::path(test::cli_path()).parent_path() / "web" / "node_modules";
   if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium not installed";
   if (!fs::exists(node_modules / "playwright-core")) GTEST_SKIP() << "playwright-core not in " << node_modules;
   std::string out;
