@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "mnv2/mnv2.h"
+#include "util/classify_json.h"
 
 namespace mnv2::cli {
 
@@ -95,26 +96,6 @@ RegisterCommand::RegisterCommand(const char* name, const char* summary, int (*ru
   commands().push_back({name, summary, run});
 }
 
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (unsigned char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
-      default:
-        if (c < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", c);
-          out += buf;
-        } else {
-          out += char(c);
-        }
-    }
-  }
-  return out;
-}
+std::string json_escape(const std::string& s) { return json_escape_text(s); }
 
 }  // namespace mnv2::cli

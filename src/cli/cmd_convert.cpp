@@ -6,6 +6,7 @@
 #include <cstdlib>
 
 #include "cli/args.h"
+#include "cli/model_args.h"
 #include "formats/loader.h"
 #include "formats/writer.h"
 #include "graph/mobilenet_v2.h"
@@ -41,21 +42,10 @@ const char* kHelp =
 
 Graph source_graph(const Args& a) {
   if (a.has("synthetic")) {
-    const std::string w = a.get("synthetic");
-    if (a.positional().empty())
-      throw Error("--synthetic needs a width and a resolution, e.g. --synthetic 1.4 224");
-    const std::string r = a.positional().front();
-    char* end = nullptr;
-    const double width = std::strtod(w.c_str(), &end);
-    if (w.empty() || *end || !(width > 0 && width <= 8))
-      throw Error("--synthetic width must be a number in (0, 8], got '" + w + "'");
-    const long res = std::strtol(r.c_str(), &end, 10);
-    if (r.empty() || *end || res < 32 || res > 4096)
-      throw Error("--synthetic resolution must be an integer in [32, 4096], got '" + r + "'");
+    const SyntheticSpec sp = synthetic_spec(a);
     if (a.positional().size() > 1)
       throw Error("unexpected argument '" + a.positional()[1] + "'");
-    return build_mobilenet_v2(float(width), int(res), a.get_int("classes", 1001, 1, 65536),
-                              uint64_t(a.get_int("seed", 1, 0, 1 << 30)));
+    return build_mobilenet_v2(sp.width, sp.resolution, sp.classes, sp.seed);
   }
   std::string path = a.get("model");
   if (path.empty() && !a.positional().empty()) path = a.positional().front();

@@ -11,25 +11,33 @@ Options engine_options(const Args& a, int max_batch) {
   return o;
 }
 
+SyntheticSpec synthetic_spec(const Args& a) {
+  // --synthetic takes two values: the width is the option value, the resolution the
+  // next positional argument.
+  const std::string w = a.get("synthetic");
+  if (a.positional().empty())
+    throw Error("--synthetic needs a width and a resolution, e.g. --synthetic 1.4 224");
+  const std::string r = a.positional().front();
+  char* end = nullptr;
+  const double width = std::strtod(w.c_str(), &end);
+  if (w.empty() || *end || !(width > 0 && width <= 8))
+    throw Error("--synthetic width must be a number in (0, 8], got '" + w + "'");
+  const long res = std::strtol(r.c_str(), &end, 10);
+  if (r.empty() || *end || res < 32 || res > 4096)
+    throw Error("--synthetic resolution must be an integer in [32, 4096], got '" + r + "'");
+  SyntheticSpec sp;
+  sp.width = float(width);
+  sp.resolution = int(res);
+  sp.classes = a.get_int("classes", 1001, 1, 65536);
+  sp.seed = uint64_t(a.get_int("seed", 1, 0, 1 << 30));
+  return sp;
+}
+
 Model open_model(const Args& a, int max_batch, bool positional_model) {
   const Options o = engine_options(a, max_batch);
   if (a.has("synthetic")) {
-    // --synthetic takes two values: the width is the option value, the resolution the
-    // next positional argument.
-    const std::string w = a.get("synthetic");
-    if (a.positional().empty())
-      throw Error("--synthetic needs a width and a resolution, e.g. --synthetic 1.4 224");
-    const std::string r = a.positional().front();
-    char* end = nullptr;
-    const double width = std::strtod(w.c_str(), &end);
-    if (w.empty() || *end || !(width > 0 && width <= 8))
-      throw Error("--synthetic width must be a number in (0, 8], got '" + w + "'");
-    const long res = std::strtol(r.c_str(), &end, 10);
-    if (r.empty() || *end || res < 32 || res > 4096)
-      throw Error("--synthetic resolution must be an integer in [32, 4096], got '" + r + "'");
-    const int classes = a.get_int("classes", 1001, 1, 65536);
-    const long seed = a.get_int("seed", 1, 0, 1 << 30);
-    return Model::synthetic(float(width), int(res), classes, uint64_t(seed), o);
+    const SyntheticSpec sp = synthetic_spec(a);
+    return Model::synthetic(sp.width, sp.resolution, sp.classes, sp.seed, o);
   }
   std::string path = a.get("model");
   if (path.empty() && positional_model && !a.positional().empty()) path = a.positional().front();

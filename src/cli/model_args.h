@@ -17,6 +17,14 @@ inline const char* kModelOptionsHelp =
     "  --threads T           inference threads (default: number of cores)\n";
 
 Options engine_options(const Args& a, int max_batch);
+
+struct SyntheticSpec {
+  float width = 0;
+  int resolution = 0, classes = 1001;
+  uint64_t seed = 1;
+};
+// Parses --synthetic W R (R is the first positional argument), --classes and --seed.
+SyntheticSpec synthetic_spec(const Args& a);
 // Builds the model the arguments name; `positional_model` lets a command accept the
 // model path as its first positional argument (as `mnv2 info MODEL` does).
 Model open_model(const Args& a, int max_batch, bool positional_model = false);
