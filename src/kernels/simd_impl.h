@@ -36,10 +36,13 @@ void gemm_tile(const GemmTile& t) {
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) acc[m][j] = b0;
   }
+  // Locals, not t's fields: read through the reference, the loop bound would be reloaded
+  // from memory every step, one more load competing with the operand loads.
   const float* a = t.a;
   const int64_t lda = t.lda;
   const float* b = t.b;
-  for (int k = 0; k < t.k; ++k, b += NR) {
+  const int kk = t.k;
+  for (int k = 0; k < kk; ++k, b += NR) {
     R w[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) w[j] = V::load(b + j * L);
@@ -83,8 +86,10 @@ void gemm_row4(const GemmTile& t) {
   for (int j = 0; j < NV; ++j) acc[j] = V::load(t.bias + (j / NRV) * NR + (j % NRV) * L);
   const int64_t ps = int64_t(t.k) * NR;
   const float* b = t.b;
-  for (int k = 0; k < t.k; ++k, b += NR) {
-    const R x = V::bcast(t.a + k);
+  const float* a = t.a;
+  const int kk = t.k;
+  for (int k = 0; k < kk; ++k, b += NR) {
+    const R x = V::bcast(a + k);
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j)
       acc[j] = V::fma(x, V::load(b + (j / NRV) * ps + (j % NRV) * L), acc[j]);
