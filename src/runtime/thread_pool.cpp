@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace mnv2 {
@@ -18,6 +19,14 @@ inline void cpu_relax() {
 // one inference follow each other within microseconds; between inferences the worker
 // gives its core back to the rest of the machine.
 constexpr auto kSpin = std::chrono::microseconds(300);
+
+// Straggler back-off (see thread_pool.h): a wait counts as a straggler event when it is
+// longer than both kStraggle and the caller's own share of the call (on an idle machine the
+// wait is at most one item, which is less than the caller's share).
+constexpr auto kStraggle = std::chrono::microseconds(100);
+constexpr int kMinBackoff = 64;
+constexpr int kMaxBackoff = 16384;
+constexpr int kCleanToHalve = 2048;
 
 }  // namespace
 
@@ -58,10 +67,12 @@ void ThreadPool::drain(uint32_t gen, int worker) {
 
 void ThreadPool::run(int count, Job job, void* ctx) {
   if (count <= 0) return;
-  if (workers_.empty() || count == 1) {
+  if (workers_.empty() || count == 1 || inline_left_ > 0) {
+    if (inline_left_ > 0 && count > 1) --inline_left_;
     for (int i = 0; i < count; ++i) job(ctx, i, 0);
     return;
   }
+  const auto t_start = std::chrono::steady_clock::now();
   const uint32_t gen = uint32_t(state_.load(std::memory_order_relaxed) >> 32) + 1;
   job_.store(job, std::memory_order_relaxed);
   ctx_.store(ctx, std::memory_order_relaxed);
@@ -73,12 +84,30 @@ void ThreadPool::run(int count, Job job, void* ctx) {
     wake_.notify_all();
   }
   drain(gen, 0);
-  for (int spins = 0; done_.load(std::memory_order_acquire) != count; ++spins) {
-    // A descheduled worker holding an item needs this core more than the spin does.
-    if (spins < 4096)
-      cpu_relax();
-    else
-      sched_yield();
+  if (done_.load(std::memory_order_acquire) == count) {
+    ++clean_calls_;
+  } else {
+    const auto t_drained = std::chrono::steady_clock::now();
+    for (int spins = 0; done_.load(std::memory_order_acquire) != count; ++spins) {
+      // A descheduled worker holding an item needs this core more than the spin does.
+      if (spins < 4096)
+        cpu_relax();
+      else
+        sched_yield();
+    }
+    const auto t_end = std::chrono::steady_clock::now();
+    const auto waited = t_end - t_drained;
+    if (waited > kStraggle && waited > t_drained - t_start) {
+      backoff_ = backoff_ == 0 ? kMinBackoff : std::min(2 * backoff_, kMaxBackoff);
+      inline_left_ = backoff_;
+      clean_calls_ = 0;
+    } else {
+      ++clean_calls_;
+    }
+  }
+  if (clean_calls_ >= kCleanToHalve && backoff_ > 0) {
+    backoff_ = backoff_ / 2 < kMinBackoff ? 0 : backoff_ / 2;
+    clean_calls_ = 0;
   }
 }
 
@@ -91,6 +120,9 @@ void ThreadPool::worker_loop(int worker) {
       gen = uint32_t(state_.load(std::memory_order_acquire) >> 32);
       if (gen != seen || stop_.load(std::memory_order_relaxed)) break;
       cpu_relax();
+      // Yield now and then: when the caller shares this core with the spinning worker (the
+      // scheduler does that on a busy machine), a pure spin takes half its time away.
+      if ((spins & 63) == 63) sched_yield();
       if ((spins & 63) == 63 && std::chrono::steady_clock::now() - t0 > kSpin) {
         std::unique_lock<std::mutex> lock(mutex_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);
