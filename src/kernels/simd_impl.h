@@ -214,8 +214,19 @@ void dw3x3_row(const DwArgs& a, int oy) {
     // Offsets, not a pointer: the window origin may lie before the image.
     const int64_t origin = (int64_t(iy0) * a.iw + ix0) * cs;
     float* o = out + ox * cs;
-    for (int c0 = 0; c0 < a.c; c0 += L) {
-      const int n = a.c - c0 < L ? a.c - c0 : L;
+    int c0 = 0;
+    // Full vectors with plain loads and stores: masked stores are slow on some CPUs
+    // (microcoded on AMD Zen), and most border pixels of the wide layers are full vectors.
+    for (; c0 + L <= a.c; c0 += L) {
+      R acc = V::load(a.bias + c0);
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx)
+          acc = V::fma(V::load(a.in + (origin + (int64_t(ky) * a.iw + kx) * cs + c0)),
+                       V::load(a.w + (ky * 3 + kx) * cs + c0), acc);
+      V::store(o + c0, activate<V>(acc, a.act));
+    }
+    if (c0 < a.c) {
+      const int n = a.c - c0;
       R acc = V::load_n(a.bias + c0, n);
       for (int ky = ky0; ky < ky1; ++ky)
         for (int kx = kx0; kx < kx1; ++kx)
