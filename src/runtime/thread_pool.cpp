@@ -20,6 +20,10 @@ inline void cpu_relax() {
 // gives its core back to the rest of the machine.
 constexpr auto kSpin = std::chrono::microseconds(300);
 
+// Item field of a generation whose job fields are being written (read as an int it is
+// above every count, so drain() never claims from it).
+constexpr uint32_t kClosed = 0x7fffffffu;
+
 // Straggler back-off (see thread_pool.h): a wait counts as a straggler event when it is
 // longer than both kStraggle and the caller's own share of the call (on an idle machine the
 // wait is at most one item, which is less than the caller's share).
@@ -52,9 +56,9 @@ void ThreadPool::drain(uint32_t gen, int worker) {
     const int item = int(uint32_t(s));
     // Read before the claim: a successful claim of an unfinished item proves the job
     // fields still belong to `gen` (the next job is published only after all items finish).
-    const int count = count_.load(std::memory_order_relaxed);
-    const Job job = job_.load(std::memory_order_relaxed);
-    void* ctx = ctx_.load(std::memory_order_relaxed);
+    const int count = count_.load(std::memory_order_acquire);
+    const Job job = job_.load(std::memory_order_acquire);
+    void* ctx = ctx_.load(std::memory_order_acquire);
     if (item >= count) return;
     if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
                                       std::memory_order_acquire))
@@ -74,9 +78,14 @@ void ThreadPool::run(int count, Job job, void* ctx) {
   }
   const auto t_start = std::chrono::steady_clock::now();
   const uint32_t gen = uint32_t(state_.load(std::memory_order_relaxed) >> 32) + 1;
-  job_.store(job, std::memory_order_relaxed);
-  ctx_.store(ctx, std::memory_order_relaxed);
-  count_.store(count, std::memory_order_relaxed);
+  // Close the new generation before touching the job fields: a worker that read the old
+  // state and then sees a new field must fail its claim (its expected state is gone), else
+  // it could run an item of the new job under the old generation's claim and count it twice
+  // (that race hung `--threads 2` runs: the caller waited forever for a lost item).
+  state_.store((uint64_t(gen) << 32) | kClosed, std::memory_order_seq_cst);
+  job_.store(job, std::memory_order_release);
+  ctx_.store(ctx, std::memory_order_release);
+  count_.store(count, std::memory_order_release);
   done_.store(0, std::memory_order_relaxed);
   state_.store(uint64_t(gen) << 32, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
@@ -117,8 +126,9 @@ void ThreadPool::worker_loop(int worker) {
     auto t0 = std::chrono::steady_clock::now();
     uint32_t gen;
     for (int spins = 0;; ++spins) {
-      gen = uint32_t(state_.load(std::memory_order_acquire) >> 32);
-      if (gen != seen || stop_.load(std::memory_order_relaxed)) break;
+      const uint64_t st = state_.load(std::memory_order_acquire);
+      gen = uint32_t(st >> 32);
+      if ((gen != seen && uint32_t(st) != kClosed) || stop_.load(std::memory_order_relaxed)) break;
       cpu_relax();
       // Yield now and then: when the caller shares this core with the spinning worker (the
       // scheduler does that on a busy machine), a pure spin takes half its time away.
