@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
 #include <numeric>
 #include <vector>
 
@@ -46,6 +47,16 @@ BenchResult run_bench(Model& m, const BenchOptions& o) {
   auto t0 = std::chrono::steady_clock::now();
   m.run(input.data(), batch, probs.data());
   r.first_inference_ms = ms_since(t0);
+  if (!o.dump_prefix.empty()) {
+    auto write = [](const std::string& path, const std::vector<float>& v) {
+      std::FILE* f = std::fopen(path.c_str(), "wb");
+      if (!f) throw Error("bench: cannot write '" + path + "'");
+      const size_t n = std::fwrite(v.data(), sizeof(float), v.size(), f);
+      if (std::fclose(f) != 0 || n != v.size()) throw Error("bench: short write to '" + path + "'");
+    };
+    write(o.dump_prefix + ".input.bin", input);
+    write(o.dump_prefix + ".probs.bin", probs);
+  }
   for (int i = 0; i < o.warmup; ++i) m.run(input.data(), batch, probs.data());
 
   std::vector<double> lat;
@@ -68,6 +79,7 @@ BenchResult run_bench(Model& m, const BenchOptions& o) {
   getrusage(RUSAGE_SELF, &ru);
   r.peak_rss_mib = double(ru.ru_maxrss) / 1024.0;
   r.gmacs_per_s = double(info.macs) * batch / (r.p50 / 1000.0) / 1e9;
+  r.samples_ms = std::move(lat);
   return r;
 }
 

@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include "mnv2/mnv2.h"
 
@@ -13,6 +15,9 @@ struct BenchOptions {
   int batch = 1;
   int warmup = 5;       // untimed iterations after the first
   int iterations = 50;  // timed iterations (>= 1)
+  // When set, the input (PREFIX.input.bin, NHWC float32) and the first run's probabilities
+  // (PREFIX.probs.bin) are written as raw little-endian float32, to check another runtime.
+  std::string dump_prefix;
 };
 
 struct BenchResult {
@@ -22,6 +27,7 @@ struct BenchResult {
   double throughput_ips = 0;  // images per second over the timed loop
   double gmacs_per_s = 0;     // at the p50 latency
   double peak_rss_mib = 0;    // of the whole process
+  std::vector<double> samples_ms;  // every timed latency, in order
 };
 
 // Runs the benchmark on `model` (built for at least `opts.batch`). Inputs are

@@ -36,10 +36,13 @@ void gemm_tile(const GemmTile& t) {
 #pragma GCC unroll 16
     for (int m = 0; m < MR; ++m) acc[m][j] = b0;
   }
+  // Locals, not t's fields: read through the reference, the loop bound would be reloaded
+  // from memory every step, one more load competing with the operand loads.
   const float* a = t.a;
   const int64_t lda = t.lda;
   const float* b = t.b;
-  for (int k = 0; k < t.k; ++k, b += NR) {
+  const int kk = t.k;
+  for (int k = 0; k < kk; ++k, b += NR) {
     R w[NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) w[j] = V::load(b + j * L);
@@ -83,8 +86,10 @@ void gemm_row4(const GemmTile& t) {
   for (int j = 0; j < NV; ++j) acc[j] = V::load(t.bias + (j / NRV) * NR + (j % NRV) * L);
   const int64_t ps = int64_t(t.k) * NR;
   const float* b = t.b;
-  for (int k = 0; k < t.k; ++k, b += NR) {
-    const R x = V::bcast(t.a + k);
+  const float* a = t.a;
+  const int kk = t.k;
+  for (int k = 0; k < kk; ++k, b += NR) {
+    const R x = V::bcast(a + k);
 #pragma GCC unroll 8
     for (int j = 0; j < NV; ++j)
       acc[j] = V::fma(x, V::load(b + (j / NRV) * ps + (j % NRV) * L), acc[j]);
@@ -209,8 +214,19 @@ void dw3x3_row(const DwArgs& a, int oy) {
     // Offsets, not a pointer: the window origin may lie before the image.
     const int64_t origin = (int64_t(iy0) * a.iw + ix0) * cs;
     float* o = out + ox * cs;
-    for (int c0 = 0; c0 < a.c; c0 += L) {
-      const int n = a.c - c0 < L ? a.c - c0 : L;
+    int c0 = 0;
+    // Full vectors with plain loads and stores: masked stores are slow on some CPUs
+    // (microcoded on AMD Zen), and most border pixels of the wide layers are full vectors.
+    for (; c0 + L <= a.c; c0 += L) {
+      R acc = V::load(a.bias + c0);
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx)
+          acc = V::fma(V::load(a.in + (origin + (int64_t(ky) * a.iw + kx) * cs + c0)),
+                       V::load(a.w + (ky * 3 + kx) * cs + c0), acc);
+      V::store(o + c0, activate<V>(acc, a.act));
+    }
+    if (c0 < a.c) {
+      const int n = a.c - c0;
       R acc = V::load_n(a.bias + c0, n);
       for (int ky = ky0; ky < ky1; ++ky)
         for (int kx = kx0; kx < kx1; ++kx)

@@ -9,6 +9,9 @@
 #include "runtime/executor.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -71,6 +74,17 @@ class FastExecutor final : public Executor {
     g_.infer_shapes(1);
     build_steps();
     plan(std::max(1, o.max_batch));
+    const char* prof = std::getenv("MNV2_PROFILE");
+    profile_ = prof && *prof && std::string(prof) != "0";
+    if (profile_) {
+      step_ms_.assign(steps_.size(), 0.0);
+      step_run_ms_.assign(steps_.size(), 0.0);
+      step_min_ms_.assign(steps_.size(), 1e300);
+    }
+  }
+
+  ~FastExecutor() override {
+    if (profile_ && images_ > 0) print_profile();
   }
 
   void run(const float* input, int batch, float* output, float* logits,
@@ -82,12 +96,24 @@ class FastExecutor final : public Executor {
     for (size_t i = 0; i < steps_.size(); ++i) {
       Step& s = steps_[i];
       if (s.band_member) continue;  // run by its depthwise step
-      if (s.producer >= 0 || s.consumer >= 0)
+      if (s.producer >= 0 || s.consumer >= 0) {
         run_band(s, batch);
-      else if (s.kind == StepKind::Gemm)
+        continue;  // run_band times its three parts itself
+      }
+      const auto t0 = now();
+      if (s.kind == StepKind::Gemm)
         run_gemm(s, 0, s.ys.h * int64_t(s.ys.w) * batch);
       else
         pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
+      charge(i, t0);
+    }
+    images_ += batch;
+    if (profile_) {
+      for (size_t i = 0; i < steps_.size(); ++i) {
+        step_ms_[i] += step_run_ms_[i];
+        step_min_ms_[i] = std::min(step_min_ms_[i], step_run_ms_[i] / batch);
+        step_run_ms_[i] = 0;
+      }
     }
     auto copy = [&](int id, float* dst) {
       if (!dst || id < 0) return;
@@ -458,6 +484,7 @@ class FastExecutor final : public Executor {
   void run_band(const Step& d, int batch) {
     const Step* p = d.producer >= 0 ? &steps_[size_t(d.producer)] : nullptr;
     const Step* q = d.consumer >= 0 ? &steps_[size_t(d.consumer)] : nullptr;
+    const size_t di = size_t(&d - steps_.data());
     const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w;
     for (int n = 0; n < batch; ++n) {
       int done = 0;  // producer rows of image n computed so far
@@ -467,6 +494,7 @@ class FastExecutor final : public Executor {
           const int need =
               std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
           if (need > done) {
+            const auto tp = now();
             if (p->kind == StepKind::Gemm) {
               run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(need - done) * iw);
             } else {
@@ -476,15 +504,23 @@ class FastExecutor final : public Executor {
               });
             }
             done = need;
+            charge(size_t(d.producer), tp);
           }
         }
         const int base = n * oh + oy0;
+        const auto td = now();
         pool_.parallel_for(oy1 - oy0,
                            [&](int item, int worker) { run_item(d, batch, base + item, worker); });
-        if (q) run_gemm(*q, (int64_t(n) * oh + oy0) * ow, int64_t(oy1 - oy0) * ow);
+        charge(di, td);
+        if (q) {
+          const auto tq = now();
+          run_gemm(*q, (int64_t(n) * oh + oy0) * ow, int64_t(oy1 - oy0) * ow);
+          charge(size_t(d.consumer), tq);
+        }
       }
       // Rows no band needed (outside every window) are still produced, for completeness.
       if (p && done < ih) {
+        const auto tp = now();
         if (p->kind == StepKind::Gemm) {
           run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(ih - done) * iw);
         } else {
@@ -493,6 +529,7 @@ class FastExecutor final : public Executor {
             run_item(*p, batch, base + item, worker);
           });
         }
+        charge(size_t(d.producer), tp);
       }
     }
   }
@@ -560,6 +597,58 @@ class FastExecutor final : public Executor {
     }
   }
 
+  // ---- profiling (MNV2_PROFILE=1) ------------------------------------------------------
+
+  using Clock = std::chrono::steady_clock;
+  Clock::time_point now() const { return profile_ ? Clock::now() : Clock::time_point(); }
+  void charge(size_t step, Clock::time_point t0) {
+    if (profile_)
+      step_run_ms_[step] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  }
+
+  int64_t step_macs(const Step& s) const {  // per image
+    switch (s.kind) {
+      case StepKind::Gemm:
+      case StepKind::Im2colGemm:
+        return int64_t(s.ys.h) * s.ys.w * s.k * s.cout;
+      case StepKind::Dw3x3:
+      case StepKind::DwGeneric:
+        return int64_t(s.ys.h) * s.ys.w * s.ys.c * s.dw.kh * s.dw.kw;
+      default:
+        return 0;
+    }
+  }
+
+  // Wall time per step on stderr when the executor goes away: mean per image over all runs,
+  // and the minimum per image over the runs (robust against preemption on a busy machine;
+  // GMAC/s and % use the minimum).
+  void print_profile() const {
+    static const char* kKind[] = {"gemm", "im2col+gemm", "dw3x3", "dw", "add", "avgpool",
+                                  "softmax", "affine"};
+    double total = 0, total_min = 0;
+    for (double v : step_ms_) total += v;
+    for (double v : step_min_ms_) total_min += v;
+    std::fprintf(stderr,
+                 "mnv2 profile: %lld image(s), %d thread(s), mean %.3f ms per image, sum of "
+                 "per-step minima %.3f ms\n",
+                 (long long)images_, pool_.threads(), total / double(images_), total_min);
+    std::fprintf(stderr, "%4s  %-11s %-32s %12s %9s %9s %6s %8s\n", "step", "kind", "node",
+                 "output", "mean ms", "min ms", "% min", "GMAC/s");
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      const Step& s = steps_[i];
+      const double mean = step_ms_[i] / double(images_), ms = step_min_ms_[i];
+      const int64_t macs = step_macs(s);
+      char shape[48];
+      std::snprintf(shape, sizeof shape, "%dx%dx%d", s.ys.h, s.ys.w, s.ys.c);
+      const std::string& name = g_.node(s.node).name;  // the tail tells expand/dw/project
+      const char* tail = name.size() > 32 ? name.c_str() + (name.size() - 32) : name.c_str();
+      std::fprintf(stderr, "%4zu  %-11s %-32s %12s %9.4f %9.4f %6.2f %8.2f\n", i,
+                   kKind[int(s.kind)], tail, shape, mean, ms,
+                   total_min > 0 ? 100.0 * ms / total_min : 0.0,
+                   ms > 0 ? double(macs) / (ms * 1e6) : 0.0);
+    }
+  }
+
   Graph g_;
   const kernels::KernelTable& kt_;
   ThreadPool pool_;
@@ -572,6 +661,11 @@ class FastExecutor final : public Executor {
   int64_t scratch_floats_ = 0;
   int planned_batch_ = 0;
   int grid_batch_ = 0;
+  bool profile_ = false;
+  std::vector<double> step_ms_;      // wall ms per step, summed over runs
+  std::vector<double> step_run_ms_;  // this run's wall ms per step
+  std::vector<double> step_min_ms_;  // minimum over runs of ms per image
+  int64_t images_ = 0;
 };
 
 }  // namespace

@@ -2,6 +2,7 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <chrono>
 
 namespace mnv2 {
@@ -18,6 +19,18 @@ inline void cpu_relax() {
 // one inference follow each other within microseconds; between inferences the worker
 // gives its core back to the rest of the machine.
 constexpr auto kSpin = std::chrono::microseconds(300);
+
+// Item field of a generation whose job fields are being written (read as an int it is
+// above every count, so drain() never claims from it).
+constexpr uint32_t kClosed = 0x7fffffffu;
+
+// Straggler back-off (see thread_pool.h): a wait counts as a straggler event when it is
+// longer than both kStraggle and the caller's own share of the call (on an idle machine the
+// wait is at most one item, which is less than the caller's share).
+constexpr auto kStraggle = std::chrono::microseconds(100);
+constexpr int kMinBackoff = 64;
+constexpr int kMaxBackoff = 16384;
+constexpr int kCleanToHalve = 2048;
 
 }  // namespace
 
@@ -43,9 +56,9 @@ void ThreadPool::drain(uint32_t gen, int worker) {
     const int item = int(uint32_t(s));
     // Read before the claim: a successful claim of an unfinished item proves the job
     // fields still belong to `gen` (the next job is published only after all items finish).
-    const int count = count_.load(std::memory_order_relaxed);
-    const Job job = job_.load(std::memory_order_relaxed);
-    void* ctx = ctx_.load(std::memory_order_relaxed);
+    const int count = count_.load(std::memory_order_acquire);
+    const Job job = job_.load(std::memory_order_acquire);
+    void* ctx = ctx_.load(std::memory_order_acquire);
     if (item >= count) return;
     if (!state_.compare_exchange_weak(s, s + 1, std::memory_order_acq_rel,
                                       std::memory_order_acquire))
@@ -58,14 +71,21 @@ void ThreadPool::drain(uint32_t gen, int worker) {
 
 void ThreadPool::run(int count, Job job, void* ctx) {
   if (count <= 0) return;
-  if (workers_.empty() || count == 1) {
+  if (workers_.empty() || count == 1 || inline_left_ > 0) {
+    if (inline_left_ > 0 && count > 1) --inline_left_;
     for (int i = 0; i < count; ++i) job(ctx, i, 0);
     return;
   }
+  const auto t_start = std::chrono::steady_clock::now();
   const uint32_t gen = uint32_t(state_.load(std::memory_order_relaxed) >> 32) + 1;
-  job_.store(job, std::memory_order_relaxed);
-  ctx_.store(ctx, std::memory_order_relaxed);
-  count_.store(count, std::memory_order_relaxed);
+  // Close the new generation before touching the job fields: a worker that read the old
+  // state and then sees a new field must fail its claim (its expected state is gone), else
+  // it could run an item of the new job under the old generation's claim and count it twice
+  // (that race hung `--threads 2` runs: the caller waited forever for a lost item).
+  state_.store((uint64_t(gen) << 32) | kClosed, std::memory_order_seq_cst);
+  job_.store(job, std::memory_order_release);
+  ctx_.store(ctx, std::memory_order_release);
+  count_.store(count, std::memory_order_release);
   done_.store(0, std::memory_order_relaxed);
   state_.store(uint64_t(gen) << 32, std::memory_order_seq_cst);
   if (sleepers_.load(std::memory_order_seq_cst) > 0) {
@@ -73,12 +93,30 @@ void ThreadPool::run(int count, Job job, void* ctx) {
     wake_.notify_all();
   }
   drain(gen, 0);
-  for (int spins = 0; done_.load(std::memory_order_acquire) != count; ++spins) {
-    // A descheduled worker holding an item needs this core more than the spin does.
-    if (spins < 4096)
-      cpu_relax();
-    else
-      sched_yield();
+  if (done_.load(std::memory_order_acquire) == count) {
+    ++clean_calls_;
+  } else {
+    const auto t_drained = std::chrono::steady_clock::now();
+    for (int spins = 0; done_.load(std::memory_order_acquire) != count; ++spins) {
+      // A descheduled worker holding an item needs this core more than the spin does.
+      if (spins < 4096)
+        cpu_relax();
+      else
+        sched_yield();
+    }
+    const auto t_end = std::chrono::steady_clock::now();
+    const auto waited = t_end - t_drained;
+    if (waited > kStraggle && waited > t_drained - t_start) {
+      backoff_ = backoff_ == 0 ? kMinBackoff : std::min(2 * backoff_, kMaxBackoff);
+      inline_left_ = backoff_;
+      clean_calls_ = 0;
+    } else {
+      ++clean_calls_;
+    }
+  }
+  if (clean_calls_ >= kCleanToHalve && backoff_ > 0) {
+    backoff_ = backoff_ / 2 < kMinBackoff ? 0 : backoff_ / 2;
+    clean_calls_ = 0;
   }
 }
 
@@ -88,9 +126,13 @@ void ThreadPool::worker_loop(int worker) {
     auto t0 = std::chrono::steady_clock::now();
     uint32_t gen;
     for (int spins = 0;; ++spins) {
-      gen = uint32_t(state_.load(std::memory_order_acquire) >> 32);
-      if (gen != seen || stop_.load(std::memory_order_relaxed)) break;
+      const uint64_t st = state_.load(std::memory_order_acquire);
+      gen = uint32_t(st >> 32);
+      if ((gen != seen && uint32_t(st) != kClosed) || stop_.load(std::memory_order_relaxed)) break;
       cpu_relax();
+      // Yield now and then: when the caller shares this core with the spinning worker (the
+      // scheduler does that on a busy machine), a pure spin takes half its time away.
+      if ((spins & 63) == 63) sched_yield();
       if ((spins & 63) == 63 && std::chrono::steady_clock::now() - t0 > kSpin) {
         std::unique_lock<std::mutex> lock(mutex_);
         sleepers_.fetch_add(1, std::memory_order_seq_cst);

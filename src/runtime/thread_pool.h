@@ -5,6 +5,13 @@
 // claimed one at a time), so callers must make each item's result independent of the
 // thread that computes it; `worker` only selects per-thread scratch memory. No call
 // allocates: idle workers spin briefly (layers come back to back) and then sleep.
+//
+// Straggler back-off: when the caller has finished its share of a call and then waits on a
+// worker far longer than its own share took (the worker was preempted by another process
+// on an oversubscribed machine), the next calls run on the caller alone, a number that
+// doubles with each such event; a long run of clean calls halves it again. This keeps
+// `threads > 1` from becoming much slower than one thread on a busy machine. Results do
+// not change: items never depend on the thread that runs them.
 #pragma once
 
 #include <atomic>
@@ -50,6 +57,10 @@ class ThreadPool {
   std::atomic<bool> stop_{false};
   std::mutex mutex_;
   std::condition_variable wake_;
+  // Back-off state, touched only by the calling thread (run() is not reentrant).
+  int inline_left_ = 0;   // calls still to run on the caller alone
+  int backoff_ = 0;       // length of the next back-off
+  int clean_calls_ = 0;   // parallel calls since the last straggler event
 };
 
 }  // namespace mnv2
