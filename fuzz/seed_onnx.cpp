@@ -25,10 +25,7 @@ Graph ir_graph(bool affine, bool fc_head, int res) {
   Graph g;
   g.info.name = "seed";
   g.info.height = g.info.width = res;
-  Node in;
-  in.name = "input";
-  in.op = OpType::Input;
-  g.input = g.add(in);
+  g.input = g.add("input", OpType::Input);
   int x = g.input;
   if (affine) {
     Node a;
@@ -58,16 +55,8 @@ Graph ir_graph(bool affine, bool fc_head, int res) {
   x = conv(x, 3, 8, 3, 2, false, Activation::Relu6);
   int y = conv(x, 8, 8, 3, 1, true, Activation::Relu);
   y = conv(y, 8, 8, 1, 1, false, Activation::None);
-  Node add;
-  add.name = "add";
-  add.op = OpType::Add;
-  add.inputs = {x, y};
-  x = g.add(add);
-  Node gap;
-  gap.name = "pool";
-  gap.op = OpType::GlobalAvgPool;
-  gap.inputs = {x};
-  g.features = x = g.add(gap);
+  x = g.add("add", OpType::Add, {x, y});
+  g.features = x = g.add("pool", OpType::GlobalAvgPool, {x});
   if (fc_head) {
     Node fc;
     fc.name = "fc";
@@ -79,18 +68,10 @@ Graph ir_graph(bool affine, bool fc_head, int res) {
     x = g.add(fc);
   } else {
     x = conv(x, 8, 5, 1, 1, false, Activation::None);
-    Node r;
-    r.name = "squeeze";
-    r.op = OpType::Reshape;
-    r.inputs = {x};
-    x = g.add(r);
+    x = g.add("squeeze", OpType::Reshape, {x});
   }
   g.logits = x;
-  Node sm;
-  sm.name = "softmax";
-  sm.op = OpType::Softmax;
-  sm.inputs = {x};
-  g.output = g.add(sm);
+  g.output = g.add("softmax", OpType::Softmax, {x});
   g.finalize();
   return g;
 }

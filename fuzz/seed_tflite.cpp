@@ -26,10 +26,7 @@ Graph small_graph(bool affine, int res, int classes, bool symmetric_pads) {
   g.info.height = g.info.width = res;
   g.info.channels = 3;
   g.info.has_background = false;
-  Node in;
-  in.name = "input";
-  in.op = OpType::Input;
-  g.input = g.add(in);
+  g.input = g.add("input", OpType::Input);
   int x = g.input;
   if (affine) {
     Node a;
@@ -61,17 +58,9 @@ Graph small_graph(bool affine, int res, int classes, bool symmetric_pads) {
   int c1 = conv(x, 3, 4, 3, 2, symmetric_pads ? 1 : 0, 1, false, 1, Activation::Relu6);
   int d1 = conv(c1, 4, 4, 3, 1, 1, 1, true, 1, Activation::Relu6);
   int p1 = conv(d1, 4, 4, 1, 1, 0, 0, false, 1, Activation::None);
-  Node add;
-  add.name = "add";
-  add.op = OpType::Add;
-  add.inputs = {p1, c1};
-  int a1 = g.add(add);
+  int a1 = g.add("add", OpType::Add, {p1, c1});
   int d2 = conv(a1, 4, 8, 3, 2, 0, 1, true, 2, Activation::Relu);
-  Node pool;
-  pool.name = "pool";
-  pool.op = OpType::GlobalAvgPool;
-  pool.inputs = {d2};
-  g.features = g.add(pool);
+  g.features = g.add("pool", OpType::GlobalAvgPool, {d2});
   Node fc;
   fc.name = "fc";
   fc.op = OpType::FullyConnected;
@@ -80,16 +69,8 @@ Graph small_graph(bool affine, int res, int classes, bool symmetric_pads) {
   fc.weights = rnd(size_t(8 * classes));
   fc.bias = rnd(size_t(classes));
   int f = g.add(fc);
-  Node r;
-  r.name = "logits";
-  r.op = OpType::Reshape;
-  r.inputs = {f};
-  g.logits = g.add(r);
-  Node sm;
-  sm.name = "probs";
-  sm.op = OpType::Softmax;
-  sm.inputs = {g.logits};
-  g.output = g.add(sm);
+  g.logits = g.add("logits", OpType::Reshape, {f});
+  g.output = g.add("probs", OpType::Softmax, {g.logits});
   g.finalize();
   return g;
 }

@@ -196,10 +196,7 @@ Graph tiny_graph(bool affine) {
   g.info.output_name = "probs";
   g.info.input_name = "image";
   g.info.has_background = false;
-  Node in;
-  in.name = "image";
-  in.op = OpType::Input;
-  g.input = g.add(in);
+  g.input = g.add("image", OpType::Input);
   int x = g.input;
   if (affine) {
     Node a;
@@ -235,18 +232,10 @@ Graph tiny_graph(bool affine) {
   const int c1 = conv("c1", x, 3, 8, 3, 2, 0, 1, Activation::Relu6, false, 1, true);
   const int d1 = conv("d1", c1, 8, 8, 3, 1, 1, 1, Activation::Relu6, true, 1, true);
   const int p1 = conv("p1", d1, 8, 8, 1, 1, 0, 0, Activation::None, false, 1, true);
-  Node add;
-  add.name = "add";
-  add.op = OpType::Add;
-  add.inputs = {p1, c1};
-  const int a1 = g.add(add);
+  const int a1 = g.add("add", OpType::Add, {p1, c1});
   const int c2 = conv("c2_symmetric", a1, 8, 16, 3, 2, 1, 1, Activation::Relu, false, 1, true);
   const int d2 = conv("d2_mult2", c2, 16, 32, 3, 1, 1, 1, Activation::Relu6, true, 2, false);
-  Node pool;
-  pool.name = "pool";
-  pool.op = OpType::GlobalAvgPool;
-  pool.inputs = {d2};
-  g.features = g.add(pool);
+  g.features = g.add("pool", OpType::GlobalAvgPool, {d2});
   Node fc;
   fc.name = "fc";
   fc.op = OpType::FullyConnected;
@@ -255,16 +244,8 @@ Graph tiny_graph(bool affine) {
   fc.weights = rnd(320, 0.8f);
   fc.bias = rnd(10, 0.2f);
   const int f = g.add(fc);
-  Node r;
-  r.name = "logits";
-  r.op = OpType::Reshape;
-  r.inputs = {f};
-  g.logits = g.add(r);
-  Node sm;
-  sm.name = "softmax";
-  sm.op = OpType::Softmax;
-  sm.inputs = {g.logits};
-  g.output = g.add(sm);
+  g.logits = g.add("logits", OpType::Reshape, {f});
+  g.output = g.add("softmax", OpType::Softmax, {g.logits});
   g.finalize();
   return g;
 }

@@ -16,10 +16,7 @@ Graph tiny() {
   g.info.height = g.info.width = 9;
   g.info.num_classes = 5;
   g.info.has_background = false;
-  Node in;
-  in.name = "input";
-  in.op = OpType::Input;
-  g.input = g.add(in);
+  g.input = g.add("input", OpType::Input);
   auto ramp = [](size_t n, float scale) {
     std::vector<float> v(n);
     for (size_t i = 0; i < n; ++i) v[i] = scale * float(int(i % 7) - 3);
@@ -47,11 +44,7 @@ Graph tiny() {
   d.weights = ramp(9 * 4, 0.2f);
   d.bias = ramp(4, 0.1f);
   x = g.add(d);
-  Node p;
-  p.name = "pool";
-  p.op = OpType::GlobalAvgPool;
-  p.inputs = {x};
-  g.features = g.add(p);
+  g.features = g.add("pool", OpType::GlobalAvgPool, {x});
   Node fc;
   fc.name = "fc";
   fc.op = OpType::FullyConnected;
@@ -60,11 +53,7 @@ Graph tiny() {
   fc.weights = ramp(5 * 4, 0.3f);
   fc.bias = ramp(5, 0.1f);
   g.logits = g.add(fc);
-  Node s;
-  s.name = "prob";
-  s.op = OpType::Softmax;
-  s.inputs = {g.logits};
-  g.output = g.add(s);
+  g.output = g.add("prob", OpType::Softmax, {g.logits});
   g.finalize();
   return g;
 }

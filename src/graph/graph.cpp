@@ -41,6 +41,14 @@ int Graph::add(Node node) {
   return int(nodes.size()) - 1;
 }
 
+int Graph::add(std::string name, OpType op, std::vector<int> inputs) {
+  Node n;
+  n.name = std::move(name);
+  n.op = op;
+  n.inputs = std::move(inputs);
+  return add(std::move(n));
+}
+
 void same_padding(int in, int kernel, int stride, int* out, int* pad_before, int* pad_after) {
   const int o = (in + stride - 1) / stride;
   int total = (o - 1) * stride + kernel - in;

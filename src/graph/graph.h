@@ -70,6 +70,8 @@ struct Graph {
   ModelInfo info;
 
   int add(Node node);  // appends, returns its id
+  // Appends a node without weights or geometry (Input, Add, GlobalAvgPool, Reshape, Softmax).
+  int add(std::string name, OpType op, std::vector<int> inputs = {});
   const Node& node(int id) const { return nodes.at(size_t(id)); }
   Node& node(int id) { return nodes.at(size_t(id)); }
 
