@@ -21,6 +21,10 @@ class Error : public std::runtime_error {
 enum class Isa { Auto, Scalar, Avx2, Avx512 };
 enum class Layout { NHWC, NCHW };
 enum class ChannelOrder { RGB, BGR };
+// Arithmetic of the executor: Auto = Int8 for quantized files, Fp32 otherwise.
+enum class Precision { Auto, Fp32, Int8 };
+
+const char* precision_name(Precision p);
 
 const char* isa_name(Isa isa);
 // The best ISA this CPU supports, honouring MNV2_ISA=avx512|avx2|scalar when set.
@@ -54,6 +58,10 @@ struct Options {
   int threads = 0;             // 0 = number of cores
   Isa isa = Isa::Auto;         // Auto = detect_isa()
   int max_batch = 1;           // the arena is planned for this batch; larger batches re-plan once
+  // Int8 needs a quantized graph (Model::load of a quantized file, or a file written by
+  // `mnv2 quantize`); asking for it on a float model is an error. Fp32 on a quantized file
+  // runs its dequantized weights in float.
+  Precision precision = Precision::Auto;
 };
 
 class Model {
@@ -72,6 +80,7 @@ class Model {
   const ModelInfo& info() const;
   int threads() const;
   Isa isa() const;
+  Precision precision() const;  // resolved: Fp32 or Int8
 
   // Run `batch` images. `input` is NHWC float32 in the graph's input domain
   // (already normalised unless info().normalization_in_graph). Any of the outputs may be

@@ -13,6 +13,7 @@ namespace mnv2 {
 struct Model::Impl {
   Graph graph;
   ExecutorOptions options;
+  Precision precision = Precision::Fp32;
   std::unique_ptr<Executor> executor;
 };
 
@@ -28,6 +29,8 @@ ExecutorOptions resolve(const Options& o) {
   if (!cpu_supports(e.isa))
     throw Error(std::string("this CPU does not support ") + isa_name(e.isa));
   if (o.max_batch < 1 || o.max_batch > 4096) throw Error("max_batch must be in [1, 4096]");
+  // The integer executor is not part of this build yet: refuse rather than silently run fp32.
+  if (o.precision == Precision::Int8) throw Error("int8 execution is not available yet");
   e.max_batch = o.max_batch;
   return e;
 }
@@ -59,6 +62,7 @@ Model Model::load(const std::string& path, const Options& options) {
 const ModelInfo& Model::info() const { return impl_->graph.info; }
 int Model::threads() const { return impl_->options.threads; }
 Isa Model::isa() const { return impl_->options.isa; }
+Precision Model::precision() const { return impl_->precision; }
 
 void Model::run(const float* input, int batch, float* probs, float* logits, float* features) {
   if (!input) throw Error("run: input is null");

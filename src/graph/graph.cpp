@@ -214,6 +214,15 @@ int64_t node_macs(const Graph&, const Node& n) {
   }
 }
 
+bool Graph::quantized() const {
+  if (nodes.empty()) return false;
+  for (const Node& n : nodes) {
+    if (!n.out_q.valid()) return false;
+    if (!n.weights.empty() && n.qweights.size() != n.weights.size()) return false;
+  }
+  return true;
+}
+
 int64_t Graph::total_params() const {
   int64_t p = 0;
   for (const Node& n : nodes)

@@ -28,6 +28,17 @@ enum class OpType {
 
 enum class Activation { None, Relu, Relu6 };
 
+// Affine quantization of a tensor, TFLite convention: real = scale * (q - zero_point).
+// Quantized activations are always held as uint8: an int8 tensor with zero point z is the
+// same tensor as uint8 with zero point z + 128 (q_u8 = q_s8 + 128), so one set of integer
+// kernels serves both the uint8 (per-tensor) and int8 (per-channel) TFLite dialects.
+struct QuantParams {
+  float scale = 0.f;       // 0 = not quantized
+  int32_t zero_point = 0;  // in the uint8 domain, 0..255
+  bool valid() const { return scale > 0.f; }
+  bool operator==(const QuantParams&) const = default;
+};
+
 const char* op_name(OpType op);
 const char* activation_name(Activation act);
 
@@ -58,6 +69,19 @@ struct Node {
 
   Shape shape;  // output shape, filled by infer_shapes()
 
+  // Integer view, filled only for graphs that can run natively in int8 (see
+  // Graph::quantized()). `weights`/`bias` above then hold the dequantized real values, so
+  // the fp32 executors run such graphs unchanged.
+  QuantParams out_q;  // quantization of this node's output value
+  // Weights minus their zero point, same layout as `weights` (uint8 weights with zero point
+  // z give q - z in [-255, 255]; int8 symmetric weights give q in [-127, 127]).
+  std::vector<int16_t> qweights;
+  // Weight scale per output channel (Conv2D/FullyConnected: Cout values, Depthwise: C*mult
+  // values), or one value for per-tensor quantization.
+  std::vector<float> qweight_scales;
+  // Bias in units of input_scale * qweight_scales[c] (TFLite's int32 bias); empty = no bias.
+  std::vector<int32_t> qbias;
+
   int64_t param_count() const { return int64_t(weights.size()) + int64_t(bias.size()); }
 };
 
@@ -80,6 +104,10 @@ struct Graph {
   void infer_shapes(int batch = 1);
   // infer_shapes + the model totals into info (params, macs, feature_dim, num_classes).
   void finalize();
+
+  // True when every node carries the integer view above (out_q everywhere, qweights on
+  // every node with weights): the graph came from a quantized file or `mnv2 quantize`.
+  bool quantized() const;
 
   int64_t total_params() const;
   int64_t total_macs() const;  // for one image

@@ -7,6 +7,15 @@
 
 namespace mnv2 {
 
+const char* precision_name(Precision p) {
+  switch (p) {
+    case Precision::Auto: return "auto";
+    case Precision::Fp32: return "fp32";
+    case Precision::Int8: return "int8";
+  }
+  return "?";
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Auto: return "auto";
