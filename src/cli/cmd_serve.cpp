@@ -31,7 +31,8 @@ const char* kHelp =
     "  --request-timeout-ms T   a request not served within T ms gets 503 (default 30000)\n"
     "  --max-body BYTES         largest request body; larger gets 413 (default 67108864)\n"
     "  --max-images N           images (batch rows) per request (default 256)\n"
-    "  --http-threads N         connection worker threads (default 8)\n"
+    "  --http-threads N         connection workers (default 64); a keep-alive connection holds one\n"
+    "                           until it closes, so keep this above the number of clients\n"
     "  --api-key KEY            require Authorization: Bearer KEY (also $MNV2_API_KEY);\n"
     "                           health endpoints and the page stay open\n"
     "  --top K                  default classes for /v1/classify (default 5)\n"
@@ -62,7 +63,7 @@ int run(int argc, char** argv) {
   so.batch.max_queue = size_t(a.get_int("max-queue", 256, 1, 1'000'000));
   so.request_timeout_ms = a.get_int("request-timeout-ms", 30000, 1, 3'600'000);
   so.max_body = size_t(a.get_double("max-body", 64.0 * 1024 * 1024, 1024, 4.0 * 1024 * 1024 * 1024));
-  so.http_threads = a.get_int("http-threads", 8, 1, 1024);
+  so.http_threads = a.get_int("http-threads", 64, 1, 1024);
   so.api_key = a.get("api-key");
   if (so.api_key.empty() && std::getenv("MNV2_API_KEY")) so.api_key = std::getenv("MNV2_API_KEY");
   so.access_log = !a.has("quiet");

@@ -1,6 +1,7 @@
 #include "server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <chrono>
 #include <cstdio>
@@ -76,6 +77,7 @@ struct Server::Impl {
   ServerOptions opt;
   Metrics& metrics;
   httplib::Server http;
+  int listen_fd = -1;  // the listening socket, recorded by the socket-options hook
   std::unique_ptr<Batcher> batcher;
   std::atomic<bool> ready{false};
   std::atomic<bool> stopping{false};
@@ -267,6 +269,15 @@ struct Server::Impl {
   }
 
   void setup() {
+    // Debian's cpp-httplib is a compiled library that listens with a backlog of 5: a burst
+    // of new connections (32 clients connecting at once) overflows the accept queue and
+    // clients get reset connections. Record the socket here (this hook replaces httplib's
+    // default, which only sets SO_REUSEADDR) and re-listen with a real backlog after bind.
+    http.set_socket_options([this](socket_t sock) {
+      int yes = 1;
+      ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof(yes));
+      listen_fd = int(sock);
+    });
     http.new_task_queue = [n = opt.http_threads] { return new httplib::ThreadPool(size_t(std::max(1, n))); };
     http.set_payload_max_length(opt.max_body);
     http.set_read_timeout(opt.read_timeout_s, 0);
@@ -398,6 +409,8 @@ int Server::bind() {
   } else if (!impl_->http.bind_to_port(o.host, port)) {
     throw Error("cannot listen on " + o.host + ":" + std::to_string(port) + " (address in use or not available)");
   }
+  // Calling listen() again on a listening socket only changes its backlog.
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, 1024);
   impl_->ready = true;
   return port;
 }

@@ -16,7 +16,10 @@ namespace mnv2::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                 // 0 = any free port (see bind())
-  int http_threads = 8;
+  // One worker per open connection: httplib keeps a worker on a keep-alive connection until
+  // it closes, so connections beyond this count wait (and time out at the client) until
+  // another closes. Workers are mostly blocked in reads, so a generous count is cheap.
+  int http_threads = 64;
   BatcherOptions batch;
   size_t max_body = 64u << 20;     // bytes; larger requests get 413
   std::string api_key;             // non-empty: require "Authorization: Bearer <key>"
