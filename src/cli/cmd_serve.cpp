@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <malloc.h>
 #include <pthread.h>
 #include <thread>
 
@@ -54,6 +55,13 @@ int run(int argc, char** argv) {
   ImageBatchOptions io = image_batch_options(a);
   // A server decodes untrusted uploads concurrently: a tighter default pixel limit.
   if (!a.has("max-pixels")) io.decode.max_pixels = 40'000'000;
+
+  // Each request decodes a whole photo (a 1280x720 JPEG is 2.7 MB of pixels) on one of many
+  // connection threads. glibc's adaptive mmap threshold rises after the first such buffer is
+  // freed, after which they come from per-thread heaps that keep their peak: RSS then
+  // grows with the number of threads that ever served a large image. A fixed threshold keeps
+  // big buffers mmapped, so they return to the system when the request ends.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
 
   server::ServerOptions so;
   so.host = a.get("host", "127.0.0.1");
