@@ -1,0 +1,436 @@
+// The int8 TFLite writer and `mnv2 quantize`: the written file obeys TFLite's int8 rules,
+// the real TFLite runtime (compiled to WebAssembly) runs it with the fp32 model's top-1,
+// mnv2 reads it back, and the command's arguments fail cleanly.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <map>
+
+#include "formats/flatbuf.h"
+#include "formats/loader.h"
+#include "formats/tflite.h"
+#include "formats/tflite_schema.h"
+#include "formats/writer.h"
+#include "graph/mobilenet_v2.h"
+#include "image_fixtures.h"
+#include "quant/calibration.h"
+#include "quant/quantize.h"
+#include "runtime/reference.h"
+#include "test_util.h"
+
+namespace mnv2 {
+namespace {
+
+namespace fs = std::filesystem;
+
+std::string tmp_dir() {
+  const fs::path d = fs::path(test::cli_path()).parent_path() / "quantize_test_tmp" /
+                     std::to_string(getpid());
+  fs::create_directories(d);
+  return d.string();
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
+}
+
+void write_floats(const std::string& path, const float* v, size_t n) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v), std::streamsize(n * sizeof(float)));
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  const std::vector<uint8_t> b = read_file(path);
+  std::vector<float> v(b.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
+}
+
+int argmax(const float* p, int n) { return int(std::max_element(p, p + n) - p); }
+
+// The @tensorflow/tfjs-tflite package folder, or "" (with the reason in *why).
+std::string tflite_wasm_package(std::string* why) {
+  std::string out;
+  if (test::run_command("node --version", &out) != 0) {
+    *why = "node is not installed";
+    return "";
+  }
+  const std::string ref_src = fs::path(__FILE__).parent_path().string() + "/ref";
+  const std::string ref_build = fs::path(test::cli_path()).parent_path().string() + "/ref";
+  if (test::run_command("bash " + ref_src + "/setup_tflite_wasm.sh " + ref_build, &out) != 0) {
+    *why = "@tensorflow/tfjs-tflite (the TFLite wasm reference) is not installed: " + out;
+    return "";
+  }
+  while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) out.pop_back();
+  const size_t nl = out.find_last_of('\n');
+  return nl == std::string::npos ? out : out.substr(nl + 1);
+}
+
+// Runs `model` in TFLite-wasm on float inputs; returns the float outputs.
+std::vector<std::vector<float>> run_wasm(const std::string& pkg, const std::string& model,
+                                         const std::vector<std::vector<float>>& inputs) {
+  const std::string ref_src = fs::path(__FILE__).parent_path().string() + "/ref";
+  const std::string dir = tmp_dir();
+  std::string args;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    const std::string in = dir + "/in" + std::to_string(i) + ".f32";
+    write_floats(in, inputs[i].data(), inputs[i].size());
+    args += " " + in + " " + dir + "/out" + std::to_string(i) + ".f32";
+  }
+  std::string out;
+  const int rc = test::run_command(
+      "node " + ref_src + "/run_tflite_wasm.js " + pkg + " " + model + args, &out);
+  EXPECT_EQ(rc, 0) << out;
+  std::vector<std::vector<float>> r;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    r.push_back(read_floats(dir + "/out" + std::to_string(i) + ".f32"));
+    std::remove((dir + "/in" + std::to_string(i) + ".f32").c_str());
+    std::remove((dir + "/out" + std::to_string(i) + ".f32").c_str());
+  }
+  return r;
+}
+
+// What the file says about one tensor.
+struct FileTensor {
+  std::string name;
+  int type = 0;
+  std::vector<int32_t> shape;
+  std::vector<float> scale;
+  std::vector<int64_t> zero_point;
+  int qdim = 0;
+  bool constant = false;
+};
+struct FileOp {
+  int code = 0, version = 0;
+  std::vector<int> in, out;
+};
+struct FileModel {
+  std::vector<FileTensor> tensors;
+  std::vector<FileOp> ops;
+  int input = -1, output = -1;
+};
+
+FileModel parse_tflite(const std::vector<uint8_t>& bytes) {
+  using namespace tfl;
+  fb::Buffer buf(bytes.data(), bytes.size(), "test");
+  const fb::Table model = fb::root(buf, "TFL3");
+  const fb::Vector codes = model.vector(kModelOperatorCodes, 4, "codes");
+  std::vector<std::pair<int, int>> code_of;
+  for (uint32_t i = 0; i < codes.size(); ++i) {
+    const fb::Table c = codes.table(i, "code");
+    code_of.push_back({std::max<int>(c.scalar<int8_t>(kOpCodeDeprecatedBuiltin, 0),
+                                     c.scalar<int32_t>(kOpCodeBuiltin, 0)),
+                       c.scalar<int32_t>(kOpCodeVersion, 1)});
+  }
+  const fb::Vector buffers = model.vector(kModelBuffers, 4, "buffers");
+  const fb::Table sg = model.vector(kModelSubgraphs, 4, "sg").table(0, "sg");
+  FileModel m;
+  const fb::Vector ts = sg.vector(kSubGraphTensors, 4, "tensors");
+  for (uint32_t i = 0; i < ts.size(); ++i) {
+    const fb::Table t = ts.table(i, "tensor");
+    FileTensor ft;
+    ft.name = t.string(kTensorName, 1000);
+    ft.type = t.scalar<int8_t>(kTensorType, 0);
+    const fb::Vector sh = t.vector(kTensorShape, 4, "shape");
+    for (uint32_t k = 0; k < sh.size(); ++k) ft.shape.push_back(sh.at<int32_t>(k));
+    const uint32_t b = t.scalar<uint32_t>(kTensorBuffer, 0);
+    ft.constant = b > 0 && buffers.table(b, "buf").vector(kBufferData, 1, "data").size() > 0;
+    const fb::Table q = t.table(kTensorQuantization, "q");
+    if (q.valid()) {
+      const fb::Vector sc = q.vector(kQuantScale, 4, "scale");
+      const fb::Vector zp = q.vector(kQuantZeroPoint, 8, "zp");
+      for (uint32_t k = 0; k < sc.size(); ++k) ft.scale.push_back(sc.at<float>(k));
+      for (uint32_t k = 0; k < zp.size(); ++k) ft.zero_point.push_back(zp.at<int64_t>(k));
+      ft.qdim = q.scalar<int32_t>(kQuantDimension, 0);
+    }
+    m.tensors.push_back(ft);
+  }
+  const fb::Vector ops = sg.vector(kSubGraphOperators, 4, "ops");
+  for (uint32_t i = 0; i < ops.size(); ++i) {
+    const fb::Table o = ops.table(i, "op");
+    FileOp fo;
+    const auto c = code_of.at(o.scalar<uint32_t>(kOperatorOpcodeIndex, 0));
+    fo.code = c.first, fo.version = c.second;
+    const fb::Vector in = o.vector(kOperatorInputs, 4, "in"), out = o.vector(kOperatorOutputs, 4, "out");
+    for (uint32_t k = 0; k < in.size(); ++k) fo.in.push_back(in.at<int32_t>(k));
+    for (uint32_t k = 0; k < out.size(); ++k) fo.out.push_back(out.at<int32_t>(k));
+    m.ops.push_back(fo);
+  }
+  m.input = sg.vector(kSubGraphInputs, 4, "in").at<int32_t>(0);
+  m.output = sg.vector(kSubGraphOutputs, 4, "out").at<int32_t>(0);
+  return m;
+}
+
+// TFLite's int8 rules (the quantization specification), checked on the file itself.
+void check_int8_file(const FileModel& m) {
+  using namespace tfl;
+  EXPECT_EQ(m.tensors[size_t(m.input)].type, kFloat32);
+  EXPECT_EQ(m.tensors[size_t(m.output)].type, kFloat32);
+  EXPECT_EQ(m.ops.front().code, kOpQuantize);
+  EXPECT_EQ(m.ops.back().code, kOpDequantize);
+  auto same_q = [&](int a, int b) {
+    return m.tensors[size_t(a)].scale == m.tensors[size_t(b)].scale &&
+           m.tensors[size_t(a)].zero_point == m.tensors[size_t(b)].zero_point;
+  };
+  for (const FileOp& op : m.ops) {
+    for (int t : op.out) {
+      const FileTensor& y = m.tensors[size_t(t)];
+      if (op.code == kOpDequantize) continue;
+      EXPECT_EQ(y.type, kInt8) << y.name;
+      ASSERT_EQ(y.scale.size(), 1u) << y.name;
+      ASSERT_EQ(y.zero_point.size(), 1u) << y.name;
+      EXPECT_GT(y.scale[0], 0.f) << y.name;
+      EXPECT_GE(y.zero_point[0], -128) << y.name;
+      EXPECT_LE(y.zero_point[0], 127) << y.name;
+    }
+    const FileTensor& x = m.tensors[size_t(op.in[0])];
+    const FileTensor& y = m.tensors[size_t(op.out[0])];
+    switch (op.code) {
+      case kOpAveragePool2D:
+      case kOpReshape:
+        EXPECT_TRUE(same_q(op.in[0], op.out[0])) << y.name << ": output quantization != input";
+        break;
+      case kOpSoftmax:
+        EXPECT_EQ(y.scale[0], 1.f / 256.f) << y.name;
+        EXPECT_EQ(y.zero_point[0], -128) << y.name;
+        break;
+      case kOpConv2D:
+      case kOpDepthwiseConv2D:
+      case kOpFullyConnected: {
+        EXPECT_EQ(op.version, op.code == kOpFullyConnected ? 4 : 3);
+        const FileTensor& w = m.tensors[size_t(op.in[1])];
+        EXPECT_TRUE(w.constant);
+        EXPECT_EQ(w.type, kInt8) << w.name;
+        const int qdim = op.code == kOpDepthwiseConv2D ? 3 : 0;
+        if (w.scale.size() > 1) {
+          EXPECT_EQ(w.qdim, qdim) << w.name;
+          EXPECT_EQ(int64_t(w.scale.size()), w.shape[size_t(qdim)]) << w.name;
+        }
+        for (int64_t z : w.zero_point) EXPECT_EQ(z, 0) << w.name;
+        if (op.in.size() > 2) {
+          const FileTensor& b = m.tensors[size_t(op.in[2])];
+          EXPECT_EQ(b.type, kInt32) << b.name;
+          ASSERT_EQ(b.scale.size(), w.scale.size()) << b.name;
+          for (size_t c = 0; c < b.scale.size(); ++c) {
+            EXPECT_NEAR(b.scale[c], x.scale[0] * w.scale[c], 1e-6 * b.scale[c]) << b.name;
+            EXPECT_EQ(b.zero_point[c], 0) << b.name;
+          }
+        }
+        break;
+      }
+      default:
+        break;
+    }
+  }
+}
+
+// Calibrates g on random inputs and returns the quantized copy.
+Graph quantize_random(const Graph& g, quant::CalibrationMethod method, int images) {
+  quant::GraphObserver obs(g);
+  const size_t per = size_t(g.info.height) * g.info.width * 3;
+  for (int i = 0; i < images; ++i) {
+    const std::vector<float> x = test::random_input(per, uint32_t(500 + i));
+    obs.observe(x.data(), 1);
+  }
+  Graph q = g;
+  quant::QuantizeSettings qs;
+  qs.calibration.method = method;
+  quant::quantize_graph(q, obs.stats(), qs);
+  return q;
+}
+
+TEST(QuantizeTflite, Int8FileFollowsTheSpecAndReadsBack) {
+  const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 11);
+  const Graph q = quantize_random(g, quant::CalibrationMethod::MinMax, 2);
+  TfliteWriteOptions o;
+  o.int8 = true;
+  const std::vector<uint8_t> bytes = write_tflite(q, o);
+  const FileModel m = parse_tflite(bytes);
+  check_int8_file(m);
+  // Every node's value tensor carries the node's parameters (int8 zp = uint8 zp - 128).
+  std::map<std::string, const FileTensor*> by_name;
+  for (const FileTensor& t : m.tensors) by_name[t.name] = &t;
+  int matched = 0;
+  for (const Node& n : q.nodes) {
+    std::string name = n.name;
+    if (&n == &q.node(q.input)) name = q.info.input_name + "_int8";
+    if (&n == &q.node(q.output)) name = q.info.output_name + "_int8";
+    auto it = by_name.find(name);
+    if (it == by_name.end()) continue;
+    ++matched;
+    EXPECT_EQ(it->second->scale, std::vector<float>{n.out_q.scale}) << name;
+    EXPECT_EQ(it->second->zero_point, std::vector<int64_t>{n.out_q.zero_point - 128}) << name;
+  }
+  EXPECT_EQ(matched, int(q.nodes.size()));
+
+  // mnv2's loader reads the file back: same topology, the dequantized weights bit for bit,
+  // biases to float rounding, and the same preprocessing contract.
+  const Graph r = load_tflite_bytes(bytes.data(), bytes.size(), "int8.tflite");
+  EXPECT_TRUE(r.info.quantized);
+  EXPECT_EQ(r.info.mean, q.info.mean);
+  EXPECT_EQ(r.info.scale, q.info.scale);
+  size_t wi = 0;
+  std::vector<const Node*> qw, rw;
+  for (const Node& n : q.nodes)
+    if (!n.weights.empty()) qw.push_back(&n);
+  for (const Node& n : r.nodes)
+    if (!n.weights.empty()) rw.push_back(&n);
+  ASSERT_EQ(qw.size(), rw.size());
+  for (; wi < qw.size(); ++wi) {
+    ASSERT_EQ(qw[wi]->weights, rw[wi]->weights) << qw[wi]->name;
+    ASSERT_EQ(qw[wi]->bias.size(), rw[wi]->bias.size());
+    for (size_t c = 0; c < qw[wi]->bias.size(); ++c)
+      ASSERT_NEAR(qw[wi]->bias[c], rw[wi]->bias[c], 1e-6 * std::fabs(qw[wi]->bias[c]) + 1e-9);
+  }
+
+  // A graph without the integer view cannot be written as int8.
+  try {
+    write_tflite(g, o);
+    FAIL() << "float graph written as int8";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("mnv2 quantize"), std::string::npos) << e.what();
+  }
+}
+
+TEST(QuantizeTflite, TfliteWasmRunsTheInt8FileWithTheFloatTop1) {
+  std::string why;
+  const std::string pkg = tflite_wasm_package(&why);
+  if (pkg.empty()) GTEST_SKIP() << why;
+  struct Case {
+    float width;
+    int res;
+    uint32_t seed;
+    quant::CalibrationMethod method;
+  };
+  const Case cases[] = {{0.35f, 96, 11, quant::CalibrationMethod::MinMax},
+                        {1.0f, 96, 12, quant::CalibrationMethod::Entropy},
+                        {0.35f, 96, 13, quant::CalibrationMethod::Percentile}};
+  for (const Case& c : cases) {
+    const Graph g = build_mobilenet_v2(c.width, c.res, 1001, c.seed);
+    const Graph q = quantize_random(g, c.method, 6);
+    const std::string path = tmp_dir() + "/wasm_" + std::to_string(c.seed) + ".tflite";
+    SaveOptions so;
+    so.int8 = true;
+    save_graph(q, path, so);
+    std::vector<std::vector<float>> inputs;
+    const size_t per = size_t(c.res) * c.res * 3;
+    for (uint32_t i = 0; i < 4; ++i) inputs.push_back(test::random_input(per, 900 + i));
+    const auto outs = run_wasm(pkg, path, inputs);
+    double worst = 0;
+    for (size_t i = 0; i < inputs.size(); ++i) {
+      ASSERT_EQ(outs[i].size(), 1001u);
+      const ReferenceResult ref = reference_run(g, inputs[i].data(), 1);
+      std::vector<float> fp(ref.output.begin(), ref.output.end());
+      // The int8 softmax output is on the 1/256 grid.
+      for (float p : outs[i]) ASSERT_EQ(p * 256.f, std::round(p * 256.f));
+      EXPECT_EQ(argmax(outs[i].data(), 1001), argmax(fp.data(), 1001))
+          << c.width << "/" << c.res << " input " << i;
+      for (size_t k = 0; k < fp.size(); ++k)
+        worst = std::max(worst, std::fabs(double(outs[i][k]) - fp[k]));
+    }
+    std::printf("  synthetic %.2f/%d %-10s TFLite-wasm int8 vs fp32: top-1 equal on %zu inputs, "
+                "max |dp| %.4f\n",
+                double(c.width), c.res, quant::calibration_method_name(c.method), inputs.size(),
+                worst);
+    EXPECT_LT(worst, 0.1);
+    std::remove(path.c_str());
+  }
+}
+
+// --- the command -------------------------------------------------------------------
+
+std::string calib_dir() {
+  const std::string d = tmp_dir() + "/calib";
+  fs::create_directories(d + "/sub");
+  for (int i = 0; i < 5; ++i) {
+    const image::Image img = test::pattern_image(120 + 7 * i, 100 + 5 * i, uint32_t(i + 1));
+    const test::Bytes b = i % 2 ? test::encode_bmp(img, 24, false) : test::encode_ppm(img);
+    const std::string name = d + (i == 4 ? "/sub/" : "/") + "img" + std::to_string(i) +
+                             (i % 2 ? ".bmp" : ".ppm");
+    std::ofstream(name, std::ios::binary).write(reinterpret_cast<const char*>(b.data()),
+                                                std::streamsize(b.size()));
+  }
+  std::ofstream(d + "/notes.txt") << "not an image";
+  return d;
+}
+
+TEST(QuantizeCli, WritesAnInt8ModelAndReportsLayers) {
+  const std::string dir = calib_dir();
+  const std::string out = tmp_dir() + "/cli.tflite";
+  std::string o;
+  ASSERT_EQ(test::run_command(test::cli_path() + " quantize --synthetic 0.35 96 --calib " + dir +
+                                  " -o " + out + " --method percentile --percentile 99.9 --json",
+                              &o),
+            0)
+      << o;
+  EXPECT_NE(o.find("\"method\":\"percentile\""), std::string::npos) << o;
+  EXPECT_NE(o.find("\"percentile\":99.9"), std::string::npos) << o;
+  EXPECT_NE(o.find("\"images\":5"), std::string::npos) << o;  // the .txt is not an image
+  EXPECT_NE(o.find("\"rule\":\"softmax\""), std::string::npos) << o;
+  EXPECT_NE(o.find("\"weight_scale_min\""), std::string::npos) << o;
+  const FileModel m = parse_tflite(read_file(out));
+  check_int8_file(m);
+  // mnv2 loads and runs what it wrote.
+  Model model = Model::load(out);
+  EXPECT_TRUE(model.info().quantized);
+  std::vector<float> x = test::random_input(96 * 96 * 3, 3), p(1001);
+  model.run(x.data(), 1, p.data());
+  double sum = 0;
+  for (float v : p) sum += v;
+  EXPECT_NEAR(sum, 1.0, 1e-3);
+
+  // Human-readable summary with the per-layer table; --max-images limits the images.
+  ASSERT_EQ(test::run_command(test::cli_path() + " quantize --synthetic 0.35 96 --calib " + dir +
+                                  " -o " + out + " --layers --max-images 2 --method entropy",
+                              &o),
+            0)
+      << o;
+  EXPECT_NE(o.find("entropy over 2 images"), std::string::npos) << o;
+  EXPECT_NE(o.find("MobilenetV2/Logits/Conv2d_1c_1x1"), std::string::npos) << o;
+  EXPECT_NE(o.find("relu6"), std::string::npos) << o;
+  std::remove(out.c_str());
+}
+
+TEST(QuantizeCli, BadArgumentsFailCleanly) {
+  const std::string dir = calib_dir();
+  const std::string out = tmp_dir() + "/bad.tflite";
+  const std::string cli = test::cli_path() + " quantize ";
+  struct Bad {
+    std::string args, message;
+  };
+  const Bad bad[] = {
+      {"--synthetic 0.35 96 -o " + out, "--calib"},
+      {"--synthetic 0.35 96 --calib " + dir, "-o OUT"},
+      {"--synthetic 0.35 96 --calib " + dir + " -o " + tmp_dir() + "/x.onnx", ".tflite"},
+      {"--synthetic 0.35 96 --calib " + dir + " -o " + out + " --method kl", "unknown calibration method"},
+      {"--synthetic 0.35 96 --calib " + dir + " -o " + out + " --percentile 99", "--method percentile"},
+      {"--synthetic 0.35 96 --calib " + dir + " -o " + out + " --method percentile --percentile 120",
+       "--percentile"},
+      {"--synthetic 0.35 96 --calib " + dir + "/nope -o " + out, "does not exist"},
+      {"--synthetic 0.35 96 --calib " + dir + "/notes.txt -o " + out, "none of the 1 calibration"},
+      {"--calib " + dir + " -o " + out, "no model given"},
+      {tmp_dir() + "/missing.tflite --calib " + dir + " -o " + out, "missing.tflite"},
+      {"--synthetic 0.35 96 --calib " + dir + " -o " + out + " --bogus 1", "unknown option --bogus"},
+      {"--synthetic 0.35 96 --calib " + dir + " -o " + out + " --max-images 0", "--max-images"},
+  };
+  for (const Bad& b : bad) {
+    std::string o;
+    EXPECT_EQ(test::run_command(cli + b.args + " 2>&1", &o), 1) << b.args << "\n" << o;
+    EXPECT_NE(o.find("mnv2 quantize: error:"), std::string::npos) << b.args << "\n" << o;
+    EXPECT_NE(o.find(b.message), std::string::npos) << b.args << "\n" << o;
+  }
+  EXPECT_FALSE(fs::exists(out));
+  std::string o;
+  ASSERT_EQ(test::run_command(cli + "--help", &o), 0);
+  EXPECT_NE(o.find("--method"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnv2
