@@ -62,6 +62,10 @@ void TensorStats::add(const double* x, size_t n) {
   const double inv = kBins / range_;
   for (size_t i = 0; i < n; ++i) {
     const double v = x[i];
+    if (v == 0) {
+      ++zeros_;
+      continue;
+    }
     const int b = std::min(kBins - 1, int(std::fabs(v) * inv));
     ++(v < 0 ? neg_ : pos_)[size_t(b)];
   }
@@ -87,6 +91,11 @@ double stats_quantile(const TensorStats& s, double fraction) {
     }
     cum += c;
   }
+  if (!found && cum + double(s.zeros()) >= target) {
+    v = 0;
+    found = true;
+  }
+  cum += double(s.zeros());
   for (int k = 0; k < TensorStats::kBins && !found; ++k) {
     const double c = double(s.pos()[size_t(k)]);
     if (c > 0 && cum + c >= target) {
@@ -111,44 +120,51 @@ double entropy_threshold(const TensorStats& s, int levels, bool nonneg) {
   const int used = last + 1;
   if (used <= levels) return used * w;  // the data already fits the grid: no clipping
 
-  std::vector<double> p(static_cast<size_t>(used)), q(static_cast<size_t>(used));
+  // Prefix sums: counts, non-empty bins, and h log h, so that each candidate threshold
+  // costs O(levels) instead of O(bins).
+  std::vector<double> H(size_t(nb) + 1, 0.0), NZ(size_t(nb) + 1, 0.0), HL(size_t(nb) + 1, 0.0);
+  for (int k = 0; k < nb; ++k) {
+    const double v = h[size_t(k)];
+    H[size_t(k) + 1] = H[size_t(k)] + v;
+    NZ[size_t(k) + 1] = NZ[size_t(k)] + (v > 0 ? 1 : 0);
+    HL[size_t(k) + 1] = HL[size_t(k)] + (v > 0 ? v * std::log(v) : 0.0);
+  }
+  const double total = H[size_t(nb)];
+  if (total <= 0) return 0;
+  const double log_total = std::log(total);
+  constexpr double kFloorQ = 1e-12;  // smoothing where P has mass and Q has none
+
   double best_kl = std::numeric_limits<double>::infinity();
   int best_i = used;
-  double tail = 0;
-  for (int k = used; k < nb; ++k) tail += h[size_t(k)];
-  std::vector<double> suffix(size_t(used) + 1, 0.0);  // outliers beyond bin i-1
-  for (int k = used - 1; k >= 0; --k) suffix[size_t(k)] = suffix[size_t(k) + 1] + h[size_t(k)];
   for (int i = levels; i <= used; ++i) {
-    // P: the first i bins, everything beyond clipped into the last of them.
-    double psum = 0;
-    for (int k = 0; k < i; ++k) psum += (p[size_t(k)] = h[size_t(k)]);
-    const double outliers = suffix[size_t(i)] + tail;
-    p[size_t(i - 1)] += outliers;
-    psum += outliers;
-    // Q: the first i bins (without outliers) merged into `levels` groups, each group's
-    // mass spread evenly over its non-empty bins.
-    double qsum = 0;
+    // P: bins [0, i) with everything beyond clipped into bin i-1. Q: bins [0, i) merged
+    // into `levels` groups, each group's mass spread evenly over its non-empty bins.
+    // KL(p||q) with p = P / total, q = Q / S, S = mass of bins [0, i).
+    const double S = H[size_t(i)];
+    const double out = total - S;
+    const double lastP = h[size_t(i - 1)] + out;
+    double plogp = HL[size_t(i - 1)] + (lastP > 0 ? lastP * std::log(lastP) : 0.0);
+    double plogq = 0, lastQ = 0;
     for (int g = 0; g < levels; ++g) {
       const int b0 = int(int64_t(g) * i / levels), b1 = int(int64_t(g + 1) * i / levels);
-      double mass = 0;
-      int nonzero = 0;
-      for (int k = b0; k < b1; ++k) {
-        mass += h[size_t(k)];
-        nonzero += h[size_t(k)] > 0;
-      }
-      for (int k = b0; k < b1; ++k) {
-        q[size_t(k)] = h[size_t(k)] > 0 ? mass / nonzero : 0.0;
-        qsum += q[size_t(k)];
+      const double m = H[size_t(b1)] - H[size_t(b0)], n = NZ[size_t(b1)] - NZ[size_t(b0)];
+      if (n > 0) {
+        plogq += m * std::log(m / n);
+        if (g == levels - 1) lastQ = m / n;
       }
     }
-    if (psum <= 0 || qsum <= 0) continue;
-    double kl = 0;
-    for (int k = 0; k < i; ++k) {
-      if (p[size_t(k)] <= 0) continue;
-      const double pk = p[size_t(k)] / psum;
-      // q may be 0 where only the clipped outliers landed (the last bin): smooth it.
-      const double qk = std::max(q[size_t(k)] / qsum, 1e-12);
-      kl += pk * std::log(pk / qk);
+    double kl;
+    if (out > 0 && h[size_t(i - 1)] > 0) {
+      plogq += out * std::log(lastQ);
+      kl = plogp / total - log_total - plogq / total + std::log(S);
+    } else if (out > 0) {
+      // Bin i-1 is empty: only the clipped outliers land there, where q is 0.
+      const double p_out = out / total;
+      plogp -= out * std::log(out);
+      kl = plogp / total - (1 - p_out) * log_total - plogq / total + (1 - p_out) * std::log(S) +
+           p_out * std::log(p_out / kFloorQ);
+    } else {
+      kl = plogp / total - log_total - plogq / total + std::log(S);
     }
     if (kl < best_kl) {
       best_kl = kl;

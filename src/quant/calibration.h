@@ -16,8 +16,9 @@ enum class CalibrationMethod { MinMax, Percentile, Entropy };
 CalibrationMethod parse_calibration_method(const std::string& s);
 const char* calibration_method_name(CalibrationMethod m);
 
-// Statistics of one tensor. The histogram counts |x| separately for x >= 0 (pos) and x < 0
-// (neg) in kBins bins of width range/kBins over [0, range). When a value beyond `range`
+// Statistics of one tensor. Exact zeros (ReLU outputs are mostly zeros, and 0 is always on
+// the int8 grid) are only counted; the histogram counts |x| separately for x > 0 (pos) and
+// x < 0 (neg) in kBins bins of width range/kBins over [0, range). When a value beyond `range`
 // arrives the range doubles and neighbouring bins merge pairwise, which is exact, so the
 // histogram never depends on the order of the images.
 class TensorStats {
@@ -27,7 +28,8 @@ class TensorStats {
   bool empty() const { return count_ == 0; }
   double min() const { return min_; }
   double max() const { return max_; }
-  int64_t count() const { return count_; }
+  int64_t count() const { return count_; }  // all values, zeros included
+  int64_t zeros() const { return zeros_; }
   double range() const { return range_; }
   const std::vector<int64_t>& pos() const { return pos_; }
   const std::vector<int64_t>& neg() const { return neg_; }
@@ -35,7 +37,7 @@ class TensorStats {
  private:
   void grow_to(double absmax);
   double min_ = 0, max_ = 0, range_ = 0;
-  int64_t count_ = 0;
+  int64_t count_ = 0, zeros_ = 0;
   std::vector<int64_t> pos_, neg_;
 };
 
@@ -44,8 +46,9 @@ class TensorStats {
 double stats_quantile(const TensorStats& s, double fraction);
 
 // TensorRT-style entropy calibration: the clipping threshold T (on |x|) minimising the
-// KL divergence between the observed distribution clipped at T and its quantization to
-// `levels` levels. `nonneg` uses the x >= 0 histogram only, else |x| of both signs.
+// KL divergence between the observed non-zero distribution clipped at T and its
+// quantization to `levels` levels. `nonneg` uses the x > 0 histogram only, else |x| of
+// both signs.
 double entropy_threshold(const TensorStats& s, int levels, bool nonneg);
 
 struct CalibrationSettings {

@@ -12,6 +12,7 @@ const char* range_rule_name(RangeRule r) {
     case RangeRule::Calibrated: return "calibrated";
     case RangeRule::Relu: return "relu";
     case RangeRule::Relu6: return "relu6";
+    case RangeRule::Logits: return "logits-minmax";
     case RangeRule::InputPixels: return "input-pixels";
     case RangeRule::SameAsInput: return "same-as-input";
     case RangeRule::Softmax: return "softmax";
@@ -118,6 +119,12 @@ QuantizeReport quantize_graph(Graph& g, const std::vector<TensorStats>& stats,
     throw Error("quantize: statistics for " + std::to_string(stats.size()) + " nodes, graph has " +
                 std::to_string(g.nodes.size()));
   g.infer_shapes(1);
+  // The logits and the reshapes between them and the softmax.
+  std::vector<bool> logits(g.nodes.size(), false);
+  for (int id = g.logits; id >= 0; id = g.nodes[size_t(id)].inputs.empty() ? -1 : g.nodes[size_t(id)].inputs[0]) {
+    logits[size_t(id)] = true;
+    if (g.nodes[size_t(id)].op != OpType::Reshape) break;
+  }
   QuantizeReport report;
   for (int id = 0; id < int(g.nodes.size()); ++id) {
     Node& n = g.nodes[size_t(id)];
@@ -163,7 +170,10 @@ QuantizeReport quantize_graph(Graph& g, const std::vector<TensorStats>& stats,
         break;
       default: {
         Range r = calibrated_range(s, settings.calibration);
-        if (n.activation == Activation::Relu6) {
+        if (logits[size_t(id)] && n.activation == Activation::None) {
+          r.lo = std::min(s.min(), 0.0), r.hi = std::max(s.max(), 0.0);
+          rep.rule = RangeRule::Logits;
+        } else if (n.activation == Activation::Relu6) {
           r.lo = 0, r.hi = std::min(r.hi, 6.0);
           rep.rule = RangeRule::Relu6;
         } else if (n.activation == Activation::Relu) {

@@ -25,6 +25,8 @@ enum class RangeRule {
   Calibrated,    // the calibration method's range
   Relu,          // calibrated, lower end 0 (fused ReLU)
   Relu6,         // calibrated, clipped to [0, 6] (fused ReLU6)
+  Logits,        // min/max whatever the method: clipping the largest logit would flatten
+                 // the very prediction the model makes
   InputPixels,   // the input's pixel grid (see input_from_preprocessing)
   SameAsInput,   // AVERAGE_POOL_2D / RESHAPE: TFLite requires the input's parameters
   Softmax,       // TFLite int8 softmax: scale 1/256, zero point -128
