@@ -1,10 +1,15 @@
 // Calibration statistics and the graph quantizer (src/quant/).
 #include <gtest/gtest.h>
 
+#include <unistd.h>
+
 #include <algorithm>
 #include <cmath>
+#include <filesystem>
 #include <random>
 
+#include "formats/loader.h"
+#include "formats/writer.h"
 #include "graph/mobilenet_v2.h"
 #include "quant/calibration.h"
 #include "quant/quantize.h"
@@ -198,6 +203,51 @@ TEST(QuantizeCalib, RefusesWhatItCannotQuantize) {
   std::vector<quant::TensorStats> wrong(3);
   EXPECT_THROW(quant::quantize_graph(q, wrong, {}), Error);
   EXPECT_THROW(quant::parse_calibration_method("kl"), Error);
+}
+
+}  // namespace
+}  // namespace mnv2
+
+namespace mnv2 {
+namespace {
+
+// An OpenVINO IR as the Open Model Zoo ships it (BGR raw pixels, mean/scale in the graph)
+// is folded back to a graph taking normalised input, with identical outputs.
+TEST(QuantizeCalib, FoldsInGraphInputNormalisation) {
+  const Graph g0 = build_mobilenet_v2(0.35f, 96, 1001, 5);
+  const std::string dir = std::filesystem::path(test::cli_path()).parent_path().string() +
+                          "/quantize_test_tmp/fold_" + std::to_string(getpid());
+  std::filesystem::create_directories(dir);
+  save_graph(g0, dir + "/m.xml");
+  const Graph ir = load_graph(dir + "/m.xml");
+  ASSERT_TRUE(ir.info.normalization_in_graph);
+  Graph f = ir;
+  ASSERT_TRUE(quant::fold_input_normalization(f));
+  EXPECT_FALSE(f.info.normalization_in_graph);
+  EXPECT_EQ(f.nodes.size() + 1, ir.nodes.size());
+  EXPECT_NEAR(f.info.mean, 127.5, 1e-4);
+  EXPECT_NEAR(f.info.scale, 127.5, 1e-4);
+  EXPECT_EQ(f.info.channel_order, ir.info.channel_order);
+  EXPECT_EQ(f.node(f.output).op, OpType::Softmax);
+  EXPECT_EQ(f.node(f.logits).op, ir.node(ir.logits).op);
+  // Raw pixels into the IR graph == normalised pixels into the folded one.
+  std::vector<float> raw = test::random_input(size_t(96) * 96 * 3, 77), norm(raw.size());
+  for (size_t i = 0; i < raw.size(); ++i) {
+    raw[i] = std::round((raw[i] + 1.f) * 127.5f);
+    norm[i] = (raw[i] - f.info.mean) / f.info.scale;
+  }
+  const ReferenceResult a = reference_run(ir, raw.data(), 1);
+  const ReferenceResult b = reference_run(f, norm.data(), 1);
+  ASSERT_EQ(a.output.size(), b.output.size());
+  for (size_t k = 0; k < a.output.size(); ++k) ASSERT_NEAR(a.output[k], b.output[k], 1e-6);
+  Graph plain = g0;
+  EXPECT_FALSE(quant::fold_input_normalization(plain));
+  // Per-channel normalisation cannot become one input scale.
+  Graph pc = ir;
+  for (Node& n : pc.nodes)
+    if (n.op == OpType::ChannelAffine) n.weights[1] *= 2.f;
+  EXPECT_THROW(quant::fold_input_normalization(pc), Error);
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace

@@ -128,9 +128,9 @@ int run(int argc, char** argv) {
 
   Graph g = source_graph(a);
   g.finalize();
-  if (g.info.layout != Layout::NHWC)
-    throw Error("quantize: the model takes " + std::string("NCHW") +
-                " input; mnv2 quantize writes TFLite, which needs an NHWC model");
+  // Normalisation inside the graph (OpenVINO IR) becomes the input's quantization.
+  const bool folded = quant::fold_input_normalization(g);
+  g.info.layout = Layout::NHWC;  // the written TFLite model takes NHWC like the IR
   const std::string model_name = g.info.name;
 
   quant::GraphObserver observer(g);
@@ -180,6 +180,7 @@ int run(int argc, char** argv) {
                     "\"";
     if (qs.calibration.method == quant::CalibrationMethod::Percentile)
       s += ",\"percentile\":" + num(qs.calibration.percentile);
+    if (folded) s += ",\"folded_input_normalization\":true";
     s += ",\"preprocess\":\"" + std::string(image::preprocess_mode_name(io.mode)) +
          "\",\"images\":" + std::to_string(used) + ",\"skipped\":[";
     for (size_t i = 0; i < skipped.size(); ++i)
@@ -231,6 +232,9 @@ int run(int argc, char** argv) {
               used, used == 1 ? "" : "s", image::preprocess_mode_name(io.mode),
               skipped.empty() ? "" : (", " + std::to_string(skipped.size()) + " skipped").c_str(),
               clipped_layers, clipped_layers == 1 ? "" : "s");
+  if (folded)
+    std::printf("input normalisation folded out of the graph: the model now takes "
+                "(pixel - %g) / %g\n", double(g.info.mean), double(g.info.scale));
   std::printf("time: %.2f s calibration, %.2f s quantize + write, %.2f s total\n", cal_s, q_s,
               total_s);
   if (!a.has("layers")) std::printf("(--layers or --json for per-layer ranges and scales)\n");

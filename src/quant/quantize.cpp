@@ -113,6 +113,46 @@ void quantize_weights(Node& n, float in_scale, LayerQuantization& rep) {
 
 }  // namespace
 
+bool fold_input_normalization(Graph& g) {
+  int affine = -1, readers = 0;
+  for (int id = 0; id < int(g.nodes.size()); ++id)
+    for (int in : g.nodes[size_t(id)].inputs)
+      if (in == g.input) {
+        ++readers;
+        if (g.nodes[size_t(id)].op == OpType::ChannelAffine) affine = id;
+      }
+  if (affine < 0) return false;
+  const Node& a = g.node(affine);
+  if (readers != 1 || affine == g.output)
+    throw Error("quantize: the input normalisation '" + a.name +
+                "' is not the only reader of the input; cannot fold it");
+  const float w = a.weights.empty() ? 1.f : a.weights[0];
+  const float b = a.bias.empty() ? 0.f : a.bias[0];
+  for (size_t c = 0; c < a.weights.size(); ++c)
+    if (a.weights[c] != w || (c < a.bias.size() && a.bias[c] != b))
+      throw Error("quantize: the input normalisation '" + a.name +
+                  "' differs per channel; int8 TFLite quantizes the input with one scale");
+  if (!(w > 0) || !std::isfinite(w) || !std::isfinite(b))
+    throw Error("quantize: the input normalisation '" + a.name + "' has scale " +
+                std::to_string(w) + "; a positive scale is needed");
+  // Remove the node: its readers read the input, later ids shift down by one.
+  auto remap = [&](int id) { return id == affine ? g.input : id > affine ? id - 1 : id; };
+  g.nodes.erase(g.nodes.begin() + affine);
+  for (Node& n : g.nodes)
+    for (int& in : n.inputs) in = remap(in);
+  g.input = remap(g.input);
+  g.output = remap(g.output);
+  if (g.logits >= 0) g.logits = remap(g.logits);
+  if (g.features >= 0) g.features = remap(g.features);
+  // The graph now takes x = p * w + b = (p - mean) / scale.
+  g.info.normalization_in_graph = false;
+  g.info.mean = float(-double(b) / double(w));
+  g.info.scale = float(1.0 / double(w));
+  g.info.layout = Layout::NHWC;  // the IR is NHWC; TFLite files are too
+  g.finalize();
+  return true;
+}
+
 QuantizeReport quantize_graph(Graph& g, const std::vector<TensorStats>& stats,
                               const QuantizeSettings& settings) {
   if (stats.size() != g.nodes.size())

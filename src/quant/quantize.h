@@ -46,6 +46,14 @@ struct QuantizeReport {
   std::vector<LayerQuantization> layers;  // one per node, in node order
 };
 
+// A graph whose input normalisation is inside it (a ChannelAffine right after the input with
+// the same scale and offset on every channel, as in the Open Model Zoo OpenVINO IR) is
+// rewritten to take the normalised input instead: the node is removed and ModelInfo's
+// mean/scale describe it (normalization_in_graph = false), so that the input can be
+// quantized on its pixel grid. Returns false when there is no such node; throws when the
+// normalisation differs per channel (TFLite's QUANTIZE has one scale per tensor).
+bool fold_input_normalization(Graph& g);
+
 // The int8 parameters (as QuantParams: uint8-domain zero point = int8 zero point + 128)
 // covering [lo, hi] widened to include 0.
 QuantParams params_for_range(double lo, double hi);

@@ -3,14 +3,15 @@
 // TensorFlow Lite runtime compiled to WebAssembly (npm @tensorflow/tfjs-tflite, 1 thread).
 // Each golden NHWC uint8 input q is fed as (q - MEAN) / SCALE; the output probability p is
 // compared with the golden uint8 output in its domain (level = p * 256).
-// usage: node int8_vs_golden.js PKG_DIR MODEL GOLDEN_DIR [MEAN SCALE] [SUFFIX]
-//   defaults: MEAN 128, SCALE 128, SUFFIX .tflite_wasm.u8
+// usage: node int8_vs_golden.js PKG_DIR MODEL GOLDEN_DIR [MEAN SCALE] [SUFFIX] [bgr]
+//   defaults: MEAN 128, SCALE 128, SUFFIX .tflite_wasm.u8; bgr: the model takes BGR (the
+//   golden inputs are RGB)
 'use strict';
 const fs = require('fs');
 const path = require('path');
 
 async function main() {
-  const [pkg, modelPath, golden, meanArg, scaleArg, suffixArg] = process.argv.slice(2);
+  const [pkg, modelPath, golden, meanArg, scaleArg, suffixArg, order] = process.argv.slice(2);
   if (!pkg || !modelPath || !golden) {
     throw new Error('usage: int8_vs_golden.js PKG_DIR MODEL GOLDEN_DIR [MEAN SCALE] [SUFFIX]');
   }
@@ -33,7 +34,10 @@ async function main() {
     const q = fs.readFileSync(path.join(golden, f));
     const dst = runner.GetInputs().get(0).data();
     if (dst.length !== q.length) throw new Error(f + ': model takes ' + dst.length + ' values');
-    for (let i = 0; i < q.length; i++) dst[i] = (q[i] - mean) / scale;
+    for (let i = 0; i < q.length; i++) {
+      const c = i % 3, src = order === 'bgr' ? i - c + (2 - c) : i;
+      dst[i] = (q[src] - mean) / scale;
+    }
     const t0 = process.hrtime.bigint();
     if (!runner.Infer()) throw new Error('Infer failed');
     ms += Number(process.hrtime.bigint() - t0) / 1e6;
