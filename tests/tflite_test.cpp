@@ -69,7 +69,9 @@ void check_golden(const std::string& model_file, const std::string& golden_sub, 
   const std::string golden = coral + "golden/" + golden_sub;
   Options o;
   o.max_batch = 13;
+  o.precision = Precision::Fp32;  // the dequantized float path (int8: int8_golden_test.cpp)
   Model m = Model::load(coral + model_file, o);
+  ASSERT_EQ(m.precision(), Precision::Fp32);
   const ModelInfo& info = m.info();
   ASSERT_EQ(info.format, "tflite");
   ASSERT_EQ(info.num_classes, 1001);
@@ -172,6 +174,7 @@ TEST(TfliteGolden, CliInfoOnRealModels) {
     const int rc2 = test::run_command(test::cli_path() + " info --json " + data + "/coral/" + f, &out);
     EXPECT_EQ(rc2, 0) << out;
     EXPECT_NE(out.find("\"quantized\":true"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"precision\":\"int8\""), std::string::npos) << out;
   }
 }
 
