@@ -216,8 +216,11 @@ class QExecutor final : public Executor {
         break;
       case QStepKind::Gemm: {
         s.m = int64_t(s.ys.h) * s.ys.w * batch;
+        // Near-equal row chunks of about kGemmRows rows, a multiple of the register tile.
         const int mr = std::max(1, s.gk->mr);
-        s.row_chunk = std::max(mr, kGemmRows / mr * mr);
+        const int64_t chunks = (s.m + kGemmRows - 1) / kGemmRows;
+        const int64_t rows = (s.m + chunks - 1) / chunks;
+        s.row_chunk = int((rows + mr - 1) / mr * mr);
         const int row_chunks = int((s.m + s.row_chunk - 1) / s.row_chunk);
         const int panels = (s.cout + s.gk->nr - 1) / s.gk->nr;
         s.col_groups = std::clamp((kTargetItems + row_chunks - 1) / row_chunks, 1, panels);
