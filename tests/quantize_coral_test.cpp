@@ -85,10 +85,19 @@ TEST(QuantizeCoral, RequantizedCoralModelAgreesWithTheOriginalInTfliteWasm) {
   }
   ASSERT_EQ(test::run_command("node " + ref_src + "/run_tflite_wasm.js " + pkg + " " + model + args,
                               &out), 0) << out;
-  int agree = 0;
-  int worst = 0;
+  // mnv2 runs the same file natively in int8.
+  Options mo;
+  mo.precision = Precision::Int8;
+  Model native = Model::load(model, mo);
+  ASSERT_EQ(native.precision(), Precision::Int8);
+  int agree = 0, native_agree = 0;
+  int worst = 0, worst_native_vs_wasm = 0, worst_native = 0;
   double mean_sum = 0;
   for (const char* img : kImages) {
+    const std::vector<uint8_t> u8 = read_file(coral + "golden/" + img + ".input.u8");
+    std::vector<float> x(u8.size()), pn(1001);
+    for (size_t k = 0; k < u8.size(); ++k) x[k] = (float(u8[k]) - 128.f) / 128.f;
+    native.run(x.data(), 1, pn.data());
     const std::vector<uint8_t> raw = read_file(dir + "/" + img + ".out.f32");
     ASSERT_EQ(raw.size(), 1001u * 4) << img;
     std::vector<float> p(1001);
@@ -107,6 +116,15 @@ TEST(QuantizeCoral, RequantizedCoralModelAgreesWithTheOriginalInTfliteWasm) {
       if (ref[size_t(k)] > ref[size_t(ref_top)]) ref_top = k;
     }
     agree += top == ref_top;
+    int native_top = 0;
+    for (int k = 0; k < 1001; ++k) {
+      const int ln = int(std::lround(pn[size_t(k)] * 256.0));
+      worst_native_vs_wasm = std::max(worst_native_vs_wasm, std::abs(ln - int(std::lround(p[size_t(k)] * 256.0))));
+      worst_native = std::max(worst_native, std::abs(ln - int(ref[size_t(k)])));
+      if (pn[size_t(k)] > pn[size_t(native_top)]) native_top = k;
+    }
+    native_agree += native_top == ref_top;
+    EXPECT_EQ(native_top, top) << img << ": mnv2 int8 vs TFLite-wasm on the same file";
     worst = std::max(worst, maxd);
     mean_sum += sum / 1001;
     EXPECT_EQ(top, ref_top) << img;
@@ -118,6 +136,11 @@ TEST(QuantizeCoral, RequantizedCoralModelAgreesWithTheOriginalInTfliteWasm) {
   }
   std::printf("  re-quantized (minmax, 4 photos) vs original in TFLite-wasm: top-1 %d/13, "
               "max |diff| %d levels, mean %.4f\n", agree, worst, mean_sum / 13);
+  std::printf("  mnv2 native int8 on the re-quantized file: top-1 vs original %d/13, max |diff| "
+              "%d levels vs original, %d vs TFLite-wasm on the same file\n",
+              native_agree, worst_native, worst_native_vs_wasm);
+  EXPECT_EQ(native_agree, 13);
+  EXPECT_LE(worst_native_vs_wasm, 16);
   // The two independent references of the original differ by up to 7-15 levels; a
   // re-quantization with other ranges lands further away on a few confident outputs.
   EXPECT_LE(worst, 48);

@@ -22,6 +22,7 @@
 #include "image_fixtures.h"
 #include "quant/calibration.h"
 #include "quant/quantize.h"
+#include "runtime/qreference.h"
 #include "runtime/reference.h"
 #include "test_util.h"
 
@@ -398,11 +399,16 @@ TEST(QuantizeCli, WritesAnInt8ModelAndReportsLayers) {
   // mnv2 loads and runs what it wrote.
   Model model = Model::load(out);
   EXPECT_TRUE(model.info().quantized);
+  EXPECT_EQ(model.precision(), Precision::Int8);  // a quantized file runs in int8 by default
   std::vector<float> x = test::random_input(96 * 96 * 3, 3), p(1001);
   model.run(x.data(), 1, p.data());
   double sum = 0;
-  for (float v : p) sum += v;
-  EXPECT_NEAR(sum, 1.0, 1e-3);
+  for (float v : p) {
+    EXPECT_EQ(v * 256.f, std::round(v * 256.f));  // int8 softmax levels of 1/256
+    sum += v;
+  }
+  // 1001 outputs each rounded to 1/256: the sum is near 1, not exactly 1.
+  EXPECT_NEAR(sum, 1.0, 0.1);
 
   // Human-readable summary with the per-layer table; --max-images limits the images.
   ASSERT_EQ(test::run_command(test::cli_path() + " quantize --synthetic 0.35 96 --calib " + dir +
@@ -448,6 +454,75 @@ TEST(QuantizeCli, BadArgumentsFailCleanly) {
   std::string o;
   ASSERT_EQ(test::run_command(cli + "--help", &o), 0);
   EXPECT_NE(o.find("--method"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace mnv2
+
+// --- mnv2 running the written int8 file natively ---------------------------------------
+
+namespace mnv2 {
+namespace {
+
+TEST(QuantizeNative, Mnv2ReadsTheIntegerViewBackAndRunsItLikeTfliteWasm) {
+  const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 11);
+  const Graph q = quantize_random(g, quant::CalibrationMethod::MinMax, 3);
+  const std::string path = tmp_dir() + "/native.tflite";
+  SaveOptions so;
+  so.int8 = true;
+  save_graph(q, path, so);
+
+  // The loader rebuilds exactly the integer view the quantizer made.
+  const Graph r = load_graph(path);
+  ASSERT_TRUE(r.quantized());
+  ASSERT_EQ(r.nodes.size(), q.nodes.size());
+  for (size_t i = 0; i < q.nodes.size(); ++i) {
+    const Node& a = q.nodes[i];
+    const Node& b = r.nodes[i];
+    ASSERT_EQ(a.op, b.op) << a.name;
+    EXPECT_EQ(a.out_q, b.out_q) << a.name;
+    EXPECT_EQ(a.qweights, b.qweights) << a.name;
+    EXPECT_EQ(a.qweight_scales, b.qweight_scales) << a.name;
+    EXPECT_EQ(a.qbias, b.qbias) << a.name;
+  }
+
+  std::string why;
+  const std::string pkg = tflite_wasm_package(&why);
+  if (pkg.empty()) GTEST_SKIP() << why;
+  std::vector<std::vector<float>> inputs;
+  const size_t per = size_t(96) * 96 * 3;
+  for (uint32_t i = 0; i < 4; ++i) inputs.push_back(test::random_input(per, 700 + i));
+  const auto wasm = run_wasm(pkg, path, inputs);
+  Options o;
+  o.precision = Precision::Int8;
+  o.threads = 1;
+  Model m = Model::load(path, o);
+  ASSERT_EQ(m.precision(), Precision::Int8);
+  int worst_native = 0, worst_xnn = 0;
+  for (size_t i = 0; i < inputs.size(); ++i) {
+    ASSERT_EQ(wasm[i].size(), 1001u);
+    // TFLite-wasm runs the int8 convolutions and ADDs through XNNPACK (its own
+    // requantization); mnv2's int8 executor (TFLite's builtin fixed-point requantization)
+    // lands within a few levels with the same top-1. The integer reference's XNNPACK mode
+    // (modelled on XNNPACK's uint8 path) is reported too.
+    std::vector<uint8_t> xq(per);
+    quantize_input(r.node(r.input).out_q, inputs[i].data(), xq.data(), int64_t(per));
+    const QReferenceResult xr = qreference_run(r, xq.data(), 1, {}, QRequantMode::Xnnpack);
+    std::vector<float> p(1001);
+    m.run(inputs[i].data(), 1, p.data());
+    for (int k = 0; k < 1001; ++k) {
+      const int w = int(std::lround(wasm[i][size_t(k)] * 256.f));
+      worst_xnn = std::max(worst_xnn, std::abs(int(xr.output[size_t(k)]) - w));
+      worst_native = std::max(worst_native, std::abs(int(std::lround(p[size_t(k)] * 256.f)) - w));
+    }
+    EXPECT_EQ(argmax(p.data(), 1001), argmax(wasm[i].data(), 1001)) << "input " << i;
+  }
+  std::printf("  int8 file, 4 inputs: mnv2 integer reference (XNNPACK requantization mode) vs "
+              "TFLite-wasm max %d levels; mnv2 int8 executor vs TFLite-wasm max %d levels\n",
+              worst_xnn, worst_native);
+  EXPECT_LE(worst_xnn, 12);
+  EXPECT_LE(worst_native, 8);
+  std::remove(path.c_str());
 }
 
 }  // namespace
