@@ -128,6 +128,22 @@ TEST(Int8Semantics, SoftmaxAndMeanAgreeWithRealArithmetic) {
   }
 }
 
+TEST(Int8Semantics, InputQuantizationRoundsHalfAwayAndClamps) {
+  const QuantParams q{0.25f, 100};
+  std::vector<float> x = {0.f, 0.125f, -0.125f, 0.375f, -0.375f, 0.1249f, -0.1251f, 1e30f,
+                          -1e30f, std::nanf(""), 31.f, -25.f, -26.f, 38.75f};
+  std::mt19937 rng(9);
+  std::uniform_real_distribution<float> u(-40.f, 40.f);
+  for (int i = 0; i < 5000; ++i) x.push_back(u(rng));
+  std::vector<uint8_t> out(x.size());
+  quantize_input(q, x.data(), out.data(), int64_t(x.size()));
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float v = x[i] / q.scale;  // TFLite: round(x / scale) + zero point, clamped
+    const double want = std::isnan(v) ? 0.0 : std::clamp(double(std::round(v)) + 100, 0.0, 255.0);
+    EXPECT_EQ(double(out[i]), want) << x[i];
+  }
+}
+
 TEST(Int8Semantics, PrecisionSelection) {
   Options o;
   o.threads = 1;

@@ -10,6 +10,9 @@
 #include "runtime/qexecutor.h"
 
 #include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 
@@ -69,6 +72,27 @@ class QExecutor final : public Executor {
     params_ = prepare_qparams(g_);
     build_steps();
     plan(std::max(1, o.max_batch));
+    const char* prof = std::getenv("MNV2_PROFILE");
+    profile_ = prof && *prof && std::string(prof) != "0";
+    step_ms_.assign(steps_.size(), 0.0);
+  }
+
+  // MNV2_PROFILE=1: time per step kind over the executor's life, printed on destruction.
+  ~QExecutor() override {
+    if (!profile_ || images_ == 0) return;
+    static const char* kNames[] = {"input", "gemm 1x1/fc", "im2col+gemm", "dw3x3", "dw generic",
+                                   "add", "avg pool", "mean", "softmax", "copy"};
+    double by_kind[10] = {}, total = 0;
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      by_kind[int(steps_[i].kind)] += step_ms_[i];
+      total += step_ms_[i];
+    }
+    std::fprintf(stderr, "int8 profile (%lld images, ms per image):\n", (long long)images_);
+    for (int k = 0; k < 10; ++k)
+      if (by_kind[k] > 0)
+        std::fprintf(stderr, "  %-12s %8.3f  %5.1f %%\n", kNames[k], by_kind[k] / double(images_),
+                     100.0 * by_kind[k] / total);
+    std::fprintf(stderr, "  %-12s %8.3f\n", "total", total / double(images_));
   }
 
   void run(const float* input, int batch, float* output, float* logits,
@@ -76,8 +100,11 @@ class QExecutor final : public Executor {
     if (batch < 1) throw Error("run: batch must be >= 1");
     if (batch > planned_batch_) plan(batch);
     const QuantParams iq = g_.node(g_.input).out_q;
-    for (QStep& s : steps_) {
+    for (size_t si = 0; si < steps_.size(); ++si) {
+      QStep& s = steps_[si];
       set_grid(s, batch);
+      const auto t0 = profile_ ? std::chrono::steady_clock::now()
+                               : std::chrono::steady_clock::time_point{};
       if (s.kind == QStepKind::Input) {
         uint8_t* y = val(s.node);
         const int64_t n = s.ys.per_image() * batch;
@@ -86,10 +113,15 @@ class QExecutor final : public Executor {
           const int64_t b = int64_t(item) * kElementwiseChunk;
           quantize_input(iq, input + b, y + b, std::min(kElementwiseChunk, n - b));
         });
-        continue;
+      } else {
+        pool_.parallel_for(s.items,
+                           [&](int item, int worker) { run_item(s, batch, item, worker); });
       }
-      pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
+      if (profile_)
+        step_ms_[si] += std::chrono::duration<double, std::milli>(
+                            std::chrono::steady_clock::now() - t0).count();
     }
+    images_ += batch;
     auto copy = [&](int id, float* dst) {
       if (!dst || id < 0) return;
       const QuantParams q = g_.node(id).out_q;
@@ -365,6 +397,9 @@ class QExecutor final : public Executor {
   Blob arena_;
   int planned_batch_ = 0;
   std::vector<std::vector<uint8_t>> scratch_;  // per worker: im2col rows
+  bool profile_ = false;
+  std::vector<double> step_ms_;
+  int64_t images_ = 0;
 };
 
 }  // namespace

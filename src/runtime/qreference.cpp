@@ -78,11 +78,21 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g) {
 }
 
 void quantize_input(const QuantParams& q, const float* x, uint8_t* out, int64_t n) {
+  const float s = q.scale;
   for (int64_t i = 0; i < n; ++i) {
-    const float r = std::round(x[i] / q.scale);
-    // Clamp in float first: NaN or huge values must not overflow the int conversion.
-    const float c = r < -512.f ? -512.f : (r > 512.f ? 512.f : (r == r ? r : 0.f));
-    out[i] = uint8_t(std::clamp(int32_t(c) + q.zero_point, 0, 255));
+    // round(x / s) half away from zero, branch-free with baseline SSE2 so that it vectorizes.
+    // Clamping first keeps the int conversion defined (NaN compares false: it becomes -1024,
+    // i.e. 0 after the final clamp); v - trunc(v) is exact in float.
+    float v = x[i] / s;
+    v = v > -1024.f ? v : -1024.f;
+    v = v < 1024.f ? v : 1024.f;
+    int32_t r = int32_t(v);  // truncation
+    const float d = v - float(r);
+    r += d >= 0.5f ? 1 : 0;
+    r -= d <= -0.5f ? 1 : 0;
+    r += q.zero_point;
+    r = r > 0 ? r : 0;
+    out[i] = uint8_t(r < 255 ? r : 255);
   }
 }
 
