@@ -41,6 +41,15 @@ TEST(QuantizeCalib, StatsTrackExactExtremesAndGrowExactly) {
   EXPECT_EQ(total + s.zeros(), 8);
   EXPECT_GT(s.range(), 100.0);
   EXPECT_LT(s.range(), 400.0);
+  // The same values in another order give the same histogram, bin for bin.
+  TensorStats r;
+  r.add(c.data(), c.size());
+  r.add(a.data(), a.size());
+  r.add(b.data(), b.size());
+  EXPECT_EQ(r.range(), s.range());
+  EXPECT_EQ(r.pos(), s.pos());
+  EXPECT_EQ(r.neg(), s.neg());
+  EXPECT_EQ(r.range(), 128.0);  // powers of two: the smallest above 100
   // Negative values are counted in the negative histogram only.
   int64_t neg = 0;
   for (int64_t v : s.neg()) neg += v;

@@ -29,8 +29,10 @@ const char* calibration_method_name(CalibrationMethod m) {
 
 void TensorStats::grow_to(double absmax) {
   if (range_ <= 0) {
-    // First data: a range just above the largest magnitude; later growth doubles it.
-    range_ = absmax > 0 ? absmax * (1.0 + 1.0 / kBins) : 1e-30;
+    // Ranges are powers of two (the smallest above the largest magnitude seen), so bin
+    // edges are exact binary fractions, doubling merges bins exactly, and the histogram is
+    // the same whatever image came first.
+    range_ = std::ldexp(1.0, -60);
     pos_.assign(kBins, 0);
     neg_.assign(kBins, 0);
   }

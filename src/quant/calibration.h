@@ -18,9 +18,9 @@ const char* calibration_method_name(CalibrationMethod m);
 
 // Statistics of one tensor. Exact zeros (ReLU outputs are mostly zeros, and 0 is always on
 // the int8 grid) are only counted; the histogram counts |x| separately for x > 0 (pos) and
-// x < 0 (neg) in kBins bins of width range/kBins over [0, range). When a value beyond `range`
-// arrives the range doubles and neighbouring bins merge pairwise, which is exact, so the
-// histogram never depends on the order of the images.
+// x < 0 (neg) in kBins bins of width range/kBins over [0, range), range a power of two. When
+// a value beyond `range` arrives the range doubles and neighbouring bins merge pairwise,
+// which is exact, so the histogram never depends on the order of the images.
 class TensorStats {
  public:
   static constexpr int kBins = 2048;
