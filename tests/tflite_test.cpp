@@ -23,6 +23,7 @@
 #include "formats/tflite_schema.h"
 #include "graph/mobilenet_v2.h"
 #include "mnv2/mnv2.h"
+#include "runtime/qreference.h"
 #include "runtime/reference.h"
 #include "test_util.h"
 
@@ -69,7 +70,9 @@ void check_golden(const std::string& model_file, const std::string& golden_sub, 
   const std::string golden = coral + "golden/" + golden_sub;
   Options o;
   o.max_batch = 13;
+  o.precision = Precision::Fp32;  // the dequantized float path (int8: int8_golden_test.cpp)
   Model m = Model::load(coral + model_file, o);
+  ASSERT_EQ(m.precision(), Precision::Fp32);
   const ModelInfo& info = m.info();
   ASSERT_EQ(info.format, "tflite");
   ASSERT_EQ(info.num_classes, 1001);
@@ -172,6 +175,7 @@ TEST(TfliteGolden, CliInfoOnRealModels) {
     const int rc2 = test::run_command(test::cli_path() + " info --json " + data + "/coral/" + f, &out);
     EXPECT_EQ(rc2, 0) << out;
     EXPECT_NE(out.find("\"quantized\":true"), std::string::npos) << out;
+    EXPECT_NE(out.find("\"precision\":\"int8\""), std::string::npos) << out;
   }
 }
 
@@ -740,6 +744,62 @@ TEST(TfliteOps, MeanSqueezeAndQuantizedBiasFromScales) {
                          {{kOpMean, {0, 1}, {2}, kOptReducer, nullptr}}, 0, 2);
   EXPECT_NE(load_error(bad).find("only over height and width"), std::string::npos)
       << load_error(bad);
+}
+
+// The integer view: filled for a fully quantized file (uint8 and int8 activations in the
+// uint8 domain, weights minus their zero point, raw int32 biases), absent as soon as one
+// tensor is float or a reshape changes the quantization (those files then run in fp32).
+TEST(TfliteOps, IntegerViewOnlyForFullyQuantizedFiles) {
+  using namespace tfl;
+  auto q8 = [](std::vector<int32_t> shape, int type, float s, int64_t z) {
+    CraftTensor t = act(std::move(shape));
+    t.type = type;
+    t.scale = {s};
+    t.zero_point = {z};
+    return t;
+  };
+  auto model = [&](int act_type, float squeeze_scale, bool float_mean) {
+    const int64_t off = act_type == kInt8 ? -128 : 0;
+    CraftTensor w{{2, 1, 1, 2}, {12, 8, 20, 10}, kUInt8, {0.25f}, {10}};  // (q-10)*0.25
+    return craft({q8({1, 3, 3, 2}, act_type, 0.5f, 10 + off), w, ints({2}, {8, -4}),
+                  q8({1, 3, 3, 2}, act_type, 0.1f, off), ints({2}, {1, 2}),
+                  float_mean ? act({1, 2}) : q8({1, 2}, act_type, 0.2f, 3 + off),
+                  float_mean ? act({1, 2}) : q8({1, 2}, act_type, squeeze_scale, 3 + off)},
+                 {{kOpConv2D, {0, 1, 2}, {3}, kOptConv2D, conv_opts(kActRelu6)},
+                  {kOpMean, {3, 4}, {5}, kOptReducer, nullptr},
+                  {kOpSqueeze, {5}, {6}, kOptSqueeze, nullptr}},
+                 0, 6);
+  };
+  for (int type : {int(kUInt8), int(kInt8)}) {
+    const auto bytes = model(type, 0.2f, false);
+    const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "q.tflite");
+    ASSERT_TRUE(g.quantized()) << type;
+    EXPECT_EQ(g.node(g.input).out_q, (QuantParams{0.5f, 10}));  // uint8 domain either way
+    const Node& c = g.node(1);
+    EXPECT_EQ(c.qweights, (std::vector<int16_t>{2, -2, 10, 0}));
+    EXPECT_EQ(c.qweight_scales, (std::vector<float>{0.25f}));
+    EXPECT_EQ(c.qbias, (std::vector<int32_t>{8, -4}));
+    EXPECT_EQ(c.out_q, (QuantParams{0.1f, 0}));
+    EXPECT_EQ(g.node(g.output).out_q, (QuantParams{0.2f, 3}));
+    // The integer reference against real arithmetic on the dequantized values.
+    const std::vector<uint8_t> x = {10, 12, 30, 5, 200, 17, 10, 10, 64, 90,
+                                    11, 13, 250, 0, 33, 77, 100, 101};
+    const QReferenceResult r = qreference_run(g, x.data(), 1, {1});
+    std::vector<float> xf(x.size());
+    for (size_t i = 0; i < x.size(); ++i) xf[i] = 0.5f * (float(x[i]) - 10.f);
+    const ReferenceResult f = reference_run(g, xf.data(), 1, {1});
+    for (size_t i = 0; i < 18; ++i)  // the ReLU6 conv, one output level
+      EXPECT_NEAR(0.1 * r.kept.at(1)[i], f.kept.at(1)[i], 0.1 * 0.5 + 1e-6) << i;
+    for (size_t i = 0; i < 2; ++i)  // the mean of the quantized conv output, one more level
+      EXPECT_NEAR(0.2 * (r.output[i] - 3), f.output[i], 0.2 * 0.5 + 0.05 + 1e-6) << i;
+  }
+  // A reshape that changes the quantization, or a float operator: no integer view.
+  for (const auto& bytes : {model(kUInt8, 0.3f, false), model(kUInt8, 0.2f, true)}) {
+    const Graph g = load_tflite_bytes(bytes.data(), bytes.size(), "mixed.tflite");
+    EXPECT_FALSE(g.quantized());
+    EXPECT_TRUE(g.info.quantized);  // still a file with quantized weights, run in fp32
+    for (const Node& n : g.nodes) EXPECT_TRUE(n.qweights.empty() && !n.out_q.valid());
+  }
 }
 
 TEST(TfliteOps, RefusalsNameTheProblem) {

@@ -5,8 +5,9 @@
 #include "formats/loader.h"
 #include "graph/mobilenet_v2.h"
 #include "mnv2/mnv2.h"
-#include "runtime/executor.h"
 #include "runtime/cpu.h"
+#include "runtime/executor.h"
+#include "runtime/qexecutor.h"
 
 namespace mnv2 {
 
@@ -29,10 +30,25 @@ ExecutorOptions resolve(const Options& o) {
   if (!cpu_supports(e.isa))
     throw Error(std::string("this CPU does not support ") + isa_name(e.isa));
   if (o.max_batch < 1 || o.max_batch > 4096) throw Error("max_batch must be in [1, 4096]");
-  // The integer executor is not part of this build yet: refuse rather than silently run fp32.
-  if (o.precision == Precision::Int8) throw Error("int8 execution is not available yet");
   e.max_batch = o.max_batch;
   return e;
+}
+
+// Auto runs quantized graphs natively in int8 and everything else in fp32; Int8 on a graph
+// without an integer form is refused rather than silently run in float.
+std::unique_ptr<Executor> make_executor(const Graph& graph, const ExecutorOptions& options,
+                                        Precision want, Precision* chosen) {
+  const bool q = graph.quantized();
+  if (want == Precision::Int8 && !q)
+    throw Error(
+        "int8 precision needs a quantized model (a quantized .tflite file, or one written by "
+        "`mnv2 quantize`); '" + graph.info.name + "' has no integer form" +
+        (graph.info.quantized ? " (its quantized weights use a pattern the integer executor "
+                                  "cannot run; use --precision fp32)"
+                                : " (float weights)"));
+  *chosen = want == Precision::Auto ? (q ? Precision::Int8 : Precision::Fp32) : want;
+  return *chosen == Precision::Int8 ? make_int8_executor(graph, options)
+                                    : Executor::create(graph, options);
 }
 
 }  // namespace
@@ -47,7 +63,8 @@ Model Model::synthetic(float width_multiplier, int resolution, int num_classes, 
   auto impl = std::make_unique<Impl>();
   impl->options = resolve(options);
   impl->graph = build_mobilenet_v2(width_multiplier, resolution, num_classes, seed);
-  impl->executor = Executor::create(impl->graph, impl->options);
+  impl->executor =
+      make_executor(impl->graph, impl->options, options.precision, &impl->precision);
   return Model(std::move(impl));
 }
 
@@ -55,7 +72,8 @@ Model Model::load(const std::string& path, const Options& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = resolve(options);
   impl->graph = load_graph(path);
-  impl->executor = Executor::create(impl->graph, impl->options);
+  impl->executor =
+      make_executor(impl->graph, impl->options, options.precision, &impl->precision);
   return Model(std::move(impl));
 }
 

@@ -20,6 +20,7 @@ const char* kHelp =
     "  --model PATH          model file (.tflite, .pb, .xml, .onnx)\n"
     "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
     "  --threads T           inference threads (default: number of cores)\n"
+    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
     "  --batch B             images per inference (default 1)\n"
     "  --warmup N            untimed iterations after the first (default 5)\n"
     "  --iterations N        timed iterations (default 50)\n"
@@ -40,7 +41,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   a.reject_unknown({"json", "help", "samples", "dump", "model", "synthetic", "classes", "seed",
-                    "threads", "batch", "warmup", "iterations"});
+                    "threads", "precision", "batch", "warmup", "iterations"});
   const std::string dump = a.get("dump");
   const int batch = a.get_int("batch", 1, 1, 1024);
   const int warmup = a.get_int("warmup", 5, 0, 100000);
@@ -63,11 +64,13 @@ int run(int argc, char** argv) {
 
   if (json) {
     std::printf(
-        "{\"model\":\"%s\",\"format\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"batch\":%d,"
+        "{\"model\":\"%s\",\"format\":\"%s\",\"isa\":\"%s\",\"precision\":\"%s\","
+        "\"threads\":%d,\"batch\":%d,"
         "\"iterations\":%d,\"load_ms\":%.3f,\"first_inference_ms\":%.3f,\"latency_ms\":{"
         "\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"mean\":%.4f,\"min\":%.4f,\"max\":%.4f},"
         "\"throughput_ips\":%.2f,\"gmacs_per_s\":%.2f,\"peak_rss_mib\":%.1f,\"macs\":%lld",
-        json_escape(info.name).c_str(), info.format.c_str(), isa_name(m.isa()), m.threads(),
+        json_escape(info.name).c_str(), info.format.c_str(), isa_name(m.isa()),
+        precision_name(m.precision()), m.threads(),
         batch, iterations, load_ms, first_ms, p50, p90, p99, mean, mn, mx, ips, gmacs, peak_mib,
         (long long)info.macs);
     if (a.has("samples")) {
@@ -85,8 +88,8 @@ int run(int argc, char** argv) {
   }
   std::printf("model            %s (%s), %lld MACs/image\n", info.name.c_str(),
               info.format.c_str(), (long long)info.macs);
-  std::printf("engine           isa %s, %d thread(s), batch %d\n", isa_name(m.isa()), m.threads(),
-              batch);
+  std::printf("engine           %s, isa %s, %d thread(s), batch %d\n", precision_name(m.precision()),
+              isa_name(m.isa()), m.threads(), batch);
   std::printf("load             %.2f ms\n", load_ms);
   std::printf("first inference  %.2f ms\n", first_ms);
   std::printf("latency (%d it)  p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  mean %.3f ms  min %.3f "

@@ -1,14 +1,19 @@
 // mnv2 info: what a model is — its I/O contract, per-layer table and totals.
+#include <algorithm>
 #include <cstdio>
+
+#include <string>
 
 #include "cli/args.h"
 #include "cli/model_args.h"
+#include "formats/loader.h"
+#include "graph/graph.h"
 
 namespace mnv2::cli {
 namespace {
 
 const char* kHelp =
-    "usage: mnv2 info MODEL | --model MODEL | --synthetic WIDTH RES [--json]\n\n"
+    "usage: mnv2 info MODEL | --model MODEL | --synthetic WIDTH RES [--json] [--verbose]\n\n"
     "Prints the model's input/output contract (names, layout, channel order, whether the\n"
     "normalisation is inside the graph, class count and background class), a per-layer\n"
     "table (name, op, output shape, params, MACs) and the totals.\n\n"
@@ -16,31 +21,83 @@ const char* kHelp =
     "  --model PATH          model file (.tflite, .pb, .xml, .onnx); also accepted positionally\n"
     "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
     "  --classes N           class count of the synthetic model (default 1001)\n"
-    "  --json                machine-readable output (metadata and totals)\n";
+    "  --precision P         fp32, int8 or auto: the precision to report (auto: int8 for\n"
+    "                        models with an integer form, else fp32)\n"
+    "  --verbose             also the quantization of every node (output scale and zero\n"
+    "                        point in the uint8 domain, weight scales) of quantized models\n"
+    "  --json                machine-readable output (metadata and totals; with --verbose\n"
+    "                        also \"nodes\" with the per-node quantization)\n";
+
+// The per-node quantization of a model file (empty for synthetic or float models).
+Graph quant_graph(const Args& a) {
+  std::string path = a.get("model");
+  if (path.empty() && !a.has("synthetic") && !a.positional().empty()) path = a.positional().front();
+  if (path.empty()) return Graph{};
+  Graph g = load_graph(path);
+  return g.quantized() ? g : Graph{};
+}
+
+std::string weight_scales(const Node& n) {
+  if (n.qweight_scales.empty()) return "";
+  float lo = n.qweight_scales[0], hi = lo;
+  for (float s : n.qweight_scales) lo = std::min(lo, s), hi = std::max(hi, s);
+  char buf[96];
+  if (n.qweight_scales.size() == 1)
+    std::snprintf(buf, sizeof buf, "%.6g", double(lo));
+  else
+    std::snprintf(buf, sizeof buf, "%zu per-channel %.4g..%.4g", n.qweight_scales.size(),
+                  double(lo), double(hi));
+  return buf;
+}
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"json", "help"});
+  Args a(argc, argv, {"json", "help", "verbose"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"json", "help", "model", "synthetic", "classes", "seed"});
+  a.reject_unknown({"json", "help", "verbose", "model", "synthetic", "classes", "seed", "precision"});
   Model m = open_model(a, 1, true);
   const ModelInfo& i = m.info();
+  const bool verbose = a.has("verbose");
+  const Graph qg = verbose ? quant_graph(a) : Graph{};
   if (a.has("json")) {
     std::printf(
         "{\"name\":\"%s\",\"format\":\"%s\",\"input\":{\"name\":\"%s\",\"layout\":\"%s\","
         "\"shape\":[1,%d,%d,%d],\"channel_order\":\"%s\",\"normalization_in_graph\":%s,"
         "\"mean\":%g,\"scale\":%g},\"output\":{\"name\":\"%s\",\"classes\":%d,"
         "\"has_background\":%s,\"softmax\":%s},\"feature_dim\":%d,\"quantized\":%s,"
-        "\"params\":%lld,\"macs\":%lld}\n",
+        "\"precision\":\"%s\",\"params\":%lld,\"macs\":%lld",
         json_escape(i.name).c_str(), i.format.c_str(), json_escape(i.input_name).c_str(),
         i.layout == Layout::NHWC ? "NHWC" : "NCHW", i.height, i.width, i.channels,
         i.channel_order == ChannelOrder::RGB ? "RGB" : "BGR",
         i.normalization_in_graph ? "true" : "false", double(i.mean), double(i.scale),
         json_escape(i.output_name).c_str(), i.num_classes, i.has_background ? "true" : "false",
         i.output_is_softmax ? "true" : "false", i.feature_dim, i.quantized ? "true" : "false",
-        (long long)i.params, (long long)i.macs);
+        precision_name(m.precision()), (long long)i.params, (long long)i.macs);
+    if (verbose) {
+      std::string o = ",\"nodes\":[";
+      char buf[128];
+      for (size_t k = 0; k < qg.nodes.size(); ++k) {
+        const Node& n = qg.nodes[k];
+        o += std::string(k ? "," : "") + "{\"name\":\"" + json_escape(n.name) + "\",\"op\":\"" +
+             op_name(n.op) + "\"";
+        std::snprintf(buf, sizeof buf, ",\"scale\":%.9g,\"zero_point\":%d", double(n.out_q.scale),
+                      n.out_q.zero_point);
+        o += buf;
+        if (!n.qweight_scales.empty()) {
+          o += ",\"weight_scales\":[";
+          for (size_t c = 0; c < n.qweight_scales.size(); ++c) {
+            std::snprintf(buf, sizeof buf, "%s%.9g", c ? "," : "", double(n.qweight_scales[c]));
+            o += buf;
+          }
+          o += "]";
+        }
+        o += "}";
+      }
+      std::fputs((o + "]").c_str(), stdout);
+    }
+    std::fputs("}\n", stdout);
     return 0;
   }
   std::printf("model:        %s (%s)\n", i.name.c_str(), i.format.c_str());
@@ -55,8 +112,19 @@ int run(int argc, char** argv) {
               i.output_is_softmax ? " softmax" : "",
               i.has_background ? ", class 0 = background" : "");
   std::printf("features:     %d\n", i.feature_dim);
-  std::printf("weights:      %s\n\n", i.quantized ? "quantized" : "float");
+  std::printf("weights:      %s\n", i.quantized ? "quantized" : "float");
+  std::printf("precision:    %s\n\n", precision_name(m.precision()));
   std::fputs(m.summary().c_str(), stdout);
+  if (verbose && !qg.nodes.empty()) {
+    std::printf("\nquantization (uint8 domain: real = scale * (q - zero_point))\n");
+    std::printf("%-4s %-48s %-16s %-12s %-5s %s\n", "id", "name", "op", "scale", "zp",
+                "weight scale");
+    for (size_t k = 0; k < qg.nodes.size(); ++k) {
+      const Node& n = qg.nodes[k];
+      std::printf("%-4zu %-48.48s %-16s %-12.6g %-5d %s\n", k, n.name.c_str(), op_name(n.op),
+                  double(n.out_q.scale), n.out_q.zero_point, weight_scales(n).c_str());
+    }
+  }
   return 0;
 }
 

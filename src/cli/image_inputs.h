@@ -21,6 +21,7 @@ inline const char* kImageOptionsHelp =
     "  --synthetic W R       synthetic MobileNetV2 (random weights; for testing)\n"
     "  --batch B             images per inference (default 1)\n"
     "  --threads T           inference threads (default: number of cores)\n"
+    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
     "  --preprocess MODE     omz (default: crop 0.875 + OpenCV bilinear), tf (TF-slim eval),\n"
     "                        none (whole image, half-pixel bilinear; libcoral convention)\n"
     "  --max-pixels N        refuse images larger than N pixels (default 100000000)\n";

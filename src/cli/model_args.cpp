@@ -8,6 +8,11 @@ Options engine_options(const Args& a, int max_batch) {
   Options o;
   o.threads = a.get_int("threads", 0, 0, 256);
   o.max_batch = max_batch;
+  const std::string p = a.get("precision", "auto");
+  if (p == "auto") o.precision = Precision::Auto;
+  else if (p == "fp32") o.precision = Precision::Fp32;
+  else if (p == "int8") o.precision = Precision::Int8;
+  else throw Error("--precision must be fp32, int8 or auto, not '" + p + "'");
   return o;
 }
 

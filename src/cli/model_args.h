@@ -14,7 +14,8 @@ inline const char* kModelOptionsHelp =
     "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
     "  --classes N           class count of the synthetic model (default 1001)\n"
     "  --seed S              weight seed of the synthetic model (default 1)\n"
-    "  --threads T           inference threads (default: number of cores)\n";
+    "  --threads T           inference threads (default: number of cores)\n"
+    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n";
 
 Options engine_options(const Args& a, int max_batch);
 

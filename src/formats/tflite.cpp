@@ -150,6 +150,17 @@ class Loader {
                                     const std::string& ctx);
   void read_metadata(const fb::Table& model);
 
+  // Integer view (see Graph::quantized()). The activation quantization of tensor t in the
+  // uint8 domain; false when t is not a per-tensor uint8/int8 activation.
+  bool act_quant(int t, QuantParams* q, const std::string& ctx);
+  // Fills qweights / qweight_scales / qbias of a weighted node from its weight tensor wt
+  // (quantized along `axis` when per-channel) and bias tensor bt (-1: none); clears
+  // int_ok_ when the tensors are not a pattern the integer executor runs.
+  void int_weights(Node& n, int wt, int bt, int channels, int axis, const std::string& ctx);
+  // After lowering: out_q of every node from the tensors bound to it, or no integer view at
+  // all when any part of the graph cannot run in integers.
+  void finish_integer_view();
+
   std::string path_;
   fb::Buffer buf_;
   fb::Vector tensors_, buffers_;
@@ -161,6 +172,7 @@ class Loader {
   int64_t weight_elements_ = 0, weight_budget_ = 0;
   bool quantized_ = false;
   bool background_set_ = false;
+  bool int_ok_ = true;        // every operator so far has an integer form
   Graph g_;
 };
 
@@ -467,6 +479,114 @@ std::vector<float> Loader::bias_scale_for(int input_t, int weight_t, int channel
   return r;
 }
 
+bool Loader::act_quant(int t, QuantParams* q, const std::string& ctx) {
+  const TensorInfo& ti = tensor(t, ctx);
+  if (ti.type != kUInt8 && ti.type != kInt8) return false;
+  if (ti.custom_quant || ti.scale.size() != 1 || ti.zero_point.size() > 1) return false;
+  const float s = ti.scale[0];
+  if (!std::isfinite(s) || !(s > 0.f)) return false;
+  const int64_t z = (ti.zero_point.empty() ? 0 : ti.zero_point[0]) + (ti.type == kInt8 ? 128 : 0);
+  if (z < 0 || z > 255) return false;
+  q->scale = s;
+  q->zero_point = int32_t(z);
+  return true;
+}
+
+void Loader::int_weights(Node& n, int wt, int bt, int channels, int axis,
+                         const std::string& ctx) {
+  const TensorInfo& w = tensor(wt, ctx);
+  auto give_up = [&] {
+    int_ok_ = false;
+    n.qweights.clear();
+    n.qweight_scales.clear();
+    n.qbias.clear();
+  };
+  if (!int_ok_) return;
+  if ((w.type != kUInt8 && w.type != kInt8) || w.custom_quant || values_[size_t(wt)].kind != Value::Const)
+    return give_up();
+  const size_t ns = w.scale.size();
+  if (ns != 1 && int64_t(ns) != channels) return give_up();
+  if (ns > 1 && w.qdim != axis) return give_up();
+  if (!w.zero_point.empty() && w.zero_point.size() != 1 && w.zero_point.size() != ns)
+    return give_up();
+  for (float sc : w.scale)
+    if (!std::isfinite(sc) || !(sc > 0.f)) return give_up();
+  const auto bytes = buffer_bytes(wt, ctx);
+  const size_t count = n.weights.size();
+  if (bytes.second != count || count % size_t(channels) != 0) return give_up();
+  const size_t inner = count / size_t(channels);
+  charge(int64_t(count) / 2 + channels, ctx);
+  n.qweights.resize(count);
+  const int64_t lo = w.type == kUInt8 ? 0 : -128, hi = w.type == kUInt8 ? 255 : 127;
+  for (size_t i = 0; i < count; ++i) {
+    // Channel of element i: axis 0 (Cout-major) or the last axis (depthwise).
+    const size_t c = axis == 0 ? i / inner : i % size_t(channels);
+    const size_t k = ns == 1 ? 0 : c;
+    const int64_t z = w.zero_point.empty() ? 0 : w.zero_point[w.zero_point.size() == 1 ? 0 : k];
+    if (z < lo || z > hi) return give_up();
+    const int64_t q = w.type == kUInt8 ? int64_t(bytes.first[i]) : int64_t(int8_t(bytes.first[i]));
+    n.qweights[i] = int16_t(q - z);
+  }
+  n.qweight_scales.assign(w.scale.begin(), w.scale.end());
+  if (bt >= 0) {
+    const TensorInfo& b = tensor(bt, ctx);
+    if (b.type != kInt32 || values_[size_t(bt)].kind != Value::Const) return give_up();
+    for (int64_t z : b.zero_point)
+      if (z != 0) return give_up();
+    const auto bb = buffer_bytes(bt, ctx);
+    if (bb.second != size_t(channels) * 4) return give_up();
+    n.qbias.resize(size_t(channels));
+    std::memcpy(n.qbias.data(), bb.first, bb.second);
+  }
+}
+
+void Loader::finish_integer_view() {
+  for (size_t id = 0; int_ok_ && id < g_.nodes.size(); ++id) {
+    Node& n = g_.nodes[id];
+    const std::string ctx = "node " + std::to_string(id);
+    const std::vector<int>& ts = node_tensors_[id];
+    // The producing tensor must be quantized (an op computing in float has no integer
+    // form), except the graph input, whose float tensor a QUANTIZE may quantize.
+    bool have = false;
+    for (size_t k = 0; k < ts.size(); ++k) {
+      QuantParams q;
+      if (!act_quant(ts[k], &q, ctx)) {
+        if (k == 0 && int(id) != g_.input) int_ok_ = false;
+        if (tensor(ts[k], ctx).type != kFloat32) int_ok_ = false;
+        continue;
+      }
+      // QUANTIZE/DEQUANTIZE/RELU bound to the same node must not change the quantization.
+      if (have && !(q == n.out_q)) int_ok_ = false;
+      n.out_q = q;
+      have = true;
+    }
+    if (!have) int_ok_ = false;
+    switch (n.op) {
+      case OpType::Conv2D:
+      case OpType::DepthwiseConv2D:
+      case OpType::FullyConnected:
+        if (n.qweights.size() != n.weights.size() || (!n.bias.empty() && n.qbias.empty()))
+          int_ok_ = false;
+        break;
+      case OpType::Reshape:
+        if (!(n.out_q == g_.node(n.inputs[0]).out_q)) int_ok_ = false;
+        break;
+      case OpType::ChannelAffine:
+        int_ok_ = false;
+        break;
+      default:
+        break;
+    }
+  }
+  if (int_ok_) return;
+  for (Node& n : g_.nodes) {
+    n.out_q = QuantParams{};
+    std::vector<int16_t>().swap(n.qweights);
+    std::vector<float>().swap(n.qweight_scales);
+    std::vector<int32_t>().swap(n.qbias);
+  }
+}
+
 void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>& in,
                         const std::vector<int>& out, const fb::Table& opt) {
   const bool dw = code == kOpDepthwiseConv2D;
@@ -573,6 +693,7 @@ void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>
                     " values for " + std::to_string(channels) + " channels");
     n.bias = take(*bv, ctx);
   }
+  int_weights(n, in[1], in.size() == 3 ? in[2] : -1, channels, dw ? 3 : 0, ctx);
   check_declared(out[0], n.shape, ctx);
   bind_node(out[0], add_node(std::move(n), ctx), ctx);
 }
@@ -611,6 +732,7 @@ void Loader::lower_fully_connected(const std::string& ctx, const std::vector<int
                     std::to_string(n.out_channels) + " outputs");
     n.bias = take(*bv, ctx);
   }
+  int_weights(n, in[1], in.size() == 3 ? in[2] : -1, n.out_channels, 0, ctx);
   check_declared(out[0], n.shape, ctx);
   bind_node(out[0], add_node(std::move(n), ctx), ctx);
 }
@@ -809,6 +931,10 @@ void Loader::lower_pad(const std::string& ctx, const std::vector<int>& in,
   v.kind = Value::Padded;
   v.node = x;
   v.pad_top = int(p[2]), v.pad_bottom = int(p[3]), v.pad_left = int(p[4]), v.pad_right = int(p[5]);
+  // A quantized PAD fills with its zero point (real 0), as the integer convolution pads;
+  // it must keep the quantization of its input.
+  QuantParams qa, qb;
+  if (act_quant(in[0], &qa, ctx) != act_quant(out[0], &qb, ctx) || !(qa == qb)) int_ok_ = false;
   bind(out[0], std::move(v), ctx);
 }
 
@@ -1126,6 +1252,7 @@ Graph Loader::run() {
   if (const size_t d = stem.rfind(".tflite"); d != std::string::npos && d > 0) stem.resize(d);
   inf.name = stem;
   inf.quantized = quantized_;
+  finish_integer_view();
   read_metadata(model);
   try {
     g_.finalize();

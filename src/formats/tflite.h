@@ -24,6 +24,9 @@ Graph load_tflite_bytes(const uint8_t* data, size_t size, const std::string& nam
 
 struct TfliteWriteOptions {
   bool fp16 = false;  // store weights as float16 (+ DEQUANTIZE), as TFLite's fp16 quantization
+  // Full-integer int8 model from the graph's integer view (Graph::quantized() must hold):
+  // float32 input -> QUANTIZE -> int8 ops -> DEQUANTIZE -> float32 output.
+  bool int8 = false;
 };
 // Serialises g (finalized) into a TFLite flatbuffer. Throws mnv2::Error if the graph uses
 // something TFLite cannot express.

@@ -1,5 +1,8 @@
 // TFLite writer: serialises the IR as a float32 TFLite model (schema version 3), optionally
-// with float16 weights each followed by a DEQUANTIZE op (TFLite's fp16 quantization scheme).
+// with float16 weights each followed by a DEQUANTIZE op (TFLite's fp16 quantization scheme),
+// or, for a graph carrying the integer view, as a full-integer int8 model: float32 input ->
+// QUANTIZE -> int8 operators (per-channel int8 weights, int32 biases) -> DEQUANTIZE ->
+// float32 output, as TFLite's post-training integer quantization lays it out.
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -42,6 +45,10 @@ struct TensorDef {
   int type = kFloat32;
   uint32_t buffer = 0;
   std::string name;
+  // QuantizationParameters (written when scale is non-empty).
+  std::vector<float> scale;
+  std::vector<int64_t> zero_point;
+  int qdim = 0;
 };
 
 struct Options {
@@ -75,8 +82,32 @@ class Writer {
   int add_const(const std::vector<float>& v, std::vector<int32_t> shape, const std::string& name);
   int add_int_const(const std::vector<int32_t>& v, std::vector<int32_t> shape,
                     const std::string& name);
+  // int8 mode: the activation tensor of node n (int8 with n.out_q), or float32 otherwise.
+  int value_tensor(std::vector<int32_t> shape, const std::string& name, const Node& n) {
+    const int t = add_tensor(std::move(shape), name, o_.int8 ? kInt8 : kFloat32);
+    if (o_.int8) set_quant(t, n.out_q);
+    return t;
+  }
+  // A tensor like t (same type and quantization) with another shape and name.
+  int like_tensor(int t, std::vector<int32_t> shape, const std::string& name) {
+    TensorDef d = tensors_[size_t(t)];
+    d.shape = std::move(shape);
+    d.name = name;
+    d.buffer = 0;
+    tensors_.push_back(std::move(d));
+    return int(tensors_.size()) - 1;
+  }
+  void set_quant(int t, const QuantParams& q) {
+    tensors_[size_t(t)].scale = {q.scale};
+    tensors_[size_t(t)].zero_point = {int64_t(q.zero_point) - 128};
+  }
+  // int8 weights of n with their per-channel (or per-tensor) scales along `qdim`.
+  int add_q8_weights(const Node& n, std::vector<int32_t> shape, int qdim, const std::string& name);
+  // int32 bias of n in units of input_scale * weight_scale[c].
+  int add_q32_bias(const Node& n, float input_scale, const std::string& name);
   // Ensures tensor t is rank 4 (a [1,C] value feeding a 4-D op is reshaped to [1,1,1,C]).
   int rank4(int t, const Shape& s, const std::string& name);
+  int op_version(int code) const;
   void add_op(int code, std::vector<int32_t> in, std::vector<int32_t> out, Options opt = {}) {
     ops_.push_back({code, std::move(in), std::move(out), std::move(opt)});
   }
@@ -134,11 +165,65 @@ int Writer::add_int_const(const std::vector<int32_t>& v, std::vector<int32_t> sh
   return add_tensor(std::move(shape), name, kInt32, uint32_t(buffers_.size() - 1));
 }
 
+int Writer::add_q8_weights(const Node& n, std::vector<int32_t> shape, int qdim,
+                           const std::string& name) {
+  if (n.qweights.size() != n.weights.size() || n.qweight_scales.empty())
+    throw Error("cannot write node '" + n.name + "' as int8: its weights are not quantized");
+  std::vector<uint8_t> bytes(n.qweights.size());
+  for (size_t i = 0; i < bytes.size(); ++i) {
+    const int16_t q = n.qweights[i];
+    if (q < -127 || q > 127)
+      throw Error("cannot write node '" + n.name + "' as int8: weight " + std::to_string(i) +
+                  " = " + std::to_string(q) + " is outside [-127, 127] (not symmetric int8)");
+    bytes[i] = uint8_t(int8_t(q));
+  }
+  buffers_.push_back(std::move(bytes));
+  const int t = add_tensor(std::move(shape), name, kInt8, uint32_t(buffers_.size() - 1));
+  TensorDef& d = tensors_[size_t(t)];
+  d.scale = n.qweight_scales;
+  d.zero_point.assign(d.scale.size(), 0);
+  if (d.scale.size() > 1) {
+    if (int64_t(d.scale.size()) != d.shape[size_t(qdim)])
+      throw Error("cannot write node '" + n.name + "' as int8: " +
+                  std::to_string(d.scale.size()) + " weight scales for " +
+                  std::to_string(d.shape[size_t(qdim)]) + " channels");
+    d.qdim = qdim;
+  }
+  return t;
+}
+
+int Writer::add_q32_bias(const Node& n, float input_scale, const std::string& name) {
+  if (n.qbias.size() != n.bias.size())
+    throw Error("cannot write node '" + n.name + "' as int8: its bias is not quantized");
+  const int t = add_int_const(n.qbias, {int32_t(n.qbias.size())}, name);
+  TensorDef& d = tensors_[size_t(t)];
+  for (size_t c = 0; c < n.qbias.size(); ++c)
+    d.scale.push_back(input_scale * n.qweight_scales[n.qweight_scales.size() == 1 ? 0 : c]);
+  d.zero_point.assign(d.scale.size(), 0);
+  if (n.qweight_scales.size() == 1) {  // per-tensor weights: one bias scale
+    d.scale.resize(1);
+    d.zero_point.resize(1);
+  }
+  return t;
+}
+
+// Operator versions TFLite's builtin resolver registers for the tensor types written.
+int Writer::op_version(int code) const {
+  if (!o_.int8) return code == kOpDequantize && o_.fp16 ? 3 : 1;
+  switch (code) {
+    case kOpConv2D: case kOpDepthwiseConv2D: return 3;
+    case kOpFullyConnected: return 4;
+    case kOpAdd: case kOpAveragePool2D: case kOpSoftmax: case kOpPad: case kOpQuantize:
+    case kOpDequantize: return 2;
+    default: return 1;
+  }
+}
+
 int Writer::rank4(int t, const Shape& s, const std::string& name) {
   if (tensors_[size_t(t)].shape.size() == 4) return t;
   const std::vector<int32_t> shape{1, s.h, s.w, s.c};
   const int sh = add_int_const(shape, {4}, name + "/to4d_shape");
-  const int r = add_tensor(shape, name + "/to4d");
+  const int r = like_tensor(t, shape, name + "/to4d");
   Options opt;
   opt.type = kOptReshape;
   opt.new_shape = shape;
@@ -157,13 +242,17 @@ std::string Writer::info_text() const {
   std::string name = i.name;
   for (char& c : name)
     if (c == '\n' || c == '\r') c = ' ';
-  return "format=mnv2-tflite-1\nname=" + name + "\n" + buf;
+  return "format=mnv2-tflite-1\nname=" + name + "\n" + buf + (o_.int8 ? "quantized=1\n" : "");
 }
 
 std::vector<uint8_t> Writer::run() {
   Graph g = g_;  // shapes for batch 1 (the caller's graph may have been used with a batch)
   g.infer_shapes(1);
   if (g.input < 0 || g.output < 0) throw Error("cannot write a graph without input/output");
+  if (o_.int8 && o_.fp16) throw Error("cannot write a model as both int8 and float16");
+  if (o_.int8 && !g.quantized())
+    throw Error("cannot write an int8 TFLite model from a graph without quantization parameters "
+                "(run `mnv2 quantize` to make one)");
   tensor_of_.assign(g.nodes.size(), -1);
   rank_of_.assign(g.nodes.size(), 4);
   for (int id = 0; id < int(g.nodes.size()); ++id) {
@@ -173,11 +262,16 @@ std::vector<uint8_t> Writer::run() {
                                              : n.name;
     auto in = [&](size_t k) { return tensor_of_[size_t(n.inputs[k])]; };
     auto in_shape = [&](size_t k) { return g.node(n.inputs[k]).shape; };
+    auto in_q = [&](size_t k) { return g.node(n.inputs[k]).out_q; };
     int t = -1;
     switch (n.op) {
       case OpType::Input:
         t = add_tensor({1, n.shape.h, n.shape.w, n.shape.c}, name);
         input_tensor_ = t;
+        if (o_.int8) {  // float32 in, QUANTIZE to the int8 input grid
+          t = value_tensor({1, n.shape.h, n.shape.w, n.shape.c}, name + "_int8", n);
+          add_op(kOpQuantize, {input_tensor_}, {t});
+        }
         break;
       case OpType::Conv2D:
       case OpType::DepthwiseConv2D: {
@@ -201,9 +295,9 @@ std::vector<uint8_t> Writer::run() {
           const std::vector<int32_t> p{0, 0, n.pad_top, n.pad_bottom, n.pad_left, n.pad_right,
                                        0, 0};
           const int pt = add_int_const(p, {4, 2}, name + "/paddings");
-          const int padded = add_tensor({1, xs.h + n.pad_top + n.pad_bottom,
-                                         xs.w + n.pad_left + n.pad_right, xs.c},
-                                        name + "/pad");
+          const int padded = like_tensor(x, {1, xs.h + n.pad_top + n.pad_bottom,
+                                             xs.w + n.pad_left + n.pad_right, xs.c},
+                                         name + "/pad");
           Options po;
           po.type = kOptPad;
           add_op(kOpPad, {x, pt}, {padded}, po);
@@ -211,12 +305,16 @@ std::vector<uint8_t> Writer::run() {
           opt.padding = kPaddingValid;
         }
         const int cout = n.shape.c;
-        const int w = dw ? add_const(n.weights, {1, n.kernel_h, n.kernel_w, cout}, name + "/weights")
-                         : add_const(n.weights, {cout, n.kernel_h, n.kernel_w, xs.c},
-                                     name + "/weights");
+        const std::vector<int32_t> wshape =
+            dw ? std::vector<int32_t>{1, n.kernel_h, n.kernel_w, cout}
+               : std::vector<int32_t>{cout, n.kernel_h, n.kernel_w, xs.c};
+        const int w = o_.int8 ? add_q8_weights(n, wshape, dw ? 3 : 0, name + "/weights")
+                              : add_const(n.weights, wshape, name + "/weights");
         std::vector<int32_t> ins{x, w};
-        if (!n.bias.empty()) ins.push_back(add_const(n.bias, {cout}, name + "/bias"));
-        t = add_tensor(out_shape(n, 4), name);
+        if (!n.bias.empty())
+          ins.push_back(o_.int8 ? add_q32_bias(n, in_q(0).scale, name + "/bias")
+                                : add_const(n.bias, {cout}, name + "/bias"));
+        t = value_tensor(out_shape(n, 4), name, n);
         add_op(dw ? kOpDepthwiseConv2D : kOpConv2D, ins, {t}, opt);
         break;
       }
@@ -225,11 +323,14 @@ std::vector<uint8_t> Writer::run() {
         Options opt;
         opt.type = kOptFullyConnected;
         opt.act = act_code(n.activation);
-        const int w = add_const(n.weights, {n.out_channels, int32_t(xs.per_image())},
-                                name + "/weights");
+        const std::vector<int32_t> wshape{n.out_channels, int32_t(xs.per_image())};
+        const int w = o_.int8 ? add_q8_weights(n, wshape, 0, name + "/weights")
+                              : add_const(n.weights, wshape, name + "/weights");
         std::vector<int32_t> ins{in(0), w};
-        if (!n.bias.empty()) ins.push_back(add_const(n.bias, {n.out_channels}, name + "/bias"));
-        t = add_tensor(out_shape(n, 2), name);
+        if (!n.bias.empty())
+          ins.push_back(o_.int8 ? add_q32_bias(n, in_q(0).scale, name + "/bias")
+                                : add_const(n.bias, {n.out_channels}, name + "/bias"));
+        t = value_tensor(out_shape(n, 2), name, n);
         rank_of_[size_t(id)] = 2;
         add_op(kOpFullyConnected, ins, {t}, opt);
         break;
@@ -244,7 +345,7 @@ std::vector<uint8_t> Writer::run() {
         }
         Options opt;
         opt.type = kOptAdd;
-        t = add_tensor(tensors_[size_t(a)].shape, name);
+        t = value_tensor(tensors_[size_t(a)].shape, name, n);
         rank_of_[size_t(id)] = int(tensors_[size_t(a)].shape.size());
         add_op(kOpAdd, {a, b}, {t}, opt);
         break;
@@ -256,7 +357,7 @@ std::vector<uint8_t> Writer::run() {
         opt.type = kOptPool2D;
         opt.padding = kPaddingValid;
         opt.filter_h = xs.h, opt.filter_w = xs.w;
-        t = add_tensor(out_shape(n, 4), name);
+        t = value_tensor(out_shape(n, 4), name, n);
         add_op(kOpAveragePool2D, {x}, {t}, opt);
         break;
       }
@@ -264,7 +365,7 @@ std::vector<uint8_t> Writer::run() {
         Options opt;
         opt.type = kOptSoftmax;
         opt.beta = 1.f;
-        t = add_tensor(tensors_[size_t(in(0))].shape, name);
+        t = value_tensor(tensors_[size_t(in(0))].shape, name, n);
         rank_of_[size_t(id)] = rank_of_[size_t(n.inputs[0])];
         add_op(kOpSoftmax, {in(0)}, {t}, opt);
         break;
@@ -276,12 +377,15 @@ std::vector<uint8_t> Writer::run() {
         Options opt;
         opt.type = kOptReshape;
         opt.new_shape = shape;
-        t = add_tensor(shape, name);
+        t = value_tensor(shape, name, n);
         rank_of_[size_t(id)] = int(shape.size());
         add_op(kOpReshape, {in(0), sh}, {t}, opt);
         break;
       }
       case OpType::ChannelAffine: {
+        if (o_.int8)
+          throw Error("cannot write node '" + n.name +
+                      "' as int8: per-channel scale/offset (ChannelAffine) is not supported");
         // y = x * w + b as MUL and ADD with per-channel constants (broadcast on the last dim).
         const int c = n.shape.c;
         const int rank = rank_of_[size_t(n.inputs[0])];
@@ -304,6 +408,14 @@ std::vector<uint8_t> Writer::run() {
     tensor_of_[size_t(id)] = t;
   }
   output_tensor_ = tensor_of_[size_t(g.output)];
+  if (o_.int8) {  // DEQUANTIZE to a float32 output that keeps the output name
+    TensorDef& q = tensors_[size_t(output_tensor_)];
+    const std::vector<int32_t> shape = q.shape;
+    q.name += "_int8";
+    const int f = add_tensor(shape, g.info.output_name);
+    add_op(kOpDequantize, {output_tensor_}, {f});
+    output_tensor_ = f;
+  }
   return serialize();
 }
 
@@ -324,9 +436,20 @@ std::vector<uint8_t> Writer::serialize() {
   // Tensors.
   std::vector<fb::Builder::Ref> tensor_refs;
   for (const TensorDef& t : tensors_) {
+    fb::Builder::Ref quant = 0;
+    if (!t.scale.empty()) {
+      const auto sc = b.create_vector(t.scale);
+      const auto zp = b.create_vector(t.zero_point);
+      b.start_table();
+      b.add_ref(kQuantScale, sc);
+      b.add_ref(kQuantZeroPoint, zp);
+      if (t.qdim) b.add_scalar<int32_t>(kQuantDimension, t.qdim);
+      quant = b.end_table();
+    }
     const auto shape = b.create_vector(t.shape);
     const auto name = b.create_string(t.name);
     b.start_table();
+    if (quant) b.add_ref(kTensorQuantization, quant);
     b.add_ref(kTensorShape, shape);
     b.add_ref(kTensorName, name);
     b.add_scalar<uint32_t>(kTensorBuffer, t.buffer);
@@ -418,7 +541,7 @@ std::vector<uint8_t> Writer::serialize() {
   for (int c : codes) {
     b.start_table();
     b.add_scalar<int32_t>(kOpCodeBuiltin, c);
-    b.add_scalar<int32_t>(kOpCodeVersion, c == kOpDequantize && o_.fp16 ? 3 : 1);
+    b.add_scalar<int32_t>(kOpCodeVersion, op_version(c));
     b.add_scalar<int8_t>(kOpCodeDeprecatedBuiltin, int8_t(c < 127 ? c : 127));
     code_refs.push_back(b.end_table());
   }

@@ -48,9 +48,12 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
   if (ext == ".tflite") {
     TfliteWriteOptions o;
     o.fp16 = options.fp16;
+    o.int8 = options.int8;
     write_bytes(path, write_tflite(g, o));
     return;
   }
+  if (options.int8)
+    throw Error("cannot write '" + path + "': int8 models are written as .tflite only");
   if (ext == ".xml") {
     // OpenVINO IR (.xml + .bin beside it). Like the Open Model Zoo IR, it takes BGR raw
     // pixels whenever the source takes normalised RGB (mean/scale and the channel swap go

@@ -9,6 +9,7 @@ namespace mnv2 {
 
 struct SaveOptions {
   bool fp16 = false;  // store weights as float16 where the format allows it
+  bool int8 = false;  // .tflite only: full-integer int8 model (the graph must be quantized)
 };
 
 // Writes g to `path`; the extension chooses the format (.tflite, .onnx, .pb, .xml =

@@ -46,6 +46,14 @@ bool cpu_supports(Isa isa) {
   return false;
 }
 
+bool cpu_has_vnni() {
+#if defined(__x86_64__) || defined(__i386__)
+  return cpu_supports(Isa::Avx512) && __builtin_cpu_supports("avx512vnni");
+#else
+  return false;
+#endif
+}
+
 Isa detect_isa() {
   if (const char* env = std::getenv("MNV2_ISA"); env && *env) {
     const std::string v = env;

@@ -6,6 +6,8 @@
 namespace mnv2 {
 
 bool cpu_supports(Isa isa);
+// AVX-512 VNNI (vpdpbusd), on top of cpu_supports(Isa::Avx512).
+bool cpu_has_vnni();
 int physical_cores();
 
 }  // namespace mnv2

@@ -1,0 +1,172 @@
+// AVX2 integer kernels: the Pairs16 GEMM (vpmaddwd on uint16 activation pairs against
+// int16 weight pairs, a 6 x 16 register tile), the 3x3 depthwise row, quantized ADD.
+// The AVX-512 table reuses the depthwise and ADD kernels (see avx512/qkernels.cpp).
+#include <immintrin.h>
+
+#include <cstring>
+#include <vector>
+
+#include "kernels/avx2/qvec.h"
+#include "kernels/qkernels.h"
+#include "kernels/qsimd_impl.h"
+
+namespace mnv2::kernels {
+
+namespace avx2 {
+
+namespace {
+
+using V = QVec;
+using Gemm16 = qsimd::Gemm<V, QLayout::Pairs16, 6, 2>;
+using GemmQuadsEmu = qsimd::Gemm<V, QLayout::Quads8, 6, 2>;
+
+// Requantizes 16 accumulators (channels 0..7 in r0, 8..15 in r1) and packs them to bytes.
+inline __m128i requant16(__m256i r0, __m256i r1, const uint8_t* arrays, int64_t as, __m256i zp,
+                         __m256i lo, __m256i hi) {
+  auto ld = [&](int i, int half) { return V::load(arrays + i * as + 32 * half); };
+  r0 = qsimd::requant<V>(r0, ld(1, 0), ld(2, 0), ld(3, 0), ld(4, 0), zp, lo, hi);
+  r1 = qsimd::requant<V>(r1, ld(1, 1), ld(2, 1), ld(3, 1), ld(4, 1), zp, lo, hi);
+  const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+  return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
+}
+
+// 16 channels of one output pixel: x[t] holds the 16 input bytes of tap t.
+inline __m128i dw_group(const __m128i* x, const uint8_t* blob, int c, int c0, __m256i zp,
+                        __m256i lo, __m256i hi) {
+  const int64_t as = int64_t(qdw3x3_cpad(c)) * 4;
+  const uint8_t* arrays = blob + qdw3x3_array_offset(c, 0) + 4 * c0;
+  __m256i acc0 = V::load(arrays), acc1 = V::load(arrays + 32);
+#pragma GCC unroll 5
+  for (int p = 0; p < 5; ++p) {
+    const __m128i x1 = p < 4 ? x[2 * p + 1] : _mm_setzero_si128();
+    const __m256i l = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x[2 * p], x1));
+    const __m256i h = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(x[2 * p], x1));
+    const uint8_t* wp = blob + qdw3x3_pair_offset(c, p) + 4 * c0;
+    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(l, V::load(wp)));
+    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(h, V::load(wp + 32)));
+  }
+  return requant16(acc0, acc1, arrays, as, zp, lo, hi);
+}
+
+}  // namespace
+
+// One output row of a 3x3 depthwise conv. Each pixel reads its nine taps through
+// pointers; taps in the padding point at a row of zero-point bytes.
+void qdw3x3_row(const QDw& a, int oy) {
+  const auto* blob = static_cast<const uint8_t*>(a.w);
+  int32_t hdr[5];
+  std::memcpy(hdr, blob, sizeof hdr);
+  const int c = a.c;
+  thread_local std::vector<uint8_t> pad_row;
+  if (pad_row.size() < size_t(qdw3x3_cpad(c))) pad_row.resize(size_t(qdw3x3_cpad(c)));
+  std::memset(pad_row.data(), hdr[1], size_t(qdw3x3_cpad(c)));
+  const __m256i zp = V::set1(hdr[2]), lo = V::set1(hdr[3]), hi = V::set1(hdr[4]);
+  const int iy0 = oy * a.sh - a.pad_top;
+  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
+  const uint8_t* taps[9];
+  for (int ox = 0; ox < a.ow; ++ox) {
+    const int ix0 = ox * a.sw - a.pad_left;
+    for (int t = 0; t < 9; ++t) {
+      const int iy = iy0 + t / 3, ix = ix0 + t % 3;
+      taps[t] = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw
+                    ? a.in + (int64_t(iy) * a.iw + ix) * c
+                    : pad_row.data();
+    }
+    uint8_t* o = out + int64_t(ox) * c;
+    int c0 = 0;
+    for (; c0 + 16 <= c; c0 += 16) {
+      __m128i x[9];
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t)
+        x[t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(taps[t] + c0));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + c0), dw_group(x, blob, c, c0, zp, lo, hi));
+    }
+    if (c0 < c) {
+      const int n = c - c0;
+      alignas(16) uint8_t tmp[9][16] = {};
+      __m128i x[9];
+      for (int t = 0; t < 9; ++t) {
+        std::memcpy(tmp[t], taps[t] + c0, size_t(n));
+        x[t] = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp[t]));
+      }
+      alignas(16) uint8_t res[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(res), dw_group(x, blob, c, c0, zp, lo, hi));
+      std::memcpy(o + c0, res, size_t(n));
+    }
+  }
+}
+
+// 8 elements of q::add_one.
+inline __m256i add8(__m128i a8, __m128i b8, const q::AddParams& p, const __m256i* k) {
+  const __m256i sa = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_cvtepu8_epi32(a8), k[0]), p.left_shift);
+  const __m256i sb = _mm256_slli_epi32(_mm256_sub_epi32(_mm256_cvtepu8_epi32(b8), k[1]), p.left_shift);
+  const __m256i ra = qsimd::mul_by_multiplier<V>(sa, k[2], k[3], k[4], k[5]);
+  const __m256i rb = qsimd::mul_by_multiplier<V>(sb, k[6], k[7], k[8], k[9]);
+  return qsimd::requant<V>(_mm256_add_epi32(ra, rb), k[10], k[11], k[12], k[13], k[14], k[15],
+                           k[16]);
+}
+
+void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p) {
+  auto split = [](int32_t mult, int shift, __m256i* out) {
+    const int32_t l = shift > 0 ? shift : 0, r = shift > 0 ? 0 : -shift;
+    out[0] = V::set1(mult);
+    out[1] = V::set1(l);
+    out[2] = V::set1(r);
+    out[3] = V::set1(int32_t((uint32_t(1) << r) - 1u));
+  };
+  __m256i k[17];
+  k[0] = V::set1(p.a_zp);
+  k[1] = V::set1(p.b_zp);
+  split(p.a_mult, p.a_shift, k + 2);
+  split(p.b_mult, p.b_shift, k + 6);
+  split(p.out_mult, p.out_shift, k + 10);
+  k[14] = V::set1(p.out_zp);
+  k[15] = V::set1(p.qmin);
+  k[16] = V::set1(p.qmax);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
+    const __m128i b16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    const __m256i r0 = add8(a16, b16, p, k);
+    const __m256i r1 = add8(_mm_unpackhi_epi64(a16, a16), _mm_unpackhi_epi64(b16, b16), p, k);
+    const __m256i pk = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm_packus_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1)));
+  }
+  for (; i < n; i += 8) {
+    const int r = n - i < 8 ? int(n - i) : 8;
+    alignas(16) uint8_t ta[16] = {}, tb[16] = {};
+    std::memcpy(ta, a + i, size_t(r));
+    std::memcpy(tb, b + i, size_t(r));
+    const __m256i v = add8(_mm_load_si128(reinterpret_cast<const __m128i*>(ta)),
+                           _mm_load_si128(reinterpret_cast<const __m128i*>(tb)), p, k);
+    V::store_u8_n(y + i, v, r);
+  }
+}
+
+// The Quads8 layout over emulated vpdpbusd: not in the table (slower than Pairs16 here);
+// the tests run it to check the loop structure the AVX-512 VNNI kernel shares.
+extern const QGemmKernel kQuads8Emulated;
+constinit const QGemmKernel kQuads8Emulated = GemmQuadsEmu::kernel(&GemmQuadsEmu::run);
+
+}  // namespace avx2
+
+namespace {
+
+constexpr QKernelTable make_avx2_qtable() {
+  QKernelTable t;
+  t.isa = Isa::Avx2;
+  t.vnni = false;
+  t.gemm16 = avx2::Gemm16::kernel(&avx2::Gemm16::run);
+  t.gemm8 = QGemmKernel{QLayout::Quads8, 1, 1, nullptr};
+  t.dw3x3_row = &avx2::qdw3x3_row;
+  t.add = &avx2::qadd;
+  t.pool = &qpool_scalar;
+  return t;
+}
+
+}  // namespace
+
+constinit const QKernelTable kAvx2QTable = make_avx2_qtable();
+
+}  // namespace mnv2::kernels

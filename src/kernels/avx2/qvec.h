@@ -1,0 +1,72 @@
+// AVX2 int32 vector traits for qsimd_impl.h (8 lanes).
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "kernels/qkernels.h"
+
+namespace mnv2::kernels::avx2 {
+
+struct QVec {
+  using R = __m256i;
+  static constexpr int L = 8;
+  static R zero() { return _mm256_setzero_si256(); }
+  static R set1(int32_t v) { return _mm256_set1_epi32(v); }
+  static R set1_64(int64_t v) { return _mm256_set1_epi64x(v); }
+  static R load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static R bcast32(const void* p) {
+    int32_t v;
+    std::memcpy(&v, p, 4);
+    return _mm256_set1_epi32(v);
+  }
+  static R add(R a, R b) { return _mm256_add_epi32(a, b); }
+  static R sub(R a, R b) { return _mm256_sub_epi32(a, b); }
+  static R and_(R a, R b) { return _mm256_and_si256(a, b); }
+  static R max(R a, R b) { return _mm256_max_epi32(a, b); }
+  static R min(R a, R b) { return _mm256_min_epi32(a, b); }
+  static R srli(R a, int n) { return _mm256_srli_epi32(a, n); }
+  static R sllv(R a, R n) { return _mm256_sllv_epi32(a, n); }
+  static R srav(R a, R n) { return _mm256_srav_epi32(a, n); }
+  static R cmpgt(R a, R b) { return _mm256_cmpgt_epi32(a, b); }
+  static R mul_even(R a, R b) { return _mm256_mul_epi32(a, b); }
+  static R add64(R a, R b) { return _mm256_add_epi64(a, b); }
+  static R srli64(R a, int n) { return _mm256_srli_epi64(a, n); }
+  static R slli64(R a, int n) { return _mm256_slli_epi64(a, n); }
+  static R blend_odd(R even, R odd) { return _mm256_blend_epi32(even, odd, 0xAA); }
+
+  // acc + dot products of a (broadcast activations) and w (packed weights), per lane.
+  template <QLayout LAYOUT>
+  static R dot(R acc, R a, R w) {
+    if constexpr (LAYOUT == QLayout::Pairs16) {
+      return _mm256_add_epi32(acc, _mm256_madd_epi16(a, w));
+    } else {
+      // vpdpbusd emulated exactly: u8 x s8 in groups of four, split into the even and odd
+      // bytes of each 16-bit half, widened to int16 (zero- / sign-extended), two vpmaddwd.
+      const __m256i ae = _mm256_and_si256(a, _mm256_set1_epi16(0x00FF));
+      const __m256i ao = _mm256_srli_epi16(a, 8);
+      const __m256i we = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
+      const __m256i wo = _mm256_srai_epi16(w, 8);
+      return _mm256_add_epi32(
+          acc, _mm256_add_epi32(_mm256_madd_epi16(ae, we), _mm256_madd_epi16(ao, wo)));
+    }
+  }
+
+  // The low byte of each lane (values already within 0..255) to 8 bytes.
+  static __m128i bytes(R v) {
+    const __m256i sh = _mm256_shuffle_epi8(
+        v, _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, 0, 4, 8,
+                            12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
+    return _mm_unpacklo_epi32(_mm256_castsi256_si128(sh), _mm256_extracti128_si256(sh, 1));
+  }
+  static void store_u8(uint8_t* p, R v) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), bytes(v)); }
+  static void store_u8_n(uint8_t* p, R v, int n) {
+    alignas(16) uint8_t t[16];
+    _mm_store_si128(reinterpret_cast<__m128i*>(t), bytes(v));
+    std::memcpy(p, t, size_t(n));
+  }
+};
+
+}  // namespace mnv2::kernels::avx2

@@ -1,0 +1,40 @@
+// AVX-512 integer kernels: the GEMM over 512-bit vectors, an 8 x 32 register tile (16
+// accumulators, two weight vectors, one broadcast), as vpmaddwd on int16 pairs (AVX-512BW)
+// or vpdpbusd on u8 x s8 quads (AVX-512 VNNI, for layers whose weights fit int8). The loop
+// structure is the shared qsimd_impl.h, which the AVX2 build runs in both layouts on every
+// x86-64 test machine. Depthwise and ADD use the AVX2 kernels (AVX-512 CPUs run AVX2).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#include "kernels/avx512/qvec.h"
+#include "kernels/qkernels.h"
+#include "kernels/qsimd_impl.h"
+
+namespace mnv2::kernels {
+
+namespace avx2 {
+void qdw3x3_row(const QDw& a, int oy);
+void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p);
+}  // namespace avx2
+
+namespace {
+
+using Gemm16 = qsimd::Gemm<avx512::QVec, QLayout::Pairs16, 8, 2>;
+using Gemm8 = qsimd::Gemm<avx512::QVec, QLayout::Quads8, 8, 2>;
+
+constexpr QKernelTable make_avx512_qtable(bool vnni) {
+  QKernelTable t;
+  t.isa = Isa::Avx512;
+  t.vnni = vnni;
+  t.gemm16 = Gemm16::kernel(&Gemm16::run);
+  t.gemm8 = vnni ? Gemm8::kernel(&Gemm8::run) : QGemmKernel{QLayout::Quads8, 1, 1, nullptr};
+  t.dw3x3_row = &avx2::qdw3x3_row;
+  t.add = &avx2::qadd;
+  t.pool = &qpool_scalar;
+  return t;
+}
+
+}  // namespace
+
+constinit const QKernelTable kAvx512QTable = make_avx512_qtable(false);
+constinit const QKernelTable kAvx512VnniQTable = make_avx512_qtable(true);
+
+}  // namespace mnv2::kernels

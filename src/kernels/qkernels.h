@@ -1,0 +1,193 @@
+// Integer (quantized) compute kernels behind one function-pointer table per instruction
+// set, the 8-bit counterpart of kernels.h. Semantics are TFLite's integer kernels:
+// activations are uint8 (an int8 tensor is the uint8 tensor with zero point + 128, see
+// QuantParams in graph/graph.h), weights are int16 "weight minus its zero point", int32
+// accumulation, per-output-channel requantization (q::requantize in kernels/qmath.h).
+//
+// Every kernel is exact integer arithmetic, so each SIMD kernel equals its scalar twin bit
+// for bit, and every output element depends only on its own inputs: how a caller splits
+// the work into blocks (rows, panels, output rows, channel ranges) never changes a value.
+//
+// Weights, bias and requantization parameters are packed once per layer by the `*_pack`
+// functions below into blobs whose layout belongs to the kernel (`QGemmKernel` describes
+// it); the input zero point is folded into the packed bias there (bias - a_zp * sum w), so
+// the kernels multiply raw uint8 activations and padding must read as the zero point.
+#pragma once
+
+#include <cstdint>
+
+#include "graph/graph.h"
+#include "kernels/qmath.h"
+
+namespace mnv2::kernels {
+
+// Per-output-channel requantization parameters (TFLite convention, see qmath.h) and the
+// output stage. With per_channel false, mult[0] / shift[0] apply to every channel.
+struct QRequant {
+  const int32_t* mult = nullptr;
+  const int32_t* shift = nullptr;
+  bool per_channel = true;
+  int32_t out_zp = 0;            // uint8 domain
+  int32_t qmin = 0, qmax = 255;  // activation clamp, uint8 domain
+};
+
+// ---- GEMM (1x1 convolution, fully connected, im2col'd convolution) -----------------------
+//
+// c[m][n] = requant_n(bias[n] + sum_k a[m][k] * w[n][k] - a_zp * sum_k w[n][k]) for an
+// M x N block, where the weights come from a packed blob of panels of `nr` columns.
+//
+// Weight layouts. Pairs16: int16 weights in pairs of consecutive k (vpmaddwd), any int16
+// value. Quads8: int8 weights in groups of four consecutive k (vpdpbusd, u8 x s8), only
+// for layers whose weights all lie in [-128, 127] (qweights_fit_int8).
+enum class QLayout : uint8_t { Pairs16, Quads8 };
+
+struct QGemm {
+  int m = 0, n = 0, k = 0;  // rows, columns (n <= panels * nr), depth
+  const uint8_t* a = nullptr;  // row r at a + r * lda, k bytes
+  int64_t lda = 0;
+  // Packed panels for columns [0, n): panel j (columns j*nr ..) at b + j * panel_bytes(k).
+  // A block starting at column n0 (a multiple of nr) passes b + (n0 / nr) * panel_bytes(k).
+  const void* b = nullptr;
+  uint8_t* c = nullptr;  // row r at c + r * ldc, n bytes written
+  int64_t ldc = 0;
+};
+
+struct QGemmKernel {
+  QLayout layout = QLayout::Pairs16;
+  int mr = 1;  // rows of a register tile (the kernel loops over rows itself)
+  int nr = 1;  // columns of a packed panel
+  // Computes the whole block: rows in groups of mr (packing those rows once into per-thread
+  // scratch), each group against every panel. Null when this table lacks the layout.
+  void (*run)(const QGemm& g) = nullptr;
+
+  bool available() const { return run != nullptr; }
+  int kgroup() const { return layout == QLayout::Pairs16 ? 2 : 4; }
+  int64_t kpad(int k) const { return (int64_t(k) + kgroup() - 1) / kgroup() * kgroup(); }
+  // Bytes of one packed panel (a multiple of 64): int32 arrays of nr values bias (input
+  // zero point folded in), mult, lshift (max(shift, 0)), rshift (max(-shift, 0)), rmask
+  // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, 0; then from
+  // weights_offset() (64-aligned) the weights: for each k group g, for each column j of the
+  // panel, kgroup() consecutive-k values (int16 for Pairs16, int8 for Quads8), zero past k
+  // and past the real columns. One group of one column is 4 bytes in both layouts.
+  static constexpr int kPanelArrays = 5;
+  int64_t weights_offset() const { return (kPanelArrays * 4 * int64_t(nr) + 16 + 63) / 64 * 64; }
+  int64_t panel_bytes(int k) const {
+    const int64_t elem = layout == QLayout::Pairs16 ? 2 : 1;
+    return (weights_offset() + kpad(k) * nr * elem + 63) / 64 * 64;
+  }
+  int64_t packed_bytes(int n, int k) const { return (int64_t(n) + nr - 1) / nr * panel_bytes(k); }
+};
+
+// Packs all ceil(n/nr) panels of weights w (column j's k values at w + j * ldw: the graph's
+// [Cout][..Cin] layout), the optional bias (n values, TFLite int32 units), the input zero
+// point and the requantization into dst (packed_bytes(n, k) bytes, 64-byte aligned for
+// speed). Throws mnv2::Error for a Quads8 kernel when a weight is outside [-128, 127], or
+// when a multiplier is negative or a shift outside -31..30.
+void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k,
+                const int32_t* bias, int32_t a_zp, const QRequant& rq, void* dst);
+
+bool qweights_fit_int8(const int16_t* w, int64_t count);
+
+// ---- 3x3 depthwise convolution (multiplier 1) ---------------------------------------------
+//
+// Packed per layer by qdw3x3_pack (the same blob for every table): a 64-byte header of
+// int32 c, in_zp, out_zp, qmin, qmax; the nine taps (index ky*3+kx) paired (0,1) (2,3)
+// (4,5) (6,7) (8,-) and interleaved per channel as int16 [cpad][2]; then int32 arrays of
+// cpad values bias (zero point folded), mult, lshift, rshift, rmask (as in a GEMM panel);
+// cpad = c rounded up to 16, padding zero.
+int64_t qdw3x3_packed_bytes(int c);
+inline int qdw3x3_cpad(int c) { return (c + 15) / 16 * 16; }
+inline int64_t qdw3x3_pair_offset(int c, int p) { return 64 + int64_t(p) * qdw3x3_cpad(c) * 4; }
+// Array a (0 bias, 1 mult, 2 lshift, 3 rshift, 4 rmask).
+inline int64_t qdw3x3_array_offset(int c, int a) {
+  return qdw3x3_pair_offset(c, 5) + int64_t(a) * qdw3x3_cpad(c) * 4;
+}
+void qdw3x3_pack(const int16_t* w /* [3][3][c] */, int c, const int32_t* bias, int32_t in_zp,
+                 const QRequant& rq, void* dst);
+
+struct QDw {
+  const uint8_t* in = nullptr;  // one image [ih][iw][c]
+  int ih = 0, iw = 0, c = 0;
+  uint8_t* out = nullptr;  // [oh][ow][c]
+  int oh = 0, ow = 0;
+  int sh = 1, sw = 1, pad_top = 0, pad_left = 0;  // any strides; pads read as in_zp
+  const void* w = nullptr;  // qdw3x3_pack blob for this c
+};
+
+// Any depthwise geometry (kernel size, multiplier), unpacked weights; scalar, used where the
+// 3x3 row kernel does not apply and as its reference.
+struct QDwGeneric {
+  const uint8_t* in = nullptr;  // [ih][iw][c]
+  int ih = 0, iw = 0, c = 0;    // input channels
+  uint8_t* out = nullptr;       // [oh][ow][c * depth_mult]
+  int oh = 0, ow = 0;
+  int kh = 3, kw = 3, sh = 1, sw = 1, pad_top = 0, pad_left = 0;
+  int depth_mult = 1;
+  const int16_t* w = nullptr;      // [kh][kw][c * depth_mult]
+  const int32_t* bias = nullptr;   // c * depth_mult values or null
+  int32_t in_zp = 0;
+  QRequant rq;                     // per output channel
+};
+void qdw_generic_row(const QDwGeneric& a, int oy);
+
+// ---- Pooling ------------------------------------------------------------------------------
+//
+// y[ch] over the hw pixels of one image x[hw][c]: acc = sum_p (x[p][ch] + in_offset), then
+//  divide = true  (AVERAGE_POOL_2D over the whole image): v = acc / hw rounded half away from
+//                 zero (TFLite's (acc +- hw/2) / hw);
+//  divide = false (MEAN): v = q::mul_by_multiplier(acc, mult, shift) + bias;
+// then clamped to [qmin, qmax] and stored as v + out_offset. For uint8 tensors in_offset =
+// out_offset = 0 and the clamp is 0..255; to reproduce TFLite's int8 arithmetic pass
+// in_offset = -128, clamp -128..127, out_offset = 128 (zero points then in the int8 domain).
+struct QPool {
+  int32_t in_offset = 0;
+  bool divide = true;
+  int32_t mult = 0;
+  int32_t shift = 0;
+  int32_t bias = 0;
+  int32_t qmin = 0, qmax = 255;
+  int32_t out_offset = 0;
+};
+
+// ---- The table ----------------------------------------------------------------------------
+struct QKernelTable {
+  Isa isa = Isa::Scalar;
+  bool vnni = false;  // gemm8 uses vpdpbusd
+  QGemmKernel gemm16;  // Pairs16: always available
+  QGemmKernel gemm8;   // Quads8: available where the ISA has a u8 x s8 dot product
+  // One output row `oy` of a 3x3 depthwise conv, multiplier 1, any stride and pads.
+  void (*dw3x3_row)(const QDw& a, int oy) = nullptr;
+  // Quantized ADD of n elements (q::add_one for each).
+  void (*add)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+              const q::AddParams& p) = nullptr;
+  void (*pool)(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p) = nullptr;
+};
+
+// The table for `isa` (which must be supported by the CPU; see cpu_supports). For Avx512
+// the gemm8 kernel is the VNNI one when cpu_has_vnni(), else unavailable.
+const QKernelTable& qtable(Isa isa);
+
+extern const QKernelTable kScalarQTable;
+#if defined(MNV2_X86)
+extern const QKernelTable kAvx2QTable;
+extern const QKernelTable kAvx512QTable;      // gemm8 unavailable
+extern const QKernelTable kAvx512VnniQTable;  // gemm8 = vpdpbusd
+#endif
+
+// The Quads8 GEMM over an exact AVX2 emulation of vpdpbusd (slower than Pairs16, so in no
+// table): the tests run the loop structure of the VNNI kernel with it. Null where there
+// is no AVX2 build or the CPU lacks AVX2.
+const QGemmKernel* qgemm_quads8_emulated();
+
+// ISA-independent helpers (scalar).
+
+// The pool kernel of every table (it is a small share of the work).
+void qpool_scalar(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p);
+
+// The patches of output row `oy` of a uint8 image x ([ih][iw][cin]) for a KHxKW conv, laid
+// out [ow][kh][kw][cin] (rows of a GEMM with k = kh*kw*cin, row stride k), padding filled
+// with pad_value (the input zero point).
+void im2col_row_u8(const uint8_t* x, int ih, int iw, int cin, int kh, int kw, int sh, int sw,
+                   int pad_top, int pad_left, int ow, int oy, uint8_t pad_value, uint8_t* out);
+
+}  // namespace mnv2::kernels

@@ -1,0 +1,265 @@
+// Scalar integer kernels: packing (shared by every table), the portable fallback and the
+// tests' yardstick for the SIMD kernels. Accumulation wraps like the SIMD adds do.
+#include <algorithm>
+#include <cstring>
+#include <string>
+
+#include "kernels/qkernels.h"
+
+namespace mnv2::kernels {
+
+namespace {
+
+int32_t rq_mult(const QRequant& rq, int n) { return rq.per_channel ? rq.mult[n] : rq.mult[0]; }
+int32_t rq_shift(const QRequant& rq, int n) { return rq.per_channel ? rq.shift[n] : rq.shift[0]; }
+
+void check_requant(const QRequant& rq, int n, const char* what) {
+  const int count = rq.per_channel ? n : 1;
+  for (int i = 0; i < count; ++i) {
+    if (rq.mult[i] < 0)
+      throw Error(std::string(what) + ": requantization multiplier of channel " +
+                  std::to_string(i) + " is negative");
+    if (rq.shift[i] < -31 || rq.shift[i] > 30)
+      throw Error(std::string(what) + ": requantization shift " + std::to_string(rq.shift[i]) +
+                  " of channel " + std::to_string(i) + " is outside -31..30");
+  }
+  if (rq.qmin < 0 || rq.qmax > 255 || rq.qmin > rq.qmax || rq.out_zp < 0 || rq.out_zp > 255)
+    throw Error(std::string(what) + ": output zero point or clamp range outside 0..255");
+}
+
+// The five per-channel int32 arrays of a panel / dw blob (see qkernels.h).
+void put_requant(uint8_t* arrays, int64_t stride, int j, int32_t bias, int32_t mult,
+                 int32_t shift) {
+  const int32_t l = shift > 0 ? shift : 0, r = shift > 0 ? 0 : -shift;
+  const int32_t mask = int32_t((uint32_t(1) << r) - 1u);
+  const int32_t v[5] = {bias, mult, l, r, mask};
+  for (int i = 0; i < 5; ++i) std::memcpy(arrays + i * stride + 4 * j, &v[i], 4);
+}
+int32_t get_array(const uint8_t* arrays, int64_t stride, int i, int j) {
+  int32_t v;
+  std::memcpy(&v, arrays + i * stride + 4 * j, 4);
+  return v;
+}
+
+// The weight of column j (within the panel), depth kk, of a packed panel.
+inline int32_t panel_weight(const QGemmKernel& kern, const uint8_t* panel, int j, int kk) {
+  const int g = kern.kgroup();
+  const int64_t idx = (int64_t(kk / g) * kern.nr + j) * g + kk % g;
+  const uint8_t* w = panel + kern.weights_offset();
+  if (kern.layout == QLayout::Pairs16) {
+    int16_t v;
+    std::memcpy(&v, w + idx * 2, 2);
+    return v;
+  }
+  return static_cast<int8_t>(w[idx]);
+}
+
+// One table entry per layout; the layout constants make the template a twin of each SIMD
+// kernel's packing without sharing its code.
+template <QLayout LAYOUT>
+void gemm_scalar(const QGemm& g) {
+  QGemmKernel kern;
+  kern.layout = LAYOUT;
+  kern.mr = 4;
+  kern.nr = 16;
+  const int64_t pb = kern.panel_bytes(g.k);
+  const auto* base = static_cast<const uint8_t*>(g.b);
+  for (int r = 0; r < g.m; ++r) {
+    const uint8_t* a = g.a + r * g.lda;
+    uint8_t* c = g.c + r * g.ldc;
+    for (int n0 = 0; n0 < g.n; n0 += kern.nr) {
+      const uint8_t* panel = base + (n0 / kern.nr) * pb;
+      int32_t hdr[3];
+      std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * kern.nr, sizeof hdr);
+      const int cols = std::min(kern.nr, g.n - n0);
+      for (int j = 0; j < cols; ++j) {
+        const int32_t bias = get_array(panel, 4 * kern.nr, 0, j);
+        const int32_t mult = get_array(panel, 4 * kern.nr, 1, j);
+        const int32_t shift =
+            get_array(panel, 4 * kern.nr, 2, j) - get_array(panel, 4 * kern.nr, 3, j);
+        uint32_t acc = uint32_t(bias);
+        for (int kk = 0; kk < g.k; ++kk)
+          acc += uint32_t(int32_t(a[kk]) * panel_weight(kern, panel, j, kk));
+        c[n0 + j] = q::requantize(int32_t(acc), mult, shift, hdr[0], hdr[1], hdr[2]);
+      }
+    }
+  }
+}
+
+void dw3x3_row(const QDw& a, int oy) {
+  const auto* blob = static_cast<const uint8_t*>(a.w);
+  int32_t hdr[5];
+  std::memcpy(hdr, blob, sizeof hdr);
+  const int c = a.c;
+  const int32_t in_zp = hdr[1];
+  const int64_t as = int64_t(qdw3x3_cpad(c)) * 4;
+  const uint8_t* arrays = blob + qdw3x3_array_offset(c, 0);
+  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
+  for (int ox = 0; ox < a.ow; ++ox) {
+    for (int ch = 0; ch < c; ++ch) {
+      uint32_t acc = uint32_t(get_array(arrays, as, 0, ch));
+      for (int t = 0; t < 9; ++t) {
+        const int iy = oy * a.sh - a.pad_top + t / 3;
+        const int ix = ox * a.sw - a.pad_left + t % 3;
+        const bool inside = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw;
+        const int32_t x = inside ? a.in[(int64_t(iy) * a.iw + ix) * c + ch] : in_zp;
+        const auto* pair =
+            reinterpret_cast<const int16_t*>(blob + qdw3x3_pair_offset(c, t / 2));
+        acc += uint32_t(x * int32_t(pair[2 * ch + t % 2]));
+      }
+      const int32_t shift = get_array(arrays, as, 2, ch) - get_array(arrays, as, 3, ch);
+      out[int64_t(ox) * c + ch] = q::requantize(int32_t(acc), get_array(arrays, as, 1, ch), shift,
+                                                hdr[2], hdr[3], hdr[4]);
+    }
+  }
+}
+
+void add(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p) {
+  for (int64_t i = 0; i < n; ++i) y[i] = q::add_one(a[i], b[i], p);
+}
+
+}  // namespace
+
+void qpool_scalar(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p) {
+  for (int ch = 0; ch < c; ++ch) {
+    uint32_t acc = 0;
+    for (int i = 0; i < hw; ++i) acc += uint32_t(int32_t(x[int64_t(i) * c + ch]) + p.in_offset);
+    const int32_t s = int32_t(acc);
+    int32_t v;
+    if (p.divide) {
+      v = s > 0 ? (s + hw / 2) / hw : (s - hw / 2) / hw;
+    } else {
+      v = q::add_wrap(q::mul_by_multiplier(s, p.mult, p.shift), p.bias);
+    }
+    v = std::clamp(v, p.qmin, p.qmax);
+    y[ch] = static_cast<uint8_t>(v + p.out_offset);
+  }
+}
+
+bool qweights_fit_int8(const int16_t* w, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    if (w[i] < -128 || w[i] > 127) return false;
+  return true;
+}
+
+void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k,
+                const int32_t* bias, int32_t a_zp, const QRequant& rq, void* dst) {
+  if (n <= 0 || k <= 0) throw Error("qgemm_pack: empty weight matrix");
+  check_requant(rq, n, "qgemm_pack");
+  if (kern.layout == QLayout::Quads8)
+    for (int j = 0; j < n; ++j)
+      if (!qweights_fit_int8(w + j * ldw, k))
+        throw Error("qgemm_pack: weights of output channel " + std::to_string(j) +
+                    " do not fit int8; use the Pairs16 kernel");
+  const int64_t pb = kern.panel_bytes(k);
+  const int g = kern.kgroup();
+  auto* out = static_cast<uint8_t*>(dst);
+  std::memset(out, 0, size_t(kern.packed_bytes(n, k)));
+  for (int n0 = 0; n0 < n; n0 += kern.nr) {
+    uint8_t* panel = out + (n0 / kern.nr) * pb;
+    const int32_t hdr[4] = {rq.out_zp, rq.qmin, rq.qmax, 0};
+    std::memcpy(panel + QGemmKernel::kPanelArrays * 4 * kern.nr, hdr, sizeof hdr);
+    uint8_t* wp = panel + kern.weights_offset();
+    for (int j = 0; j < std::min(kern.nr, n - n0); ++j) {
+      const int16_t* col = w + (n0 + j) * ldw;
+      int64_t wsum = 0;
+      for (int kk = 0; kk < k; ++kk) {
+        wsum += col[kk];
+        const int64_t idx = (int64_t(kk / g) * kern.nr + j) * g + kk % g;
+        if (kern.layout == QLayout::Pairs16)
+          std::memcpy(wp + idx * 2, &col[kk], 2);
+        else
+          wp[idx] = static_cast<uint8_t>(static_cast<int8_t>(col[kk]));
+      }
+      const int64_t b64 = (bias ? int64_t(bias[n0 + j]) : 0) - int64_t(a_zp) * wsum;
+      const int32_t b = static_cast<int32_t>(b64);
+      put_requant(panel, 4 * kern.nr, j, b, rq_mult(rq, n0 + j), rq_shift(rq, n0 + j));
+    }
+  }
+}
+
+int64_t qdw3x3_packed_bytes(int c) { return qdw3x3_array_offset(c, 5); }
+
+void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, const QRequant& rq,
+                 void* dst) {
+  if (c <= 0) throw Error("qdw3x3_pack: no channels");
+  check_requant(rq, c, "qdw3x3_pack");
+  if (in_zp < 0 || in_zp > 255) throw Error("qdw3x3_pack: input zero point outside 0..255");
+  auto* blob = static_cast<uint8_t*>(dst);
+  std::memset(blob, 0, size_t(qdw3x3_packed_bytes(c)));
+  const int32_t hdr[5] = {c, in_zp, rq.out_zp, rq.qmin, rq.qmax};
+  std::memcpy(blob, hdr, sizeof hdr);
+  for (int ch = 0; ch < c; ++ch) {
+    int64_t wsum = 0;
+    for (int t = 0; t < 9; ++t) {
+      const int16_t v = w[t * c + ch];
+      wsum += v;
+      std::memcpy(blob + qdw3x3_pair_offset(c, t / 2) + (2 * ch + t % 2) * 2, &v, 2);
+    }
+    const int32_t b = static_cast<int32_t>((bias ? int64_t(bias[ch]) : 0) - int64_t(in_zp) * wsum);
+    put_requant(blob + qdw3x3_array_offset(c, 0), int64_t(qdw3x3_cpad(c)) * 4, ch, b,
+                rq_mult(rq, ch), rq_shift(rq, ch));
+  }
+}
+
+void qdw_generic_row(const QDwGeneric& a, int oy) {
+  const int oc = a.c * a.depth_mult;
+  uint8_t* out = a.out + int64_t(oy) * a.ow * oc;
+  for (int ox = 0; ox < a.ow; ++ox) {
+    for (int o = 0; o < oc; ++o) {
+      const int ic = o / a.depth_mult;
+      uint32_t acc = a.bias ? uint32_t(a.bias[o]) : 0u;
+      for (int ky = 0; ky < a.kh; ++ky) {
+        const int iy = oy * a.sh - a.pad_top + ky;
+        if (iy < 0 || iy >= a.ih) continue;
+        for (int kx = 0; kx < a.kw; ++kx) {
+          const int ix = ox * a.sw - a.pad_left + kx;
+          if (ix < 0 || ix >= a.iw) continue;
+          const int32_t x = int32_t(a.in[(int64_t(iy) * a.iw + ix) * a.c + ic]) - a.in_zp;
+          acc += uint32_t(x * int32_t(a.w[(int64_t(ky) * a.kw + kx) * oc + o]));
+        }
+      }
+      out[int64_t(ox) * oc + o] = q::requantize(int32_t(acc), rq_mult(a.rq, o), rq_shift(a.rq, o),
+                                                a.rq.out_zp, a.rq.qmin, a.rq.qmax);
+    }
+  }
+}
+
+void im2col_row_u8(const uint8_t* x, int ih, int iw, int cin, int kh, int kw, int sh, int sw,
+                   int pad_top, int pad_left, int ow, int oy, uint8_t pad_value, uint8_t* out) {
+  const int64_t k = int64_t(kh) * kw * cin;
+  for (int ox = 0; ox < ow; ++ox) {
+    uint8_t* row = out + ox * k;
+    for (int ky = 0; ky < kh; ++ky) {
+      const int iy = oy * sh - pad_top + ky;
+      for (int kx = 0; kx < kw; ++kx) {
+        const int ix = ox * sw - pad_left + kx;
+        uint8_t* dst = row + (int64_t(ky) * kw + kx) * cin;
+        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
+          std::memset(dst, pad_value, size_t(cin));
+        else
+          std::memcpy(dst, x + (int64_t(iy) * iw + ix) * cin, size_t(cin));
+      }
+    }
+  }
+}
+
+namespace {
+
+constexpr QKernelTable make_scalar_qtable() {
+  QKernelTable t;
+  t.isa = Isa::Scalar;
+  t.vnni = false;
+  t.gemm16 = QGemmKernel{QLayout::Pairs16, 4, 16, &gemm_scalar<QLayout::Pairs16>};
+  t.gemm8 = QGemmKernel{QLayout::Quads8, 4, 16, &gemm_scalar<QLayout::Quads8>};
+  t.dw3x3_row = &dw3x3_row;
+  t.add = &add;
+  t.pool = &qpool_scalar;
+  return t;
+}
+
+}  // namespace
+
+constinit const QKernelTable kScalarQTable = make_scalar_qtable();
+
+}  // namespace mnv2::kernels

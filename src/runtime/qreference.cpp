@@ -1,0 +1,275 @@
+#include "runtime/qreference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+namespace mnv2 {
+
+namespace {
+
+[[noreturn]] void fail_node(const Graph& g, int id, const std::string& what) {
+  const Node& n = g.node(id);
+  throw Error("int8: node " + std::to_string(id) + " '" + n.name + "' (" + op_name(n.op) +
+              "): " + what);
+}
+
+}  // namespace
+
+std::vector<QNodeParams> prepare_qparams(const Graph& g) {
+  if (!g.quantized()) throw Error("int8: the graph has no integer (quantized) form");
+  std::vector<QNodeParams> ps(g.nodes.size());
+  for (size_t id = 0; id < g.nodes.size(); ++id) {
+    const Node& n = g.nodes[id];
+    QNodeParams& p = ps[id];
+    p.zp_out = n.out_q.zero_point;
+    p.out_scale = n.out_q.scale;
+    const QuantParams in_q = n.inputs.empty() ? QuantParams{} : g.node(n.inputs[0]).out_q;
+    p.zp_in = in_q.zero_point;
+    switch (n.op) {
+      case OpType::Input:
+      case OpType::Reshape:
+        break;
+      case OpType::Conv2D:
+      case OpType::DepthwiseConv2D:
+      case OpType::FullyConnected: {
+        const int channels = n.shape.c;
+        const size_t ns = n.qweight_scales.size();
+        if (ns != 1 && int(ns) != channels) fail_node(g, int(id), "bad weight scale count");
+        if (!n.bias.empty() && n.qbias.size() != size_t(channels))
+          fail_node(g, int(id), "bias has no integer form");
+        p.mult.resize(size_t(channels));
+        p.shift.resize(size_t(channels));
+        for (int c = 0; c < channels; ++c) {
+          const float ws = n.qweight_scales[ns == 1 ? 0 : size_t(c)];
+          const double real = ns > 1 ? double(in_q.scale) * double(ws) / double(n.out_q.scale)
+                                     : double(in_q.scale * ws) / double(n.out_q.scale);
+          const q::Multiplier m = q::quantize_multiplier(real);
+          p.mult[size_t(c)] = m.mult;
+          p.shift[size_t(c)] = m.shift;
+        }
+        q::activation_range(n.activation, n.out_q.scale, n.out_q.zero_point, &p.lo, &p.hi);
+        break;
+      }
+      case OpType::Add: {
+        const QuantParams b_q = g.node(n.inputs[1]).out_q;
+        int32_t lo, hi;
+        q::activation_range(n.activation, n.out_q.scale, n.out_q.zero_point, &lo, &hi);
+        p.add = q::make_add_params(in_q.scale, in_q.zero_point, b_q.scale, b_q.zero_point,
+                                   n.out_q.scale, n.out_q.zero_point, lo, hi);
+        p.lo = lo, p.hi = hi;
+        break;
+      }
+      case OpType::GlobalAvgPool:
+        p.pool_same_q = in_q == n.out_q;
+        p.mean_scale = in_q.scale / n.out_q.scale;
+        p.mean_bias = -float(in_q.zero_point - 128) * p.mean_scale;
+        break;
+      case OpType::Softmax: {
+        const float s = -in_q.scale;  // beta = 1 (other betas have no integer form)
+        for (int d = 0; d < 256; ++d) p.softmax_table[d] = std::exp(s * float(d));
+        break;
+      }
+      case OpType::ChannelAffine:
+        fail_node(g, int(id), "has no integer form");
+    }
+  }
+  return ps;
+}
+
+void quantize_input(const QuantParams& q, const float* x, uint8_t* out, int64_t n) {
+  const float s = q.scale;
+  for (int64_t i = 0; i < n; ++i) {
+    // round(x / s) half away from zero, branch-free with baseline SSE2 so that it vectorizes.
+    // Clamping first keeps the int conversion defined (NaN compares false: it becomes -1024,
+    // i.e. 0 after the final clamp); v - trunc(v) is exact in float.
+    float v = x[i] / s;
+    v = v > -1024.f ? v : -1024.f;
+    v = v < 1024.f ? v : 1024.f;
+    int32_t r = int32_t(v);  // truncation
+    const float d = v - float(r);
+    r += d >= 0.5f ? 1 : 0;
+    r -= d <= -0.5f ? 1 : 0;
+    r += q.zero_point;
+    r = r > 0 ? r : 0;
+    out[i] = uint8_t(r < 255 ? r : 255);
+  }
+}
+
+void qsoftmax_row(const QNodeParams& p, const uint8_t* x, uint8_t* y, int c) {
+  int mx = 0;
+  for (int j = 0; j < c; ++j) mx = std::max(mx, int(x[j]));
+  float sum = 0.f;
+  for (int j = 0; j < c; ++j) sum += p.softmax_table[mx - x[j]];
+  const float inv = 1.0f / (sum * p.out_scale);
+  for (int j = 0; j < c; ++j) {
+    const float prob = p.softmax_table[mx - x[j]] * inv;
+    y[j] = uint8_t(std::clamp(int32_t(prob + 0.5f) + p.zp_out, 0, 255));
+  }
+}
+
+void qmean_image(const QNodeParams& p, const uint8_t* x, uint8_t* y, int hw, int c) {
+  for (int ch = 0; ch < c; ++ch) {
+    int32_t sum = 0;
+    for (int k = 0; k < hw; ++k) sum += int32_t(x[int64_t(k) * c + ch]) - 128;
+    const float mean = float(sum) / float(hw);
+    float r = std::round(mean * p.mean_scale + p.mean_bias) + float(p.zp_out - 128);
+    r = std::min(std::max(r, -128.f), 127.f);
+    y[ch] = uint8_t(int32_t(r) + 128);
+  }
+}
+
+namespace {
+
+// XNNPACK's requantization (QRequantMode::Xnnpack).
+uint8_t xnn_requant(int32_t acc, float scale, int32_t zp, int32_t lo, int32_t hi) {
+  const long v = std::lrintf(float(acc) * scale) + zp;
+  return uint8_t(std::clamp<long>(v, lo, hi));
+}
+
+void xnn_add(const uint8_t* a, const uint8_t* b, uint8_t* y, size_t n, const QuantParams& qa,
+             const QuantParams& qb, const QuantParams& qo, int32_t lo, int32_t hi) {
+  const float as = qa.scale / qo.scale, bs = qb.scale / qo.scale;
+  const float mx = std::max(as, bs);
+  uint32_t bits;
+  std::memcpy(&bits, &mx, 4);
+  const int32_t e = int32_t(bits >> 23) - 127;
+  const uint32_t shift = uint32_t(20 - e);
+  auto mul = [&](float f) {  // f * 2^shift by exponent arithmetic, rounded
+    uint32_t fb;
+    std::memcpy(&fb, &f, 4);
+    fb += shift << 23;
+    float r;
+    std::memcpy(&r, &fb, 4);
+    return int32_t(std::lrintf(r));
+  };
+  const int32_t am = mul(as), bm = mul(bs);
+  const int32_t bias = (int32_t(1) << (shift - 1)) - am * qa.zero_point - bm * qb.zero_point;
+  for (size_t i = 0; i < n; ++i) {
+    const int32_t acc = bias + int32_t(a[i]) * am + int32_t(b[i]) * bm;
+    y[i] = uint8_t(std::clamp<int32_t>((acc >> shift) + qo.zero_point, lo, hi));
+  }
+}
+
+}  // namespace
+
+QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int batch,
+                                const std::vector<int>& keep, QRequantMode mode) {
+  const bool xnn = mode == QRequantMode::Xnnpack;
+  Graph g = graph;
+  g.infer_shapes(batch);
+  const std::vector<QNodeParams> ps = prepare_qparams(g);
+  const int count = int(g.nodes.size());
+  std::vector<std::vector<uint8_t>> values(static_cast<size_t>(count));
+  for (int id = 0; id < count; ++id) {
+    const Node& n = g.nodes[size_t(id)];
+    const QNodeParams& p = ps[size_t(id)];
+    const Shape& ys = n.shape;
+    std::vector<uint8_t>& y = values[size_t(id)];
+    y.assign(size_t(ys.elements()), 0);
+    auto in = [&](size_t k) -> const std::vector<uint8_t>& { return values[size_t(n.inputs[k])]; };
+    auto in_shape = [&](size_t k) { return g.nodes[size_t(n.inputs[k])].shape; };
+    auto xnn_scale = [&](int c) {  // XNNPACK: input_scale * kernel_scale / output_scale, float
+      const float ws = n.qweight_scales[n.qweight_scales.size() == 1 ? 0 : size_t(c)];
+      return g.node(n.inputs[0]).out_q.scale * ws / n.out_q.scale;
+    };
+    switch (n.op) {
+      case OpType::Input:
+        std::copy(input, input + ys.elements(), y.begin());
+        break;
+      case OpType::Conv2D:
+      case OpType::DepthwiseConv2D: {
+        const bool dw = n.op == OpType::DepthwiseConv2D;
+        const Shape xs = in_shape(0);
+        const std::vector<uint8_t>& x = in(0);
+        for (int b = 0; b < ys.n; ++b)
+          for (int oy = 0; oy < ys.h; ++oy)
+            for (int ox = 0; ox < ys.w; ++ox)
+              for (int oc = 0; oc < ys.c; ++oc) {
+                int32_t acc = n.qbias.empty() ? 0 : n.qbias[size_t(oc)];
+                for (int ky = 0; ky < n.kernel_h; ++ky) {
+                  const int iy = oy * n.stride_h - n.pad_top + ky;
+                  if (iy < 0 || iy >= xs.h) continue;
+                  for (int kx = 0; kx < n.kernel_w; ++kx) {
+                    const int ix = ox * n.stride_w - n.pad_left + kx;
+                    if (ix < 0 || ix >= xs.w) continue;
+                    const uint8_t* px = &x[((size_t(b) * xs.h + iy) * xs.w + ix) * xs.c];
+                    if (dw) {
+                      const int ic = oc / n.depth_multiplier;
+                      acc += (int32_t(px[ic]) - p.zp_in) *
+                             n.qweights[(size_t(ky) * n.kernel_w + kx) * ys.c + oc];
+                    } else {
+                      const int16_t* w =
+                          &n.qweights[((size_t(oc) * n.kernel_h + ky) * n.kernel_w + kx) * xs.c];
+                      for (int ic = 0; ic < xs.c; ++ic)
+                        acc += (int32_t(px[ic]) - p.zp_in) * int32_t(w[ic]);
+                    }
+                  }
+                }
+                y[((size_t(b) * ys.h + oy) * ys.w + ox) * ys.c + oc] =
+                    xnn ? xnn_requant(acc, xnn_scale(oc), p.zp_out, p.lo, p.hi)
+                        : q::requantize(acc, p.mult[size_t(oc)], p.shift[size_t(oc)], p.zp_out,
+                                        p.lo, p.hi);
+              }
+        break;
+      }
+      case OpType::FullyConnected: {
+        const int64_t cin = in_shape(0).per_image();
+        const std::vector<uint8_t>& x = in(0);
+        for (int b = 0; b < ys.n; ++b)
+          for (int o = 0; o < ys.c; ++o) {
+            int32_t acc = n.qbias.empty() ? 0 : n.qbias[size_t(o)];
+            for (int64_t i = 0; i < cin; ++i)
+              acc += (int32_t(x[size_t(b * cin + i)]) - p.zp_in) *
+                     int32_t(n.qweights[size_t(o * cin + i)]);
+            y[size_t(b) * ys.c + o] =
+                xnn ? xnn_requant(acc, xnn_scale(o), p.zp_out, p.lo, p.hi)
+                    : q::requantize(acc, p.mult[size_t(o)], p.shift[size_t(o)], p.zp_out, p.lo,
+                                    p.hi);
+          }
+        break;
+      }
+      case OpType::Add:
+        if (xnn)
+          xnn_add(in(0).data(), in(1).data(), y.data(), y.size(), g.node(n.inputs[0]).out_q,
+                  g.node(n.inputs[1]).out_q, n.out_q, p.lo, p.hi);
+        else
+          for (size_t i = 0; i < y.size(); ++i) y[i] = q::add_one(in(0)[i], in(1)[i], p.add);
+        break;
+      case OpType::GlobalAvgPool: {
+        const Shape xs = in_shape(0);
+        const std::vector<uint8_t>& x = in(0);
+        const int32_t hw = xs.h * xs.w;
+        for (int b = 0; b < xs.n; ++b) {
+          if (!p.pool_same_q) {
+            qmean_image(p, &x[size_t(b) * hw * xs.c], &y[size_t(b) * xs.c], hw, xs.c);
+            continue;
+          }
+          for (int c = 0; c < xs.c; ++c) {
+            int32_t sum = 0;
+            for (int32_t k = 0; k < hw; ++k) sum += x[(size_t(b) * hw + size_t(k)) * xs.c + c];
+            y[size_t(b) * xs.c + c] = uint8_t((sum + hw / 2) / hw);
+          }
+        }
+        break;
+      }
+      case OpType::Softmax: {
+        const int64_t rows = ys.elements() / ys.c;
+        for (int64_t r = 0; r < rows; ++r)
+          qsoftmax_row(p, &in(0)[size_t(r * ys.c)], &y[size_t(r * ys.c)], ys.c);
+        break;
+      }
+      case OpType::Reshape:
+        y = in(0);
+        break;
+      case OpType::ChannelAffine:
+        fail_node(g, id, "has no integer form");
+    }
+  }
+  QReferenceResult result;
+  result.output = values[size_t(g.output)];
+  for (int k : keep) result.kept[k] = values.at(size_t(k));
+  return result;
+}
+
+}  // namespace mnv2
