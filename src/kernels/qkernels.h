@@ -22,13 +22,17 @@
 namespace mnv2::kernels {
 
 // Per-output-channel requantization parameters (TFLite convention, see qmath.h) and the
-// output stage. With per_channel false, mult[0] / shift[0] apply to every channel.
+// output stage. With per_channel false, mult[0] / shift[0] (or scale[0]) apply to every
+// channel. With `scale` set, the kernels requantize as XNNPACK does instead
+// (q::requantize_float: lrintf(acc * scale[n]) + out_zp, clamped) and mult / shift are
+// not read.
 struct QRequant {
   const int32_t* mult = nullptr;
   const int32_t* shift = nullptr;
   bool per_channel = true;
   int32_t out_zp = 0;            // uint8 domain
   int32_t qmin = 0, qmax = 255;  // activation clamp, uint8 domain
+  const float* scale = nullptr;  // XNNPACK float requantization when set
 };
 
 // ---- GEMM (1x1 convolution, fully connected, im2col'd convolution) -----------------------
@@ -65,7 +69,8 @@ struct QGemmKernel {
   int64_t kpad(int k) const { return (int64_t(k) + kgroup() - 1) / kgroup() * kgroup(); }
   // Bytes of one packed panel (a multiple of 64): int32 arrays of nr values bias (input
   // zero point folded in), mult, lshift (max(shift, 0)), rshift (max(-shift, 0)), rmask
-  // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, 0; then from
+  // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, mode (0 TFLite, 1 float:
+  // then the mult array holds the float scales' bits and the shift arrays are 0); then from
   // weights_offset() (64-aligned) the weights: for each k group g, for each column j of the
   // panel, kgroup() consecutive-k values (int16 for Pairs16, int8 for Quads8), zero past k
   // and past the real columns. One group of one column is 4 bytes in both layouts.
@@ -91,7 +96,7 @@ bool qweights_fit_int8(const int16_t* w, int64_t count);
 // ---- 3x3 depthwise convolution (multiplier 1) ---------------------------------------------
 //
 // Packed per layer by qdw3x3_pack (the same blob for every table): a 64-byte header of
-// int32 c, in_zp, out_zp, qmin, qmax; the nine taps (index ky*3+kx) paired (0,1) (2,3)
+// int32 c, in_zp, out_zp, qmin, qmax, mode (as in a GEMM panel); the nine taps (index ky*3+kx) paired (0,1) (2,3)
 // (4,5) (6,7) (8,-) and interleaved per channel as int16 [cpad][2]; then int32 arrays of
 // cpad values bias (zero point folded), mult, lshift, rshift, rmask (as in a GEMM panel);
 // cpad = c rounded up to 16, padding zero.

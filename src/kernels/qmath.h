@@ -85,6 +85,21 @@ inline uint8_t requantize(int32_t acc, int32_t mult, int shift, int32_t out_zp, 
   return static_cast<uint8_t>(v);
 }
 
+// XNNPACK's float requantization (what TFLite-wasm and the default TFLite builds run for
+// conv / FC through the XNNPACK delegate): lrintf(float(acc) * scale) in the default
+// round-to-nearest-even mode, + zero point, clamped. A product outside the int32 range
+// reads as INT32_MIN, as the SIMD conversion gives (no real layer comes near it).
+inline uint8_t requantize_float(int32_t acc, float scale, int32_t out_zp, int32_t qmin,
+                                int32_t qmax) {
+  const float f = float(acc) * scale;
+  int32_t v = std::numeric_limits<int32_t>::min();
+  if (f >= -2147483648.f && f < 2147483648.f) v = static_cast<int32_t>(std::lrintf(f));
+  v = add_wrap(v, out_zp);
+  v = v < qmin ? qmin : v;
+  v = v > qmax ? qmax : v;
+  return static_cast<uint8_t>(v);
+}
+
 // The clamp range [qmin, qmax] in the uint8 domain of a fused activation for an output with
 // quantization (scale, zero_point) (TFLite's CalculateActivationRangeQuantized).
 inline void activation_range(Activation act, float scale, int32_t zero_point, int32_t* qmin,

@@ -23,9 +23,14 @@ using GemmQuadsEmu = qsimd::Gemm<V, QLayout::Quads8, 6, 2>;
 // Requantizes 16 accumulators (channels 0..7 in r0, 8..15 in r1) and packs them to bytes.
 // q[] holds the per-channel mult, lshift, rshift, rmask of both halves.
 inline __m128i requant16(__m256i r0, __m256i r1, const __m256i* q, __m256i zp, __m256i lo,
-                         __m256i hi) {
-  r0 = qsimd::requant<V>(r0, q[0], q[1], q[2], q[3], zp, lo, hi);
-  r1 = qsimd::requant<V>(r1, q[4], q[5], q[6], q[7], zp, lo, hi);
+                         __m256i hi, bool float_mode) {
+  if (float_mode) {
+    r0 = qsimd::requant_float<V>(r0, q[0], zp, lo, hi);
+    r1 = qsimd::requant_float<V>(r1, q[4], zp, lo, hi);
+  } else {
+    r0 = qsimd::requant<V>(r0, q[0], q[1], q[2], q[3], zp, lo, hi);
+    r1 = qsimd::requant<V>(r1, q[4], q[5], q[6], q[7], zp, lo, hi);
+  }
   const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
   return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
 }
@@ -34,7 +39,7 @@ inline __m128i requant16(__m256i r0, __m256i r1, const __m256i* q, __m256i zp, _
 // pixel i. The weights and requantization parameters are loaded once for all NP pixels.
 template <int NP>
 inline void dw_group(const __m128i (*x)[9], const uint8_t* blob, int c, int c0, __m256i zp,
-                     __m256i lo, __m256i hi, __m128i* out) {
+                     __m256i lo, __m256i hi, bool fm, __m128i* out) {
   const int64_t as = int64_t(qdw3x3_cpad(c)) * 4;
   const uint8_t* arrays = blob + qdw3x3_array_offset(c, 0) + 4 * c0;
   __m256i acc0[NP], acc1[NP];
@@ -64,7 +69,7 @@ inline void dw_group(const __m128i (*x)[9], const uint8_t* blob, int c, int c0, 
     q[4 + a] = V::load(arrays + (a + 1) * as + 32);
   }
 #pragma GCC unroll 4
-  for (int i = 0; i < NP; ++i) out[i] = requant16(acc0[i], acc1[i], q, zp, lo, hi);
+  for (int i = 0; i < NP; ++i) out[i] = requant16(acc0[i], acc1[i], q, zp, lo, hi, fm);
 }
 
 // The nine tap pointers of output pixel (oy, ox); taps in the padding point at pad.
@@ -80,7 +85,7 @@ inline void tap_pointers(const QDw& a, int iy0, int ox, const uint8_t* pad, cons
 // NP pixels whose tap pointers are in taps[NP][9], all channels.
 template <int NP>
 inline void dw_pixels(const QDw& a, const uint8_t* const (*taps)[9], const uint8_t* blob,
-                      __m256i zp, __m256i lo, __m256i hi, uint8_t* const* o) {
+                      __m256i zp, __m256i lo, __m256i hi, bool fm, uint8_t* const* o) {
   const int c = a.c;
   int c0 = 0;
   for (; c0 + 16 <= c; c0 += 16) {
@@ -90,7 +95,7 @@ inline void dw_pixels(const QDw& a, const uint8_t* const (*taps)[9], const uint8
 #pragma GCC unroll 9
       for (int t = 0; t < 9; ++t)
         x[i][t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(taps[i][t] + c0));
-    dw_group<NP>(x, blob, c, c0, zp, lo, hi, r);
+    dw_group<NP>(x, blob, c, c0, zp, lo, hi, fm, r);
 #pragma GCC unroll 4
     for (int i = 0; i < NP; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(o[i] + c0), r[i]);
   }
@@ -103,7 +108,7 @@ inline void dw_pixels(const QDw& a, const uint8_t* const (*taps)[9], const uint8
         std::memcpy(tmp[t], taps[i][t] + c0, size_t(n));
         x[0][t] = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp[t]));
       }
-      dw_group<1>(x, blob, c, c0, zp, lo, hi, r);
+      dw_group<1>(x, blob, c, c0, zp, lo, hi, fm, r);
       alignas(16) uint8_t res[16];
       _mm_store_si128(reinterpret_cast<__m128i*>(res), r[0]);
       std::memcpy(o[i] + c0, res, size_t(n));
@@ -117,13 +122,14 @@ inline void dw_pixels(const QDw& a, const uint8_t* const (*taps)[9], const uint8
 // pointers; taps in the padding point at a row of zero-point bytes.
 void qdw3x3_row(const QDw& a, int oy) {
   const auto* blob = static_cast<const uint8_t*>(a.w);
-  int32_t hdr[5];
+  int32_t hdr[6];
   std::memcpy(hdr, blob, sizeof hdr);
   const int c = a.c;
   thread_local std::vector<uint8_t> pad_row;
   if (pad_row.size() < size_t(qdw3x3_cpad(c))) pad_row.resize(size_t(qdw3x3_cpad(c)));
   std::memset(pad_row.data(), hdr[1], size_t(qdw3x3_cpad(c)));
   const __m256i zp = V::set1(hdr[2]), lo = V::set1(hdr[3]), hi = V::set1(hdr[4]);
+  const bool fm = hdr[5] == 1;  // float requantization
   const int iy0 = oy * a.sh - a.pad_top;
   uint8_t* out = a.out + int64_t(oy) * a.ow * c;
   const uint8_t* taps[2][9];
@@ -133,12 +139,15 @@ void qdw3x3_row(const QDw& a, int oy) {
     tap_pointers(a, iy0, ox, pad_row.data(), taps[0]);
     tap_pointers(a, iy0, ox + 1, pad_row.data(), taps[1]);
     uint8_t* o[2] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c};
-    dw_pixels<2>(a, taps, blob, zp, lo, hi, o);
+    if (fm)
+      dw_pixels<2>(a, taps, blob, zp, lo, hi, true, o);
+    else
+      dw_pixels<2>(a, taps, blob, zp, lo, hi, false, o);
   }
   if (ox < a.ow) {
     tap_pointers(a, iy0, ox, pad_row.data(), taps[0]);
     uint8_t* o[1] = {out + int64_t(ox) * c};
-    dw_pixels<1>(a, taps, blob, zp, lo, hi, o);
+    dw_pixels<1>(a, taps, blob, zp, lo, hi, fm, o);
   }
 }
 

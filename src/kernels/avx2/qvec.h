@@ -38,6 +38,10 @@ struct QVec {
   static R blend_odd(R even, R odd) { return _mm256_blend_epi32(even, odd, 0xAA); }
 
   // acc + dot products of a (broadcast activations) and w (packed weights), per lane.
+  static R mul_round(R acc, R s) {
+    return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_castsi256_ps(s)));
+  }
+
   template <QLayout LAYOUT>
   static R dot(R acc, R a, R w) {
     if constexpr (LAYOUT == QLayout::Pairs16) {
