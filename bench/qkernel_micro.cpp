@@ -86,8 +86,10 @@ int main(int argc, char** argv) {
     const double fp = best_rate([&] { kernels::fma_peak_avx2(200000, &fsink); }, 200000.0 * 96);
     std::printf("peaks (1 core): vpmaddwd+vpaddd %.1f GMAC/s, fp32 FMA %.1f GMAC/s\n", mp, fp);
   }
-  std::printf("%-26s %12s %12s %12s %8s\n", "GEMM M x K -> N", "int8 GMAC/s", "int8x8 GMAC/s",
-              "fp32 GMAC/s", "int8/fp32");
+  std::printf("int8 = Pairs16 kernel with TFLite requantization; +xnn = float (XNNPACK)\n"
+              "requantization; int8x8 = Quads8 (VNNI) kernel\n");
+  std::printf("%-22s %10s %10s %10s %10s %9s\n", "GEMM M x K -> N", "int8", "int8+xnn", "int8x8",
+              "fp32", "int8/fp32");
 
   struct Shape {
     int m, k, n;
@@ -104,16 +106,19 @@ int main(int argc, char** argv) {
     for (auto& x : w) x = int16_t(int(next() >> 24) - 128);
     std::vector<int32_t> bias(size_t(s.n)), mult(size_t(s.n), 1 << 30), shift(size_t(s.n), -10);
     for (auto& x : bias) x = int32_t(next() >> 20);
-    const kernels::QRequant rq{mult.data(), shift.data(), true, 3, 0, 255};
+    std::vector<float> fscale(size_t(s.n), 1e-3f);
+    const kernels::QRequant rq_t{mult.data(), shift.data(), true, 3, 0, 255};
+    const kernels::QRequant rq_f{mult.data(), shift.data(), true, 3, 0, 255, fscale.data()};
     std::vector<uint8_t> c(size_t(s.m) * s.n);
-    auto run_q = [&](const kernels::QGemmKernel& kern) {
+    auto run_q = [&](const kernels::QGemmKernel& kern, const kernels::QRequant& rq) {
       Bytes packed(size_t(kern.packed_bytes(s.n, s.k)));
       kernels::qgemm_pack(kern, w.data(), s.k, s.n, s.k, bias.data(), 17, rq, packed.p);
       kernels::QGemm g{s.m, s.n, s.k, a.data(), s.k, packed.p, c.data(), s.n};
       return best_rate([&] { kern.run(g); }, double(s.m) * s.n * s.k);
     };
-    const double q16 = run_q(qt.gemm16);
-    const double q8 = qt.gemm8.available() ? run_q(qt.gemm8) : 0.0;
+    const double q16 = run_q(qt.gemm16, rq_t);
+    const double q16f = run_q(qt.gemm16, rq_f);
+    const double q8 = qt.gemm8.available() ? run_q(qt.gemm8, rq_t) : 0.0;
     // fp32: the same block through the fp32 tiles (panels of nr columns, rows of mr).
     const int nr = ft.nr, np = (s.n + nr - 1) / nr;
     AlignedBuffer fa(size_t(s.m) * s.k), fb(size_t(np) * s.k * nr), fbias(size_t(np) * nr),
@@ -142,9 +147,9 @@ int main(int argc, char** argv) {
     const double f = best_rate(fp32_block, double(s.m) * s.n * s.k);
     char name[64];
     std::snprintf(name, sizeof name, "%4d x %4d -> %4d", s.m, s.k, s.n);
-    std::printf("%-26s %12.1f %12s %12.1f %8.2f\n", name, q16,
-                q8 > 0 ? std::to_string(int(q8 * 10 + 0.5) / 10.0).substr(0, 5).c_str() : "-", f,
-                q16 / f);
+    char q8s[32] = "-";
+    if (q8 > 0) std::snprintf(q8s, sizeof q8s, "%.1f", q8);
+    std::printf("%-22s %10.1f %10.1f %10s %10.1f %9.2f\n", name, q16, q16f, q8s, f, q16 / f);
   }
 
   // Depthwise 3x3 rows (MobileNetV2-1.4 shapes) and ADD.
@@ -155,7 +160,10 @@ int main(int argc, char** argv) {
     std::vector<int16_t> w(size_t(9) * c);
     for (auto& x : w) x = int16_t(int(next() >> 24) - 128);
     std::vector<int32_t> mult(size_t(c), 1 << 30), shift(size_t(c), -8);
-    const kernels::QRequant rq{mult.data(), shift.data(), true, 5, 0, 255};
+    std::vector<float> fscale(size_t(c), 1e-3f);
+    for (bool fm : {false, true}) {
+    const kernels::QRequant rq{mult.data(), shift.data(), true, 5, 0, 255,
+                               fm ? fscale.data() : nullptr};
     std::vector<uint8_t> blob(size_t(kernels::qdw3x3_packed_bytes(c)));
     kernels::qdw3x3_pack(w.data(), c, nullptr, 100, rq, blob.data());
     kernels::QDw d;
@@ -171,7 +179,9 @@ int main(int argc, char** argv) {
     d.pad_left = stride == 1 ? 1 : 0;
     d.w = blob.data();
     const double r = best_rate([&] { qt.dw3x3_row(d, 1); }, 9.0 * ow * c);
-    std::printf("int8 dw3x3 row s%d, %dx%d: %.1f GMAC/s\n", stride, ow, c, r);
+    std::printf("int8 dw3x3 row s%d, %dx%d%s: %.1f GMAC/s\n", stride, ow, c,
+                fm ? " (xnn requant)" : "", r);
+    }
   }
   {
     const int64_t n = 28 * 28 * 48;
