@@ -542,6 +542,34 @@ TEST(QKernelAdd, MatchesTfliteFormulaAndRealSum) {
   }
 }
 
+TEST(QKernelAdd, XnnpackFormulaMatchesScalarAndRealSum) {
+  std::mt19937 g(19);
+  std::uniform_real_distribution<float> sc(0.005f, 0.2f);
+  for (const auto& nt : tables()) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t n = trial % 5 == 0 ? 3 : 1 + trial * 41;
+      const float sa = sc(g), sb = sc(g), so = sc(g) * 1.5f;
+      const int32_t za = int32_t(g() % 256), zb = int32_t(g() % 256), zo = int32_t(g() % 256);
+      const int32_t lo = trial % 3 == 0 ? zo : 0, hi = 255;
+      const q::XnnAddParams p = q::make_xnn_add_params(sa, za, sb, zb, so, zo, lo, hi);
+      EXPECT_GE(std::max(p.a_mult, p.b_mult), 1 << 20);
+      EXPECT_LE(std::max(p.a_mult, p.b_mult), 1 << 21);
+      const auto a = rnd_u8(size_t(n), uint32_t(trial * 2 + 101));
+      const auto b = rnd_u8(size_t(n), uint32_t(trial * 2 + 102));
+      std::vector<uint8_t> y(size_t(n) + 1, 0x33);
+      nt.t->add_xnn(a.data(), b.data(), y.data(), n, p);
+      ASSERT_EQ(y.back(), 0x33) << nt.name;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(y[size_t(i)], q::xnn_add_one(a[size_t(i)], b[size_t(i)], p)) << nt.name << " " << i;
+        const double real = sa * (int(a[size_t(i)]) - za) + sb * (int(b[size_t(i)]) - zb);
+        const double want = std::clamp(std::round(real / so) + zo, double(lo), double(hi));
+        ASSERT_LE(std::fabs(double(y[size_t(i)]) - want), 1.0) << nt.name << " " << i;
+      }
+    }
+  }
+  EXPECT_THROW(q::make_xnn_add_params(1.f, 0, 1.f, 0, 1e6f, 0, 0, 255), Error);
+}
+
 TEST(QKernelPool, AverageAndMeanMatchRealValues) {
   for (const auto& nt : tables()) {
     for (int hw : {1, 3, 49, 50}) {

@@ -166,6 +166,9 @@ struct QKernelTable {
   void (*add)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
               const q::AddParams& p) = nullptr;
   void (*pool)(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p) = nullptr;
+  // XNNPACK's quantized ADD of n elements (q::xnn_add_one for each).
+  void (*add_xnn)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+                  const q::XnnAddParams& p) = nullptr;
 };
 
 // The table for `isa` (which must be supported by the CPU; see cpu_supports). For Avx512

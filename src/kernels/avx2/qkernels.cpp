@@ -199,6 +199,41 @@ void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::Ad
   }
 }
 
+// 8 elements of q::xnn_add_one (products fit int32: 255 * a 21-bit multiplier).
+inline __m256i xnn_add8(__m128i a8, __m128i b8, const __m256i* k, __m128i shift) {
+  __m256i acc = _mm256_add_epi32(k[0], _mm256_mullo_epi32(_mm256_cvtepu8_epi32(a8), k[1]));
+  acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(b8), k[2]));
+  const __m256i v = _mm256_add_epi32(_mm256_sra_epi32(acc, shift), k[3]);
+  return _mm256_min_epi32(_mm256_max_epi32(v, k[4]), k[5]);
+}
+
+void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+              const q::XnnAddParams& p) {
+  const __m256i k[6] = {V::set1(p.bias), V::set1(p.a_mult), V::set1(p.b_mult),
+                        V::set1(p.out_zp), V::set1(p.qmin), V::set1(p.qmax)};
+  const __m128i shift = _mm_cvtsi32_si128(p.shift);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
+    const __m128i b16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    const __m256i r0 = xnn_add8(a16, b16, k, shift);
+    const __m256i r1 = xnn_add8(_mm_unpackhi_epi64(a16, a16), _mm_unpackhi_epi64(b16, b16), k, shift);
+    const __m256i pk = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm_packus_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1)));
+  }
+  for (; i < n; i += 8) {
+    const int r = n - i < 8 ? int(n - i) : 8;
+    alignas(16) uint8_t ta[16] = {}, tb[16] = {};
+    std::memcpy(ta, a + i, size_t(r));
+    std::memcpy(tb, b + i, size_t(r));
+    V::store_u8_n(y + i,
+                  xnn_add8(_mm_load_si128(reinterpret_cast<const __m128i*>(ta)),
+                           _mm_load_si128(reinterpret_cast<const __m128i*>(tb)), k, shift),
+                  r);
+  }
+}
+
 // The Quads8 layout over emulated vpdpbusd: not in the table (slower than Pairs16 here);
 // the tests run it to check the loop structure the AVX-512 VNNI kernel shares.
 extern const QGemmKernel kQuads8Emulated;
@@ -217,6 +252,7 @@ constexpr QKernelTable make_avx2_qtable() {
   t.dw3x3_row = &avx2::qdw3x3_row;
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;
+  t.add_xnn = &avx2::qadd_xnn;
   return t;
 }
 

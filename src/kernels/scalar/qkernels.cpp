@@ -143,6 +143,10 @@ void add(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::Add
   for (int64_t i = 0; i < n; ++i) y[i] = q::add_one(a[i], b[i], p);
 }
 
+void add_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::XnnAddParams& p) {
+  for (int64_t i = 0; i < n; ++i) y[i] = q::xnn_add_one(a[i], b[i], p);
+}
+
 }  // namespace
 
 void qpool_scalar(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p) {
@@ -282,6 +286,7 @@ constexpr QKernelTable make_scalar_qtable() {
   t.dw3x3_row = &dw3x3_row;
   t.add = &add;
   t.pool = &qpool_scalar;
+  t.add_xnn = &add_xnn;
   return t;
 }
 
