@@ -60,8 +60,9 @@ struct QGemmKernel {
   QLayout layout = QLayout::Pairs16;
   int mr = 1;  // rows of a register tile (the kernel loops over rows itself)
   int nr = 1;  // columns of a packed panel
-  // Computes the whole block: rows in groups of mr (packing those rows once into per-thread
-  // scratch), each group against every panel. Null when this table lacks the layout.
+  // Computes the whole block (its rows packed once into per-thread scratch of m * k * 2
+  // bytes at most, then every panel against every group of mr rows; callers keep m to a
+  // band of a few hundred rows). Null when this table lacks the layout.
   void (*run)(const QGemm& g) = nullptr;
 
   bool available() const { return run != nullptr; }

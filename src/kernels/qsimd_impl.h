@@ -165,17 +165,19 @@ struct Gemm {
     const int64_t rs = int64_t(kg) * 4;
     const int64_t pb = kern.panel_bytes(g.k);
     const int64_t woff = kern.weights_offset();
+    // All rows of the block are packed first; then each panel (which stays in L1 while the
+    // packed rows stream past it) meets every group of MR rows.
     thread_local std::vector<uint8_t> scratch;
-    if (scratch.size() < size_t(MR * rs)) scratch.resize(size_t(MR * rs));
+    if (scratch.size() < size_t(g.m * rs)) scratch.resize(size_t(g.m * rs));
     uint8_t* pa = scratch.data();
+    pack_a(g.a, g.lda, g.m, g.k, kg, pa, rs);
     const auto* b = static_cast<const uint8_t*>(g.b);
-    for (int r0 = 0; r0 < g.m; r0 += MR) {
-      const int rows = std::min(MR, g.m - r0);
-      pack_a(g.a + r0 * g.lda, g.lda, rows, g.k, kg, pa, rs);
-      uint8_t* c = g.c + r0 * g.ldc;
-      for (int n0 = 0; n0 < g.n; n0 += NR)
-        tile_rows(rows, pa, rs, kg, b + (n0 / NR) * pb, woff, c + n0, g.ldc,
-                  std::min(NR, g.n - n0));
+    for (int n0 = 0; n0 < g.n; n0 += NR) {
+      const uint8_t* panel = b + (n0 / NR) * pb;
+      const int ncols = std::min(NR, g.n - n0);
+      for (int r0 = 0; r0 < g.m; r0 += MR)
+        tile_rows(std::min(MR, g.m - r0), pa + r0 * rs, rs, kg, panel, woff, g.c + r0 * g.ldc + n0,
+                  g.ldc, ncols);
     }
   }
 };
