@@ -395,8 +395,51 @@ TEST(QKernelGemm, PackingRefusesWhatTheLayoutCannotHold) {
   EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
                                    buf.data()),
                Error);
+  rq.shift[3] = -3;
+  rq.mult[4] = -5;
+  EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
+                                   buf.data()),
+               Error);
+  rq.mult[4] = 5;
+  EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 10, 9),
+                                   buf.data()),
+               Error);
+  rq.use_float = true;
+  rq.scale[2] = std::nanf("");
+  EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
+                                   buf.data()),
+               Error);
   EXPECT_FALSE(kernels::qweights_fit_int8(std::vector<int16_t>{0, -129}.data(), 2));
   EXPECT_TRUE(kernels::qweights_fit_int8(std::vector<int16_t>{127, -128}.data(), 2));
+}
+
+TEST(QKernelGemm, PerTensorRequantizationEqualsRepeatedPerChannel) {
+  for (const auto& nt : tables()) {
+    const QGemmKernel& kern = nt.t->gemm16;
+    const int m = 5, n = 21, k = 19;
+    const auto a = rnd_u8(size_t(m * k), 61);
+    const auto w = rnd_w(size_t(n * k), 62, 255);
+    const int32_t mult1 = 1234567890, shift1 = -9;
+    const float scale1 = 0.0021f;
+    for (bool fl : {false, true}) {
+      std::vector<int32_t> mults(size_t(n), mult1), shifts(size_t(n), shift1);
+      std::vector<float> scales(size_t(n), scale1);
+      kernels::QRequant per_t{&mult1, &shift1, false, 9, 0, 255, fl ? &scale1 : nullptr};
+      kernels::QRequant per_c{mults.data(), shifts.data(), true, 9, 0, 255,
+                              fl ? scales.data() : nullptr};
+      std::vector<uint8_t> out[2];
+      int i = 0;
+      for (const auto* rq : {&per_t, &per_c}) {
+        PackedGemm pk;
+        void* packed = pk.aligned(kern.packed_bytes(n, k));
+        kernels::qgemm_pack(kern, w.data(), k, n, k, nullptr, 30, *rq, packed);
+        out[i].assign(size_t(m * n), 0);
+        kern.run(kernels::QGemm{m, n, k, a.data(), k, packed, out[i].data(), n});
+        ++i;
+      }
+      EXPECT_EQ(out[0], out[1]) << nt.name << (fl ? " float" : "");
+    }
+  }
 }
 
 // ---- depthwise ----------------------------------------------------------------------------

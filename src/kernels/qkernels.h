@@ -4,9 +4,14 @@
 // QuantParams in graph/graph.h), weights are int16 "weight minus its zero point", int32
 // accumulation, per-output-channel requantization (q::requantize in kernels/qmath.h).
 //
-// Every kernel is exact integer arithmetic, so each SIMD kernel equals its scalar twin bit
-// for bit, and every output element depends only on its own inputs: how a caller splits
-// the work into blocks (rows, panels, output rows, channel ranges) never changes a value.
+// Optionally (QRequant::scale, q::XnnAddParams) the output stage and ADD follow XNNPACK's
+// formulas instead, which is what TFLite-wasm and default TFLite builds run.
+//
+// Every kernel is exact integer arithmetic (the XNNPACK output stage: one IEEE float
+// multiply and a round-to-nearest-even conversion, identical in scalar and SIMD), so each
+// SIMD kernel equals its scalar twin bit for bit, and every output element depends only on
+// its own inputs: how a caller splits the work into blocks (rows, panels, output rows,
+// channel ranges) never changes a value.
 //
 // Weights, bias and requantization parameters are packed once per layer by the `*_pack`
 // functions below into blobs whose layout belongs to the kernel (`QGemmKernel` describes
