@@ -132,19 +132,16 @@ void qdw3x3_row(const QDw& a, int oy) {
   const bool fm = hdr[5] == 1;  // float requantization
   const int iy0 = oy * a.sh - a.pad_top;
   uint8_t* out = a.out + int64_t(oy) * a.ow * c;
-  const uint8_t* taps[2][9];
+  const uint8_t* taps[4][9];
   int ox = 0;
-  // Two pixels at a time share the weight and requantization loads.
-  for (; ox + 2 <= a.ow; ox += 2) {
-    tap_pointers(a, iy0, ox, pad_row.data(), taps[0]);
-    tap_pointers(a, iy0, ox + 1, pad_row.data(), taps[1]);
-    uint8_t* o[2] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c};
-    if (fm)
-      dw_pixels<2>(a, taps, blob, zp, lo, hi, true, o);
-    else
-      dw_pixels<2>(a, taps, blob, zp, lo, hi, false, o);
+  // Four pixels at a time share the weight and requantization loads.
+  for (; ox + 4 <= a.ow; ox += 4) {
+    for (int i = 0; i < 4; ++i) tap_pointers(a, iy0, ox + i, pad_row.data(), taps[i]);
+    uint8_t* o[4] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c, out + int64_t(ox + 2) * c,
+                     out + int64_t(ox + 3) * c};
+    dw_pixels<4>(a, taps, blob, zp, lo, hi, fm, o);
   }
-  if (ox < a.ow) {
+  for (; ox < a.ow; ++ox) {
     tap_pointers(a, iy0, ox, pad_row.data(), taps[0]);
     uint8_t* o[1] = {out + int64_t(ox) * c};
     dw_pixels<1>(a, taps, blob, zp, lo, hi, fm, o);
