@@ -663,9 +663,16 @@ TEST(QKernelPool, AverageAndMeanMatchRealValues) {
 }
 
 TEST(QKernelIm2col, PadsWithTheZeroPoint) {
-  const int ih = 5, iw = 4, cin = 3, kh = 3, kw = 3, s = 2, pt = 1, pl = 0, ow = 2;
+  struct Geo {
+    int ih, iw, cin, kh, kw, s, pt, pl, oh, ow;
+  };
+  for (const Geo& g : {Geo{5, 4, 3, 3, 3, 2, 1, 0, 3, 2}, Geo{9, 11, 3, 3, 3, 2, 0, 1, 4, 6},
+                       Geo{6, 7, 5, 3, 3, 1, 1, 1, 6, 7}, Geo{4, 40, 17, 2, 3, 1, 0, 2, 3, 41}})
+  {
+  const int ih = g.ih, iw = g.iw, cin = g.cin, kh = g.kh, kw = g.kw, s = g.s, pt = g.pt,
+            pl = g.pl, ow = g.ow;
   const auto x = rnd_u8(size_t(ih * iw * cin), 77);
-  for (int oy = 0; oy < 3; ++oy) {
+  for (int oy = 0; oy < g.oh; ++oy) {
     std::vector<uint8_t> out(size_t(ow * kh * kw * cin));
     kernels::im2col_row_u8(x.data(), ih, iw, cin, kh, kw, s, s, pt, pl, ow, oy, 201, out.data());
     for (int ox = 0; ox < ow; ++ox)
@@ -674,9 +681,10 @@ TEST(QKernelIm2col, PadsWithTheZeroPoint) {
           for (int ci = 0; ci < cin; ++ci) {
             const int iy = oy * s - pt + ky, ix = ox * s - pl + kx;
             const bool in = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
-            EXPECT_EQ(out[size_t(((ox * kh + ky) * kw + kx) * cin + ci)],
+            ASSERT_EQ(out[size_t(((ox * kh + ky) * kw + kx) * cin + ci)],
                       in ? x[size_t((iy * iw + ix) * cin + ci)] : 201);
           }
+  }
   }
 }
 

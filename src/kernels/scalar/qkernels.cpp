@@ -256,20 +256,46 @@ void qdw_generic_row(const QDwGeneric& a, int oy) {
   }
 }
 
+namespace {
+
+// n bytes; the first conv's rows are a few bytes long, where a library call costs more
+// than the copy.
+inline void copy_short(uint8_t* dst, const uint8_t* src, int64_t n) {
+  if (n > 32) {
+    std::memcpy(dst, src, size_t(n));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+}  // namespace
+
 void im2col_row_u8(const uint8_t* x, int ih, int iw, int cin, int kh, int kw, int sh, int sw,
                    int pad_top, int pad_left, int ow, int oy, uint8_t pad_value, uint8_t* out) {
   const int64_t k = int64_t(kh) * kw * cin;
+  const int64_t span = int64_t(kw) * cin;  // one kernel row: kw pixels, contiguous in NHWC
   for (int ox = 0; ox < ow; ++ox) {
     uint8_t* row = out + ox * k;
+    const int ix0 = ox * sw - pad_left;
+    const bool cols_inside = ix0 >= 0 && ix0 + kw <= iw;
     for (int ky = 0; ky < kh; ++ky) {
       const int iy = oy * sh - pad_top + ky;
+      uint8_t* dst = row + ky * span;
+      if (iy < 0 || iy >= ih) {
+        std::memset(dst, pad_value, size_t(span));
+        continue;
+      }
+      const uint8_t* src = x + (int64_t(iy) * iw + ix0) * cin;
+      if (cols_inside) {
+        copy_short(dst, src, span);
+        continue;
+      }
       for (int kx = 0; kx < kw; ++kx) {
-        const int ix = ox * sw - pad_left + kx;
-        uint8_t* dst = row + (int64_t(ky) * kw + kx) * cin;
-        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
-          std::memset(dst, pad_value, size_t(cin));
+        const int ix = ix0 + kx;
+        if (ix < 0 || ix >= iw)
+          std::memset(dst + kx * cin, pad_value, size_t(cin));
         else
-          std::memcpy(dst, x + (int64_t(iy) * iw + ix) * cin, size_t(cin));
+          copy_short(dst + kx * cin, src + int64_t(kx) * cin, cin);
       }
     }
   }
