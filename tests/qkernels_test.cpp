@@ -666,25 +666,28 @@ TEST(QKernelIm2col, PadsWithTheZeroPoint) {
   struct Geo {
     int ih, iw, cin, kh, kw, s, pt, pl, oh, ow;
   };
-  for (const Geo& g : {Geo{5, 4, 3, 3, 3, 2, 1, 0, 3, 2}, Geo{9, 11, 3, 3, 3, 2, 0, 1, 4, 6},
-                       Geo{6, 7, 5, 3, 3, 1, 1, 1, 6, 7}, Geo{4, 40, 17, 2, 3, 1, 0, 2, 3, 41}})
-  {
-  const int ih = g.ih, iw = g.iw, cin = g.cin, kh = g.kh, kw = g.kw, s = g.s, pt = g.pt,
-            pl = g.pl, ow = g.ow;
-  const auto x = rnd_u8(size_t(ih * iw * cin), 77);
-  for (int oy = 0; oy < g.oh; ++oy) {
-    std::vector<uint8_t> out(size_t(ow * kh * kw * cin));
-    kernels::im2col_row_u8(x.data(), ih, iw, cin, kh, kw, s, s, pt, pl, ow, oy, 201, out.data());
-    for (int ox = 0; ox < ow; ++ox)
-      for (int ky = 0; ky < kh; ++ky)
-        for (int kx = 0; kx < kw; ++kx)
-          for (int ci = 0; ci < cin; ++ci) {
-            const int iy = oy * s - pt + ky, ix = ox * s - pl + kx;
-            const bool in = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
-            ASSERT_EQ(out[size_t(((ox * kh + ky) * kw + kx) * cin + ci)],
-                      in ? x[size_t((iy * iw + ix) * cin + ci)] : 201);
-          }
-  }
+  const Geo geos[] = {{5, 4, 3, 3, 3, 2, 1, 0, 3, 2},
+                      {9, 11, 3, 3, 3, 2, 0, 1, 4, 6},
+                      {6, 7, 5, 3, 3, 1, 1, 1, 6, 7},
+                      {4, 40, 17, 2, 3, 1, 0, 2, 3, 41}};
+  for (const Geo& g : geos) {
+    const auto x = rnd_u8(size_t(g.ih * g.iw * g.cin), 77);
+    const int k = g.kh * g.kw * g.cin;
+    for (int oy = 0; oy < g.oh; ++oy) {
+      std::vector<uint8_t> out(size_t(g.ow * k));
+      kernels::im2col_row_u8(x.data(), g.ih, g.iw, g.cin, g.kh, g.kw, g.s, g.s, g.pt, g.pl, g.ow,
+                             oy, 201, out.data());
+      for (int ox = 0; ox < g.ow; ++ox)
+        for (int ky = 0; ky < g.kh; ++ky)
+          for (int kx = 0; kx < g.kw; ++kx)
+            for (int ci = 0; ci < g.cin; ++ci) {
+              const int iy = oy * g.s - g.pt + ky, ix = ox * g.s - g.pl + kx;
+              const bool in = iy >= 0 && iy < g.ih && ix >= 0 && ix < g.iw;
+              ASSERT_EQ(out[size_t(ox * k + (ky * g.kw + kx) * g.cin + ci)],
+                        in ? x[size_t((iy * g.iw + ix) * g.cin + ci)] : 201)
+                  << "geometry " << g.ih << "x" << g.iw << "x" << g.cin << " oy " << oy;
+            }
+    }
   }
 }
 
