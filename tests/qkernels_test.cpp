@@ -63,8 +63,14 @@ std::vector<int32_t> rnd_i32(size_t n, uint32_t seed, int32_t lo, int32_t hi) {
 // smallest normalised one, zero, and shifts at both ends of the range.
 struct Rq {
   std::vector<int32_t> mult, shift;
+  std::vector<float> scale;  // XNNPACK-mode scales
+  bool use_float = false;
   kernels::QRequant view(int32_t zp, int32_t lo, int32_t hi) const {
-    return {mult.data(), shift.data(), true, zp, lo, hi};
+    return {mult.data(), shift.data(), true, zp, lo, hi, use_float ? scale.data() : nullptr};
+  }
+  uint8_t apply(int32_t acc, size_t ch, int32_t zp, int32_t lo, int32_t hi) const {
+    return use_float ? q::requantize_float(acc, scale[ch], zp, lo, hi)
+                     : q::requantize(acc, mult[ch], shift[ch], zp, lo, hi);
   }
 };
 Rq rnd_rq(int n, uint32_t seed) {
@@ -83,7 +89,19 @@ Rq rnd_rq(int n, uint32_t seed) {
     }
     r.mult.push_back(m.mult);
     r.shift.push_back(m.shift);
+    // Float scales: typical ones, ties-prone powers of two, zero, and one large enough to
+    // push big accumulators past the int32 range.
+    float f = float(std::exp2(e(g)));
+    if (i % 7 == 2) f = 0.5f;
+    if (i % 7 == 4) f = 0.f;
+    if (i % 13 == 6) f = 300.f;
+    r.scale.push_back(f);
   }
+  return r;
+}
+Rq rnd_rq_float(int n, uint32_t seed) {
+  Rq r = rnd_rq(n, seed);
+  r.use_float = true;
   return r;
 }
 
@@ -199,6 +217,25 @@ TEST(QMath, RequantizeAddsZeroPointAndClamps) {
   EXPECT_EQ(hi, 255);
 }
 
+TEST(QMath, FloatRequantizeRoundsToNearestEven) {
+  EXPECT_EQ(q::requantize_float(5, 0.5f, 10, 0, 255), 12);   // 2.5 -> 2
+  EXPECT_EQ(q::requantize_float(7, 0.5f, 10, 0, 255), 14);   // 3.5 -> 4
+  EXPECT_EQ(q::requantize_float(-5, 0.5f, 10, 0, 255), 8);   // -2.5 -> -2
+  EXPECT_EQ(q::requantize_float(-7, 0.5f, 10, 0, 255), 6);   // -3.5 -> -4
+  EXPECT_EQ(q::requantize_float(1000, 0.01f, 0, 0, 255), 10);
+  EXPECT_EQ(q::requantize_float(100000, 0.01f, 0, 5, 200), 200);
+  // Past the int32 range the product reads as INT32_MIN: clamped to the bottom.
+  EXPECT_EQ(q::requantize_float(kMax, 4.f, 100, 3, 255), 3);
+  std::mt19937 g(6);
+  std::uniform_int_distribution<int32_t> xs(-(1 << 24), 1 << 24);
+  for (int i = 0; i < 100000; ++i) {
+    const int32_t x = xs(g);
+    const float s = std::ldexp(1.f, -int(i % 20));
+    const double want = std::clamp(std::nearbyint(double(x) * s) + 7, 0.0, 255.0);  // exact
+    ASSERT_EQ(q::requantize_float(x, s, 7, 0, 255), uint8_t(want)) << x << " " << s;
+  }
+}
+
 // ---- GEMM ---------------------------------------------------------------------------------
 
 // TFLite's formula, directly: requant(bias + sum (a - a_zp) * w).
@@ -211,8 +248,7 @@ std::vector<uint8_t> gemm_ref(int m, int n, int k, const std::vector<uint8_t>& a
       int64_t acc = bias[size_t(j)];
       for (int i = 0; i < k; ++i)
         acc += int64_t(int32_t(a[size_t(r * lda + i)]) - a_zp) * w[size_t(j) * k + size_t(i)];
-      c[size_t(r) * n + size_t(j)] =
-          q::requantize(int32_t(acc), rq.mult[size_t(j)], rq.shift[size_t(j)], zp, lo, hi);
+      c[size_t(r) * n + size_t(j)] = rq.apply(int32_t(acc), size_t(j), zp, lo, hi);
     }
   return c;
 }
@@ -227,15 +263,16 @@ struct PackedGemm {
 };
 
 void check_gemm(const std::string& name, const QGemmKernel& kern, int m, int n, int k,
-                uint32_t seed, int wlim) {
-  SCOPED_TRACE(name + " m=" + std::to_string(m) + " n=" + std::to_string(n) +
+                uint32_t seed, int wlim, bool float_mode = false) {
+  SCOPED_TRACE(name + (float_mode ? " float-requant" : "") + " m=" + std::to_string(m) +
+               " n=" + std::to_string(n) +
                " k=" + std::to_string(k) + " layout=" +
                (kern.layout == kernels::QLayout::Pairs16 ? "pairs16" : "quads8"));
   const int64_t lda = k + 5, ldc = n + 3;
   const auto a = rnd_u8(size_t(m * lda), seed);
   const auto w = rnd_w(size_t(n) * k, seed + 1, wlim);
   const auto bias = rnd_i32(size_t(n), seed + 2, -20000, 20000);
-  const Rq rq = rnd_rq(n, seed + 3);
+  const Rq rq = float_mode ? rnd_rq_float(n, seed + 3) : rnd_rq(n, seed + 3);
   const int32_t a_zp = int32_t(seed * 37 % 256), zp = int32_t(seed * 11 % 256);
   const int32_t lo = int32_t(seed % 3 == 0 ? zp : 0), hi = std::max(lo, seed % 2 ? 255 : 200);
   const auto want = gemm_ref(m, n, k, a, lda, w, bias, a_zp, rq, zp, lo, hi);
@@ -292,7 +329,7 @@ TEST(QKernelGemm, EveryTableMatchesTfliteFormulaOnOddSizes) {
           if (m < 1) continue;
           for (int n : {1, 7, kern->nr - 1, kern->nr, kern->nr + 1, 33, 2 * kern->nr + 5}) {
             if (n < 1) continue;
-            check_gemm(nt.name, *kern, m, n, k, ++seed, wlim);
+            check_gemm(nt.name, *kern, m, n, k, ++seed, wlim, seed % 2 == 0);
             if (HasFatalFailure()) return;
           }
         }
@@ -300,6 +337,8 @@ TEST(QKernelGemm, EveryTableMatchesTfliteFormulaOnOddSizes) {
       // A MobileNetV2-sized layer and the 1001-class classifier row.
       check_gemm(nt.name, *kern, 37, 144, 24, 7, wlim);
       check_gemm(nt.name, *kern, 1, 1001, 1280, 8, wlim);
+      check_gemm(nt.name, *kern, 37, 144, 24, 7, wlim, true);
+      check_gemm(nt.name, *kern, 1, 1001, 1280, 8, wlim, true);
       if (HasFatalFailure()) return;
     }
   }
@@ -313,7 +352,7 @@ TEST(QKernelGemm, EmulatedVnniLayoutMatchesTfliteFormula) {
   for (int k : {1, 3, 4, 5, 9, 27, 64, 99})
     for (int m : {1, kern->mr - 1, kern->mr, kern->mr + 2})
       for (int n : {1, kern->nr - 1, kern->nr + 1, 3 * kern->nr}) {
-        check_gemm("avx2-emulated-vnni", *kern, m, n, k, ++seed, 127);
+        check_gemm("avx2-emulated-vnni", *kern, m, n, k, ++seed, 127, seed % 2 == 0);
         if (HasFatalFailure()) return;
       }
   // Weights at both int8 extremes against 255 activations.
@@ -356,8 +395,51 @@ TEST(QKernelGemm, PackingRefusesWhatTheLayoutCannotHold) {
   EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
                                    buf.data()),
                Error);
+  rq.shift[3] = -3;
+  rq.mult[4] = -5;
+  EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
+                                   buf.data()),
+               Error);
+  rq.mult[4] = 5;
+  EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 10, 9),
+                                   buf.data()),
+               Error);
+  rq.use_float = true;
+  rq.scale[2] = std::nanf("");
+  EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
+                                   buf.data()),
+               Error);
   EXPECT_FALSE(kernels::qweights_fit_int8(std::vector<int16_t>{0, -129}.data(), 2));
   EXPECT_TRUE(kernels::qweights_fit_int8(std::vector<int16_t>{127, -128}.data(), 2));
+}
+
+TEST(QKernelGemm, PerTensorRequantizationEqualsRepeatedPerChannel) {
+  for (const auto& nt : tables()) {
+    const QGemmKernel& kern = nt.t->gemm16;
+    const int m = 5, n = 21, k = 19;
+    const auto a = rnd_u8(size_t(m * k), 61);
+    const auto w = rnd_w(size_t(n * k), 62, 255);
+    const int32_t mult1 = 1234567890, shift1 = -9;
+    const float scale1 = 0.0021f;
+    for (bool fl : {false, true}) {
+      std::vector<int32_t> mults(size_t(n), mult1), shifts(size_t(n), shift1);
+      std::vector<float> scales(size_t(n), scale1);
+      kernels::QRequant per_t{&mult1, &shift1, false, 9, 0, 255, fl ? &scale1 : nullptr};
+      kernels::QRequant per_c{mults.data(), shifts.data(), true, 9, 0, 255,
+                              fl ? scales.data() : nullptr};
+      std::vector<uint8_t> out[2];
+      int i = 0;
+      for (const auto* rq : {&per_t, &per_c}) {
+        PackedGemm pk;
+        void* packed = pk.aligned(kern.packed_bytes(n, k));
+        kernels::qgemm_pack(kern, w.data(), k, n, k, nullptr, 30, *rq, packed);
+        out[i].assign(size_t(m * n), 0);
+        kern.run(kernels::QGemm{m, n, k, a.data(), k, packed, out[i].data(), n});
+        ++i;
+      }
+      EXPECT_EQ(out[0], out[1]) << nt.name << (fl ? " float" : "");
+    }
+  }
 }
 
 // ---- depthwise ----------------------------------------------------------------------------
@@ -380,8 +462,7 @@ std::vector<uint8_t> dw_ref(const std::vector<uint8_t>& in, int ih, int iw, int 
             acc += int64_t(int32_t(in[size_t((iy * iw + ix) * c + o / dm)]) - in_zp) *
                    w[size_t((ky * kw + kx) * oc + o)];
           }
-        out[size_t((oy * ow + ox) * oc + o)] =
-            q::requantize(int32_t(acc), rq.mult[size_t(o)], rq.shift[size_t(o)], zp, lo, hi);
+        out[size_t((oy * ow + ox) * oc + o)] = rq.apply(int32_t(acc), size_t(o), zp, lo, hi);
       }
   return out;
 }
@@ -396,7 +477,7 @@ TEST(QKernelDw, GenericRowMatchesDirectLoops) {
         const auto in = rnd_u8(size_t(ih * iw * c), ++seed);
         const auto w = rnd_w(size_t(kh * kw * c * dm), ++seed, 255);
         const auto bias = rnd_i32(size_t(c * dm), ++seed, -5000, 5000);
-        const Rq rq = rnd_rq(c * dm, ++seed);
+        const Rq rq = dm == 2 && s == 1 ? rnd_rq_float(c * dm, ++seed) : rnd_rq(c * dm, ++seed);
         const int32_t in_zp = 77, zp = 3, lo = 0, hi = 250;
         std::vector<uint8_t> out(size_t(oh * ow * c * dm));
         kernels::QDwGeneric a;
@@ -445,7 +526,7 @@ TEST(QKernelDw, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
         const auto in = rnd_u8(size_t(g.ih * g.iw * c), ++seed);
         const auto w = rnd_w(size_t(9 * c), ++seed, 255);
         const auto bias = rnd_i32(size_t(c), ++seed, -30000, 30000);
-        const Rq rq = rnd_rq(c, ++seed);
+        const Rq rq = seed % 4 < 2 ? rnd_rq_float(c, ++seed) : rnd_rq(c, ++seed);
         const int32_t in_zp = int32_t(seed * 7 % 256), zp = int32_t(seed * 13 % 256);
         const int32_t lo = seed % 2 ? zp : 0, hi = seed % 3 ? 255 : 240;
         const auto want = dw_ref(in, g.ih, g.iw, c, 3, 3, 1, g.s, g.s, g.pt, g.pl, oh, ow, w, bias,
@@ -504,6 +585,34 @@ TEST(QKernelAdd, MatchesTfliteFormulaAndRealSum) {
   }
 }
 
+TEST(QKernelAdd, XnnpackFormulaMatchesScalarAndRealSum) {
+  std::mt19937 g(19);
+  std::uniform_real_distribution<float> sc(0.005f, 0.2f);
+  for (const auto& nt : tables()) {
+    for (int trial = 0; trial < 40; ++trial) {
+      const int64_t n = trial % 5 == 0 ? 3 : 1 + trial * 41;
+      const float sa = sc(g), sb = sc(g), so = sc(g) * 1.5f;
+      const int32_t za = int32_t(g() % 256), zb = int32_t(g() % 256), zo = int32_t(g() % 256);
+      const int32_t lo = trial % 3 == 0 ? zo : 0, hi = 255;
+      const q::XnnAddParams p = q::make_xnn_add_params(sa, za, sb, zb, so, zo, lo, hi);
+      EXPECT_GE(std::max(p.a_mult, p.b_mult), 1 << 20);
+      EXPECT_LE(std::max(p.a_mult, p.b_mult), 1 << 21);
+      const auto a = rnd_u8(size_t(n), uint32_t(trial * 2 + 101));
+      const auto b = rnd_u8(size_t(n), uint32_t(trial * 2 + 102));
+      std::vector<uint8_t> y(size_t(n) + 1, 0x33);
+      nt.t->add_xnn(a.data(), b.data(), y.data(), n, p);
+      ASSERT_EQ(y.back(), 0x33) << nt.name;
+      for (int64_t i = 0; i < n; ++i) {
+        ASSERT_EQ(y[size_t(i)], q::xnn_add_one(a[size_t(i)], b[size_t(i)], p)) << nt.name << " " << i;
+        const double real = sa * (int(a[size_t(i)]) - za) + sb * (int(b[size_t(i)]) - zb);
+        const double want = std::clamp(std::round(real / so) + zo, double(lo), double(hi));
+        ASSERT_LE(std::fabs(double(y[size_t(i)]) - want), 1.0) << nt.name << " " << i;
+      }
+    }
+  }
+  EXPECT_THROW(q::make_xnn_add_params(1.f, 0, 1.f, 0, 1e6f, 0, 0, 255), Error);
+}
+
 TEST(QKernelPool, AverageAndMeanMatchRealValues) {
   for (const auto& nt : tables()) {
     for (int hw : {1, 3, 49, 50}) {
@@ -554,20 +663,31 @@ TEST(QKernelPool, AverageAndMeanMatchRealValues) {
 }
 
 TEST(QKernelIm2col, PadsWithTheZeroPoint) {
-  const int ih = 5, iw = 4, cin = 3, kh = 3, kw = 3, s = 2, pt = 1, pl = 0, ow = 2;
-  const auto x = rnd_u8(size_t(ih * iw * cin), 77);
-  for (int oy = 0; oy < 3; ++oy) {
-    std::vector<uint8_t> out(size_t(ow * kh * kw * cin));
-    kernels::im2col_row_u8(x.data(), ih, iw, cin, kh, kw, s, s, pt, pl, ow, oy, 201, out.data());
-    for (int ox = 0; ox < ow; ++ox)
-      for (int ky = 0; ky < kh; ++ky)
-        for (int kx = 0; kx < kw; ++kx)
-          for (int ci = 0; ci < cin; ++ci) {
-            const int iy = oy * s - pt + ky, ix = ox * s - pl + kx;
-            const bool in = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
-            EXPECT_EQ(out[size_t(((ox * kh + ky) * kw + kx) * cin + ci)],
-                      in ? x[size_t((iy * iw + ix) * cin + ci)] : 201);
-          }
+  struct Geo {
+    int ih, iw, cin, kh, kw, s, pt, pl, oh, ow;
+  };
+  const Geo geos[] = {{5, 4, 3, 3, 3, 2, 1, 0, 3, 2},
+                      {9, 11, 3, 3, 3, 2, 0, 1, 4, 6},
+                      {6, 7, 5, 3, 3, 1, 1, 1, 6, 7},
+                      {4, 40, 17, 2, 3, 1, 0, 2, 3, 41}};
+  for (const Geo& g : geos) {
+    const auto x = rnd_u8(size_t(g.ih * g.iw * g.cin), 77);
+    const int k = g.kh * g.kw * g.cin;
+    for (int oy = 0; oy < g.oh; ++oy) {
+      std::vector<uint8_t> out(size_t(g.ow * k));
+      kernels::im2col_row_u8(x.data(), g.ih, g.iw, g.cin, g.kh, g.kw, g.s, g.s, g.pt, g.pl, g.ow,
+                             oy, 201, out.data());
+      for (int ox = 0; ox < g.ow; ++ox)
+        for (int ky = 0; ky < g.kh; ++ky)
+          for (int kx = 0; kx < g.kw; ++kx)
+            for (int ci = 0; ci < g.cin; ++ci) {
+              const int iy = oy * g.s - g.pt + ky, ix = ox * g.s - g.pl + kx;
+              const bool in = iy >= 0 && iy < g.ih && ix >= 0 && ix < g.iw;
+              ASSERT_EQ(out[size_t(ox * k + (ky * g.kw + kx) * g.cin + ci)],
+                        in ? x[size_t((iy * g.iw + ix) * g.cin + ci)] : 201)
+                  << "geometry " << g.ih << "x" << g.iw << "x" << g.cin << " oy " << oy;
+            }
+    }
   }
 }
 

@@ -10,5 +10,7 @@ namespace mnv2::kernels {
 // multiply-accumulates performed; `sink` receives a value that depends on every chain.
 int64_t fma_peak_avx2(int64_t iterations, float* sink);
 int64_t fma_peak_avx512(int64_t iterations, float* sink);
+// The integer counterpart: vpmaddwd + vpaddd chains (AVX2); returns int16 multiply-adds.
+int64_t madd_peak_avx2(int64_t iterations, int32_t* sink);
 
 }  // namespace mnv2::kernels

@@ -4,9 +4,14 @@
 // QuantParams in graph/graph.h), weights are int16 "weight minus its zero point", int32
 // accumulation, per-output-channel requantization (q::requantize in kernels/qmath.h).
 //
-// Every kernel is exact integer arithmetic, so each SIMD kernel equals its scalar twin bit
-// for bit, and every output element depends only on its own inputs: how a caller splits
-// the work into blocks (rows, panels, output rows, channel ranges) never changes a value.
+// Optionally (QRequant::scale, q::XnnAddParams) the output stage and ADD follow XNNPACK's
+// formulas instead, which is what TFLite-wasm and default TFLite builds run.
+//
+// Every kernel is exact integer arithmetic (the XNNPACK output stage: one IEEE float
+// multiply and a round-to-nearest-even conversion, identical in scalar and SIMD), so each
+// SIMD kernel equals its scalar twin bit for bit, and every output element depends only on
+// its own inputs: how a caller splits the work into blocks (rows, panels, output rows,
+// channel ranges) never changes a value.
 //
 // Weights, bias and requantization parameters are packed once per layer by the `*_pack`
 // functions below into blobs whose layout belongs to the kernel (`QGemmKernel` describes
@@ -22,13 +27,17 @@
 namespace mnv2::kernels {
 
 // Per-output-channel requantization parameters (TFLite convention, see qmath.h) and the
-// output stage. With per_channel false, mult[0] / shift[0] apply to every channel.
+// output stage. With per_channel false, mult[0] / shift[0] (or scale[0]) apply to every
+// channel. With `scale` set, the kernels requantize as XNNPACK does instead
+// (q::requantize_float: lrintf(acc * scale[n]) + out_zp, clamped) and mult / shift are
+// not read.
 struct QRequant {
   const int32_t* mult = nullptr;
   const int32_t* shift = nullptr;
   bool per_channel = true;
   int32_t out_zp = 0;            // uint8 domain
   int32_t qmin = 0, qmax = 255;  // activation clamp, uint8 domain
+  const float* scale = nullptr;  // XNNPACK float requantization when set
 };
 
 // ---- GEMM (1x1 convolution, fully connected, im2col'd convolution) -----------------------
@@ -56,8 +65,9 @@ struct QGemmKernel {
   QLayout layout = QLayout::Pairs16;
   int mr = 1;  // rows of a register tile (the kernel loops over rows itself)
   int nr = 1;  // columns of a packed panel
-  // Computes the whole block: rows in groups of mr (packing those rows once into per-thread
-  // scratch), each group against every panel. Null when this table lacks the layout.
+  // Computes the whole block (its rows packed once into per-thread scratch of m * k * 2
+  // bytes at most, then every panel against every group of mr rows; callers keep m to a
+  // band of a few hundred rows). Null when this table lacks the layout.
   void (*run)(const QGemm& g) = nullptr;
 
   bool available() const { return run != nullptr; }
@@ -65,7 +75,8 @@ struct QGemmKernel {
   int64_t kpad(int k) const { return (int64_t(k) + kgroup() - 1) / kgroup() * kgroup(); }
   // Bytes of one packed panel (a multiple of 64): int32 arrays of nr values bias (input
   // zero point folded in), mult, lshift (max(shift, 0)), rshift (max(-shift, 0)), rmask
-  // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, 0; then from
+  // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, mode (0 TFLite, 1 float:
+  // then the mult array holds the float scales' bits and the shift arrays are 0); then from
   // weights_offset() (64-aligned) the weights: for each k group g, for each column j of the
   // panel, kgroup() consecutive-k values (int16 for Pairs16, int8 for Quads8), zero past k
   // and past the real columns. One group of one column is 4 bytes in both layouts.
@@ -91,7 +102,7 @@ bool qweights_fit_int8(const int16_t* w, int64_t count);
 // ---- 3x3 depthwise convolution (multiplier 1) ---------------------------------------------
 //
 // Packed per layer by qdw3x3_pack (the same blob for every table): a 64-byte header of
-// int32 c, in_zp, out_zp, qmin, qmax; the nine taps (index ky*3+kx) paired (0,1) (2,3)
+// int32 c, in_zp, out_zp, qmin, qmax, mode (as in a GEMM panel); the nine taps (index ky*3+kx) paired (0,1) (2,3)
 // (4,5) (6,7) (8,-) and interleaved per channel as int16 [cpad][2]; then int32 arrays of
 // cpad values bias (zero point folded), mult, lshift, rshift, rmask (as in a GEMM panel);
 // cpad = c rounded up to 16, padding zero.
@@ -161,6 +172,9 @@ struct QKernelTable {
   void (*add)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
               const q::AddParams& p) = nullptr;
   void (*pool)(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p) = nullptr;
+  // XNNPACK's quantized ADD of n elements (q::xnn_add_one for each).
+  void (*add_xnn)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+                  const q::XnnAddParams& p) = nullptr;
 };
 
 // The table for `isa` (which must be supported by the CPU; see cpu_supports). For Avx512

@@ -85,6 +85,21 @@ inline uint8_t requantize(int32_t acc, int32_t mult, int shift, int32_t out_zp, 
   return static_cast<uint8_t>(v);
 }
 
+// XNNPACK's float requantization (what TFLite-wasm and the default TFLite builds run for
+// conv / FC through the XNNPACK delegate): lrintf(float(acc) * scale) in the default
+// round-to-nearest-even mode, + zero point, clamped. A product outside the int32 range
+// reads as INT32_MIN, as the SIMD conversion gives (no real layer comes near it).
+inline uint8_t requantize_float(int32_t acc, float scale, int32_t out_zp, int32_t qmin,
+                                int32_t qmax) {
+  const float f = float(acc) * scale;
+  int32_t v = std::numeric_limits<int32_t>::min();
+  if (f >= -2147483648.f && f < 2147483648.f) v = static_cast<int32_t>(std::lrintf(f));
+  v = add_wrap(v, out_zp);
+  v = v < qmin ? qmin : v;
+  v = v > qmax ? qmax : v;
+  return static_cast<uint8_t>(v);
+}
+
 // The clamp range [qmin, qmax] in the uint8 domain of a fused activation for an output with
 // quantization (scale, zero_point) (TFLite's CalculateActivationRangeQuantized).
 inline void activation_range(Activation act, float scale, int32_t zero_point, int32_t* qmin,
@@ -139,6 +154,51 @@ inline uint8_t add_one(uint8_t a, uint8_t b, const AddParams& p) {
   const int32_t sum =
       add_wrap(mul_by_multiplier(sa, p.a_mult, p.a_shift), mul_by_multiplier(sb, p.b_mult, p.b_shift));
   return requantize(sum, p.out_mult, p.out_shift, p.out_zp, p.qmin, p.qmax);
+}
+
+// XNNPACK's quantized ADD (the delegate's formula, not TFLite's): both input scales
+// relative to the output's, the larger one's exponent fixing a common shift so that its
+// multiplier has 20 significant bits; y = clamp((bias + a * a_mult + b * b_mult) >> shift
+// + out_zp), with the rounding half folded into bias.
+struct XnnAddParams {
+  int32_t bias = 0, a_mult = 0, b_mult = 0;
+  int shift = 1;
+  int32_t out_zp = 0;
+  int32_t qmin = 0, qmax = 255;
+};
+
+inline XnnAddParams make_xnn_add_params(float a_scale, int32_t a_zp, float b_scale, int32_t b_zp,
+                                        float out_scale, int32_t out_zp, int32_t qmin,
+                                        int32_t qmax) {
+  const float ra = a_scale / out_scale, rb = b_scale / out_scale;
+  const float mx = std::max(ra, rb);
+  if (!(mx > 0.f) || !std::isfinite(mx)) throw Error("quantized ADD: invalid input/output scales");
+  int e = 0;
+  std::frexp(mx, &e);  // mx = f * 2^e, f in [0.5, 1): the IEEE exponent is e - 1
+  const int shift = 20 - (e - 1);
+  if (shift < 1 || shift > 31)
+    throw Error("quantized ADD: input/output scale ratio " + std::to_string(mx) +
+                " is outside the range XNNPACK accepts");
+  auto mult = [&](float r) { return static_cast<int32_t>(std::lrintf(std::ldexp(r, shift))); };
+  XnnAddParams p;
+  p.a_mult = mult(ra);
+  p.b_mult = mult(rb);
+  p.shift = shift;
+  p.bias = static_cast<int32_t>((int64_t(1) << (shift - 1)) - int64_t(p.a_mult) * a_zp -
+                                int64_t(p.b_mult) * b_zp);
+  p.out_zp = out_zp;
+  p.qmin = qmin;
+  p.qmax = qmax;
+  return p;
+}
+
+inline uint8_t xnn_add_one(uint8_t a, uint8_t b, const XnnAddParams& p) {
+  const uint32_t acc = uint32_t(p.bias) + uint32_t(int32_t(a) * p.a_mult) +
+                       uint32_t(int32_t(b) * p.b_mult);
+  int32_t v = add_wrap(int32_t(acc) >> p.shift, p.out_zp);
+  v = v < p.qmin ? p.qmin : v;
+  v = v > p.qmax ? p.qmax : v;
+  return static_cast<uint8_t>(v);
 }
 
 }  // namespace mnv2::q

@@ -9,7 +9,8 @@
 // (per-lane counts), cmpgt (all-ones lanes); mul_even (signed 32x32->64 of the even lanes,
 // as vpmuldq), add64, srli64, slli64, blend_odd (even lanes of a, odd lanes of b);
 // dot<Layout>(acc, a, w) = acc + the pair (vpmaddwd) or quad (vpdpbusd) dot products;
-// store_u8(p, v) / store_u8_n(p, v, n): the low byte of each of the first L / n lanes.
+// store_u8(p, v) / store_u8_n(p, v, n): the low byte of each of the first L / n lanes;
+// mul_round(acc, s): float(acc) * (float bits s), rounded to nearest even, as int32.
 #pragma once
 
 #include <algorithm>
@@ -49,6 +50,14 @@ inline typename V::R requant(typename V::R acc, typename V::R mult, typename V::
                              typename V::R lo, typename V::R hi) {
   const typename V::R r = mul_by_multiplier<V>(acc, mult, lsh, rsh, rmask);
   return V::min(V::max(V::add(r, zp), lo), hi);
+}
+
+// q::requantize_float: round(float(acc) * scale) to nearest even (V::mul_round), + zero
+// point, clamped; `scale` holds the floats' bits.
+template <class V>
+inline typename V::R requant_float(typename V::R acc, typename V::R scale, typename V::R zp,
+                                   typename V::R lo, typename V::R hi) {
+  return V::min(V::max(V::add(V::mul_round(acc, scale), zp), lo), hi);
 }
 
 template <class V, QLayout LAYOUT, int MR, int NV>
@@ -103,9 +112,26 @@ struct Gemm {
         for (int j = 0; j < NV; ++j) acc[m][j] = V::template dot<LAYOUT>(acc[m][j], x, wv[j]);
       }
     }
-    int32_t hdr[3];
+    int32_t hdr[4];
     std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * NR, sizeof hdr);
     const R zp = V::set1(hdr[0]), lo = V::set1(hdr[1]), hi = V::set1(hdr[2]);
+    if (hdr[3] == 1) {  // float requantization
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) {
+        const R scale = V::load(panel + 4 * j * L + 4 * NR);
+        const int n = ncols - j * L;
+        if (n <= 0) break;
+#pragma GCC unroll 16
+        for (int m = 0; m < M; ++m) {
+          const R v = requant_float<V>(acc[m][j], scale, zp, lo, hi);
+          if (n >= L)
+            V::store_u8(c + m * ldc + j * L, v);
+          else
+            V::store_u8_n(c + m * ldc + j * L, v, n);
+        }
+      }
+      return;
+    }
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       const uint8_t* arr = panel + 4 * j * L;
@@ -139,17 +165,19 @@ struct Gemm {
     const int64_t rs = int64_t(kg) * 4;
     const int64_t pb = kern.panel_bytes(g.k);
     const int64_t woff = kern.weights_offset();
+    // All rows of the block are packed first; then each panel (which stays in L1 while the
+    // packed rows stream past it) meets every group of MR rows.
     thread_local std::vector<uint8_t> scratch;
-    if (scratch.size() < size_t(MR * rs)) scratch.resize(size_t(MR * rs));
+    if (scratch.size() < size_t(g.m * rs)) scratch.resize(size_t(g.m * rs));
     uint8_t* pa = scratch.data();
+    pack_a(g.a, g.lda, g.m, g.k, kg, pa, rs);
     const auto* b = static_cast<const uint8_t*>(g.b);
-    for (int r0 = 0; r0 < g.m; r0 += MR) {
-      const int rows = std::min(MR, g.m - r0);
-      pack_a(g.a + r0 * g.lda, g.lda, rows, g.k, kg, pa, rs);
-      uint8_t* c = g.c + r0 * g.ldc;
-      for (int n0 = 0; n0 < g.n; n0 += NR)
-        tile_rows(rows, pa, rs, kg, b + (n0 / NR) * pb, woff, c + n0, g.ldc,
-                  std::min(NR, g.n - n0));
+    for (int n0 = 0; n0 < g.n; n0 += NR) {
+      const uint8_t* panel = b + (n0 / NR) * pb;
+      const int ncols = std::min(NR, g.n - n0);
+      for (int r0 = 0; r0 < g.m; r0 += MR)
+        tile_rows(std::min(MR, g.m - r0), pa + r0 * rs, rs, kg, panel, woff, g.c + r0 * g.ldc + n0,
+                  g.ldc, ncols);
     }
   }
 };

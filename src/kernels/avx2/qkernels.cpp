@@ -21,31 +21,99 @@ using Gemm16 = qsimd::Gemm<V, QLayout::Pairs16, 6, 2>;
 using GemmQuadsEmu = qsimd::Gemm<V, QLayout::Quads8, 6, 2>;
 
 // Requantizes 16 accumulators (channels 0..7 in r0, 8..15 in r1) and packs them to bytes.
-inline __m128i requant16(__m256i r0, __m256i r1, const uint8_t* arrays, int64_t as, __m256i zp,
-                         __m256i lo, __m256i hi) {
-  auto ld = [&](int i, int half) { return V::load(arrays + i * as + 32 * half); };
-  r0 = qsimd::requant<V>(r0, ld(1, 0), ld(2, 0), ld(3, 0), ld(4, 0), zp, lo, hi);
-  r1 = qsimd::requant<V>(r1, ld(1, 1), ld(2, 1), ld(3, 1), ld(4, 1), zp, lo, hi);
+// q[] holds the per-channel mult, lshift, rshift, rmask of both halves.
+inline __m128i requant16(__m256i r0, __m256i r1, const __m256i* q, __m256i zp, __m256i lo,
+                         __m256i hi, bool float_mode) {
+  if (float_mode) {
+    r0 = qsimd::requant_float<V>(r0, q[0], zp, lo, hi);
+    r1 = qsimd::requant_float<V>(r1, q[4], zp, lo, hi);
+  } else {
+    r0 = qsimd::requant<V>(r0, q[0], q[1], q[2], q[3], zp, lo, hi);
+    r1 = qsimd::requant<V>(r1, q[4], q[5], q[6], q[7], zp, lo, hi);
+  }
   const __m256i p = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
   return _mm_packus_epi16(_mm256_castsi256_si128(p), _mm256_extracti128_si256(p, 1));
 }
 
-// 16 channels of one output pixel: x[t] holds the 16 input bytes of tap t.
-inline __m128i dw_group(const __m128i* x, const uint8_t* blob, int c, int c0, __m256i zp,
-                        __m256i lo, __m256i hi) {
+// 16 channels (from c0) of NP output pixels: x[i][t] holds the 16 input bytes of tap t of
+// pixel i. The weights and requantization parameters are loaded once for all NP pixels.
+template <int NP>
+inline void dw_group(const __m128i (*x)[9], const uint8_t* blob, int c, int c0, __m256i zp,
+                     __m256i lo, __m256i hi, bool fm, __m128i* out) {
   const int64_t as = int64_t(qdw3x3_cpad(c)) * 4;
   const uint8_t* arrays = blob + qdw3x3_array_offset(c, 0) + 4 * c0;
-  __m256i acc0 = V::load(arrays), acc1 = V::load(arrays + 32);
+  __m256i acc0[NP], acc1[NP];
+  const __m256i b0 = V::load(arrays), b1 = V::load(arrays + 32);
+#pragma GCC unroll 4
+  for (int i = 0; i < NP; ++i) {
+    acc0[i] = b0;
+    acc1[i] = b1;
+  }
 #pragma GCC unroll 5
   for (int p = 0; p < 5; ++p) {
-    const __m128i x1 = p < 4 ? x[2 * p + 1] : _mm_setzero_si128();
-    const __m256i l = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x[2 * p], x1));
-    const __m256i h = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(x[2 * p], x1));
     const uint8_t* wp = blob + qdw3x3_pair_offset(c, p) + 4 * c0;
-    acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(l, V::load(wp)));
-    acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(h, V::load(wp + 32)));
+    const __m256i w0 = V::load(wp), w1 = V::load(wp + 32);
+#pragma GCC unroll 4
+    for (int i = 0; i < NP; ++i) {
+      const __m128i x1 = p < 4 ? x[i][2 * p + 1] : _mm_setzero_si128();
+      const __m256i l = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x[i][2 * p], x1));
+      const __m256i h = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(x[i][2 * p], x1));
+      acc0[i] = _mm256_add_epi32(acc0[i], _mm256_madd_epi16(l, w0));
+      acc1[i] = _mm256_add_epi32(acc1[i], _mm256_madd_epi16(h, w1));
+    }
   }
-  return requant16(acc0, acc1, arrays, as, zp, lo, hi);
+  __m256i q[8];
+#pragma GCC unroll 4
+  for (int a = 0; a < 4; ++a) {
+    q[a] = V::load(arrays + (a + 1) * as);
+    q[4 + a] = V::load(arrays + (a + 1) * as + 32);
+  }
+#pragma GCC unroll 4
+  for (int i = 0; i < NP; ++i) out[i] = requant16(acc0[i], acc1[i], q, zp, lo, hi, fm);
+}
+
+// The nine tap pointers of output pixel (oy, ox); taps in the padding point at pad.
+inline void tap_pointers(const QDw& a, int iy0, int ox, const uint8_t* pad, const uint8_t** taps) {
+  const int ix0 = ox * a.sw - a.pad_left;
+  for (int t = 0; t < 9; ++t) {
+    const int iy = iy0 + t / 3, ix = ix0 + t % 3;
+    taps[t] = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw ? a.in + (int64_t(iy) * a.iw + ix) * a.c
+                                                            : pad;
+  }
+}
+
+// NP pixels whose tap pointers are in taps[NP][9], all channels.
+template <int NP>
+inline void dw_pixels(const QDw& a, const uint8_t* const (*taps)[9], const uint8_t* blob,
+                      __m256i zp, __m256i lo, __m256i hi, bool fm, uint8_t* const* o) {
+  const int c = a.c;
+  int c0 = 0;
+  for (; c0 + 16 <= c; c0 += 16) {
+    __m128i x[NP][9], r[NP];
+#pragma GCC unroll 4
+    for (int i = 0; i < NP; ++i)
+#pragma GCC unroll 9
+      for (int t = 0; t < 9; ++t)
+        x[i][t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(taps[i][t] + c0));
+    dw_group<NP>(x, blob, c, c0, zp, lo, hi, fm, r);
+#pragma GCC unroll 4
+    for (int i = 0; i < NP; ++i) _mm_storeu_si128(reinterpret_cast<__m128i*>(o[i] + c0), r[i]);
+  }
+  if (c0 < c) {
+    const int n = c - c0;
+    alignas(16) uint8_t tmp[9][16] = {};
+    for (int i = 0; i < NP; ++i) {
+      __m128i x[1][9], r[1];
+      for (int t = 0; t < 9; ++t) {
+        std::memcpy(tmp[t], taps[i][t] + c0, size_t(n));
+        x[0][t] = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp[t]));
+      }
+      dw_group<1>(x, blob, c, c0, zp, lo, hi, fm, r);
+      alignas(16) uint8_t res[16];
+      _mm_store_si128(reinterpret_cast<__m128i*>(res), r[0]);
+      std::memcpy(o[i] + c0, res, size_t(n));
+    }
+  }
 }
 
 }  // namespace
@@ -54,45 +122,29 @@ inline __m128i dw_group(const __m128i* x, const uint8_t* blob, int c, int c0, __
 // pointers; taps in the padding point at a row of zero-point bytes.
 void qdw3x3_row(const QDw& a, int oy) {
   const auto* blob = static_cast<const uint8_t*>(a.w);
-  int32_t hdr[5];
+  int32_t hdr[6];
   std::memcpy(hdr, blob, sizeof hdr);
   const int c = a.c;
   thread_local std::vector<uint8_t> pad_row;
   if (pad_row.size() < size_t(qdw3x3_cpad(c))) pad_row.resize(size_t(qdw3x3_cpad(c)));
   std::memset(pad_row.data(), hdr[1], size_t(qdw3x3_cpad(c)));
   const __m256i zp = V::set1(hdr[2]), lo = V::set1(hdr[3]), hi = V::set1(hdr[4]);
+  const bool fm = hdr[5] == 1;  // float requantization
   const int iy0 = oy * a.sh - a.pad_top;
   uint8_t* out = a.out + int64_t(oy) * a.ow * c;
-  const uint8_t* taps[9];
-  for (int ox = 0; ox < a.ow; ++ox) {
-    const int ix0 = ox * a.sw - a.pad_left;
-    for (int t = 0; t < 9; ++t) {
-      const int iy = iy0 + t / 3, ix = ix0 + t % 3;
-      taps[t] = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw
-                    ? a.in + (int64_t(iy) * a.iw + ix) * c
-                    : pad_row.data();
-    }
-    uint8_t* o = out + int64_t(ox) * c;
-    int c0 = 0;
-    for (; c0 + 16 <= c; c0 += 16) {
-      __m128i x[9];
-#pragma GCC unroll 9
-      for (int t = 0; t < 9; ++t)
-        x[t] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(taps[t] + c0));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(o + c0), dw_group(x, blob, c, c0, zp, lo, hi));
-    }
-    if (c0 < c) {
-      const int n = c - c0;
-      alignas(16) uint8_t tmp[9][16] = {};
-      __m128i x[9];
-      for (int t = 0; t < 9; ++t) {
-        std::memcpy(tmp[t], taps[t] + c0, size_t(n));
-        x[t] = _mm_load_si128(reinterpret_cast<const __m128i*>(tmp[t]));
-      }
-      alignas(16) uint8_t res[16];
-      _mm_store_si128(reinterpret_cast<__m128i*>(res), dw_group(x, blob, c, c0, zp, lo, hi));
-      std::memcpy(o + c0, res, size_t(n));
-    }
+  const uint8_t* taps[4][9];
+  int ox = 0;
+  // Four pixels at a time share the weight and requantization loads.
+  for (; ox + 4 <= a.ow; ox += 4) {
+    for (int i = 0; i < 4; ++i) tap_pointers(a, iy0, ox + i, pad_row.data(), taps[i]);
+    uint8_t* o[4] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c, out + int64_t(ox + 2) * c,
+                     out + int64_t(ox + 3) * c};
+    dw_pixels<4>(a, taps, blob, zp, lo, hi, fm, o);
+  }
+  for (; ox < a.ow; ++ox) {
+    tap_pointers(a, iy0, ox, pad_row.data(), taps[0]);
+    uint8_t* o[1] = {out + int64_t(ox) * c};
+    dw_pixels<1>(a, taps, blob, zp, lo, hi, fm, o);
   }
 }
 
@@ -144,6 +196,41 @@ void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::Ad
   }
 }
 
+// 8 elements of q::xnn_add_one (products fit int32: 255 * a 21-bit multiplier).
+inline __m256i xnn_add8(__m128i a8, __m128i b8, const __m256i* k, __m128i shift) {
+  __m256i acc = _mm256_add_epi32(k[0], _mm256_mullo_epi32(_mm256_cvtepu8_epi32(a8), k[1]));
+  acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(_mm256_cvtepu8_epi32(b8), k[2]));
+  const __m256i v = _mm256_add_epi32(_mm256_sra_epi32(acc, shift), k[3]);
+  return _mm256_min_epi32(_mm256_max_epi32(v, k[4]), k[5]);
+}
+
+void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+              const q::XnnAddParams& p) {
+  const __m256i k[6] = {V::set1(p.bias), V::set1(p.a_mult), V::set1(p.b_mult),
+                        V::set1(p.out_zp), V::set1(p.qmin), V::set1(p.qmax)};
+  const __m128i shift = _mm_cvtsi32_si128(p.shift);
+  int64_t i = 0;
+  for (; i + 16 <= n; i += 16) {
+    const __m128i a16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
+    const __m128i b16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i));
+    const __m256i r0 = xnn_add8(a16, b16, k, shift);
+    const __m256i r1 = xnn_add8(_mm_unpackhi_epi64(a16, a16), _mm_unpackhi_epi64(b16, b16), k, shift);
+    const __m256i pk = _mm256_permute4x64_epi64(_mm256_packs_epi32(r0, r1), 0xD8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i),
+                     _mm_packus_epi16(_mm256_castsi256_si128(pk), _mm256_extracti128_si256(pk, 1)));
+  }
+  for (; i < n; i += 8) {
+    const int r = n - i < 8 ? int(n - i) : 8;
+    alignas(16) uint8_t ta[16] = {}, tb[16] = {};
+    std::memcpy(ta, a + i, size_t(r));
+    std::memcpy(tb, b + i, size_t(r));
+    V::store_u8_n(y + i,
+                  xnn_add8(_mm_load_si128(reinterpret_cast<const __m128i*>(ta)),
+                           _mm_load_si128(reinterpret_cast<const __m128i*>(tb)), k, shift),
+                  r);
+  }
+}
+
 // The Quads8 layout over emulated vpdpbusd: not in the table (slower than Pairs16 here);
 // the tests run it to check the loop structure the AVX-512 VNNI kernel shares.
 extern const QGemmKernel kQuads8Emulated;
@@ -162,6 +249,7 @@ constexpr QKernelTable make_avx2_qtable() {
   t.dw3x3_row = &avx2::qdw3x3_row;
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;
+  t.add_xnn = &avx2::qadd_xnn;
   return t;
 }
 

@@ -17,10 +17,10 @@ struct QVec {
   static R set1(int32_t v) { return _mm256_set1_epi32(v); }
   static R set1_64(int64_t v) { return _mm256_set1_epi64x(v); }
   static R load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  // vbroadcastss: a pure load on AMD and Intel (vpbroadcastd from memory can cost a
+  // shuffle uop); the bits are the same.
   static R bcast32(const void* p) {
-    int32_t v;
-    std::memcpy(&v, p, 4);
-    return _mm256_set1_epi32(v);
+    return _mm256_castps_si256(_mm256_broadcast_ss(static_cast<const float*>(p)));
   }
   static R add(R a, R b) { return _mm256_add_epi32(a, b); }
   static R sub(R a, R b) { return _mm256_sub_epi32(a, b); }
@@ -38,6 +38,10 @@ struct QVec {
   static R blend_odd(R even, R odd) { return _mm256_blend_epi32(even, odd, 0xAA); }
 
   // acc + dot products of a (broadcast activations) and w (packed weights), per lane.
+  static R mul_round(R acc, R s) {
+    return _mm256_cvtps_epi32(_mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_castsi256_ps(s)));
+  }
+
   template <QLayout LAYOUT>
   static R dot(R acc, R a, R w) {
     if constexpr (LAYOUT == QLayout::Pairs16) {

@@ -13,6 +13,8 @@ namespace mnv2::kernels {
 namespace avx2 {
 void qdw3x3_row(const QDw& a, int oy);
 void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p);
+void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+              const q::XnnAddParams& p);
 }  // namespace avx2
 
 namespace {
@@ -29,6 +31,7 @@ constexpr QKernelTable make_avx512_qtable(bool vnni) {
   t.dw3x3_row = &avx2::qdw3x3_row;
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;
+  t.add_xnn = &avx2::qadd_xnn;
   return t;
 }
 

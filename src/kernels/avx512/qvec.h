@@ -41,6 +41,11 @@ struct QVec {
   // Lane i from `odd` where mask bit i is set (the odd lanes), else from `even`.
   static R blend_odd(R even, R odd) { return _mm512_mask_blend_epi32(__mmask16(0xAAAA), even, odd); }
 
+  // Converts with the MXCSR rounding (nearest even by default), as the AVX2 form does.
+  static R mul_round(R acc, R s) {
+    return _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_cvtepi32_ps(acc), _mm512_castsi512_ps(s)));
+  }
+
   template <QLayout LAYOUT>
   static R dot(R acc, R a, R w) {
     if constexpr (LAYOUT == QLayout::Pairs16) {

@@ -13,9 +13,24 @@ namespace {
 int32_t rq_mult(const QRequant& rq, int n) { return rq.per_channel ? rq.mult[n] : rq.mult[0]; }
 int32_t rq_shift(const QRequant& rq, int n) { return rq.per_channel ? rq.shift[n] : rq.shift[0]; }
 
+// The output stage of packed kernels: array values mult (or float bits), lshift, rshift.
+uint8_t out_stage(int32_t acc, bool float_mode, int32_t mult, int32_t shift, int32_t zp,
+                  int32_t lo, int32_t hi) {
+  if (float_mode) {
+    float f;
+    std::memcpy(&f, &mult, 4);
+    return q::requantize_float(acc, f, zp, lo, hi);
+  }
+  return q::requantize(acc, mult, shift, zp, lo, hi);
+}
+
 void check_requant(const QRequant& rq, int n, const char* what) {
   const int count = rq.per_channel ? n : 1;
-  for (int i = 0; i < count; ++i) {
+  for (int i = 0; rq.scale && i < count; ++i)
+    if (!(rq.scale[i] >= 0.f && rq.scale[i] < 65536.f))
+      throw Error(std::string(what) + ": requantization scale of channel " + std::to_string(i) +
+                  " is negative, too large or not finite");
+  for (int i = 0; !rq.scale && i < count; ++i) {
     if (rq.mult[i] < 0)
       throw Error(std::string(what) + ": requantization multiplier of channel " +
                   std::to_string(i) + " is negative");
@@ -28,8 +43,18 @@ void check_requant(const QRequant& rq, int n, const char* what) {
 }
 
 // The five per-channel int32 arrays of a panel / dw blob (see qkernels.h).
-void put_requant(uint8_t* arrays, int64_t stride, int j, int32_t bias, int32_t mult,
-                 int32_t shift) {
+void put_requant(uint8_t* arrays, int64_t stride, int j, int32_t bias, const QRequant& rq,
+                 int ch) {
+  if (rq.scale) {
+    const float f = rq.scale[rq.per_channel ? ch : 0];
+    int32_t bits;
+    std::memcpy(&bits, &f, 4);
+    const int32_t v[5] = {bias, bits, 0, 0, 0};
+    for (int i = 0; i < 5; ++i) std::memcpy(arrays + i * stride + 4 * j, &v[i], 4);
+    return;
+  }
+  const int32_t mult = rq.per_channel ? rq.mult[ch] : rq.mult[0];
+  const int32_t shift = rq.per_channel ? rq.shift[ch] : rq.shift[0];
   const int32_t l = shift > 0 ? shift : 0, r = shift > 0 ? 0 : -shift;
   const int32_t mask = int32_t((uint32_t(1) << r) - 1u);
   const int32_t v[5] = {bias, mult, l, r, mask};
@@ -69,7 +94,7 @@ void gemm_scalar(const QGemm& g) {
     uint8_t* c = g.c + r * g.ldc;
     for (int n0 = 0; n0 < g.n; n0 += kern.nr) {
       const uint8_t* panel = base + (n0 / kern.nr) * pb;
-      int32_t hdr[3];
+      int32_t hdr[4];
       std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * kern.nr, sizeof hdr);
       const int cols = std::min(kern.nr, g.n - n0);
       for (int j = 0; j < cols; ++j) {
@@ -80,7 +105,7 @@ void gemm_scalar(const QGemm& g) {
         uint32_t acc = uint32_t(bias);
         for (int kk = 0; kk < g.k; ++kk)
           acc += uint32_t(int32_t(a[kk]) * panel_weight(kern, panel, j, kk));
-        c[n0 + j] = q::requantize(int32_t(acc), mult, shift, hdr[0], hdr[1], hdr[2]);
+        c[n0 + j] = out_stage(int32_t(acc), hdr[3] == 1, mult, shift, hdr[0], hdr[1], hdr[2]);
       }
     }
   }
@@ -88,7 +113,7 @@ void gemm_scalar(const QGemm& g) {
 
 void dw3x3_row(const QDw& a, int oy) {
   const auto* blob = static_cast<const uint8_t*>(a.w);
-  int32_t hdr[5];
+  int32_t hdr[6];
   std::memcpy(hdr, blob, sizeof hdr);
   const int c = a.c;
   const int32_t in_zp = hdr[1];
@@ -108,14 +133,18 @@ void dw3x3_row(const QDw& a, int oy) {
         acc += uint32_t(x * int32_t(pair[2 * ch + t % 2]));
       }
       const int32_t shift = get_array(arrays, as, 2, ch) - get_array(arrays, as, 3, ch);
-      out[int64_t(ox) * c + ch] = q::requantize(int32_t(acc), get_array(arrays, as, 1, ch), shift,
-                                                hdr[2], hdr[3], hdr[4]);
+      out[int64_t(ox) * c + ch] = out_stage(int32_t(acc), hdr[5] == 1, get_array(arrays, as, 1, ch),
+                                            shift, hdr[2], hdr[3], hdr[4]);
     }
   }
 }
 
 void add(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p) {
   for (int64_t i = 0; i < n; ++i) y[i] = q::add_one(a[i], b[i], p);
+}
+
+void add_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::XnnAddParams& p) {
+  for (int64_t i = 0; i < n; ++i) y[i] = q::xnn_add_one(a[i], b[i], p);
 }
 
 }  // namespace
@@ -157,7 +186,7 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
   std::memset(out, 0, size_t(kern.packed_bytes(n, k)));
   for (int n0 = 0; n0 < n; n0 += kern.nr) {
     uint8_t* panel = out + (n0 / kern.nr) * pb;
-    const int32_t hdr[4] = {rq.out_zp, rq.qmin, rq.qmax, 0};
+    const int32_t hdr[4] = {rq.out_zp, rq.qmin, rq.qmax, rq.scale ? 1 : 0};
     std::memcpy(panel + QGemmKernel::kPanelArrays * 4 * kern.nr, hdr, sizeof hdr);
     uint8_t* wp = panel + kern.weights_offset();
     for (int j = 0; j < std::min(kern.nr, n - n0); ++j) {
@@ -173,7 +202,7 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
       }
       const int64_t b64 = (bias ? int64_t(bias[n0 + j]) : 0) - int64_t(a_zp) * wsum;
       const int32_t b = static_cast<int32_t>(b64);
-      put_requant(panel, 4 * kern.nr, j, b, rq_mult(rq, n0 + j), rq_shift(rq, n0 + j));
+      put_requant(panel, 4 * kern.nr, j, b, rq, n0 + j);
     }
   }
 }
@@ -187,7 +216,7 @@ void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, co
   if (in_zp < 0 || in_zp > 255) throw Error("qdw3x3_pack: input zero point outside 0..255");
   auto* blob = static_cast<uint8_t*>(dst);
   std::memset(blob, 0, size_t(qdw3x3_packed_bytes(c)));
-  const int32_t hdr[5] = {c, in_zp, rq.out_zp, rq.qmin, rq.qmax};
+  const int32_t hdr[6] = {c, in_zp, rq.out_zp, rq.qmin, rq.qmax, rq.scale ? 1 : 0};
   std::memcpy(blob, hdr, sizeof hdr);
   for (int ch = 0; ch < c; ++ch) {
     int64_t wsum = 0;
@@ -197,8 +226,7 @@ void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, co
       std::memcpy(blob + qdw3x3_pair_offset(c, t / 2) + (2 * ch + t % 2) * 2, &v, 2);
     }
     const int32_t b = static_cast<int32_t>((bias ? int64_t(bias[ch]) : 0) - int64_t(in_zp) * wsum);
-    put_requant(blob + qdw3x3_array_offset(c, 0), int64_t(qdw3x3_cpad(c)) * 4, ch, b,
-                rq_mult(rq, ch), rq_shift(rq, ch));
+    put_requant(blob + qdw3x3_array_offset(c, 0), int64_t(qdw3x3_cpad(c)) * 4, ch, b, rq, ch);
   }
 }
 
@@ -219,26 +247,55 @@ void qdw_generic_row(const QDwGeneric& a, int oy) {
           acc += uint32_t(x * int32_t(a.w[(int64_t(ky) * a.kw + kx) * oc + o]));
         }
       }
-      out[int64_t(ox) * oc + o] = q::requantize(int32_t(acc), rq_mult(a.rq, o), rq_shift(a.rq, o),
-                                                a.rq.out_zp, a.rq.qmin, a.rq.qmax);
+      out[int64_t(ox) * oc + o] =
+          a.rq.scale ? q::requantize_float(int32_t(acc), a.rq.scale[a.rq.per_channel ? o : 0],
+                                           a.rq.out_zp, a.rq.qmin, a.rq.qmax)
+                     : q::requantize(int32_t(acc), rq_mult(a.rq, o), rq_shift(a.rq, o), a.rq.out_zp,
+                                     a.rq.qmin, a.rq.qmax);
     }
   }
 }
 
+namespace {
+
+// n bytes; the first conv's rows are a few bytes long, where a library call costs more
+// than the copy.
+inline void copy_short(uint8_t* dst, const uint8_t* src, int64_t n) {
+  if (n > 32) {
+    std::memcpy(dst, src, size_t(n));
+    return;
+  }
+  for (int64_t i = 0; i < n; ++i) dst[i] = src[i];
+}
+
+}  // namespace
+
 void im2col_row_u8(const uint8_t* x, int ih, int iw, int cin, int kh, int kw, int sh, int sw,
                    int pad_top, int pad_left, int ow, int oy, uint8_t pad_value, uint8_t* out) {
   const int64_t k = int64_t(kh) * kw * cin;
+  const int64_t span = int64_t(kw) * cin;  // one kernel row: kw pixels, contiguous in NHWC
   for (int ox = 0; ox < ow; ++ox) {
     uint8_t* row = out + ox * k;
+    const int ix0 = ox * sw - pad_left;
+    const bool cols_inside = ix0 >= 0 && ix0 + kw <= iw;
     for (int ky = 0; ky < kh; ++ky) {
       const int iy = oy * sh - pad_top + ky;
+      uint8_t* dst = row + ky * span;
+      if (iy < 0 || iy >= ih) {
+        std::memset(dst, pad_value, size_t(span));
+        continue;
+      }
+      const uint8_t* src = x + (int64_t(iy) * iw + ix0) * cin;
+      if (cols_inside) {
+        copy_short(dst, src, span);
+        continue;
+      }
       for (int kx = 0; kx < kw; ++kx) {
-        const int ix = ox * sw - pad_left + kx;
-        uint8_t* dst = row + (int64_t(ky) * kw + kx) * cin;
-        if (iy < 0 || iy >= ih || ix < 0 || ix >= iw)
-          std::memset(dst, pad_value, size_t(cin));
+        const int ix = ix0 + kx;
+        if (ix < 0 || ix >= iw)
+          std::memset(dst + kx * cin, pad_value, size_t(cin));
         else
-          std::memcpy(dst, x + (int64_t(iy) * iw + ix) * cin, size_t(cin));
+          copy_short(dst + kx * cin, src + int64_t(kx) * cin, cin);
       }
     }
   }
@@ -255,6 +312,7 @@ constexpr QKernelTable make_scalar_qtable() {
   t.dw3x3_row = &dw3x3_row;
   t.add = &add;
   t.pool = &qpool_scalar;
+  t.add_xnn = &add_xnn;
   return t;
 }
 
