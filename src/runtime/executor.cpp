@@ -34,9 +34,11 @@ constexpr int kTargetItems = 12;
 constexpr int64_t kIm2colFloats = 256 * 1024;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
 constexpr int64_t kL1Bytes = 24 * 1024;
-// Working set of one band of a producer -> depthwise -> consumer chain: half of a 512 KiB
-// L2, leaving room for the weights streaming through.
-constexpr int64_t kBandBytes = 256 * 1024;
+// Working set of one band of a producer -> depthwise -> consumer chain (depthwise input
+// and output rows). Measured per block with MNV2_BAND_BYTES (docs/fused-blocks.md): 512 KiB
+// and 1 MiB tie and beat 256 KiB and smaller bands; banding only pays off on the 112x112
+// and 56x56 blocks, and small bands of the 14x14 / 7x7 blocks cost a few percent.
+constexpr int64_t kBandBytes = 512 * 1024;
 
 // Where a step's work items run: on the pool (the calling thread joins as worker 0), or
 // inline on one thread when each thread of the pool already runs its own images.
@@ -361,7 +363,12 @@ class FastExecutor final : public Executor {
       }
       const int64_t row_bytes = int64_t(sizeof(float)) *
                                 (int64_t(d.dw.sh) * d.xs.w * d.xs.c + int64_t(d.ys.w) * d.ys.c);
-      d.band_rows = int(std::clamp<int64_t>(band_bytes_ / row_bytes, 2, d.ys.h));
+      int rows = int(std::clamp<int64_t>(band_bytes_ / row_bytes, 2, d.ys.h));
+      // Two bands or fewer: one. Otherwise balanced bands, so that no band is a sliver
+      // whose GEMMs have only a few rows.
+      if (2 * rows >= d.ys.h) rows = d.ys.h;
+      const int bands = ceil_div(d.ys.h, rows);
+      d.band_rows = ceil_div(d.ys.h, bands);
     }
     scratch_floats_ = scratch;
     if (scratch > 0) {
