@@ -46,6 +46,7 @@ struct Par {
   ThreadPool* pool = nullptr;  // null: inline on `worker`
   int worker = 0;
   float* const* ptr = nullptr;  // value id -> its buffer (image 0) in the lane that runs
+  float* window = nullptr;      // that lane's band buffers (see run_band)
   template <class F>
   void operator()(int count, F&& fn) const {
     if (pool)
@@ -81,6 +82,7 @@ struct Step {
   // the same kernel call as unbanded, only the order of the calls differs.
   int producer = -1, consumer = -1;  // step indices
   int band_rows = 0;                 // depthwise output rows per band
+  int window_rows = 0;               // producer output rows a band's window holds
   bool band_member = false;          // run by the depthwise step it feeds or reads
 };
 
@@ -88,6 +90,7 @@ struct Step {
 struct Lane {
   AlignedBuffer arena;
   std::vector<float*> ptr;
+  AlignedBuffer window;  // band buffers, window_floats_
 };
 
 class FastExecutor final : public Executor {
@@ -135,7 +138,7 @@ class FastExecutor final : public Executor {
     // Images [n0, n0 + nb) in `lane`, as images 0..nb-1 there.
     auto run_lane = [&](Lane& lane, int n0, int nb, const Par& par) {
       bind_lane(lane, input + n0 * in_per_image);
-      run_images(0, nb, Par{par.pool, par.worker, lane.ptr.data()});
+      run_images(0, nb, Par{par.pool, par.worker, lane.ptr.data(), lane.window.data()});
       copy(lane, n0, nb, g_.output, output);
       copy(lane, n0, nb, g_.logits, logits);
       copy(lane, n0, nb, g_.features, features);
@@ -369,6 +372,13 @@ class FastExecutor final : public Executor {
       if (2 * rows >= d.ys.h) rows = d.ys.h;
       const int bands = ceil_div(d.ys.h, rows);
       d.band_rows = ceil_div(d.ys.h, bands);
+      int64_t floats = 0;
+      if (d.producer >= 0 && steps_[size_t(d.producer)].kind == StepKind::Gemm) {
+        d.window_rows = std::min((d.band_rows - 1) * d.dw.sh + d.dw.kh, d.xs.h);
+        floats += int64_t(d.window_rows) * d.xs.w * d.xs.c;
+      }
+      if (d.consumer >= 0) floats += int64_t(d.band_rows) * d.ys.w * d.ys.c;
+      window_floats_ = std::max(window_floats_, floats);
     }
     scratch_floats_ = scratch;
     if (scratch > 0) {
@@ -408,6 +418,8 @@ class FastExecutor final : public Executor {
     std::vector<int64_t> offsets;
     const int64_t total = plan_arena(req, &offsets);
     lane.arena = AlignedBuffer(size_t(total) / sizeof(float) + 1);
+    if (lane.window.size() < size_t(window_floats_) + 1)
+      lane.window = AlignedBuffer(size_t(window_floats_) + 1);
     lane.ptr.assign(size_t(count), nullptr);
     for (size_t i = 0; i < who.size(); ++i)
       lane.ptr[size_t(who[i])] = lane.arena.data() + offsets[i] / int64_t(sizeof(float));
@@ -543,69 +555,106 @@ class FastExecutor final : public Executor {
 
   // GEMM rows [row0, row0 + rows) on a grid that depends only on the range and shape.
   void run_gemm(const Step& s, int64_t row0, int64_t rows, const Par& par) {
+    const float* res = s.residual >= 0 ? par.ptr[s.residual] + row0 * s.cout : nullptr;
+    run_gemm_at(s, par.ptr[s.in] + row0 * s.k, par.ptr[s.out] + row0 * s.cout, res, rows, par);
+  }
+
+  // The same on explicit buffers: in, out and res point at the first of the `rows` rows.
+  void run_gemm_at(const Step& s, const float* in, float* out, const float* res, int64_t rows,
+                   const Par& par) {
     const GemmGrid gr = gemm_grid(rows, s.k, s.cout);
-    const float* in = par.ptr[s.in];
-    float* out = par.ptr[s.out];
-    const float* res = s.residual >= 0 ? par.ptr[s.residual] : nullptr;
     par(gr.row_chunks * gr.block_chunks, [&](int item, int) {
       const int rc = item / gr.block_chunks, bc = item % gr.block_chunks;
       const int t0 = int(int64_t(gr.tiles) * rc / gr.row_chunks);
       const int t1 = int(int64_t(gr.tiles) * (rc + 1) / gr.row_chunks);
       const int b0 = int(int64_t(gr.blocks) * bc / gr.block_chunks);
       const int b1 = int(int64_t(gr.blocks) * (bc + 1) / gr.block_chunks);
-      const int64_t r0 = row0 + rows * t0 / gr.tiles, r1 = row0 + rows * t1 / gr.tiles;
+      const int64_t r0 = rows * t0 / gr.tiles, r1 = rows * t1 / gr.tiles;
       gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
     });
   }
 
+  // A producer -> depthwise -> consumer chain, band by band. With a pointwise producer its
+  // output (the expanded tensor) only ever exists as a window of rows in the lane's
+  // band buffer: the rows of one band plus the rows the next band shares with it, slid to
+  // the front before each band. With a consumer, the depthwise output of a band goes to a
+  // second buffer of band_rows rows that the consumer reads back at once. So the wide
+  // intermediates stay in L2 and are never written to (or allocated in) the arena; the
+  // kernels see the windows through shifted arguments, and every element is computed by
+  // the same kernel call as unbanded, so the bits do not change.
   void run_band(const Step& d, int n0, int n1, const Par& par) {
     const Step* p = d.producer >= 0 ? &steps_[size_t(d.producer)] : nullptr;
     const Step* q = d.consumer >= 0 ? &steps_[size_t(d.consumer)] : nullptr;
     const size_t di = size_t(&d - steps_.data());
-    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w;
+    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w, c = d.xs.c;
+    const bool ewin = p && p->kind == StepKind::Gemm;  // producer output in the window
+    const int64_t erow = int64_t(iw) * c;               // floats per producer output row
+    float* const eb = par.window;
+    float* const db = par.window + (ewin ? d.window_rows * erow : 0);
     for (int n = n0; n < n1; ++n) {
-      int done = 0;  // producer rows of image n computed so far
+      int done = 0;    // producer rows of image n computed so far (the arena path)
+      int wstart = 0;  // window: producer rows [wstart, wend) of image n
+      int wend = 0;
       for (int oy0 = 0; oy0 < oh; oy0 += d.band_rows) {
         const int oy1 = std::min(oh, oy0 + d.band_rows);
-        if (p) {
-          const int need =
-              std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
-          if (need > done) {
+        const int first = std::clamp(oy0 * d.dw.sh - d.dw.pad_top, 0, ih);
+        const int need = std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
+        if (ewin) {
+          // Slide: keep the rows this band shares with the last one, at the front.
+          if (first >= wend) {
+            wstart = wend = first;
+          } else if (first > wstart) {
+            std::memmove(eb, eb + (first - wstart) * erow,
+                         sizeof(float) * size_t((wend - first) * erow));
+            wstart = first;
+          }
+          if (need > wend) {
             const auto tp = now();
-            if (p->kind == StepKind::Gemm) {
-              run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(need - done) * iw, par);
-            } else {
-              const int base = n * ih + done;
-              par(need - done, [&](int item, int worker) {
-                run_item(par.ptr, *p, base + item, worker);
-              });
-            }
-            done = need;
+            run_gemm_at(*p, par.ptr[p->in] + (int64_t(n) * ih + wend) * iw * p->k,
+                        eb + (wend - wstart) * erow, nullptr, int64_t(need - wend) * iw, par);
+            wend = need;
             charge(size_t(d.producer), tp);
           }
+        } else if (p && need > done) {
+          const auto tp = now();
+          const int base = n * ih + done;
+          par(need - done,
+              [&](int item, int worker) { run_item(par.ptr, *p, base + item, worker); });
+          done = need;
+          charge(size_t(d.producer), tp);
         }
-        const int base = n * oh + oy0;
+        // The depthwise rows [oy0, oy1) as rows 0.. of shifted arguments: input origin at
+        // row `org` (the window start, or the image start), output at the band buffer.
+        kernels::DwArgs a = d.dw;
+        const int org = ewin ? wstart : 0;
+        a.in = ewin ? eb : par.ptr[d.in] + int64_t(n) * d.xs.per_image();
+        a.ih = ih - org;
+        a.pad_top = d.dw.pad_top + org - oy0 * d.dw.sh;
+        a.out = q ? db
+                  : par.ptr[d.out] + int64_t(n) * d.ys.per_image() + int64_t(oy0) * ow * d.ys.c;
+        a.oh = oy1 - oy0;
         const auto td = now();
-        par(oy1 - oy0,
-                           [&](int item, int worker) { run_item(par.ptr, d, base + item, worker); });
+        par(oy1 - oy0, [&](int item, int) {
+          if (d.kind == StepKind::Dw3x3)
+            kt_.dw3x3_row(a, item);
+          else
+            kernels::dw_generic_row(a, item);
+        });
         charge(di, td);
         if (q) {
           const auto tq = now();
-          run_gemm(*q, (int64_t(n) * oh + oy0) * ow, int64_t(oy1 - oy0) * ow, par);
+          const int64_t row0 = (int64_t(n) * oh + oy0) * ow;
+          run_gemm_at(*q, db, par.ptr[q->out] + row0 * q->cout,
+                      q->residual >= 0 ? par.ptr[q->residual] + row0 * q->cout : nullptr,
+                      int64_t(oy1 - oy0) * ow, par);
           charge(size_t(d.consumer), tq);
         }
       }
-      // Rows no band needed (outside every window) are still produced, for completeness.
-      if (p && done < ih) {
+      // Arena path: rows no band needed (outside every window) are still produced.
+      if (p && !ewin && done < ih) {
         const auto tp = now();
-        if (p->kind == StepKind::Gemm) {
-          run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(ih - done) * iw, par);
-        } else {
-          const int base = n * ih + done;
-          par(ih - done, [&](int item, int worker) {
-            run_item(par.ptr, *p, base + item, worker);
-          });
-        }
+        const int base = n * ih + done;
+        par(ih - done, [&](int item, int worker) { run_item(par.ptr, *p, base + item, worker); });
         charge(size_t(d.producer), tp);
       }
     }
@@ -737,6 +786,7 @@ class FastExecutor final : public Executor {
   std::vector<Lane> lanes_;
   AlignedBuffer scratch_;
   int64_t scratch_floats_ = 0;
+  int64_t window_floats_ = 0;  // band buffers per lane
   int64_t band_bytes_ = kBandBytes;
   int planned_batch_ = 0;
   bool grids_set_ = false;
