@@ -5,6 +5,7 @@
 // residual, split and pooled threads, batch 1 and 3.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <cstring>
@@ -150,7 +151,8 @@ TEST(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
                 ->run(x.data(), batch, whole.data(), nullptr, nullptr);
           }
           double scale = 1e-3, err = 0;
-          for (size_t i = 0; i < whole.size(); ++i) scale = std::max(scale, std::fabs(ref.output[i]));
+          for (size_t i = 0; i < whole.size(); ++i)
+            scale = std::max(scale, std::fabs(ref.output[i]));
           for (size_t i = 0; i < whole.size(); ++i)
             err = std::max(err, std::fabs(double(whole[i]) - ref.output[i]));
           EXPECT_LE(err / scale, 2e-6);

@@ -372,6 +372,11 @@ class FastExecutor final : public Executor {
       if (2 * rows >= d.ys.h) rows = d.ys.h;
       const int bands = ceil_div(d.ys.h, rows);
       d.band_rows = ceil_div(d.ys.h, bands);
+      // The depthwise part of a band is one item per row: a multiple of the thread count
+      // keeps the threads level (3 rows on 2 threads leave one idle for a third).
+      const int threads = pool_.threads();
+      if (threads > 1 && d.band_rows < d.ys.h)
+        d.band_rows = std::min(d.ys.h, ceil_div(d.band_rows, threads) * threads);
       int64_t floats = 0;
       if (d.producer >= 0 && steps_[size_t(d.producer)].kind == StepKind::Gemm) {
         d.window_rows = std::min((d.band_rows - 1) * d.dw.sh + d.dw.kh, d.xs.h);
@@ -398,7 +403,9 @@ class FastExecutor final : public Executor {
     const int threads = pool_.threads();
     lanes_.resize(size_t(threads));
     plan_lane(lanes_[0], batch);
-    for (int t = 1; t < threads; ++t) plan_lane(lanes_[size_t(t)], ceil_div(batch, threads));
+    // Lanes 1.. only serve split batches (batch >= threads); a smaller plan needs none.
+    if (batch >= threads)
+      for (int t = 1; t < threads; ++t) plan_lane(lanes_[size_t(t)], ceil_div(batch, threads));
     planned_batch_ = batch;
   }
 
@@ -493,7 +500,8 @@ class FastExecutor final : public Executor {
         run_gemm(s, n0 * P, (n1 - n0) * P, par);
       } else {
         const int base = n0 * s.items;
-        par((n1 - n0) * s.items, [&](int item, int worker) { run_item(par.ptr, s, base + item, worker); });
+        par((n1 - n0) * s.items,
+            [&](int item, int worker) { run_item(par.ptr, s, base + item, worker); });
       }
       charge(i, t0);
     }
