@@ -8,6 +8,7 @@
 #pragma once
 
 #include <cstdint>
+#include <type_traits>
 
 #include "kernels/kernels.h"
 
@@ -21,6 +22,47 @@ inline typename V::R activate(typename V::R v, Activation act) {
     case Activation::Relu6: return V::min(V::max(v, V::zero()), V::set1(6.f));
   }
   return v;
+}
+
+// Writes an MR x NV register tile: activation, then the residual (if any), then the store;
+// the last vector of each row keeps `tail` lanes (1..L).
+template <class V, int MR, int NV, Activation A, bool Res>
+__attribute__((always_inline)) inline void gemm_store(typename V::R (&acc)[MR][NV], float* c,
+                                                      int64_t ldc, const float* r, int64_t ldr,
+                                                      int tail) {
+  using R = typename V::R;
+  constexpr int L = V::L;
+  const R zero = V::zero(), six = V::set1(6.f);
+  auto act = [&](R v) {
+    if constexpr (A == Activation::Relu) v = V::max(v, zero);
+    if constexpr (A == Activation::Relu6) v = V::min(V::max(v, zero), six);
+    return v;
+  };
+  if (tail == L) {
+#pragma GCC unroll 16
+    for (int m = 0; m < MR; ++m)
+#pragma GCC unroll 4
+      for (int j = 0; j < NV; ++j) {
+        R v = act(acc[m][j]);
+        if constexpr (Res) v = V::add(v, V::load(r + m * ldr + j * L));
+        V::store(c + m * ldc + j * L, v);
+      }
+    return;
+  }
+#pragma GCC unroll 16
+  for (int m = 0; m < MR; ++m) {
+#pragma GCC unroll 4
+    for (int j = 0; j < NV; ++j) {
+      R v = act(acc[m][j]);
+      if (j < NV - 1) {
+        if constexpr (Res) v = V::add(v, V::load(r + m * ldr + j * L));
+        V::store(c + m * ldc + j * L, v);
+      } else {
+        if constexpr (Res) v = V::add(v, V::load_n(r + m * ldr + j * L, tail));
+        V::store_n(c + m * ldc + j * L, v, tail);
+      }
+    }
+  }
 }
 
 // MR x (NV*L) register tile; the packed panel row stride is NR = NRV*L.
@@ -53,22 +95,23 @@ void gemm_tile(const GemmTile& t) {
       for (int j = 0; j < NV; ++j) acc[m][j] = V::fma(x, w[j], acc[m][j]);
     }
   }
+  // The epilogue reads t's fields into locals first: read through the reference after a
+  // store to c, they would be reloaded for every vector (c might alias t), and the
+  // activation switch would run once per vector instead of once per tile.
   const int tail = t.nr - (NV - 1) * L;  // lanes used in the last vector, 1..L
-#pragma GCC unroll 16
-  for (int m = 0; m < MR; ++m) {
-    float* c = t.c + m * t.ldc;
-    const float* r = t.residual ? t.residual + m * t.ldr : nullptr;
-#pragma GCC unroll 4
-    for (int j = 0; j < NV; ++j) {
-      R v = activate<V>(acc[m][j], t.act);
-      if (j < NV - 1 || tail == L) {
-        if (r) v = V::add(v, V::load(r + j * L));
-        V::store(c + j * L, v);
-      } else {
-        if (r) v = V::add(v, V::load_n(r + j * L, tail));
-        V::store_n(c + j * L, v, tail);
-      }
-    }
+  float* const c = t.c;
+  const int64_t ldc = t.ldc, ldr = t.ldr;
+  const float* const r = t.residual;
+  switch (t.act) {
+    case Activation::None:
+      return r ? gemm_store<V, MR, NV, Activation::None, true>(acc, c, ldc, r, ldr, tail)
+               : gemm_store<V, MR, NV, Activation::None, false>(acc, c, ldc, r, ldr, tail);
+    case Activation::Relu:
+      return r ? gemm_store<V, MR, NV, Activation::Relu, true>(acc, c, ldc, r, ldr, tail)
+               : gemm_store<V, MR, NV, Activation::Relu, false>(acc, c, ldc, r, ldr, tail);
+    case Activation::Relu6:
+      return r ? gemm_store<V, MR, NV, Activation::Relu6, true>(acc, c, ldc, r, ldr, tail)
+               : gemm_store<V, MR, NV, Activation::Relu6, false>(acc, c, ldc, r, ldr, tail);
   }
 }
 
@@ -191,11 +234,12 @@ inline void dw3x3_group(const DwArgs& a, const float* x, float* o, int64_t rs, i
                                  a.act);
 }
 
-template <class V>
+// DP: interior output pixels per register block (template parameter so that benchmarks
+// can compare block sizes in one binary).
+template <class V, int DP = (V::L == 16 ? 8 : 6)>
 void dw3x3_row(const DwArgs& a, int oy) {
   using R = typename V::R;
   constexpr int L = V::L;
-  constexpr int DP = L == 16 ? 8 : 4;
   const int64_t cs = a.c;
   const int iy0 = oy * a.sh - a.pad_top;
   const bool rows_inside = iy0 >= 0 && iy0 + 2 < a.ih;
@@ -241,17 +285,23 @@ void dw3x3_row(const DwArgs& a, int oy) {
     const int64_t ps = int64_t(a.sw) * cs;
     const float* row = a.in + int64_t(iy0) * rs;
     int ox = lo;
-    for (; ox + DP <= hi; ox += DP) {
-      const float* x = row + int64_t(ox * a.sw - a.pad_left) * cs;
-      if (a.sw == 1)
-        dw3x3_group<V, DP, 1>(a, x, out + ox * cs, rs, ps);
-      else if (a.sw == 2)
-        dw3x3_group<V, DP, 2>(a, x, out + ox * cs, rs, ps);
-      else
-        dw3x3_group<V, DP, 0>(a, x, out + ox * cs, rs, ps);
-    }
-    for (; ox < hi; ++ox)
-      dw3x3_group<V, 1, 0>(a, row + int64_t(ox * a.sw - a.pad_left) * cs, out + ox * cs, rs, ps);
+    // Blocks of DP pixels, then the rest in halving blocks (a lone pixel is latency-bound
+    // on one FMA chain and, without a known stride, reloads every input column).
+    auto block = [&]<int NP>(std::integral_constant<int, NP>) {
+      for (; ox + NP <= hi; ox += NP) {
+        const float* x = row + int64_t(ox * a.sw - a.pad_left) * cs;
+        if (a.sw == 1)
+          dw3x3_group<V, NP, 1>(a, x, out + ox * cs, rs, ps);
+        else if (a.sw == 2)
+          dw3x3_group<V, NP, 2>(a, x, out + ox * cs, rs, ps);
+        else
+          dw3x3_group<V, NP, 0>(a, x, out + ox * cs, rs, ps);
+      }
+    };
+    block(std::integral_constant<int, DP>());
+    if constexpr (DP > 4) block(std::integral_constant<int, 4>());
+    if constexpr (DP > 2) block(std::integral_constant<int, 2>());
+    block(std::integral_constant<int, 1>());
   }
   for (int ox = hi; ox < a.ow; ++ox) border(ox);
 }

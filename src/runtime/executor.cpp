@@ -34,9 +34,27 @@ constexpr int kTargetItems = 12;
 constexpr int64_t kIm2colFloats = 256 * 1024;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
 constexpr int64_t kL1Bytes = 24 * 1024;
-// Working set of one band of a producer -> depthwise -> consumer chain: half of a 512 KiB
-// L2, leaving room for the weights streaming through.
-constexpr int64_t kBandBytes = 256 * 1024;
+// Working set of one band of a producer -> depthwise -> consumer chain (depthwise input
+// and output rows). Measured per block with MNV2_BAND_BYTES (docs/fused-blocks.md): 512 KiB
+// and 1 MiB tie and beat 256 KiB and smaller bands; banding only pays off on the 112x112
+// and 56x56 blocks, and small bands of the 14x14 / 7x7 blocks cost a few percent.
+constexpr int64_t kBandBytes = 512 * 1024;
+
+// Where a step's work items run: on the pool (the calling thread joins as worker 0), or
+// inline on one thread when each thread of the pool already runs its own images.
+struct Par {
+  ThreadPool* pool = nullptr;  // null: inline on `worker`
+  int worker = 0;
+  float* const* ptr = nullptr;  // value id -> its buffer (image 0) in the lane that runs
+  float* window = nullptr;      // that lane's band buffers (see run_band)
+  template <class F>
+  void operator()(int count, F&& fn) const {
+    if (pool)
+      pool->parallel_for(count, fn);
+    else
+      for (int i = 0; i < count; ++i) fn(i, worker);
+  }
+};
 
 struct GemmGrid {
   int64_t rows = 0;  // P
@@ -57,20 +75,32 @@ struct Step {
   int seg_pixels = 0;  // Im2colGemm: output pixels per im2col segment
   // convolution geometry
   kernels::DwArgs dw;
-  int items = 0;
+  int items = 0;  // work items per image (non-GEMM steps)
   // Banding (depthwise steps): the pointwise/im2col step producing this step's input and
   // the pointwise step consuming its output, run band by band so the wide expanded tensor
   // is read back while still in L2. Results do not change: every element is computed by
   // the same kernel call as unbanded, only the order of the calls differs.
   int producer = -1, consumer = -1;  // step indices
   int band_rows = 0;                 // depthwise output rows per band
+  int window_rows = 0;               // producer output rows a band's window holds
   bool band_member = false;          // run by the depthwise step it feeds or reads
+};
+
+// One activation arena and the value -> buffer table into it.
+struct Lane {
+  AlignedBuffer arena;
+  std::vector<float*> ptr;
+  AlignedBuffer window;  // band buffers, window_floats_
 };
 
 class FastExecutor final : public Executor {
  public:
   FastExecutor(const Graph& graph, const ExecutorOptions& o)
       : g_(graph), kt_(kernels::table(o.isa)), pool_(o.threads) {
+    // MNV2_BAND_BYTES overrides the band working set for measurements (0: no banding, every
+    // layer runs whole, as the peers do). Results are the same bits for every value.
+    if (const char* b = std::getenv("MNV2_BAND_BYTES"); b && *b)
+      band_bytes_ = std::max<int64_t>(0, std::atoll(b));
     g_.infer_shapes(1);
     build_steps();
     plan(std::max(1, o.max_batch));
@@ -91,39 +121,45 @@ class FastExecutor final : public Executor {
            float* features) override {
     if (batch < 1) throw Error("run: batch must be >= 1");
     if (batch > planned_batch_) plan(batch);
-    if (batch != grid_batch_) set_grids(batch);
-    ptr_[size_t(g_.input)] = const_cast<float*>(input);
-    for (size_t i = 0; i < steps_.size(); ++i) {
-      Step& s = steps_[i];
-      if (s.band_member) continue;  // run by its depthwise step
-      if (s.producer >= 0 || s.consumer >= 0) {
-        run_band(s, batch);
-        continue;  // run_band times its three parts itself
-      }
-      const auto t0 = now();
-      if (s.kind == StepKind::Gemm)
-        run_gemm(s, 0, s.ys.h * int64_t(s.ys.w) * batch);
-      else
-        pool_.parallel_for(s.items, [&](int item, int worker) { run_item(s, batch, item, worker); });
-      charge(i, t0);
+    if (!grids_set_) set_grids();
+    const int threads = pool_.threads();
+    // A batch of at least one image per thread is split by images: each thread runs the
+    // whole network on its own images, with no barrier between layers and its own L2.
+    // Every element is still computed by the same kernel calls, so the bits do not change.
+    const bool split = threads > 1 && batch >= threads;
+    timing_ = profile_ && !split;
+    const int64_t in_per_image = g_.node(g_.input).shape.per_image();
+    auto copy = [&](const Lane& lane, int n0, int nb, int id, float* dst) {
+      if (!dst || id < 0) return;
+      const int64_t per = g_.node(id).shape.per_image();
+      std::memcpy(dst + n0 * per, lane.ptr[size_t(root_[size_t(id)])],
+                  sizeof(float) * size_t(per) * size_t(nb));
+    };
+    // Images [n0, n0 + nb) in `lane`, as images 0..nb-1 there.
+    auto run_lane = [&](Lane& lane, int n0, int nb, const Par& par) {
+      bind_lane(lane, input + n0 * in_per_image);
+      run_images(0, nb, Par{par.pool, par.worker, lane.ptr.data(), lane.window.data()});
+      copy(lane, n0, nb, g_.output, output);
+      copy(lane, n0, nb, g_.logits, logits);
+      copy(lane, n0, nb, g_.features, features);
+    };
+    if (split) {
+      pool_.parallel_for(threads, [&](int t, int worker) {
+        const int n0 = int(int64_t(batch) * t / threads);
+        const int n1 = int(int64_t(batch) * (t + 1) / threads);
+        run_lane(lanes_[size_t(t)], n0, n1 - n0, Par{nullptr, worker});
+      });
+    } else {
+      run_lane(lanes_[0], 0, batch, Par{&pool_, 0});
     }
-    images_ += batch;
-    if (profile_) {
+    if (timing_) {
+      images_ += batch;  // split runs are not timed per step
       for (size_t i = 0; i < steps_.size(); ++i) {
         step_ms_[i] += step_run_ms_[i];
         step_min_ms_[i] = std::min(step_min_ms_[i], step_run_ms_[i] / batch);
         step_run_ms_[i] = 0;
       }
     }
-    auto copy = [&](int id, float* dst) {
-      if (!dst || id < 0) return;
-      const int r = root_[size_t(id)];
-      std::memcpy(dst, ptr_[size_t(r)],
-                  sizeof(float) * size_t(g_.node(id).shape.per_image()) * size_t(batch));
-    };
-    copy(g_.output, output);
-    copy(g_.logits, logits);
-    copy(g_.features, features);
   }
 
  private:
@@ -293,7 +329,7 @@ class FastExecutor final : public Executor {
     // Band producer -> depthwise -> consumer chains whose intermediates nobody else reads.
     std::vector<int> step_of(size_t(count), -1);
     for (size_t i = 0; i < steps_.size(); ++i) step_of[size_t(steps_[i].node)] = int(i);
-    for (size_t i = 0; i < steps_.size(); ++i) {
+    for (size_t i = 0; i < steps_.size() && band_bytes_ > 0; ++i) {
       Step& d = steps_[i];
       if (d.kind != StepKind::Dw3x3 && d.kind != StepKind::DwGeneric) continue;
       const Node& dn = g_.node(d.node);
@@ -330,13 +366,29 @@ class FastExecutor final : public Executor {
       }
       const int64_t row_bytes = int64_t(sizeof(float)) *
                                 (int64_t(d.dw.sh) * d.xs.w * d.xs.c + int64_t(d.ys.w) * d.ys.c);
-      d.band_rows = int(std::clamp<int64_t>(kBandBytes / row_bytes, 2, d.ys.h));
+      int rows = int(std::clamp<int64_t>(band_bytes_ / row_bytes, 2, d.ys.h));
+      // Two bands or fewer: one. Otherwise balanced bands, so that no band is a sliver
+      // whose GEMMs have only a few rows.
+      if (2 * rows >= d.ys.h) rows = d.ys.h;
+      const int bands = ceil_div(d.ys.h, rows);
+      d.band_rows = ceil_div(d.ys.h, bands);
+      // The depthwise part of a band is one item per row: a multiple of the thread count
+      // keeps the threads level (3 rows on 2 threads leave one idle for a third).
+      const int threads = pool_.threads();
+      if (threads > 1 && d.band_rows < d.ys.h)
+        d.band_rows = std::min(d.ys.h, ceil_div(d.band_rows, threads) * threads);
+      int64_t floats = 0;
+      if (d.producer >= 0 && steps_[size_t(d.producer)].kind == StepKind::Gemm) {
+        d.window_rows = std::min((d.band_rows - 1) * d.dw.sh + d.dw.kh, d.xs.h);
+        floats += int64_t(d.window_rows) * d.xs.w * d.xs.c;
+      }
+      if (d.consumer >= 0) floats += int64_t(d.band_rows) * d.ys.w * d.ys.c;
+      window_floats_ = std::max(window_floats_, floats);
     }
     scratch_floats_ = scratch;
     if (scratch > 0) {
       scratch_ = AlignedBuffer(size_t(scratch) * size_t(pool_.threads()));
     }
-    ptr_.assign(size_t(count), nullptr);
   }
 
   static bool is_pointwise(const Node& n) {
@@ -344,8 +396,20 @@ class FastExecutor final : public Executor {
            n.pad_top == 0 && n.pad_bottom == 0 && n.pad_left == 0 && n.pad_right == 0;
   }
 
-  // Arena for `batch` images; the only place run() may allocate.
+  // Arenas for `batch` images: lane 0 holds a whole batch run by all threads together;
+  // a batch split by images gives lane t (t >= 1) the images of thread t. The only place
+  // run() may allocate.
   void plan(int batch) {
+    const int threads = pool_.threads();
+    lanes_.resize(size_t(threads));
+    plan_lane(lanes_[0], batch);
+    // Lanes 1.. only serve split batches (batch >= threads); a smaller plan needs none.
+    if (batch >= threads)
+      for (int t = 1; t < threads; ++t) plan_lane(lanes_[size_t(t)], ceil_div(batch, threads));
+    planned_batch_ = batch;
+  }
+
+  void plan_lane(Lane& lane, int batch) {
     const int count = int(g_.nodes.size());
     std::vector<ArenaRequest> req;
     std::vector<int> who;
@@ -360,12 +424,19 @@ class FastExecutor final : public Executor {
     }
     std::vector<int64_t> offsets;
     const int64_t total = plan_arena(req, &offsets);
-    arena_ = AlignedBuffer(size_t(total) / sizeof(float) + 1);
+    lane.arena = AlignedBuffer(size_t(total) / sizeof(float) + 1);
+    if (lane.window.size() < size_t(window_floats_) + 1)
+      lane.window = AlignedBuffer(size_t(window_floats_) + 1);
+    lane.ptr.assign(size_t(count), nullptr);
     for (size_t i = 0; i < who.size(); ++i)
-      ptr_[size_t(who[i])] = arena_.data() + offsets[i] / int64_t(sizeof(float));
-    for (int id = 0; id < count; ++id)
-      if (root_[size_t(id)] != id) ptr_[size_t(id)] = ptr_[size_t(root_[size_t(id)])];
-    planned_batch_ = batch;
+      lane.ptr[size_t(who[i])] = lane.arena.data() + offsets[i] / int64_t(sizeof(float));
+  }
+
+  // Points the lane's aliases (reshapes, fused adds) and its input at their buffers.
+  void bind_lane(Lane& lane, const float* input) {
+    lane.ptr[size_t(g_.input)] = const_cast<float*>(input);
+    for (size_t id = 0; id < lane.ptr.size(); ++id)
+      if (root_[id] != int(id)) lane.ptr[id] = lane.ptr[size_t(root_[id])];
   }
 
   static int ceil_div(int64_t a, int64_t b) { return int((a + b - 1) / b); }
@@ -386,7 +457,8 @@ class FastExecutor final : public Executor {
     return gr;
   }
 
-  void set_grids(int batch) {
+  // Work items per image of the non-GEMM steps; item i of a run covers image i / items.
+  void set_grids() {
     for (Step& s : steps_) {
       switch (s.kind) {
         case StepKind::Gemm:
@@ -394,24 +466,46 @@ class FastExecutor final : public Executor {
         case StepKind::Im2colGemm:
         case StepKind::Dw3x3:
         case StepKind::DwGeneric:
-          s.items = s.ys.h * batch;
+          s.items = s.ys.h;
           break;
         case StepKind::Add:
-          s.items = ceil_div(s.ys.per_image() * batch, kElementwiseChunk);
+          s.items = ceil_div(s.ys.per_image(), kElementwiseChunk);
           break;
         case StepKind::Affine:
-          s.items = ceil_div(s.ys.h * int64_t(s.ys.w) * batch, kElementwiseChunk / 16);
+          s.items = ceil_div(s.ys.h * int64_t(s.ys.w), kElementwiseChunk / 16);
           break;
         case StepKind::GlobalAvgPool:
         case StepKind::Softmax:
-          s.items = batch * s.ys.h * s.ys.w;
+          s.items = s.ys.h * s.ys.w;
           break;
       }
     }
-    grid_batch_ = batch;
+    grids_set_ = true;
   }
 
   // ---- execution ---------------------------------------------------------------------
+
+  // The whole network for images [n0, n1).
+  void run_images(int n0, int n1, const Par& par) {
+    for (size_t i = 0; i < steps_.size(); ++i) {
+      Step& s = steps_[i];
+      if (s.band_member) continue;  // run by its depthwise step
+      if (s.producer >= 0 || s.consumer >= 0) {
+        run_band(s, n0, n1, par);
+        continue;  // run_band times its three parts itself
+      }
+      const auto t0 = now();
+      if (s.kind == StepKind::Gemm) {
+        const int64_t P = s.ys.h * int64_t(s.ys.w);
+        run_gemm(s, n0 * P, (n1 - n0) * P, par);
+      } else {
+        const int base = n0 * s.items;
+        par((n1 - n0) * s.items,
+            [&](int item, int worker) { run_item(par.ptr, s, base + item, worker); });
+      }
+      charge(i, t0);
+    }
+  }
 
   // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
   // c and residual are indexed by absolute row.
@@ -425,9 +519,12 @@ class FastExecutor final : public Executor {
     t.ldc = s.cout;
     t.ldr = s.cout;
     t.act = s.act;
+    // Balanced tiles: sizes differ by at most one row (the first `rem` tiles have q + 1).
+    // No division per tile: with small K a tile is only ~150 cycles of FMAs.
+    const int64_t q = rows / tiles, rem = rows % tiles;
     auto tile = [&](int b, int i) {
-      // Balanced tiles: sizes differ by at most one row.
-      const int64_t m0 = r0 + rows * i / tiles, m1 = r0 + rows * (i + 1) / tiles;
+      const int64_t m0 = r0 + i * q + std::min<int64_t>(i, rem);
+      const int64_t m1 = m0 + q + (i < rem ? 1 : 0);
       t.b = s.packed + int64_t(b) * s.k * kt_.nr;
       t.bias = s.bias + int64_t(b) * kt_.nr;
       t.nr = std::min(kt_.nr, s.cout - b * kt_.nr);
@@ -465,78 +562,116 @@ class FastExecutor final : public Executor {
   }
 
   // GEMM rows [row0, row0 + rows) on a grid that depends only on the range and shape.
-  void run_gemm(const Step& s, int64_t row0, int64_t rows) {
+  void run_gemm(const Step& s, int64_t row0, int64_t rows, const Par& par) {
+    const float* res = s.residual >= 0 ? par.ptr[s.residual] + row0 * s.cout : nullptr;
+    run_gemm_at(s, par.ptr[s.in] + row0 * s.k, par.ptr[s.out] + row0 * s.cout, res, rows, par);
+  }
+
+  // The same on explicit buffers: in, out and res point at the first of the `rows` rows.
+  void run_gemm_at(const Step& s, const float* in, float* out, const float* res, int64_t rows,
+                   const Par& par) {
     const GemmGrid gr = gemm_grid(rows, s.k, s.cout);
-    const float* in = ptr_[size_t(s.in)];
-    float* out = ptr_[size_t(s.out)];
-    const float* res = s.residual >= 0 ? ptr_[size_t(s.residual)] : nullptr;
-    pool_.parallel_for(gr.row_chunks * gr.block_chunks, [&](int item, int) {
+    par(gr.row_chunks * gr.block_chunks, [&](int item, int) {
       const int rc = item / gr.block_chunks, bc = item % gr.block_chunks;
       const int t0 = int(int64_t(gr.tiles) * rc / gr.row_chunks);
       const int t1 = int(int64_t(gr.tiles) * (rc + 1) / gr.row_chunks);
       const int b0 = int(int64_t(gr.blocks) * bc / gr.block_chunks);
       const int b1 = int(int64_t(gr.blocks) * (bc + 1) / gr.block_chunks);
-      const int64_t r0 = row0 + rows * t0 / gr.tiles, r1 = row0 + rows * t1 / gr.tiles;
+      const int64_t r0 = rows * t0 / gr.tiles, r1 = rows * t1 / gr.tiles;
       gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
     });
   }
 
-  void run_band(const Step& d, int batch) {
+  // A producer -> depthwise -> consumer chain, band by band. With a pointwise producer its
+  // output (the expanded tensor) only ever exists as a window of rows in the lane's
+  // band buffer: the rows of one band plus the rows the next band shares with it, slid to
+  // the front before each band. With a consumer, the depthwise output of a band goes to a
+  // second buffer of band_rows rows that the consumer reads back at once. So the wide
+  // intermediates stay in L2 and are never written to (or allocated in) the arena; the
+  // kernels see the windows through shifted arguments, and every element is computed by
+  // the same kernel call as unbanded, so the bits do not change.
+  void run_band(const Step& d, int n0, int n1, const Par& par) {
     const Step* p = d.producer >= 0 ? &steps_[size_t(d.producer)] : nullptr;
     const Step* q = d.consumer >= 0 ? &steps_[size_t(d.consumer)] : nullptr;
     const size_t di = size_t(&d - steps_.data());
-    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w;
-    for (int n = 0; n < batch; ++n) {
-      int done = 0;  // producer rows of image n computed so far
+    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w, c = d.xs.c;
+    const bool ewin = p && p->kind == StepKind::Gemm;  // producer output in the window
+    const int64_t erow = int64_t(iw) * c;               // floats per producer output row
+    float* const eb = par.window;
+    float* const db = par.window + (ewin ? d.window_rows * erow : 0);
+    for (int n = n0; n < n1; ++n) {
+      int done = 0;    // producer rows of image n computed so far (the arena path)
+      int wstart = 0;  // window: producer rows [wstart, wend) of image n
+      int wend = 0;
       for (int oy0 = 0; oy0 < oh; oy0 += d.band_rows) {
         const int oy1 = std::min(oh, oy0 + d.band_rows);
-        if (p) {
-          const int need =
-              std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
-          if (need > done) {
+        const int first = std::clamp(oy0 * d.dw.sh - d.dw.pad_top, 0, ih);
+        const int need = std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
+        if (ewin) {
+          // Slide: keep the rows this band shares with the last one, at the front.
+          if (first >= wend) {
+            wstart = wend = first;
+          } else if (first > wstart) {
+            std::memmove(eb, eb + (first - wstart) * erow,
+                         sizeof(float) * size_t((wend - first) * erow));
+            wstart = first;
+          }
+          if (need > wend) {
             const auto tp = now();
-            if (p->kind == StepKind::Gemm) {
-              run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(need - done) * iw);
-            } else {
-              const int base = n * ih + done;
-              pool_.parallel_for(need - done, [&](int item, int worker) {
-                run_item(*p, batch, base + item, worker);
-              });
-            }
-            done = need;
+            run_gemm_at(*p, par.ptr[p->in] + (int64_t(n) * ih + wend) * iw * p->k,
+                        eb + (wend - wstart) * erow, nullptr, int64_t(need - wend) * iw, par);
+            wend = need;
             charge(size_t(d.producer), tp);
           }
+        } else if (p && need > done) {
+          const auto tp = now();
+          const int base = n * ih + done;
+          par(need - done,
+              [&](int item, int worker) { run_item(par.ptr, *p, base + item, worker); });
+          done = need;
+          charge(size_t(d.producer), tp);
         }
-        const int base = n * oh + oy0;
+        // The depthwise rows [oy0, oy1) as rows 0.. of shifted arguments: input origin at
+        // row `org` (the window start, or the image start), output at the band buffer.
+        kernels::DwArgs a = d.dw;
+        const int org = ewin ? wstart : 0;
+        a.in = ewin ? eb : par.ptr[d.in] + int64_t(n) * d.xs.per_image();
+        a.ih = ih - org;
+        a.pad_top = d.dw.pad_top + org - oy0 * d.dw.sh;
+        a.out = q ? db
+                  : par.ptr[d.out] + int64_t(n) * d.ys.per_image() + int64_t(oy0) * ow * d.ys.c;
+        a.oh = oy1 - oy0;
         const auto td = now();
-        pool_.parallel_for(oy1 - oy0,
-                           [&](int item, int worker) { run_item(d, batch, base + item, worker); });
+        par(oy1 - oy0, [&](int item, int) {
+          if (d.kind == StepKind::Dw3x3)
+            kt_.dw3x3_row(a, item);
+          else
+            kernels::dw_generic_row(a, item);
+        });
         charge(di, td);
         if (q) {
           const auto tq = now();
-          run_gemm(*q, (int64_t(n) * oh + oy0) * ow, int64_t(oy1 - oy0) * ow);
+          const int64_t row0 = (int64_t(n) * oh + oy0) * ow;
+          run_gemm_at(*q, db, par.ptr[q->out] + row0 * q->cout,
+                      q->residual >= 0 ? par.ptr[q->residual] + row0 * q->cout : nullptr,
+                      int64_t(oy1 - oy0) * ow, par);
           charge(size_t(d.consumer), tq);
         }
       }
-      // Rows no band needed (outside every window) are still produced, for completeness.
-      if (p && done < ih) {
+      // Arena path: rows no band needed (outside every window) are still produced.
+      if (p && !ewin && done < ih) {
         const auto tp = now();
-        if (p->kind == StepKind::Gemm) {
-          run_gemm(*p, (int64_t(n) * ih + done) * iw, int64_t(ih - done) * iw);
-        } else {
-          const int base = n * ih + done;
-          pool_.parallel_for(ih - done, [&](int item, int worker) {
-            run_item(*p, batch, base + item, worker);
-          });
-        }
+        const int base = n * ih + done;
+        par(ih - done, [&](int item, int worker) { run_item(par.ptr, *p, base + item, worker); });
         charge(size_t(d.producer), tp);
       }
     }
   }
 
-  void run_item(const Step& s, int batch, int item, int worker) {
-    float* out = ptr_[size_t(s.out)];
-    const float* in = s.in >= 0 ? ptr_[size_t(s.in)] : nullptr;
+  // Item `item` of step s counted from image 0 (s.items per image).
+  void run_item(float* const* ptr, const Step& s, int item, int worker) {
+    float* out = ptr[s.out];
+    const float* in = s.in >= 0 ? ptr[s.in] : nullptr;
     switch (s.kind) {
       case StepKind::Gemm:
         break;  // see run_gemm
@@ -545,7 +680,7 @@ class FastExecutor final : public Executor {
         const float* x = in + n * s.xs.per_image();
         float* y = out + n * s.ys.per_image() + int64_t(oy) * s.ys.w * s.cout;
         const float* res = s.residual >= 0
-                               ? ptr_[size_t(s.residual)] + n * s.ys.per_image() +
+                               ? ptr[s.residual] + n * s.ys.per_image() +
                                      int64_t(oy) * s.ys.w * s.cout
                                : nullptr;
         float* col = scratch_.data() + int64_t(worker) * scratch_floats_;
@@ -572,16 +707,17 @@ class FastExecutor final : public Executor {
         break;
       }
       case StepKind::Add: {
-        const int64_t total = s.ys.per_image() * batch;
-        const int64_t i0 = int64_t(item) * kElementwiseChunk;
-        const int64_t n = std::min(kElementwiseChunk, total - i0);
-        kt_.add(in + i0, ptr_[size_t(s.in2)] + i0, out + i0, n);
+        const int64_t per = s.ys.per_image(), j = int64_t(item % s.items) * kElementwiseChunk;
+        const int64_t i0 = (item / s.items) * per + j;
+        const int64_t n = std::min(kElementwiseChunk, per - j);
+        kt_.add(in + i0, ptr[s.in2] + i0, out + i0, n);
         break;
       }
       case StepKind::Affine: {
-        const int64_t pixels = s.ys.h * int64_t(s.ys.w) * batch;
-        const int64_t p0 = int64_t(item) * (kElementwiseChunk / 16);
-        const int64_t n = std::min(kElementwiseChunk / 16, pixels - p0);
+        const int64_t pixels = s.ys.h * int64_t(s.ys.w);
+        const int64_t j = int64_t(item % s.items) * (kElementwiseChunk / 16);
+        const int64_t p0 = (item / s.items) * pixels + j;
+        const int64_t n = std::min(kElementwiseChunk / 16, pixels - j);
         kt_.channel_affine(in + p0 * s.ys.c, out + p0 * s.ys.c, n, s.ys.c, s.packed, s.bias);
         break;
       }
@@ -600,9 +736,9 @@ class FastExecutor final : public Executor {
   // ---- profiling (MNV2_PROFILE=1) ------------------------------------------------------
 
   using Clock = std::chrono::steady_clock;
-  Clock::time_point now() const { return profile_ ? Clock::now() : Clock::time_point(); }
+  Clock::time_point now() const { return timing_ ? Clock::now() : Clock::time_point(); }
   void charge(size_t step, Clock::time_point t0) {
-    if (profile_)
+    if (timing_)
       step_run_ms_[step] += std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   }
 
@@ -655,13 +791,15 @@ class FastExecutor final : public Executor {
   std::vector<Step> steps_;
   std::vector<AlignedBuffer> storage_;  // packed weights, biases
   std::vector<int> root_, first_, last_;
-  std::vector<float*> ptr_;
-  AlignedBuffer arena_;
+  std::vector<Lane> lanes_;
   AlignedBuffer scratch_;
   int64_t scratch_floats_ = 0;
+  int64_t window_floats_ = 0;  // band buffers per lane
+  int64_t band_bytes_ = kBandBytes;
   int planned_batch_ = 0;
-  int grid_batch_ = 0;
+  bool grids_set_ = false;
   bool profile_ = false;
+  bool timing_ = false;  // profile_, and this run is timed (not split by images)
   std::vector<double> step_ms_;      // wall ms per step, summed over runs
   std::vector<double> step_run_ms_;  // this run's wall ms per step
   std::vector<double> step_min_ms_;  // minimum over runs of ms per image

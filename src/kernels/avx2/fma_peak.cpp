@@ -6,10 +6,18 @@ namespace mnv2::kernels {
 
 int64_t fma_peak_avx2(int64_t iterations, float* sink) {
   // 12 chains: FMA latency 4-5 cycles x 2 ports needs at least 10 in flight.
-  __m256 a0 = _mm256_set1_ps(0.1f), a1 = a0, a2 = a0, a3 = a0, a4 = a0, a5 = a0, a6 = a0,
-         a7 = a0, a8 = a0, a9 = a0, a10 = a0, a11 = a0;
+  // The chains must stay distinct: with equal start values GCC 12 proves them identical
+  // and keeps ONE chain (one FMA per iteration, counted as 12), which made this loop report
+  // 1.5x the real peak. Distinct starts plus an empty asm that claims to modify every
+  // accumulator keep 12 real FMAs per iteration (checked with objdump).
+  __m256 a0 = _mm256_set1_ps(0.10f), a1 = _mm256_set1_ps(0.11f), a2 = _mm256_set1_ps(0.12f),
+         a3 = _mm256_set1_ps(0.13f), a4 = _mm256_set1_ps(0.14f), a5 = _mm256_set1_ps(0.15f),
+         a6 = _mm256_set1_ps(0.16f), a7 = _mm256_set1_ps(0.17f), a8 = _mm256_set1_ps(0.18f),
+         a9 = _mm256_set1_ps(0.19f), a10 = _mm256_set1_ps(0.20f), a11 = _mm256_set1_ps(0.21f);
   __m256 b = _mm256_set1_ps(0.9999f), c = _mm256_set1_ps(1e-4f);
   for (int64_t i = 0; i < iterations; ++i) {
+    __asm__("" : "+x"(a0), "+x"(a1), "+x"(a2), "+x"(a3), "+x"(a4), "+x"(a5), "+x"(a6),
+            "+x"(a7), "+x"(a8), "+x"(a9), "+x"(a10), "+x"(a11));
     a0 = _mm256_fmadd_ps(a0, b, c);
     a1 = _mm256_fmadd_ps(a1, b, c);
     a2 = _mm256_fmadd_ps(a2, b, c);

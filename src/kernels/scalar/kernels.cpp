@@ -97,22 +97,33 @@ void dw_generic_row(const DwArgs& a, int oy) {
 void im2col_row(const float* x, int ih, int iw, int cin, int kh, int kw, int sh, int sw,
                 int pad_top, int pad_left, int ow, int oy, float* out) {
   const size_t bytes = sizeof(float) * size_t(cin);
+  const int span = kw * cin;  // one kernel row of a patch: contiguous in NHWC when inside
   for (int ox = 0; ox < ow; ++ox) {
-    for (int ky = 0; ky < kh; ++ky) {
+    const int ix0 = ox * sw - pad_left;
+    const bool cols_inside = ix0 >= 0 && ix0 + kw <= iw;
+    for (int ky = 0; ky < kh; ++ky, out += span) {
       const int iy = oy * sh - pad_top + ky;
-      for (int kx = 0; kx < kw; ++kx, out += cin) {
-        const int ix = ox * sw - pad_left + kx;
-        const bool inside = iy >= 0 && iy < ih && ix >= 0 && ix < iw;
-        const float* src = inside ? x + (int64_t(iy) * iw + ix) * cin : nullptr;
-        if (cin == 3) {  // RGB first layers: a library call per 12 bytes would dominate
-          out[0] = src ? src[0] : 0.f;
-          out[1] = src ? src[1] : 0.f;
-          out[2] = src ? src[2] : 0.f;
-        } else if (src) {
-          std::memcpy(out, src, bytes);
-        } else {
-          std::memset(out, 0, bytes);
-        }
+      if (iy < 0 || iy >= ih) {
+        std::fill(out, out + span, 0.f);
+        continue;
+      }
+      const float* row = x + int64_t(iy) * iw * cin;
+      if (cols_inside) {
+        const float* src = row + int64_t(ix0) * cin;
+        // RGB 3x3 first layers: 9 floats per kernel row, copied with a fixed-size copy (a
+        // library call per few bytes would dominate).
+        if (span == 9)
+          std::memcpy(out, src, 9 * sizeof(float));
+        else
+          std::memcpy(out, src, sizeof(float) * size_t(span));
+        continue;
+      }
+      for (int kx = 0; kx < kw; ++kx) {
+        const int ix = ix0 + kx;
+        if (ix >= 0 && ix < iw)
+          std::memcpy(out + kx * cin, row + int64_t(ix) * cin, bytes);
+        else
+          std::memset(out + kx * cin, 0, bytes);
       }
     }
   }
