@@ -10,7 +10,8 @@
 #                    throughput for batch 1,2,4,8,16 and for 1,2,4 streams (batch 1) at all
 #                    cores; every configuration R times (default 3), all runs kept
 #   per_layer.json   `mnv2 bench --per-layer --threads 1` (the docs' per-layer table)
-#   per_layer.txt    the same as a text table
+#   per_layer.txt    the same as a text table (a second run)
+#   per_layer.md     bench/per_layer_table.py of per_layer.json: the docs' Markdown tables
 #   peers.json       bench/peers/run.sh --threads "1..cores" --batches "1 8"
 #   performance.png  bench/plot.py of the above (python3-matplotlib, installed with apt-get
 #                    when missing: bench-only)
@@ -36,7 +37,7 @@ while [[ $# -gt 0 ]]; do
     --no-peers) peers=""; shift ;;
     --peer-rounds) peer_rounds=$2; shift 2 ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,21p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "sweep.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -77,6 +78,7 @@ load1=$(load)
 "$mnv2" bench "${model[@]}" --threads 1 --iterations "$iterations" --per-layer --json \
   >"$out/per_layer.json"
 "$mnv2" bench "${model[@]}" --threads 1 --iterations "$iterations" --per-layer >"$out/per_layer.txt"
+$py "$here/per_layer_table.py" "$out/per_layer.json" >"$out/per_layer.md"
 load2=$(load)
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 $py - "$runs" "$out/sweep.json" "$cpu" "$cores" "$load0 $load1 $load2" "${model[*]}" <<'PY'
@@ -113,4 +115,4 @@ fi
 peers_json=()
 [[ -f "$out/peers.json" && -n "$peers" ]] && peers_json=(--peers "$out/peers.json")
 $py "$here/plot.py" --sweep "$out/sweep.json" "${peers_json[@]}" -o "$out/performance.png"
-echo "sweep.sh: wrote $out/sweep.json $out/per_layer.json $out/per_layer.txt ${peers_json[1]:-} $out/performance.png" >&2
+echo "sweep.sh: wrote $out/sweep.json $out/per_layer.json $out/per_layer.txt $out/per_layer.md ${peers_json[1]:-} $out/performance.png" >&2
