@@ -12,6 +12,8 @@
 #   per_layer.json   `mnv2 bench --per-layer --threads 1` (the docs' per-layer table)
 #   per_layer.txt    the same as a text table (a second run)
 #   per_layer.md     bench/per_layer_table.py of per_layer.json: the docs' Markdown tables
+#   mem_bw.json      build/bench/mem_bw --json (triad bandwidth by working set and threads)
+#   fma_peak.txt     build/bench/fma_peak (both only when those targets are built)
 #   peers.json       bench/peers/run.sh --threads "1..cores" --batches "1 8"
 #   performance.png  bench/plot.py of the above (python3-matplotlib, installed with apt-get
 #                    when missing: bench-only)
@@ -37,7 +39,7 @@ while [[ $# -gt 0 ]]; do
     --no-peers) peers=""; shift ;;
     --peer-rounds) peer_rounds=$2; shift 2 ;;
     --quick) quick=1; shift ;;
-    -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
     *) echo "sweep.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
@@ -80,6 +82,10 @@ load1=$(load)
 "$mnv2" bench "${model[@]}" --threads 1 --iterations "$iterations" --per-layer >"$out/per_layer.txt"
 $py "$here/per_layer_table.py" "$out/per_layer.json" >"$out/per_layer.md"
 load2=$(load)
+membw="$(dirname "$mnv2")/bench/mem_bw"
+if [[ -x "$membw" ]]; then "$membw" --json >"$out/mem_bw.json"; fi
+fma="$(dirname "$mnv2")/bench/fma_peak"
+if [[ -x "$fma" ]]; then "$fma" >"$out/fma_peak.txt"; fi
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 $py - "$runs" "$out/sweep.json" "$cpu" "$cores" "$load0 $load1 $load2" "${model[*]}" <<'PY'
 import datetime, glob, json, os, sys
