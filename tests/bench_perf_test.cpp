@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
+#include <unistd.h>
 #include <string>
 #include <vector>
 
@@ -139,6 +140,35 @@ TEST(BenchPerfLayers, TextTableHasEveryColumn) {
   for (const char* s : {"first inference", "load ", "GMAC/s", "MAC/B", "bound", "roof%",
                         "MobilenetV2/Conv_1", "dw3x3", "memory", "compute", "sum of layers"})
     EXPECT_NE(out.find(s), std::string::npos) << s << " missing in\n" << out;
+}
+
+TEST(BenchPerfModels, EveryWritableFormatBenchesWithStreamsAndPerLayer) {
+  const std::string dir = ::testing::TempDir() + "bench_perf_models_" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  const struct {
+    const char* ext;
+    const char* format;
+  } kinds[] = {{"tflite", "tflite"}, {"onnx", "onnx"}, {"pb", "tf-graphdef"}, {"xml", "openvino-ir"}};
+  for (const auto& k : kinds) {
+    const std::string path = dir + "/m." + k.ext;
+    std::string out;
+    ASSERT_EQ(test::run_command(cli() + " convert --synthetic 0.35 96 -o " + path, &out), 0) << out;
+    ASSERT_EQ(test::run_command(cli() + " bench --model " + path +
+                                    " --threads 2 --streams 2 --iterations 2 --warmup 0 --json",
+                                &out),
+              0)
+        << out;
+    EXPECT_EQ(str(out, "format"), k.format) << out;
+    EXPECT_EQ(num(out, "streams"), 2) << out;
+    ASSERT_EQ(test::run_command(cli() + " bench --model " + path +
+                                    " --threads 1 --iterations 2 --warmup 0 --json --per-layer "
+                                    "--peak-gmacs 50 --cache-gbs 40 --mem-gbs 10",
+                                &out),
+              0)
+        << out;
+    EXPECT_GE(rows(out).size(), size_t(50)) << k.ext;
+  }
+  std::system(("rm -rf " + dir).c_str());
 }
 
 TEST(BenchPerfErrors, BadValuesAreRefused) {
