@@ -33,29 +33,41 @@ def main():
           f"sum of the steps {pl['sum_ms']:.2f} ms. Roofline ceilings measured in the same run: "
           f"{pl['peak_gmacs']:.1f} GMAC/s FMA peak, activations at {pl['cache_gbs']:.1f} GB/s "
           f"(triad over 3 x 2 MiB), weights at {pl['dram_gbs']:.1f} GB/s (3 x 64 MiB).\n")
-    print("| # | step | op | output | ms | % | GMAC/s | MAC/B | bound | % of roofline |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("ms = mean over the timed iterations, min = fastest iteration (less disturbed by other "
+          "processes on a shared machine); GMAC/s and % of roofline use min; % uses the mean.\n")
+    print("| # | step | op | output | ms | min ms | % | GMAC/s | MAC/B | bound | % of roofline |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for i, r in enumerate(pl["rows"]):
         name = r["name"].replace("MobilenetV2/", "")
         shape = "x".join(str(v) for v in r["output"])
-        roof = 100 * r["roofline_ms"] / r["ms"] if r["ms"] > 0 else 0
-        print(f"| {i} | {name} | {r['op']} | {shape} | {r['ms']:.3f} | {r['percent']:.1f} | "
-              f"{r['gmacs_per_s']:.1f} | {r['macs_per_byte']:.2f} | {r['bound'] or '-'} | {roof:.0f} |")
+        mn = r["min_ms"]
+        roof = 100 * r["roofline_ms"] / mn if mn > 0 else 0
+        gm = r["macs"] / (mn * 1e6) if mn > 0 else 0
+        print(f"| {i} | {name} | {r['op']} | {shape} | {r['ms']:.3f} | {mn:.3f} | "
+              f"{r['percent']:.1f} | {gm:.1f} | {r['macs_per_byte']:.2f} | {r['bound'] or '-'} | "
+              f"{roof:.0f} |")
     groups = {}
     for r in pl["rows"]:
-        g = groups.setdefault(kind(r), {"ms": 0.0, "macs": 0, "roof": 0.0, "bound": {}})
+        g = groups.setdefault(kind(r), {"ms": 0.0, "min": 0.0, "macs": 0, "roof": 0.0, "bound": {}})
         g["ms"] += r["ms"]
+        g["min"] += r["min_ms"]
         g["macs"] += r["macs"]
         g["roof"] += r["roofline_ms"]
         g["bound"][r["bound"] or "-"] = g["bound"].get(r["bound"] or "-", 0) + 1
     total = sum(g["ms"] for g in groups.values())
-    print("\n| kind | ms | share | GMAC/s | roofline estimate ms | % of roofline | bound (steps) |")
-    print("|---|---|---|---|---|---|---|")
+    total_min = sum(g["min"] for g in groups.values())
+    print("\n| kind | ms | min ms | share (of mean) | GMAC/s (min) | roofline estimate ms | "
+          "% of roofline (min) | bound (steps) |")
+    print("|---|---|---|---|---|---|---|---|")
     for k, g in sorted(groups.items(), key=lambda kv: -kv[1]["ms"]):
-        gm = g["macs"] / (g["ms"] * 1e6) if g["ms"] > 0 else 0
+        gm = g["macs"] / (g["min"] * 1e6) if g["min"] > 0 else 0
         b = ", ".join(f"{n} {v}" for v, n in sorted(((v, n) for n, v in g["bound"].items()), reverse=True))
-        print(f"| {k} | {g['ms']:.2f} | {100 * g['ms'] / total:.0f} % | {gm:.1f} | {g['roof']:.2f} | "
-              f"{100 * g['roof'] / g['ms'] if g['ms'] else 0:.0f} % | {b} |")
+        print(f"| {k} | {g['ms']:.2f} | {g['min']:.2f} | {100 * g['ms'] / total:.0f} % | {gm:.1f} | "
+              f"{g['roof']:.2f} | {100 * g['roof'] / g['min'] if g['min'] else 0:.0f} % | {b} |")
+    print(f"| all | {total:.2f} | {total_min:.2f} | 100 % | "
+          f"{sum(g['macs'] for g in groups.values()) / (total_min * 1e6):.1f} | "
+          f"{sum(g['roof'] for g in groups.values()):.2f} | "
+          f"{100 * sum(g['roof'] for g in groups.values()) / total_min:.0f} % | |")
 
 
 if __name__ == "__main__":
