@@ -15,7 +15,10 @@ double measure_fma_peak_gmacs(Isa isa, int reps = 3);
 
 // STREAM-style triad a[i] = b[i] + s * c[i] over three arrays of `array_bytes` each,
 // split over `threads` threads; bytes counted as 3 x array_bytes per pass (no write
-// allocate), best of `reps` passes after one untimed pass, in GB/s (1e9 bytes).
+// allocate), best of `reps` passes after one untimed pass, in GB/s (1e9 bytes). A pass
+// is timed by the largest CPU time of its threads, so time-slicing by other processes
+// does not read as low bandwidth (with several threads that were not all on a core at
+// once, the figure can be optimistic).
 double measure_triad_gbs(int64_t array_bytes, int threads, int reps = 5);
 
 }  // namespace mnv2
