@@ -147,6 +147,9 @@ BenchResult run_bench(Model& m, const BenchOptions& o, const Roofline& roof) {
   if (o.per_layer) {
     ex.set_profiling(true);
     ex.reset_profile();
+    if (ex.profile().steps.empty())
+      throw Error(std::string("bench: --per-layer: the ") + precision_name(m.precision()) +
+                  " executor of this model has no per-step timing");
   }
   std::vector<double> lat;
   lat.reserve(size_t(o.iterations));
