@@ -11,6 +11,7 @@
 #include <exception>
 #include <mutex>
 #include <numeric>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -161,7 +162,12 @@ BenchResult run_bench(Model& m, const BenchOptions& o, const Roofline& roof) {
   }
   const double total_ms = ms_since(total0);
   if (o.per_layer) {
-    r.layers = layer_rows(ex.profile(), batch, roof);
+    const ExecutorProfile prof = ex.profile();
+    if (prof.images <= 0)
+      throw Error("bench: --per-layer: the executor timed none of the runs step by step in this "
+                  "configuration (batch " + std::to_string(batch) + ", " +
+                  std::to_string(m.threads()) + " threads)");
+    r.layers = layer_rows(prof, batch, roof);
     for (const LayerRow& l : r.layers) r.layers_sum_ms += l.ms;
   }
   summarize(r, std::move(lat), total_ms, int64_t(batch) * o.iterations, info.macs);
