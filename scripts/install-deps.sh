@@ -19,6 +19,11 @@ if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]]; then
   # Independent references the test suite compares against (never runtime dependencies).
   packages+=(python3-opencv python3-pil python3-yaml clang libclang-rt-dev python3-torch chromium wrk)
 fi
+if [[ "${MNV2_WITH_BENCH_PEERS:-0}" == 1 ]]; then
+  # Opt-in, benchmarks only (bench/peers/run.sh and bench/sweep.sh also install these
+  # themselves when missing): XNNPACK for the peer comparison, matplotlib for the plot.
+  packages+=(python3-opencv libxnnpack-dev libpthreadpool-dev python3-matplotlib)
+fi
 # Node.js and npm come with the machine (NodeSource build); Debian's npm package conflicts
 # with it, so only install Debian's nodejs + npm where no node exists at all.
 if [[ "${MNV2_WITH_REFERENCES:-1}" == 1 ]] && ! command -v node >/dev/null; then

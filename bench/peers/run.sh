@@ -1,24 +1,35 @@
 #!/usr/bin/env bash
-# Side-by-side CPU benchmark: mnv2 against ONNX Runtime (onnxruntime-node from npm) on the
-# same synthetic MobileNetV2 1.4/224 ONNX file, same threads and batch.
+# Side-by-side CPU benchmark: mnv2 against its peers on the same synthetic MobileNetV2
+# 1.4/224 model, same threads and batch:
+#   ort     ONNX Runtime (onnxruntime-node from npm), runs m.onnx
+#   opencv  OpenCV DNN (Debian python3-opencv, /usr/bin/python3), runs m.pb (TF GraphDef;
+#           OpenCV 4.6 cannot import the opset-13 Clip of m.onnx)
+#   xnnpack XNNPACK (Debian libxnnpack-dev), a small runner (xnnpack_bench.cpp) that reads
+#           m.onnx with mnv2's loader and defines every layer through XNNPACK's subgraph API
 #
-#   bench/peers/run.sh [--mnv2 PATH] [--threads "1 2"] [--batches "1 8"] [--rounds R]
-#                      [--iterations N] [--warmup W] [--out FILE.json] [--online]
+#   bench/peers/run.sh [--mnv2 PATH] [--peers "ort opencv xnnpack"] [--threads "1 2"]
+#                      [--batches "1 8"] [--rounds R] [--iterations N] [--warmup W]
+#                      [--out FILE.json] [--online]
 #
-# 1. Installs onnxruntime-node (npm --ignore-scripts; the CPU library ships in the package)
-#    through tests/ref/setup_onnx_ref.sh, from npm's cache unless --online is given.
-# 2. Writes the model with `mnv2 convert --synthetic 1.4 224 -o m.onnx`.
-# 3. Correctness gate, for every batch: mnv2 and ORT run the same input; the largest absolute
-#    difference of the probabilities must be <= 1e-5, else nothing is timed (exit 1).
-# 4. Timing, per (threads, batch): R rounds, each one mnv2 block then one ORT block
-#    (A B A B ...; each block is its own process: load, first run, W warm-up runs, then N
-#    timed runs), so both engines see the same machine conditions. Samples of all rounds
-#    are pooled: median, p90, throughput (batch / mean latency) and mnv2/ORT ratios.
+# 1. Installs the peers (bench-only, never runtime dependencies of mnv2): onnxruntime-node
+#    through tests/ref/setup_onnx_ref.sh (npm --ignore-scripts; from npm's cache unless
+#    --online), python3-opencv and libxnnpack-dev + libpthreadpool-dev with apt-get when
+#    missing (needs root), and compiles the XNNPACK runner against the mnv2 build next to
+#    --mnv2 (its libmnv2.a). A peer that cannot be installed is skipped; the JSON says why.
+# 2. Writes the model with `mnv2 convert --synthetic 1.4 224` as .onnx and .pb.
+# 3. Correctness gate, for every peer and batch: mnv2 and the peer run the same input; the
+#    largest absolute difference of the probabilities must be <= 1e-5, else nothing is
+#    timed (exit 1).
+# 4. Timing, per (threads, batch): R rounds, each one mnv2 block then one block per peer
+#    (A B C D A B C D ...; each block is its own process: load, first run, W warm-up runs,
+#    then N timed runs), so all engines see the same machine conditions. Samples of all
+#    rounds are pooled: median, p90, throughput (batch / mean latency) and mnv2/peer ratios.
 # Prints one JSON object on stdout (also written to --out) and a table on stderr.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 mnv2="$root/build/mnv2"
+peers="ort opencv xnnpack"
 threads_list="1 2"
 batches="1 8"
 rounds=5
@@ -29,6 +40,7 @@ online=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --mnv2) mnv2=$2; shift 2 ;;
+    --peers) peers=$2; shift 2 ;;
     --threads) threads_list=$2; shift 2 ;;
     --batches) batches=$2; shift 2 ;;
     --rounds) rounds=$2; shift 2 ;;
@@ -36,67 +48,142 @@ while [[ $# -gt 0 ]]; do
     --warmup) warmup=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --online) online=--online; shift ;;
-    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ -x "$mnv2" ]] || { echo "run.sh: $mnv2 not built (cmake --build build)" >&2; exit 2; }
-command -v node >/dev/null || { echo "run.sh: node is not installed" >&2; exit 2; }
-
-cache=${MNV2_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnv2/peers}
-mkdir -p "$cache"
-if ! nm=$(bash "$root/tests/ref/setup_onnx_ref.sh" ort "$cache" $online | tail -n 1) ||
-   [[ ! -d "$nm/onnxruntime-node" ]]; then
-  if [[ -z "$online" ]] && nm=$(bash "$root/tests/ref/setup_onnx_ref.sh" ort "$cache" --online | tail -n 1) &&
-     [[ -d "$nm/onnxruntime-node" ]]; then :; else
-    echo "run.sh: could not install onnxruntime-node: $nm" >&2; exit 3
-  fi
-fi
-export NODE_PATH="$nm"
+mnv2=$(cd "$(dirname "$mnv2")" && pwd)/$(basename "$mnv2")
+builddir=$(dirname "$mnv2")
+py=/usr/bin/python3
+[[ -x $py ]] || py=python3
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-model="$work/m.onnx"
-"$mnv2" convert --synthetic 1.4 224 -o "$model" >/dev/null
+cache=${MNV2_PEERS_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/mnv2/peers}
+mkdir -p "$cache"
+declare -A skipped=()
+declare -A version=()
+active=""
+
+apt_install() {  # apt_install PKG...: installs missing Debian packages (bench-only)
+  local missing=() p
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  [[ ${#missing[@]} -eq 0 ]] && return 0
+  [[ $(id -u) -eq 0 ]] || { echo "needs root to apt-get install ${missing[*]}"; return 1; }
+  echo "run.sh: apt-get install ${missing[*]}" >&2
+  apt-get install -y --no-install-recommends "${missing[@]}" >"$work/apt.log" 2>&1 ||
+    { apt-get update >/dev/null 2>&1 && apt-get install -y --no-install-recommends "${missing[@]}" >"$work/apt.log" 2>&1; } ||
+    { echo "apt-get install ${missing[*]} failed: $(tail -n 1 "$work/apt.log")"; return 1; }
+}
+
+setup_ort() {
+  command -v node >/dev/null || { echo "node is not installed"; return 1; }
+  local nm
+  if ! nm=$(bash "$root/tests/ref/setup_onnx_ref.sh" ort "$cache" $online | tail -n 1) ||
+     [[ ! -d "$nm/onnxruntime-node" ]]; then
+    if [[ -z "$online" ]] && nm=$(bash "$root/tests/ref/setup_onnx_ref.sh" ort "$cache" --online | tail -n 1) &&
+       [[ -d "$nm/onnxruntime-node" ]]; then :; else
+      echo "could not install onnxruntime-node: $nm"; return 1
+    fi
+  fi
+  export NODE_PATH="$nm"
+  version[ort]="onnxruntime-node $(node -p "require('onnxruntime-node/package.json').version")"
+}
+setup_opencv() {
+  $py -c 'import cv2, numpy' 2>/dev/null || apt_install python3-opencv python3-numpy || return 1
+  version[opencv]="opencv-dnn $($py -c 'import cv2; print(cv2.__version__)')"
+}
+setup_xnnpack() {
+  apt_install libxnnpack-dev libpthreadpool-dev || return 1
+  local link="$builddir/CMakeFiles/mnv2_cli.dir/link.txt"
+  [[ -f "$builddir/libmnv2.a" && -f "$link" ]] ||
+    { echo "needs the CMake build of mnv2 next to $mnv2 (libmnv2.a)"; return 1; }
+  # The libraries libmnv2 links, as CMake put them on the mnv2 link line.
+  local libs
+  libs=$(sed 's/.*libmnv2\.a//' "$link")
+  ${CXX:-c++} -O2 -std=c++20 -I"$root/src" -I"$root/include" "$here/xnnpack_bench.cpp" \
+    "$builddir/libmnv2.a" $libs -lXNNPACK -lpthreadpool -lpthread -o "$work/xnnpack_bench" \
+    >"$work/xnn_build.log" 2>&1 || { echo "runner build failed: $(head -c 400 "$work/xnn_build.log")"; return 1; }
+  version[xnnpack]="xnnpack $(dpkg-query -W -f='${Version}' libxnnpack-dev)"
+}
+
+# run_peer PEER INPUT B T WARMUP ITERS [PROBS_OUT]: one JSON line with samples_ms.
+run_peer() {
+  local p=$1 in=$2 b=$3 t=$4 wu=$5 it=$6 probs=${7:-}
+  case "$p" in
+    ort) node "$here/ort_bench.js" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
+    opencv) $py "$here/opencv_bench.py" "$work/m.pb" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
+    xnnpack) "$work/xnnpack_bench" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
+  esac
+}
+
+for p in $peers; do
+  case "$p" in ort|opencv|xnnpack) ;; *) echo "run.sh: unknown peer '$p'" >&2; exit 2 ;; esac
+  if "setup_$p" >"$work/setup_$p.log" 2>&1; then
+    active="$active $p"
+  else
+    skipped[$p]=$(tail -n 1 "$work/setup_$p.log")
+    echo "run.sh: skipping $p: ${skipped[$p]}" >&2
+  fi
+done
+[[ -n "$active" ]] || { echo "run.sh: no peer could be installed" >&2; exit 3; }
+
+"$mnv2" convert --synthetic 1.4 224 -o "$work/m.onnx" >/dev/null
+"$mnv2" convert --synthetic 1.4 224 -o "$work/m.pb" >/dev/null
 
 # ---- correctness gate ------------------------------------------------------------------
 for b in $batches; do
-  "$mnv2" bench --model "$model" --threads 1 --batch "$b" --warmup 0 --iterations 1 --json \
+  "$mnv2" bench --model "$work/m.onnx" --threads 1 --batch "$b" --warmup 0 --iterations 1 --json \
     --dump "$work/check$b" >/dev/null
-  node "$here/ort_bench.js" "$model" "$work/check$b.input.bin" "$b" 224 224 3 1 0 1 \
-    "$work/check$b.ort.bin" >/dev/null
-  python3 - "$work/check$b.probs.bin" "$work/check$b.ort.bin" "$b" <<'PY'
+  for p in $active; do
+    run_peer "$p" "$work/check$b.input.bin" "$b" 1 0 1 "$work/check$b.$p.bin" >/dev/null
+    $py - "$work/check$b.probs.bin" "$work/check$b.$p.bin" "$b" "$p" >>"$work/gate.txt" <<'PY'
 import array, sys
 a = array.array('f'); b = array.array('f')
 with open(sys.argv[1], 'rb') as f: a.frombytes(f.read())
 with open(sys.argv[2], 'rb') as f: b.frombytes(f.read())
+p = sys.argv[4]
 if len(a) != len(b) or not a:
-    sys.exit(f"run.sh: output sizes differ: mnv2 {len(a)} vs ORT {len(b)} floats")
+    sys.exit(f"run.sh: output sizes differ: mnv2 {len(a)} vs {p} {len(b)} floats")
 d = max(abs(x - y) for x, y in zip(a, b))
-print(f"check batch {sys.argv[3]}: max |mnv2 - ORT| probability difference {d:.3g}", file=sys.stderr)
+print(f"check batch {sys.argv[3]}: max |mnv2 - {p}| probability difference {d:.3g}", file=sys.stderr)
 if not d <= 1e-5:
-    sys.exit(f"run.sh: mnv2 and ONNX Runtime disagree (max abs diff {d:.3g} > 1e-5); not timing")
+    sys.exit(f"run.sh: mnv2 and {p} disagree (max abs diff {d:.3g} > 1e-5); not timing")
+print(f"{p} {sys.argv[3]} {d:.3g}")
 PY
+  done
 done
 
 # ---- interleaved timing ----------------------------------------------------------------
 for t in $threads_list; do
   for b in $batches; do
     for r in $(seq 1 "$rounds"); do
-      "$mnv2" bench --model "$model" --threads "$t" --batch "$b" --warmup "$warmup" \
+      "$mnv2" bench --model "$work/m.onnx" --threads "$t" --batch "$b" --warmup "$warmup" \
         --iterations "$iterations" --json --samples >"$work/mnv2_t${t}_b${b}_r$r.json"
-      node "$here/ort_bench.js" "$model" "$work/check$b.input.bin" "$b" 224 224 3 "$t" \
-        "$warmup" "$iterations" >"$work/ort_t${t}_b${b}_r$r.json"
+      for p in $active; do
+        run_peer "$p" "$work/check$b.input.bin" "$b" "$t" "$warmup" "$iterations" \
+          >"$work/${p}_t${t}_b${b}_r$r.json"
+      done
     done
   done
 done
 
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
-python3 - "$work" "$threads_list" "$batches" "$rounds" "$cpu" "$(nproc)" \
-  "$(cut -d' ' -f1-3 /proc/loadavg)" "$(node -p "require('onnxruntime-node/package.json').version")" \
+versions=""; for p in $active; do versions+="$p=${version[$p]};"; done
+skips=""; for p in "${!skipped[@]}"; do skips+="$p=${skipped[$p]};"; done
+$py - "$work" "$threads_list" "$batches" "$rounds" "$cpu" "$(nproc)" \
+  "$(cut -d' ' -f1-3 /proc/loadavg)" "$active" "$versions" "$skips" "$iterations" "$warmup" \
   >"$work/result.json" <<'PY'
-import json, os, statistics, sys, datetime
-work, tl, bl, rounds, cpu, cores, load, ortv = sys.argv[1:9]
+import json, statistics, sys, datetime
+work, tl, bl, rounds, cpu, cores, load, active, versions, skips, its, wu = sys.argv[1:13]
+peers = active.split()
+def kv(s):
+    return dict(x.split("=", 1) for x in s.split(";") if x)
+gate = {}
+for line in open(f"{work}/gate.txt"):
+    p, b, d = line.split()
+    gate.setdefault(p, {})[f"batch{b}"] = float(d)
 def pct(v, p):
     v = sorted(v); pos = p / 100 * (len(v) - 1); lo = int(pos); hi = min(lo + 1, len(v) - 1)
     return v[lo] + (v[hi] - v[lo]) * (pos - lo)
@@ -107,32 +194,53 @@ def stats(s, b):
 res = []
 for t in tl.split():
     for b in bl.split():
-        m, o, ratios = [], [], []
+        m = []
+        ps = {p: [] for p in peers}
+        per_round = {p: [] for p in peers}
         for r in range(1, int(rounds) + 1):
             ms = json.load(open(f"{work}/mnv2_t{t}_b{b}_r{r}.json"))["samples_ms"]
-            os_ = json.load(open(f"{work}/ort_t{t}_b{b}_r{r}.json"))["samples_ms"]
-            m += ms; o += os_
-            ratios.append(pct(ms, 50) / pct(os_, 50))
-        sm, so = stats(m, int(b)), stats(o, int(b))
-        res.append({"threads": int(t), "batch": int(b), "mnv2": sm, "ort": so,
-                    "ratio_median_latency": round(sm["median_ms"] / so["median_ms"], 3),
-                    "ratio_p90_latency": round(sm["p90_ms"] / so["p90_ms"], 3),
-                    "ratio_throughput": round(sm["throughput_ips"] / so["throughput_ips"], 3),
-                    "per_round_median_ratios": [round(x, 3) for x in ratios]})
+            m += ms
+            for p in peers:
+                s = json.load(open(f"{work}/{p}_t{t}_b{b}_r{r}.json"))["samples_ms"]
+                ps[p] += s
+                per_round[p].append(round(pct(ms, 50) / pct(s, 50), 3))
+        sm = stats(m, int(b))
+        row = {"threads": int(t), "batch": int(b), "mnv2": sm, "peers": {}, "ratios": {}}
+        for p in peers:
+            sp = stats(ps[p], int(b))
+            row["peers"][p] = sp
+            row["ratios"][p] = {
+                "median_latency": round(sm["median_ms"] / sp["median_ms"], 3),
+                "p90_latency": round(sm["p90_ms"] / sp["p90_ms"], 3),
+                "throughput": round(sm["throughput_ips"] / sp["throughput_ips"], 3),
+                "per_round_median_latency": per_round[p]}
+        res.append(row)
 print(json.dumps({"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
                   "cpu": cpu, "cores": int(cores), "loadavg_at_end": load,
-                  "model": "synthetic MobileNetV2 1.4/224 (mnv2 convert -> ONNX)",
-                  "peers": {"onnxruntime-node": ortv}, "rounds": int(rounds), "results": res},
-                 indent=1))
+                  "model": "synthetic MobileNetV2 1.4/224 (mnv2 convert -> .onnx / .pb)",
+                  "ratio_meaning": "mnv2 / peer: latency < 1 and throughput > 1 mean mnv2 is faster",
+                  "rounds": int(rounds), "iterations": int(its), "warmup": int(wu),
+                  "peers": kv(versions), "skipped": kv(skips), "gate_max_abs_diff": gate,
+                  "results": res}, indent=1))
 PY
 cat "$work/result.json"
 [[ -n "$out" ]] && cp "$work/result.json" "$out"
-python3 - "$work/result.json" >&2 <<'PY'
+$py - "$work/result.json" >&2 <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
-print(f"{'thr':>3} {'batch':>5} | {'mnv2 med':>9} {'p90':>8} {'img/s':>7} | {'ORT med':>8} {'p90':>8} {'img/s':>7} | mnv2/ORT")
+peers = list(r["peers"])
+hdr = f"{'thr':>3} {'batch':>5} | {'mnv2 med':>9} {'p90':>8} {'img/s':>7}"
+for p in peers:
+    hdr += f" | {p + ' med':>12} {'img/s':>7} {'ratio':>5}"
+print(hdr)
 for x in r["results"]:
-    m, o = x["mnv2"], x["ort"]
-    print(f"{x['threads']:>3} {x['batch']:>5} | {m['median_ms']:>9.2f} {m['p90_ms']:>8.2f} {m['throughput_ips']:>7.1f} |"
-          f" {o['median_ms']:>8.2f} {o['p90_ms']:>8.2f} {o['throughput_ips']:>7.1f} | {x['ratio_median_latency']:.2f}")
+    m = x["mnv2"]
+    line = f"{x['threads']:>3} {x['batch']:>5} | {m['median_ms']:>9.2f} {m['p90_ms']:>8.2f} {m['throughput_ips']:>7.1f}"
+    for p in peers:
+        o = x["peers"][p]
+        line += f" | {o['median_ms']:>12.2f} {o['throughput_ips']:>7.1f} {x['ratios'][p]['median_latency']:>5.2f}"
+    print(line)
+print("ratio = mnv2 median latency / peer median latency (< 1: mnv2 faster)")
+for p, why in r["skipped"].items():
+    print(f"skipped {p}: {why}")
 PY

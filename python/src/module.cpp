@@ -629,10 +629,12 @@ py::dict bench(const py::object& model, const py::object& synthetic, const py::o
   if (warmup < 0) throw Error("warmup must be >= 0");
   if (iterations < 1) throw Error("iterations must be >= 1");
   PyModel::Spec s = make_spec(model, threads, "auto", synthetic, classes, seed, py::none(), true);
+  const double rss0 = current_rss_mib();
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<PyModel> m;
   m.emplace(std::move(s));
   const double load_ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  const double rss_loaded = current_rss_mib();
   BenchResult r;
   {
     py::gil_scoped_release nogil;
@@ -647,10 +649,16 @@ py::dict bench(const py::object& model, const py::object& synthetic, const py::o
   d["model"] = info.name;
   d["format"] = info.format;
   d["isa"] = isa_name(m->model().isa());
+  d["precision"] = precision_name(m->model().precision());
   d["threads"] = r.threads;
+  d["streams"] = 1;  // the CLI's --streams; one model here
+  d["threads_per_stream"] = r.threads;
   d["batch"] = r.batch;
   d["iterations"] = r.iterations;
   d["load_ms"] = load_ms;
+  d["load_all_streams_ms"] = load_ms;
+  d["rss_after_load_mib"] = rss_loaded;
+  d["rss_per_stream_mib"] = rss_loaded - rss0;
   d["first_inference_ms"] = r.first_inference_ms;
   lat["p50"] = r.p50;
   lat["p90"] = r.p90;

@@ -5,6 +5,7 @@
 #include "formats/loader.h"
 #include "graph/mobilenet_v2.h"
 #include "mnv2/mnv2.h"
+#include "api/model_access.h"
 #include "runtime/cpu.h"
 #include "runtime/executor.h"
 #include "runtime/qexecutor.h"
@@ -91,5 +92,7 @@ void Model::run(const float* input, int batch, float* probs, float* logits, floa
 }
 
 std::string Model::summary() const { return graph_summary(impl_->graph); }
+
+Executor& ModelAccess::executor(Model& m) { return *m.impl_->executor; }
 
 }  // namespace mnv2

@@ -105,17 +105,26 @@ class FastExecutor final : public Executor {
     build_steps();
     plan(std::max(1, o.max_batch));
     const char* prof = std::getenv("MNV2_PROFILE");
-    profile_ = prof && *prof && std::string(prof) != "0";
-    if (profile_) {
-      step_ms_.assign(steps_.size(), 0.0);
-      step_run_ms_.assign(steps_.size(), 0.0);
-      step_min_ms_.assign(steps_.size(), 1e300);
-    }
+    profile_env_ = prof && *prof && std::string(prof) != "0";
+    set_profiling(profile_env_);
   }
 
   ~FastExecutor() override {
-    if (profile_ && images_ > 0) print_profile();
+    if (profile_env_ && images_ > 0) print_profile();
   }
+
+  void set_profiling(bool on) override {
+    profile_ = on;
+    if (on && step_ms_.size() != steps_.size()) reset_profile();
+  }
+  void reset_profile() override {
+    step_ms_.assign(steps_.size(), 0.0);
+    step_run_ms_.assign(steps_.size(), 0.0);
+    step_min_ms_.assign(steps_.size(), 1e300);
+    images_ = 0;
+    runs_ = 0;
+  }
+  ExecutorProfile profile() const override;
 
   void run(const float* input, int batch, float* output, float* logits,
            float* features) override {
@@ -154,6 +163,7 @@ class FastExecutor final : public Executor {
     }
     if (timing_) {
       images_ += batch;  // split runs are not timed per step
+      ++runs_;
       for (size_t i = 0; i < steps_.size(); ++i) {
         step_ms_[i] += step_run_ms_[i];
         step_min_ms_[i] = std::min(step_min_ms_[i], step_run_ms_[i] / batch);
@@ -758,9 +768,9 @@ class FastExecutor final : public Executor {
   // Wall time per step on stderr when the executor goes away: mean per image over all runs,
   // and the minimum per image over the runs (robust against preemption on a busy machine;
   // GMAC/s and % use the minimum).
+  static constexpr const char* kKind[] = {"gemm", "im2col+gemm", "dw3x3", "dw", "add", "avgpool",
+                                          "softmax", "affine"};
   void print_profile() const {
-    static const char* kKind[] = {"gemm", "im2col+gemm", "dw3x3", "dw", "add", "avgpool",
-                                  "softmax", "affine"};
     double total = 0, total_min = 0;
     for (double v : step_ms_) total += v;
     for (double v : step_min_ms_) total_min += v;
@@ -800,11 +810,66 @@ class FastExecutor final : public Executor {
   bool grids_set_ = false;
   bool profile_ = false;
   bool timing_ = false;  // profile_, and this run is timed (not split by images)
+  bool profile_env_ = false;  // MNV2_PROFILE=1: print the table when destroyed
+  int64_t runs_ = 0;
   std::vector<double> step_ms_;      // wall ms per step, summed over runs
   std::vector<double> step_run_ms_;  // this run's wall ms per step
   std::vector<double> step_min_ms_;  // minimum over runs of ms per image
   int64_t images_ = 0;
 };
+
+// The profile as data, with a per-image bytes-moved model for roofline estimates: every
+// fp32 activation a step reads (input, second input, fused residual) and writes counted
+// once, and its weights and bias once per run.
+ExecutorProfile FastExecutor::profile() const {
+  ExecutorProfile p;
+  p.images = images_;
+  p.runs = runs_;
+  for (size_t i = 0; i < steps_.size(); ++i) {
+    const Step& s = steps_[i];
+    StepProfile r;
+    r.name = g_.node(s.node).name;
+    r.kind = kKind[int(s.kind)];
+    r.out_h = s.ys.h;
+    r.out_w = s.ys.w;
+    r.out_c = s.ys.c;
+    r.macs = step_macs(s);
+    const int64_t in = s.xs.per_image(), out = s.ys.per_image();
+    int64_t act = in + out, w = 0;
+    switch (s.kind) {
+      case StepKind::Gemm:
+      case StepKind::Im2colGemm:
+        w = int64_t(s.k) * s.cout + s.cout;
+        if (s.residual >= 0) act += out;
+        break;
+      case StepKind::Dw3x3:
+      case StepKind::DwGeneric:
+        w = int64_t(s.dw.kh) * s.dw.kw * s.ys.c + s.ys.c;
+        break;
+      case StepKind::Add:
+        act += in;
+        break;
+      case StepKind::Affine:
+        w = 2 * int64_t(s.ys.c);
+        break;
+      default:
+        break;
+    }
+    r.activation_bytes = act * int64_t(sizeof(float));
+    r.weight_bytes = w * int64_t(sizeof(float));
+    if (s.producer >= 0 || s.consumer >= 0) r.band = int(i);
+    if (s.band_member) {  // find the depthwise step that runs it
+      for (size_t j = 0; j < steps_.size(); ++j)
+        if (steps_[j].producer == int(i) || steps_[j].consumer == int(i)) r.band = int(j);
+    }
+    if (step_ms_.size() == steps_.size()) {
+      r.total_ms = step_ms_[i];
+      r.min_ms_per_image = runs_ > 0 ? step_min_ms_[i] : 0.0;
+    }
+    p.steps.push_back(std::move(r));
+  }
+  return p;
+}
 
 }  // namespace
 

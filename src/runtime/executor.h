@@ -4,10 +4,29 @@
 #pragma once
 
 #include <memory>
+#include <string>
+#include <vector>
 
 #include "graph/graph.h"
 
 namespace mnv2 {
+
+// Per-step wall time of the executor (what `mnv2 bench --per-layer` and MNV2_PROFILE=1 show).
+struct StepProfile {
+  std::string name;       // graph node of the step (a fused projection names the conv)
+  std::string kind;       // "gemm", "im2col+gemm", "dw3x3", "dw", "add", "avgpool", ...
+  int out_h = 0, out_w = 0, out_c = 0;
+  int64_t macs = 0;              // per image
+  int64_t activation_bytes = 0;  // per image: fp32 inputs (and residual) read + output written
+  int64_t weight_bytes = 0;      // per run: packed weights and bias read once
+  int band = -1;                 // steps run interleaved band by band share this id, else -1
+  double total_ms = 0;           // wall time summed over the profiled runs
+  double min_ms_per_image = 0;   // minimum over the profiled runs of ms / batch
+};
+struct ExecutorProfile {
+  int64_t images = 0, runs = 0;
+  std::vector<StepProfile> steps;
+};
 
 struct ExecutorOptions {
   int threads = 1;
@@ -23,6 +42,12 @@ class Executor {
   // logits = graph.logits value, features = graph.features value.
   virtual void run(const float* input, int batch, float* output, float* logits,
                    float* features) = 0;
+  // Profiling: when on, every run adds its per-step wall times to the profile (a clock
+  // read per step; off by default unless MNV2_PROFILE=1). reset_profile() clears it.
+  // An executor without per-step timing keeps these defaults: an empty profile.
+  virtual void set_profiling(bool) {}
+  virtual void reset_profile() {}
+  virtual ExecutorProfile profile() const { return {}; }
 };
 
 }  // namespace mnv2

@@ -1,0 +1,84 @@
+#include "api/roofline.h"
+
+#include <time.h>
+
+#include <algorithm>
+#include <chrono>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "kernels/fma_peak.h"
+#include "runtime/arena.h"
+#include "runtime/cpu.h"
+
+namespace mnv2 {
+namespace {
+
+double thread_cpu_seconds() {
+  timespec t{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return double(t.tv_sec) + double(t.tv_nsec) * 1e-9;
+}
+
+__attribute__((noinline)) void triad(float* a, const float* b, const float* c, int64_t n, float s) {
+  for (int64_t i = 0; i < n; ++i) a[i] = b[i] + s * c[i];
+}
+
+}  // namespace
+
+double measure_fma_peak_gmacs(Isa isa, int reps) {
+  int64_t (*loop)(int64_t, float*) = nullptr;
+  if (isa == Isa::Avx2) loop = kernels::fma_peak_avx2;
+  if (isa == Isa::Avx512) loop = kernels::fma_peak_avx512;
+  if (!loop || !cpu_supports(isa)) return 0.0;
+  float sink = 0;
+  loop(1'000'000, &sink);  // wake the core up
+  double best = 0;
+  for (int r = 0; r < std::max(1, reps); ++r) {
+    const double c0 = thread_cpu_seconds();
+    const int64_t macs = loop(20'000'000, &sink);
+    const double s = thread_cpu_seconds() - c0;
+    if (s > 0) best = std::max(best, double(macs) / s / 1e9);
+  }
+  return best;
+}
+
+double measure_triad_gbs(int64_t array_bytes, int threads, int reps) {
+  if (array_bytes < 4096 || array_bytes > (int64_t(1) << 32))
+    throw Error("triad: array size must be in [4 KiB, 4 GiB]");
+  threads = std::clamp(threads, 1, 256);
+  const int64_t n = array_bytes / int64_t(sizeof(float));
+  const size_t count = size_t(n);
+  AlignedBuffer a(count), b(count), c(count);
+  std::fill(a.data(), a.data() + n, 0.f);
+  std::fill(b.data(), b.data() + n, 1.f);
+  std::fill(c.data(), c.data() + n, 2.f);
+  // Each pass: every thread runs its slice `inner` times (more for arrays in cache, so
+  // that one pass lasts long enough to time).
+  const int inner = int(std::clamp<int64_t>((int64_t(64) << 20) / (3 * array_bytes), 1, 4096));
+  // A pass lasts as long as its slowest thread's CPU time (not wall time, so that other
+  // processes taking the core away do not count as lost bandwidth).
+  std::vector<double> cpu(count > 0 ? size_t(threads) : 1);
+  auto pass = [&]() {
+    std::vector<std::thread> pool;
+    for (int t = 0; t < threads; ++t)
+      pool.emplace_back([&, t] {
+        const int64_t lo = n * t / threads, hi = n * (t + 1) / threads;
+        const double c0 = thread_cpu_seconds();
+        for (int k = 0; k < inner; ++k)
+          triad(a.data() + lo, b.data() + lo, c.data() + lo, hi - lo, 0.5f + float(k & 1));
+        cpu[size_t(t)] = thread_cpu_seconds() - c0;
+      });
+    for (auto& th : pool) th.join();
+    return *std::max_element(cpu.begin(), cpu.end());
+  };
+  pass();
+  double best = 1e300;
+  for (int r = 0; r < std::max(1, reps); ++r) best = std::min(best, pass());
+  volatile float keep = a.data()[n / 2];
+  (void)keep;
+  return 3.0 * double(array_bytes) * inner / best / 1e9;
+}
+
+}  // namespace mnv2
