@@ -1,11 +1,14 @@
 // Writes a seed corpus for fuzz_tflite: small models covering every op the loader knows
-// (float32 and float16 weights), made with mnv2's own writer.
+// (float32 and float16 weights, and full-integer int8 files from mnv2's quantizer), made
+// with mnv2's own writer.
 #include <cstdio>
 #include <fstream>
 #include <string>
 
 #include "formats/tflite.h"
 #include "graph/mobilenet_v2.h"
+#include "quant/calibration.h"
+#include "quant/quantize.h"
 
 using namespace mnv2;
 
@@ -84,6 +87,28 @@ void save(const std::string& dir, const std::string& name, const Graph& g, bool 
   std::printf("%s/%s: %zu bytes\n", dir.c_str(), name.c_str(), b.size());
 }
 
+// The quantizer's int8 file of g, calibrated by min/max on a few deterministic inputs.
+void save_int8(const std::string& dir, const std::string& name, const Graph& g) {
+  quant::GraphObserver obs(g);
+  std::vector<float> x(size_t(g.info.height) * size_t(g.info.width) * 3);
+  uint32_t s = 7;
+  for (int image = 0; image < 3; ++image) {
+    for (float& v : x) {
+      s = s * 1664525u + 1013904223u;
+      v = float(s >> 8) / float(1u << 24) * 2.f - 1.f;
+    }
+    obs.observe(x.data(), 1);
+  }
+  Graph q = g;
+  quant::quantize_graph(q, obs.stats(), {});
+  TfliteWriteOptions o;
+  o.int8 = true;
+  const std::vector<uint8_t> b = write_tflite(q, o);
+  std::ofstream f(dir + "/" + name, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  std::printf("%s/%s: %zu bytes\n", dir.c_str(), name.c_str(), b.size());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -97,6 +122,8 @@ int main(int argc, char** argv) {
     save(dir, "plain_fp16.tflite", small_graph(false, 8, 5, false), true);
     save(dir, "affine_pad.tflite", small_graph(true, 9, 3, true), false);
     save(dir, "affine_pad_fp16.tflite", small_graph(true, 9, 3, true), true);
+    save_int8(dir, "plain_int8.tflite", small_graph(false, 8, 5, false));
+    save_int8(dir, "pad_int8.tflite", small_graph(false, 9, 3, true));
   } catch (const std::exception& e) {
     std::fprintf(stderr, "make_seeds: %s\n", e.what());
     return 1;

@@ -301,6 +301,40 @@ TEST(QuantizeTflite, Int8FileFollowsTheSpecAndReadsBack) {
   }
 }
 
+// Found by fuzz_tflite: a finite but huge quantization scale made a dequantized bias
+// infinite; the loader accepted it and the graph could not be written back. Such files are
+// refused at load, naming the tensor.
+TEST(QuantizeTflite, HugeScaleThatOverflowsFloatIsRefused) {
+  const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 11);
+  const Graph q = quantize_random(g, quant::CalibrationMethod::MinMax, 1);
+  TfliteWriteOptions o;
+  o.int8 = true;
+  std::vector<uint8_t> bytes = write_tflite(q, o);
+  // The first int32 bias tensor's scale, located by its bytes and replaced by 3e38.
+  const FileModel m = parse_tflite(bytes);
+  float scale = 0;
+  for (const FileTensor& t : m.tensors)
+    if (t.type == tfl::kInt32 && t.scale.size() > 1) {
+      scale = t.scale[1];
+      break;
+    }
+  ASSERT_GT(scale, 0.f);
+  uint8_t pattern[4], huge[4];
+  const float big = 3e38f;
+  std::memcpy(pattern, &scale, 4);
+  std::memcpy(huge, &big, 4);
+  auto at = std::search(bytes.begin(), bytes.end(), pattern, pattern + 4);
+  ASSERT_NE(at, bytes.end());
+  std::copy(huge, huge + 4, at);
+  try {
+    load_tflite_bytes(bytes.data(), bytes.size(), "huge_scale.tflite");
+    FAIL() << "a bias that dequantizes to infinity was accepted";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("non-finite"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("huge_scale.tflite"), std::string::npos) << e.what();
+  }
+}
+
 TEST(QuantizeTflite, TfliteWasmRunsTheInt8FileWithTheFloatTop1) {
   std::string why;
   const std::string pkg = tflite_wasm_package(&why);

@@ -275,6 +275,12 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
     if (!std::isfinite(x))
       fail(ctx, tdesc(t) + " element " + std::to_string(i) + " is not finite");
   };
+  // A finite scale can still be so large that the real value overflows float.
+  auto check_dequantized = [&](float x, int64_t i) {
+    if (!std::isfinite(x))
+      fail(ctx, tdesc(t) + " element " + std::to_string(i) +
+                    " dequantizes to a non-finite value (quantization scale too large)");
+  };
   auto check_zero_points = [&]() {
     for (int64_t z : ti.zero_point)
       if (z < -65536 || z > 65536)
@@ -335,6 +341,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
         const size_t k = param(i);
         const int64_t q = ti.type == kUInt8 ? int64_t(p[i]) : int64_t(int8_t(p[i]));
         v[size_t(i)] = float(double(q - zp(k)) * double(ti.scale[k]));
+        check_dequantized(v[size_t(i)], i);
       }
       break;
     }
@@ -358,6 +365,7 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
                           : ti.zero_point.size() == 1        ? ti.zero_point[0]
                                                              : 0;
         v[size_t(i)] = float(double(int64_t(q) - z) * double(sc[k]));
+        check_dequantized(v[size_t(i)], i);
       }
       break;
     }
