@@ -565,64 +565,9 @@ TEST(QuantizeNative, Mnv2ReadsTheIntegerViewBackAndRunsItLikeTfliteWasm) {
 namespace mnv2 {
 namespace {
 
-// Every op path the int8 writer has: explicit PAD (symmetric pads), depth multiplier 2, a
-// depthwise conv without bias, ReLU, FULLY_CONNECTED (per-tensor weights), reshape, ADD.
-Graph all_paths_graph() {
-  Graph g;
-  uint32_t seed = 31;
-  auto rnd = [&](size_t n, float a) {
-    std::vector<float> v = test::random_input(n, seed++);
-    for (float& x : v) x *= a;
-    return v;
-  };
-  g.info.name = "tiny";
-  g.info.format = "synthetic";
-  g.info.height = g.info.width = 8;
-  g.info.channels = 3;
-  g.info.output_name = "probs";
-  g.info.input_name = "image";
-  g.info.has_background = false;
-  g.input = g.add("image", OpType::Input);
-  auto conv = [&](const std::string& name, int src, int cin, int cout, int k, int s, int pt,
-                  int pb, Activation act, bool dw, int mult, bool bias) {
-    Node n;
-    n.name = name;
-    n.op = dw ? OpType::DepthwiseConv2D : OpType::Conv2D;
-    n.inputs = {src};
-    n.kernel_h = n.kernel_w = k;
-    n.stride_h = n.stride_w = s;
-    n.pad_top = n.pad_left = pt;
-    n.pad_bottom = n.pad_right = pb;
-    n.activation = act;
-    n.depth_multiplier = mult;
-    n.out_channels = dw ? 0 : cout;
-    n.weights = rnd(dw ? size_t(k * k * cin * mult) : size_t(cout * k * k * cin), 0.6f);
-    if (bias) n.bias = rnd(size_t(dw ? cin * mult : cout), 0.3f);
-    return g.add(n);
-  };
-  const int c1 = conv("c1", g.input, 3, 8, 3, 2, 0, 1, Activation::Relu6, false, 1, true);
-  const int d1 = conv("d1", c1, 8, 8, 3, 1, 1, 1, Activation::Relu6, true, 1, true);
-  const int p1 = conv("p1", d1, 8, 8, 1, 1, 0, 0, Activation::None, false, 1, true);
-  const int a1 = g.add("add", OpType::Add, {p1, c1});
-  const int c2 = conv("c2_symmetric", a1, 8, 16, 3, 2, 1, 1, Activation::Relu, false, 1, true);
-  const int d2 = conv("d2_mult2", c2, 16, 32, 3, 1, 1, 1, Activation::Relu6, true, 2, false);
-  g.features = g.add("pool", OpType::GlobalAvgPool, {d2});
-  Node fc;
-  fc.name = "fc";
-  fc.op = OpType::FullyConnected;
-  fc.inputs = {g.features};
-  fc.out_channels = 10;
-  fc.weights = rnd(320, 0.8f);
-  fc.bias = rnd(10, 0.2f);
-  const int f = g.add(fc);
-  g.logits = g.add("logits", OpType::Reshape, {f});
-  g.output = g.add("softmax", OpType::Softmax, {g.logits});
-  g.finalize();
-  return g;
-}
 
 TEST(QuantizeTflite, EveryOpPathRunsInTfliteWasmAndMnv2) {
-  const Graph g = all_paths_graph();
+  const Graph g = test::all_ops_graph(false, 31);
   const Graph q = quantize_random(g, quant::CalibrationMethod::MinMax, 8);
   EXPECT_TRUE(quant::check_int8_constraints(q).empty());
   EXPECT_EQ(q.node(g.logits - 1).qweight_scales.size(), 1u);  // FC: per-tensor weights

@@ -4,6 +4,8 @@
 #include <string>
 #include <vector>
 
+#include "graph/graph.h"
+
 namespace mnv2::test {
 
 // ../shared/data (or $MNV2_TEST_DATA); empty when absent, so tests can GTEST_SKIP.
@@ -16,5 +18,11 @@ double rel_l2(const float* a, const double* b, size_t n);
 double max_abs_diff(const float* a, const double* b, size_t n);
 // Runs a shell command, returns exit status and captures stdout+stderr.
 int run_command(const std::string& cmd, std::string* output);
+
+// A small graph (8x8x3 input) that exercises every op and writer path: input normalisation
+// in the graph when `affine` (ChannelAffine -> MUL + ADD), SAME stride-2 conv, depthwise,
+// residual add, symmetric pads that need an explicit PAD, depth multiplier 2 without bias,
+// global pool, FC, flatten, softmax. Weights drawn from random_input(.., seed, seed+1, ...).
+Graph all_ops_graph(bool affine, uint32_t seed = 11);
 
 }  // namespace mnv2::test

@@ -182,77 +182,6 @@ TEST(TfliteGolden, CliInfoOnRealModels) {
 // ---------------------------------------------------------------------------------------
 // Round trips through the writer.
 
-// A small graph that exercises every op and writer path: input normalisation in the graph
-// (ChannelAffine -> MUL + ADD), SAME stride-2 conv, depthwise, residual add, symmetric pads
-// that need an explicit PAD, depth multiplier 2 without bias, global pool, FC, flatten, softmax.
-Graph tiny_graph(bool affine) {
-  Graph g;
-  uint32_t seed = 11;
-  auto rnd = [&](size_t n, float a) {
-    std::vector<float> v = test::random_input(n, seed++);
-    for (float& x : v) x *= a;
-    return v;
-  };
-  g.info.name = "tiny";
-  g.info.format = "synthetic";
-  g.info.height = g.info.width = 8;
-  g.info.channels = 3;
-  g.info.output_name = "probs";
-  g.info.input_name = "image";
-  g.info.has_background = false;
-  g.input = g.add("image", OpType::Input);
-  int x = g.input;
-  if (affine) {
-    Node a;
-    a.name = "normalize";
-    a.op = OpType::ChannelAffine;
-    a.inputs = {x};
-    a.weights = {1 / 127.5f, 1 / 128.f, 1 / 100.f};
-    a.bias = {-1.f, -0.9f, -1.2f};
-    x = g.add(a);
-    g.info.normalization_in_graph = true;
-    g.info.channel_order = ChannelOrder::BGR;
-    g.info.mean = 0.f;
-    g.info.scale = 1.f;
-  }
-  auto conv = [&](const std::string& name, int src, int cin, int cout, int k, int s, int pt,
-                  int pb, Activation act, bool dw, int mult, bool bias) {
-    Node n;
-    n.name = name;
-    n.op = dw ? OpType::DepthwiseConv2D : OpType::Conv2D;
-    n.inputs = {src};
-    n.kernel_h = n.kernel_w = k;
-    n.stride_h = n.stride_w = s;
-    n.pad_top = n.pad_left = pt;
-    n.pad_bottom = n.pad_right = pb;
-    n.activation = act;
-    n.depth_multiplier = mult;
-    n.out_channels = dw ? 0 : cout;
-    const size_t wn = dw ? size_t(k * k * cin * mult) : size_t(cout * k * k * cin);
-    n.weights = rnd(wn, 0.6f);
-    if (bias) n.bias = rnd(size_t(dw ? cin * mult : cout), 0.3f);
-    return g.add(n);
-  };
-  const int c1 = conv("c1", x, 3, 8, 3, 2, 0, 1, Activation::Relu6, false, 1, true);
-  const int d1 = conv("d1", c1, 8, 8, 3, 1, 1, 1, Activation::Relu6, true, 1, true);
-  const int p1 = conv("p1", d1, 8, 8, 1, 1, 0, 0, Activation::None, false, 1, true);
-  const int a1 = g.add("add", OpType::Add, {p1, c1});
-  const int c2 = conv("c2_symmetric", a1, 8, 16, 3, 2, 1, 1, Activation::Relu, false, 1, true);
-  const int d2 = conv("d2_mult2", c2, 16, 32, 3, 1, 1, 1, Activation::Relu6, true, 2, false);
-  g.features = g.add("pool", OpType::GlobalAvgPool, {d2});
-  Node fc;
-  fc.name = "fc";
-  fc.op = OpType::FullyConnected;
-  fc.inputs = {g.features};
-  fc.out_channels = 10;
-  fc.weights = rnd(320, 0.8f);
-  fc.bias = rnd(10, 0.2f);
-  const int f = g.add(fc);
-  g.logits = g.add("logits", OpType::Reshape, {f});
-  g.output = g.add("softmax", OpType::Softmax, {g.logits});
-  g.finalize();
-  return g;
-}
 
 double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
   std::vector<double> bd(b.begin(), b.end());
@@ -346,7 +275,7 @@ TEST(TfliteRoundTrip, Fp16KeepsTop1AndProbabilities) {
 }
 
 TEST(TfliteRoundTrip, TinyGraphEveryWriterPath) {
-  const Graph src = tiny_graph(true);
+  const Graph src = test::all_ops_graph(true);
   for (bool fp16 : {false, true}) {
     TfliteWriteOptions o;
     o.fp16 = fp16;
@@ -472,8 +401,8 @@ TEST(TfliteWasm, RealTfliteRuntimeAgreesWithMnv2) {
   std::vector<Case> cases;
   cases.push_back({"synthetic_0.5_96", build_mobilenet_v2(0.5f, 96, 1001, 21), false, -1.f, 1.f});
   cases.push_back({"synthetic_0.5_96_fp16", build_mobilenet_v2(0.5f, 96, 1001, 21), true, -1.f, 1.f});
-  cases.push_back({"tiny_all_paths", tiny_graph(true), false, 0.f, 255.f});
-  cases.push_back({"tiny_all_paths_fp16", tiny_graph(true), true, 0.f, 255.f});
+  cases.push_back({"tiny_all_paths", test::all_ops_graph(true), false, 0.f, 255.f});
+  cases.push_back({"tiny_all_paths_fp16", test::all_ops_graph(true), true, 0.f, 255.f});
   // The real Coral model, dequantized to float by mnv2, on a real photo.
   if (const std::string data = test::data_dir(); !data.empty()) {
     Graph g = load_graph(data + "/coral/mobilenet_v2_1.0_224_quant.tflite");
@@ -911,7 +840,7 @@ TEST(TfliteRobustness, EveryPrefixOfTinyModelThrows) {
   for (bool fp16 : {false, true}) {
     TfliteWriteOptions o;
     o.fp16 = fp16;
-    const std::vector<uint8_t> bytes = write_tflite(tiny_graph(true), o);
+    const std::vector<uint8_t> bytes = write_tflite(test::all_ops_graph(true), o);
     const std::string err = run_isolated([&]() -> std::string {
       for (size_t len = 0; len < bytes.size(); ++len) {
         try {
@@ -950,10 +879,10 @@ TEST(TfliteRobustness, PrefixesOfSyntheticModelThrow) {
 }
 
 TEST(TfliteRobustness, RandomCorruptionNeverCrashes) {
-  const std::vector<uint8_t> f32 = write_tflite(tiny_graph(true), {});
+  const std::vector<uint8_t> f32 = write_tflite(test::all_ops_graph(true), {});
   TfliteWriteOptions half;
   half.fp16 = true;
-  const std::vector<uint8_t> f16 = write_tflite(tiny_graph(false), half);
+  const std::vector<uint8_t> f16 = write_tflite(test::all_ops_graph(false), half);
   const std::string err = run_isolated([&]() -> std::string {
     std::mt19937 rng(20261125);
     int errors = 0, loads = 0;
@@ -992,7 +921,7 @@ TEST(TfliteRobustness, RandomCorruptionNeverCrashes) {
 }
 
 TEST(TfliteRobustness, WrongMagic) {
-  std::vector<uint8_t> bytes = write_tflite(tiny_graph(false), {});
+  std::vector<uint8_t> bytes = write_tflite(test::all_ops_graph(false), {});
   std::memcpy(&bytes[4], "TFL2", 4);
   try {
     load_tflite_bytes(bytes.data(), bytes.size(), "magic.tflite");
