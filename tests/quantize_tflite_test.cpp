@@ -22,6 +22,8 @@
 #include "image_fixtures.h"
 #include "quant/calibration.h"
 #include "quant/quantize.h"
+#include "runtime/cpu.h"
+#include "runtime/qexecutor.h"
 #include "runtime/qreference.h"
 #include "runtime/reference.h"
 #include "test_util.h"
@@ -635,6 +637,49 @@ TEST(QuantizeTflite, EveryOpPathRunsInTfliteWasmAndMnv2) {
   EXPECT_GE(clear, 4);
   EXPECT_LE(worst, 8);
   std::remove(path.c_str());
+}
+
+// Every op path of the int8 executor (im2col conv with asymmetric padding, 3x3 depthwise,
+// generic depthwise with multiplier 2, 1x1 conv, ADD, MEAN / average pool, per-tensor FC,
+// softmax) in both rounding modes equals the integer reference in the matching mode
+// exactly, for every ISA this CPU runs, 1 and 2 threads, batch 1 and 3.
+TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
+  const Graph q = quantize_random(all_paths_graph(), quant::CalibrationMethod::MinMax, 8);
+  ASSERT_TRUE(q.quantized());
+  const size_t per = 8 * 8 * 3;
+  std::vector<float> x;
+  for (uint32_t i = 0; i < 3; ++i) {
+    const std::vector<float> v = test::random_input(per, 300 + i);
+    x.insert(x.end(), v.begin(), v.end());
+  }
+  std::vector<uint8_t> xq(x.size());
+  quantize_input(q.node(q.input).out_q, x.data(), xq.data(), int64_t(x.size()));
+  const QuantParams oq = q.node(q.output).out_q, lq = q.node(q.logits).out_q;
+  for (QRequantMode mode : {QRequantMode::Tflite, QRequantMode::Xnnpack}) {
+    const QReferenceResult ref = qreference_run(q, xq.data(), 3, {q.logits}, mode);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      if (!cpu_supports(isa)) continue;
+      for (int threads : {1, 2})
+        for (int batch : {1, 3}) {
+          ExecutorOptions eo;
+          eo.isa = isa;
+          eo.threads = threads;
+          eo.max_batch = batch;
+          eo.int8_rounding =
+              mode == QRequantMode::Xnnpack ? Int8Rounding::Xnnpack : Int8Rounding::Tflite;
+          const std::unique_ptr<Executor> ex = make_int8_executor(q, eo);
+          std::vector<float> p(size_t(batch) * 10), l(p.size());
+          ex->run(x.data(), batch, p.data(), l.data(), nullptr);
+          int bad = 0;
+          for (size_t k = 0; k < p.size(); ++k) {
+            bad += p[k] != dequantize(oq, ref.output[k]);
+            bad += l[k] != dequantize(lq, ref.kept.at(q.logits)[k]);
+          }
+          EXPECT_EQ(bad, 0) << (mode == QRequantMode::Xnnpack ? "xnnpack " : "tflite ")
+                            << isa_name(isa) << " threads " << threads << " batch " << batch;
+        }
+    }
+  }
 }
 
 }  // namespace
