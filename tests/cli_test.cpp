@@ -60,5 +60,22 @@ TEST(CliHelp, EveryCommandHasHelp) {
   }
 }
 
+// --int8-rounding: documented wherever --precision is, reported, and checked.
+TEST(CliInt8Rounding, HelpReportAndBadValue) {
+  for (const char* cmd : {"classify", "bench", "eval", "embed", "serve", "info"}) {
+    std::string h;
+    EXPECT_EQ(test::run_command(cli() + " " + cmd + " --help", &h), 0) << cmd;
+    EXPECT_NE(h.find("--int8-rounding"), std::string::npos) << cmd << ": " << h;
+  }
+  std::string out;
+  ASSERT_EQ(test::run_command(cli() + " info --synthetic 0.35 96 --json --int8-rounding xnnpack",
+                              &out),
+            0)
+      << out;
+  EXPECT_NE(out.find("\"int8_rounding\":null"), std::string::npos) << out;  // fp32 model
+  EXPECT_EQ(test::run_command(cli() + " bench --synthetic 0.35 96 --int8-rounding fast", &out), 1);
+  EXPECT_NE(out.find("--int8-rounding must be tflite or xnnpack"), std::string::npos) << out;
+}
+
 }  // namespace
 }  // namespace mnv2

@@ -9,7 +9,12 @@
 #include "graph/mobilenet_v2.h"
 #include "kernels/qmath.h"
 #include "mnv2/mnv2.h"
+#include "quant/calibration.h"
+#include "quant/quantize.h"
+#include "runtime/cpu.h"
+#include "runtime/qexecutor.h"
 #include "runtime/qreference.h"
+#include "test_util.h"
 
 namespace mnv2 {
 namespace {
@@ -159,6 +164,96 @@ TEST(Int8Semantics, PrecisionSelection) {
         << e.what();
   }
   EXPECT_FALSE(build_mobilenet_v2(0.35f, 96, 10, 1).quantized());
+}
+
+// The fast int8 executor in both rounding modes (Options::int8_rounding) equals the integer
+// reference in the matching QRequantMode exactly, on a synthetic MobileNetV2 quantized by
+// mnv2's own quantizer (per-channel convolutions, im2col first conv, 3x3 depthwise with
+// strides 1 and 2, residual ADDs, average pool, per-tensor FC, softmax): every ISA this CPU
+// runs, 1 and 2 threads, batch 1 and 3; probabilities, logits and pooled features.
+TEST(Int8Semantics, FastExecutorEqualsReferenceInBothRoundingModes) {
+  const Graph g0 = build_mobilenet_v2(0.35f, 96, 1001, 5);
+  quant::GraphObserver obs(g0);
+  const size_t per = size_t(96) * 96 * 3;
+  for (uint32_t i = 0; i < 3; ++i) {
+    const std::vector<float> x = test::random_input(per, 40 + i);
+    obs.observe(x.data(), 1);
+  }
+  Graph g = g0;
+  quant::quantize_graph(g, obs.stats(), {});
+  ASSERT_TRUE(g.quantized());
+  const int classes = g.node(g.output).shape.c, fdim = g.node(g.features).shape.c;
+
+  constexpr int kImages = 3;
+  std::vector<float> x;
+  for (uint32_t i = 0; i < kImages; ++i) {
+    const std::vector<float> v = test::random_input(per, 90 + i);
+    x.insert(x.end(), v.begin(), v.end());
+  }
+  std::vector<uint8_t> xq(x.size());
+  quantize_input(g.node(g.input).out_q, x.data(), xq.data(), int64_t(x.size()));
+
+  for (QRequantMode mode : {QRequantMode::Tflite, QRequantMode::Xnnpack}) {
+    const char* mname = mode == QRequantMode::Xnnpack ? "xnnpack" : "tflite";
+    const QReferenceResult ref = qreference_run(g, xq.data(), kImages, {g.logits, g.features}, mode);
+    int runs = 0;
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+      if (!cpu_supports(isa)) {
+        if (mode == QRequantMode::Tflite)
+          std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
+        continue;
+      }
+      for (int threads : {1, 2})
+        for (int batch : {1, 3}) {
+          ExecutorOptions eo;
+          eo.isa = isa;
+          eo.threads = threads;
+          eo.max_batch = batch;
+          eo.int8_rounding =
+              mode == QRequantMode::Xnnpack ? Int8Rounding::Xnnpack : Int8Rounding::Tflite;
+          const std::unique_ptr<Executor> ex = make_int8_executor(g, eo);
+          const int first = batch == 1 ? runs % kImages : 0;
+          std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
+              feats(size_t(batch) * fdim);
+          ex->run(x.data() + size_t(first) * per, batch, probs.data(), logits.data(),
+                  feats.data());
+          int bad = 0;
+          auto cmp = [&](const std::vector<float>& got, int id, const std::vector<uint8_t>& want,
+                         int width) {
+            const QuantParams q = g.node(id).out_q;
+            for (int b = 0; b < batch; ++b)
+              for (int k = 0; k < width; ++k)
+                bad += got[size_t(b) * width + k] !=
+                       dequantize(q, want[size_t(first + b) * width + k]);
+          };
+          cmp(probs, g.output, ref.output, classes);
+          cmp(logits, g.logits, ref.kept.at(g.logits), classes);
+          cmp(feats, g.features, ref.kept.at(g.features), fdim);
+          EXPECT_EQ(bad, 0) << mname << " " << isa_name(isa) << " threads " << threads
+                            << " batch " << batch;
+          ++runs;
+        }
+    }
+    EXPECT_GE(runs, 4) << mname;
+  }
+  // The two modes really differ somewhere on this model (otherwise the test proves little).
+  const QReferenceResult t = qreference_run(g, xq.data(), kImages, {g.logits});
+  const QReferenceResult xr =
+      qreference_run(g, xq.data(), kImages, {g.logits}, QRequantMode::Xnnpack);
+  EXPECT_NE(t.kept.at(g.logits), xr.kept.at(g.logits));
+}
+
+// Public API: Options::int8_rounding reaches the executor; the names are stable.
+TEST(Int8Semantics, Int8RoundingOption) {
+  EXPECT_STREQ(int8_rounding_name(Int8Rounding::Tflite), "tflite");
+  EXPECT_STREQ(int8_rounding_name(Int8Rounding::Xnnpack), "xnnpack");
+  Options o;
+  EXPECT_EQ(o.int8_rounding, Int8Rounding::Tflite);
+  o.threads = 1;
+  o.int8_rounding = Int8Rounding::Xnnpack;
+  Model f = Model::synthetic(0.35f, 96, 10, 1, o);  // fp32: the option is ignored
+  EXPECT_EQ(f.precision(), Precision::Fp32);
+  EXPECT_EQ(f.int8_rounding(), Int8Rounding::Xnnpack);
 }
 
 }  // namespace

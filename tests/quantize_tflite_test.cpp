@@ -22,6 +22,8 @@
 #include "image_fixtures.h"
 #include "quant/calibration.h"
 #include "quant/quantize.h"
+#include "runtime/cpu.h"
+#include "runtime/qexecutor.h"
 #include "runtime/qreference.h"
 #include "runtime/reference.h"
 #include "test_util.h"
@@ -614,6 +616,78 @@ TEST(QuantizeTflite, EveryOpPathRunsInTfliteWasmAndMnv2) {
   EXPECT_GE(clear, 4);
   EXPECT_LE(worst, 8);
   std::remove(path.c_str());
+}
+
+// Every op path of the int8 executor (im2col conv with asymmetric padding, 3x3 depthwise,
+// generic depthwise with multiplier 2, 1x1 conv, ADD, MEAN / average pool, per-tensor FC,
+// softmax) in both rounding modes equals the integer reference in the matching mode
+// exactly, node by node (each node made the graph output in turn), for every ISA this CPU
+// runs, 1 and 2 threads, batch 1 and 3. A second copy re-quantizes the ADD so that half
+// the sums are exact ties (equal input scales, output scale twice that): TFLite rounds
+// them away from zero, XNNPACK upwards, so the two modes must differ there and a wrong ADD
+// kernel for the mode is caught.
+TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
+  const Graph q = quantize_random(all_paths_graph(), quant::CalibrationMethod::MinMax, 8);
+  ASSERT_TRUE(q.quantized());
+  int add = -1;
+  for (int id = 0; id < int(q.nodes.size()); ++id)
+    if (q.node(id).op == OpType::Add) add = id;
+  ASSERT_GE(add, 0);
+  Graph ties = q;
+  {
+    Node& a = ties.nodes[size_t(ties.node(add).inputs[0])];
+    const Node& b = ties.node(ties.node(add).inputs[1]);
+    ASSERT_NE(b.activation, Activation::None);  // c1 (ReLU6) takes p1's (signed) grid
+    ties.nodes[size_t(ties.node(add).inputs[1])].out_q = a.out_q;
+    ties.nodes[size_t(add)].out_q = QuantParams{2.f * a.out_q.scale, 128};
+  }
+  const size_t per = 8 * 8 * 3;
+  std::vector<float> x;
+  for (uint32_t i = 0; i < 3; ++i) {
+    const std::vector<float> v = test::random_input(per, 300 + i);
+    x.insert(x.end(), v.begin(), v.end());
+  }
+  for (const Graph* gp : {&q, static_cast<const Graph*>(&ties)}) {
+    std::vector<uint8_t> xq(x.size());
+    quantize_input(gp->node(gp->input).out_q, x.data(), xq.data(), int64_t(x.size()));
+    int differing_nodes = 0;
+    for (int id = 1; id < int(gp->nodes.size()); ++id) {
+      Graph t = *gp;
+      t.output = id;
+      t.logits = t.features = -1;
+      const QuantParams oq = t.node(id).out_q;
+      std::vector<uint8_t> by_mode[2];
+      for (QRequantMode mode : {QRequantMode::Tflite, QRequantMode::Xnnpack}) {
+        const bool xnn = mode == QRequantMode::Xnnpack;
+        const std::vector<uint8_t> ref = qreference_run(t, xq.data(), 3, {}, mode).output;
+        by_mode[xnn] = ref;
+        const size_t n = ref.size() / 3;
+        for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+          if (!cpu_supports(isa)) continue;
+          for (int threads : {1, 2})
+            for (int batch : {1, 3}) {
+              ExecutorOptions eo;
+              eo.isa = isa;
+              eo.threads = threads;
+              eo.max_batch = batch;
+              eo.int8_rounding = xnn ? Int8Rounding::Xnnpack : Int8Rounding::Tflite;
+              const std::unique_ptr<Executor> ex = make_int8_executor(t, eo);
+              std::vector<float> y(n * size_t(batch));
+              ex->run(x.data(), batch, y.data(), nullptr, nullptr);
+              int bad = 0;
+              for (size_t k = 0; k < y.size(); ++k) bad += y[k] != dequantize(oq, ref[k]);
+              EXPECT_EQ(bad, 0) << (gp == &ties ? "ties graph, " : "") << "node "
+                                << t.node(id).name << ", " << (xnn ? "xnnpack " : "tflite ")
+                                << isa_name(isa) << " threads " << threads << " batch " << batch;
+            }
+        }
+      }
+      differing_nodes += by_mode[0] != by_mode[1];
+      if (gp == &ties && id == add)
+        EXPECT_NE(by_mode[0], by_mode[1]) << "the tie-forcing ADD must round differently";
+    }
+    EXPECT_GT(differing_nodes, 0);
+  }
 }
 
 }  // namespace

@@ -26,6 +26,16 @@ enum class Precision { Auto, Fp32, Int8 };
 
 const char* precision_name(Precision p);
 
+// Requantization of the int8 executor's convolutions, fully connected layers and ADDs:
+//  Tflite:  TFLite's builtin integer kernels (fixed-point multiplier and shift). The default.
+//  Xnnpack: XNNPACK's formulas (float requantization, lrintf(acc * scale) + zero point, and
+//           XNNPACK's fixed-point ADD), which TFLite-wasm and default TFLite builds with the
+//           XNNPACK delegate run; outputs then match theirs more closely.
+// Pooling, softmax and input quantization are the same in both. Fp32 executors ignore it.
+enum class Int8Rounding { Tflite, Xnnpack };
+
+const char* int8_rounding_name(Int8Rounding r);  // "tflite" or "xnnpack"
+
 const char* isa_name(Isa isa);
 // The best ISA this CPU supports, honouring MNV2_ISA=avx512|avx2|scalar when set.
 Isa detect_isa();
@@ -62,6 +72,8 @@ struct Options {
   // `mnv2 quantize`); asking for it on a float model is an error. Fp32 on a quantized file
   // runs its dequantized weights in float.
   Precision precision = Precision::Auto;
+  // Rounding of the int8 executor (see Int8Rounding); ignored by fp32 executors.
+  Int8Rounding int8_rounding = Int8Rounding::Tflite;
 };
 
 class Model {
@@ -81,6 +93,7 @@ class Model {
   int threads() const;
   Isa isa() const;
   Precision precision() const;  // resolved: Fp32 or Int8
+  Int8Rounding int8_rounding() const;  // as asked in Options (meaningful when precision() is Int8)
 
   // Run `batch` images. `input` is NHWC float32 in the graph's input domain
   // (already normalised unless info().normalization_in_graph). Any of the outputs may be

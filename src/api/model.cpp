@@ -32,6 +32,9 @@ ExecutorOptions resolve(const Options& o) {
     throw Error(std::string("this CPU does not support ") + isa_name(e.isa));
   if (o.max_batch < 1 || o.max_batch > 4096) throw Error("max_batch must be in [1, 4096]");
   e.max_batch = o.max_batch;
+  if (o.int8_rounding != Int8Rounding::Tflite && o.int8_rounding != Int8Rounding::Xnnpack)
+    throw Error("invalid int8 rounding mode");
+  e.int8_rounding = o.int8_rounding;
   return e;
 }
 
@@ -82,6 +85,7 @@ const ModelInfo& Model::info() const { return impl_->graph.info; }
 int Model::threads() const { return impl_->options.threads; }
 Isa Model::isa() const { return impl_->options.isa; }
 Precision Model::precision() const { return impl_->precision; }
+Int8Rounding Model::int8_rounding() const { return impl_->options.int8_rounding; }
 
 void Model::run(const float* input, int batch, float* probs, float* logits, float* features) {
   if (!input) throw Error("run: input is null");

@@ -29,6 +29,7 @@ const char* kHelp =
     "  --classes N, --seed S class count / weight seed of the synthetic model\n"
     "  --threads T           inference threads in all (default: number of cores)\n"
     "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
+    MNV2_INT8_ROUNDING_HELP
     "  --batch B             images per inference (default 1)\n"
     "  --warmup N            untimed iterations after the first (default 5)\n"
     "  --iterations N        timed iterations, per stream (default 50)\n"
@@ -79,7 +80,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   a.reject_unknown({"json", "help", "samples", "dump", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "batch", "warmup", "iterations", "streams", "per-layer",
+                    "threads", "precision", "int8-rounding", "batch", "warmup", "iterations", "streams", "per-layer",
                     "peak-gmacs", "mem-gbs", "cache-gbs"});
   const std::string dump = a.get("dump");
   const int batch = a.get_int("batch", 1, 1, 1024);
@@ -132,14 +133,14 @@ int run(int argc, char** argv) {
   if (json) {
     std::printf(
         "{\"model\":\"%s\",\"format\":\"%s\",\"isa\":\"%s\",\"precision\":\"%s\","
-        "\"threads\":%d,\"streams\":%d,\"threads_per_stream\":%d,\"batch\":%d,"
+        "\"int8_rounding\":%s,\"threads\":%d,\"streams\":%d,\"threads_per_stream\":%d,\"batch\":%d,"
         "\"iterations\":%d,\"load_ms\":%.3f,\"load_all_streams_ms\":%.3f,"
         "\"first_inference_ms\":%.3f,\"latency_ms\":{"
         "\"p50\":%.4f,\"p90\":%.4f,\"p99\":%.4f,\"mean\":%.4f,\"min\":%.4f,\"max\":%.4f},"
         "\"throughput_ips\":%.2f,\"gmacs_per_s\":%.2f,\"peak_rss_mib\":%.1f,"
         "\"rss_after_load_mib\":%.1f,\"rss_per_stream_mib\":%.1f,\"macs\":%lld",
         json_escape(info.name).c_str(), info.format.c_str(), isa_name(m.isa()),
-        precision_name(m.precision()), r.threads, r.streams, r.threads_per_stream, batch,
+        precision_name(m.precision()), int8_rounding_json(m).c_str(), r.threads, r.streams, r.threads_per_stream, batch,
         iterations, load_ms, load_all_ms, r.first_inference_ms, r.p50, r.p90, r.p99, r.mean,
         r.min, r.max, r.throughput_ips, r.gmacs_per_s, r.peak_rss_mib, rss_loaded,
         rss_per_stream, (long long)info.macs);
@@ -176,8 +177,11 @@ int run(int argc, char** argv) {
   }
   std::printf("model            %s (%s), %lld MACs/image\n", info.name.c_str(),
               info.format.c_str(), (long long)info.macs);
-  std::printf("engine           isa %s, %s, batch %d, ", isa_name(m.isa()),
-              precision_name(m.precision()), batch);
+  std::printf("engine           isa %s, %s%s%s, batch %d, ", isa_name(m.isa()),
+              precision_name(m.precision()),
+              m.precision() == Precision::Int8 ? " rounding " : "",
+              m.precision() == Precision::Int8 ? int8_rounding_name(m.int8_rounding()) : "",
+              batch);
   if (streams == 1)
     std::printf("%d thread(s)\n", m.threads());
   else

@@ -34,7 +34,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   a.reject_unknown({"json", "help", "no-download", "model", "synthetic", "classes", "seed", "threads", "batch",
-                    "precision", "top", "labels", "preprocess", "max-pixels"});
+                    "precision", "int8-rounding", "top", "labels", "preprocess", "max-pixels"});
   const ImageBatchOptions opt = image_batch_options(a);
   const int k = a.get_int("top", 5, 1, 100000);
   const bool json = a.has("json");

@@ -62,7 +62,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   a.reject_unknown({"normalize", "help", "no-download", "output", "format", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "batch", "preprocess", "max-pixels"});
+                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels"});
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: pass -o OUT.npy (or .csv / .json)");
   std::string format = a.get("format");

@@ -166,7 +166,7 @@ int run(int argc, char** argv) {
     return 0;
   }
   a.reject_unknown({"json", "help", "strict", "quiet", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "batch", "preprocess", "max-pixels", "labels-file", "csv",
+                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels", "labels-file", "csv",
                     "synsets", "label-offset", "names", "decode-threads", "limit",
                     "shuffle-seed", "report"});
   const ImageBatchOptions img_opt = image_batch_options(a);

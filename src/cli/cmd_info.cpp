@@ -23,6 +23,8 @@ const char* kHelp =
     "  --classes N           class count of the synthetic model (default 1001)\n"
     "  --precision P         fp32, int8 or auto: the precision to report (auto: int8 for\n"
     "                        models with an integer form, else fp32)\n"
+    "  --int8-rounding R     tflite or xnnpack: the int8 rounding to report (see\n"
+    "                        `mnv2 classify --help`)\n"
     "  --verbose             also the quantization of every node (output scale and zero\n"
     "                        point in the uint8 domain, weight scales) of quantized models\n"
     "  --json                machine-readable output (metadata and totals; with --verbose\n"
@@ -56,7 +58,7 @@ int run(int argc, char** argv) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"json", "help", "verbose", "model", "synthetic", "classes", "seed", "precision"});
+  a.reject_unknown({"json", "help", "verbose", "model", "synthetic", "classes", "seed", "precision", "int8-rounding"});
   Model m = open_model(a, 1, true);
   const ModelInfo& i = m.info();
   const bool verbose = a.has("verbose");
@@ -67,14 +69,14 @@ int run(int argc, char** argv) {
         "\"shape\":[1,%d,%d,%d],\"channel_order\":\"%s\",\"normalization_in_graph\":%s,"
         "\"mean\":%g,\"scale\":%g},\"output\":{\"name\":\"%s\",\"classes\":%d,"
         "\"has_background\":%s,\"softmax\":%s},\"feature_dim\":%d,\"quantized\":%s,"
-        "\"precision\":\"%s\",\"params\":%lld,\"macs\":%lld",
+        "\"precision\":\"%s\",\"int8_rounding\":%s,\"params\":%lld,\"macs\":%lld",
         json_escape(i.name).c_str(), i.format.c_str(), json_escape(i.input_name).c_str(),
         i.layout == Layout::NHWC ? "NHWC" : "NCHW", i.height, i.width, i.channels,
         i.channel_order == ChannelOrder::RGB ? "RGB" : "BGR",
         i.normalization_in_graph ? "true" : "false", double(i.mean), double(i.scale),
         json_escape(i.output_name).c_str(), i.num_classes, i.has_background ? "true" : "false",
         i.output_is_softmax ? "true" : "false", i.feature_dim, i.quantized ? "true" : "false",
-        precision_name(m.precision()), (long long)i.params, (long long)i.macs);
+        precision_name(m.precision()), int8_rounding_json(m).c_str(), (long long)i.params, (long long)i.macs);
     if (verbose) {
       std::string o = ",\"nodes\":[";
       char buf[128];
@@ -113,7 +115,10 @@ int run(int argc, char** argv) {
               i.has_background ? ", class 0 = background" : "");
   std::printf("features:     %d\n", i.feature_dim);
   std::printf("weights:      %s\n", i.quantized ? "quantized" : "float");
-  std::printf("precision:    %s\n\n", precision_name(m.precision()));
+  std::printf("precision:    %s\n", precision_name(m.precision()));
+  if (m.precision() == Precision::Int8)
+    std::printf("int8 rounding: %s\n", int8_rounding_name(m.int8_rounding()));
+  std::printf("\n");
   std::fputs(m.summary().c_str(), stdout);
   if (verbose && !qg.nodes.empty()) {
     std::printf("\nquantization (uint8 domain: real = scale * (q - zero_point))\n");

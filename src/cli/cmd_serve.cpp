@@ -47,7 +47,7 @@ int run(int argc, char** argv) {
     std::fputs(kImageOptionsHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"help", "no-download", "quiet", "model", "synthetic", "classes", "seed", "threads", "precision", "name",
+  a.reject_unknown({"help", "no-download", "quiet", "model", "synthetic", "classes", "seed", "threads", "precision", "int8-rounding", "name",
                     "host", "port", "port-file", "max-batch", "batch-timeout-us", "max-queue",
                     "request-timeout-ms", "max-body", "max-images", "http-threads", "api-key", "top", "labels",
                     "preprocess", "max-pixels"});

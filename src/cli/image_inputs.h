@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "cli/args.h"
+#include "cli/model_args.h"
 #include "image/decode.h"
 #include "image/preprocess.h"
 #include "mnv2/mnv2.h"
@@ -22,6 +23,7 @@ inline const char* kImageOptionsHelp =
     "  --batch B             images per inference (default 1)\n"
     "  --threads T           inference threads (default: number of cores)\n"
     "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
+    MNV2_INT8_ROUNDING_HELP
     "  --preprocess MODE     omz (default: crop 0.875 + OpenCV bilinear), tf (TF-slim eval),\n"
     "                        none (whole image, half-pixel bilinear; libcoral convention)\n"
     "  --max-pixels N        refuse images larger than N pixels (default 100000000)\n";

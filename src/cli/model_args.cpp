@@ -13,7 +13,16 @@ Options engine_options(const Args& a, int max_batch) {
   else if (p == "fp32") o.precision = Precision::Fp32;
   else if (p == "int8") o.precision = Precision::Int8;
   else throw Error("--precision must be fp32, int8 or auto, not '" + p + "'");
+  const std::string r = a.get("int8-rounding", "tflite");
+  if (r == "tflite") o.int8_rounding = Int8Rounding::Tflite;
+  else if (r == "xnnpack") o.int8_rounding = Int8Rounding::Xnnpack;
+  else throw Error("--int8-rounding must be tflite or xnnpack, not '" + r + "'");
   return o;
+}
+
+std::string int8_rounding_json(const Model& m) {
+  if (m.precision() != Precision::Int8) return "null";
+  return std::string("\"") + int8_rounding_name(m.int8_rounding()) + "\"";
 }
 
 SyntheticSpec synthetic_spec(const Args& a) {

@@ -6,6 +6,13 @@
 #include "cli/args.h"
 #include "mnv2/mnv2.h"
 
+// Help of --int8-rounding (a string literal, to splice into help texts).
+#define MNV2_INT8_ROUNDING_HELP                                                              \
+  "  --int8-rounding R     requantization of int8 models: tflite (default) = the fixed-point\n" \
+  "                        rounding of TFLite's builtin integer kernels; xnnpack = the float\n" \
+  "                        requantization XNNPACK uses (and so TFLite-wasm and default TFLite\n" \
+  "                        builds with the XNNPACK delegate): outputs match theirs\n"
+
 namespace mnv2::cli {
 
 // Options every model-running command accepts.
@@ -15,9 +22,13 @@ inline const char* kModelOptionsHelp =
     "  --classes N           class count of the synthetic model (default 1001)\n"
     "  --seed S              weight seed of the synthetic model (default 1)\n"
     "  --threads T           inference threads (default: number of cores)\n"
-    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n";
+    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
+    MNV2_INT8_ROUNDING_HELP;
 
+// --threads, --precision, --int8-rounding.
 Options engine_options(const Args& a, int max_batch);
+// The JSON value of a model's int8 rounding: "tflite" / "xnnpack" for int8, null for fp32.
+std::string int8_rounding_json(const Model& m);
 
 struct SyntheticSpec {
   float width = 0;

@@ -16,6 +16,14 @@ const char* precision_name(Precision p) {
   return "?";
 }
 
+const char* int8_rounding_name(Int8Rounding r) {
+  switch (r) {
+    case Int8Rounding::Tflite: return "tflite";
+    case Int8Rounding::Xnnpack: return "xnnpack";
+  }
+  return "?";
+}
+
 const char* isa_name(Isa isa) {
   switch (isa) {
     case Isa::Auto: return "auto";

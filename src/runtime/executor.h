@@ -32,6 +32,7 @@ struct ExecutorOptions {
   int threads = 1;
   Isa isa = Isa::Scalar;  // already resolved (never Auto)
   int max_batch = 1;
+  Int8Rounding int8_rounding = Int8Rounding::Tflite;  // int8 executor only
 };
 
 class Executor {

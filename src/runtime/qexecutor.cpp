@@ -4,9 +4,14 @@
 // requantization folded in; activations are uint8 values placed in one arena planned from
 // their lifetimes; every step runs as a grid of work items on the thread pool.
 //
+// Rounding (ExecutorOptions::int8_rounding): Tflite packs TFLite's fixed-point multipliers
+// and shifts and runs TFLite's ADD; Xnnpack packs the float scales of XNNPACK's output stage
+// (QRequant::scale) and runs its ADD (add_xnn). Both take their parameters from
+// prepare_qparams, as qreference_run does in the matching QRequantMode.
+//
 // Determinism: the integer kernels are exact, each output element is written by exactly one
 // work item and depends only on its own inputs, so results are bit-identical for every
-// thread count, work split and ISA, and equal qreference_run.
+// thread count, work split and ISA, and equal qreference_run in the matching mode.
 #include "runtime/qexecutor.h"
 
 #include <algorithm>
@@ -55,6 +60,7 @@ struct QStep {
   // Depthwise
   kernels::QDwGeneric dwg;  // geometry (and, for DwGeneric, weights and requantization)
   std::vector<int32_t> mult, shift;
+  std::vector<float> scale;  // Xnnpack rounding: the float requantization scales
   // Pool
   kernels::QPool pool;
   // Work grid (set per batch)
@@ -67,9 +73,12 @@ struct QStep {
 class QExecutor final : public Executor {
  public:
   QExecutor(const Graph& graph, const ExecutorOptions& o)
-      : g_(graph), kt_(kernels::qtable(o.isa)), pool_(o.threads) {
+      : g_(graph),
+        kt_(kernels::qtable(o.isa)),
+        pool_(o.threads),
+        xnn_(o.int8_rounding == Int8Rounding::Xnnpack) {
     g_.infer_shapes(1);
-    params_ = prepare_qparams(g_);
+    params_ = prepare_qparams(g_, xnn_ ? QRequantMode::Xnnpack : QRequantMode::Tflite);
     build_steps();
     plan(std::max(1, o.max_batch));
     const char* prof = std::getenv("MNV2_PROFILE");
@@ -175,15 +184,7 @@ class QExecutor final : public Executor {
           d.kh = n.kernel_h, d.kw = n.kernel_w, d.sh = n.stride_h, d.sw = n.stride_w;
           d.pad_top = n.pad_top, d.pad_left = n.pad_left;
           d.depth_mult = n.depth_multiplier;
-          s.mult = p.mult;
-          s.shift = p.shift;
-          kernels::QRequant rq;
-          rq.mult = s.mult.data();
-          rq.shift = s.shift.data();
-          rq.per_channel = true;
-          rq.out_zp = p.zp_out;
-          rq.qmin = p.lo;
-          rq.qmax = p.hi;
+          const kernels::QRequant rq = requant(s, p);
           if (n.kernel_h == 3 && n.kernel_w == 3 && n.depth_multiplier == 1 && kt_.dw3x3_row) {
             s.kind = QStepKind::Dw3x3;
             s.packed.alloc(kernels::qdw3x3_packed_bytes(d.c));
@@ -222,19 +223,31 @@ class QExecutor final : public Executor {
     }
   }
 
-  void pack_gemm(QStep& s, const Node& n, const QNodeParams& p) {
-    const bool fit8 = kt_.gemm8.available() &&
-                      kernels::qweights_fit_int8(n.qweights.data(), int64_t(n.qweights.size()));
-    s.gk = fit8 ? &kt_.gemm8 : &kt_.gemm16;
-    s.mult = p.mult;
-    s.shift = p.shift;
+  // The per-channel output stage of a conv / FC step in this executor's rounding mode; its
+  // arrays live in the step.
+  kernels::QRequant requant(QStep& s, const QNodeParams& p) const {
     kernels::QRequant rq;
-    rq.mult = s.mult.data();
-    rq.shift = s.shift.data();
     rq.per_channel = true;
     rq.out_zp = p.zp_out;
     rq.qmin = p.lo;
     rq.qmax = p.hi;
+    if (xnn_) {
+      s.scale = p.xnn_scale;
+      rq.scale = s.scale.data();
+    } else {
+      s.mult = p.mult;
+      s.shift = p.shift;
+      rq.mult = s.mult.data();
+      rq.shift = s.shift.data();
+    }
+    return rq;
+  }
+
+  void pack_gemm(QStep& s, const Node& n, const QNodeParams& p) {
+    const bool fit8 = kt_.gemm8.available() &&
+                      kernels::qweights_fit_int8(n.qweights.data(), int64_t(n.qweights.size()));
+    s.gk = fit8 ? &kt_.gemm8 : &kt_.gemm16;
+    const kernels::QRequant rq = requant(s, p);
     s.packed.alloc(s.gk->packed_bytes(s.cout, s.k));
     kernels::qgemm_pack(*s.gk, n.qweights.data(), s.k, s.cout, s.k,
                         n.qbias.empty() ? nullptr : n.qbias.data(), p.zp_in, rq, s.packed.data());
@@ -343,8 +356,13 @@ class QExecutor final : public Executor {
       case QStepKind::Add: {
         const int64_t n = s.ys.per_image() * batch;
         const int64_t b = int64_t(item) * kElementwiseChunk;
-        kt_.add(val(s.in) + b, val(s.in2) + b, val(s.node) + b, std::min(kElementwiseChunk, n - b),
-                params_[size_t(s.node)].add);
+        const int64_t len = std::min(kElementwiseChunk, n - b);
+        if (xnn_)
+          kt_.add_xnn(val(s.in) + b, val(s.in2) + b, val(s.node) + b, len,
+                      params_[size_t(s.node)].xnn_add);
+        else
+          kt_.add(val(s.in) + b, val(s.in2) + b, val(s.node) + b, len,
+                  params_[size_t(s.node)].add);
         break;
       }
       case QStepKind::Pool:
@@ -391,6 +409,7 @@ class QExecutor final : public Executor {
   Graph g_;
   const kernels::QKernelTable& kt_;
   ThreadPool pool_;
+  bool xnn_ = false;  // Int8Rounding::Xnnpack
   std::vector<QNodeParams> params_;
   std::vector<QStep> steps_;
   std::vector<int64_t> offset_;

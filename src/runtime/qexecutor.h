@@ -1,7 +1,8 @@
 // The fast int8 executor: runs the integer view of a quantized graph (Graph::quantized())
 // with the integer kernel table (kernels/qkernels.h) behind the common Executor interface.
 // Float input is quantized with the input's QuantParams, outputs are dequantized. Results
-// equal qreference_run exactly for every ISA, thread count and batch size.
+// equal qreference_run exactly for every ISA, thread count and batch size, in the
+// QRequantMode matching ExecutorOptions::int8_rounding (Tflite or Xnnpack).
 #pragma once
 
 #include <memory>

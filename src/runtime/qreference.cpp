@@ -16,7 +16,8 @@ namespace {
 
 }  // namespace
 
-std::vector<QNodeParams> prepare_qparams(const Graph& g) {
+std::vector<QNodeParams> prepare_qparams(const Graph& g, QRequantMode mode) {
+  const bool xnn = mode == QRequantMode::Xnnpack;
   if (!g.quantized()) throw Error("int8: the graph has no integer (quantized) form");
   std::vector<QNodeParams> ps(g.nodes.size());
   for (size_t id = 0; id < g.nodes.size(); ++id) {
@@ -47,6 +48,8 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g) {
           const q::Multiplier m = q::quantize_multiplier(real);
           p.mult[size_t(c)] = m.mult;
           p.shift[size_t(c)] = m.shift;
+          // XNNPACK: input_scale * kernel_scale / output_scale, in float.
+          if (xnn) p.xnn_scale.push_back(in_q.scale * ws / n.out_q.scale);
         }
         q::activation_range(n.activation, n.out_q.scale, n.out_q.zero_point, &p.lo, &p.hi);
         break;
@@ -58,6 +61,10 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g) {
         p.add = q::make_add_params(in_q.scale, in_q.zero_point, b_q.scale, b_q.zero_point,
                                    n.out_q.scale, n.out_q.zero_point, lo, hi);
         p.lo = lo, p.hi = hi;
+        if (xnn)
+          p.xnn_add = q::make_xnn_add_params(in_q.scale, in_q.zero_point, b_q.scale,
+                                             b_q.zero_point, n.out_q.scale, n.out_q.zero_point,
+                                             lo, hi);
         break;
       }
       case OpType::GlobalAvgPool:
@@ -119,46 +126,12 @@ void qmean_image(const QNodeParams& p, const uint8_t* x, uint8_t* y, int hw, int
   }
 }
 
-namespace {
-
-// XNNPACK's requantization (QRequantMode::Xnnpack).
-uint8_t xnn_requant(int32_t acc, float scale, int32_t zp, int32_t lo, int32_t hi) {
-  const long v = std::lrintf(float(acc) * scale) + zp;
-  return uint8_t(std::clamp<long>(v, lo, hi));
-}
-
-void xnn_add(const uint8_t* a, const uint8_t* b, uint8_t* y, size_t n, const QuantParams& qa,
-             const QuantParams& qb, const QuantParams& qo, int32_t lo, int32_t hi) {
-  const float as = qa.scale / qo.scale, bs = qb.scale / qo.scale;
-  const float mx = std::max(as, bs);
-  uint32_t bits;
-  std::memcpy(&bits, &mx, 4);
-  const int32_t e = int32_t(bits >> 23) - 127;
-  const uint32_t shift = uint32_t(20 - e);
-  auto mul = [&](float f) {  // f * 2^shift by exponent arithmetic, rounded
-    uint32_t fb;
-    std::memcpy(&fb, &f, 4);
-    fb += shift << 23;
-    float r;
-    std::memcpy(&r, &fb, 4);
-    return int32_t(std::lrintf(r));
-  };
-  const int32_t am = mul(as), bm = mul(bs);
-  const int32_t bias = (int32_t(1) << (shift - 1)) - am * qa.zero_point - bm * qb.zero_point;
-  for (size_t i = 0; i < n; ++i) {
-    const int32_t acc = bias + int32_t(a[i]) * am + int32_t(b[i]) * bm;
-    y[i] = uint8_t(std::clamp<int32_t>((acc >> shift) + qo.zero_point, lo, hi));
-  }
-}
-
-}  // namespace
-
 QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int batch,
                                 const std::vector<int>& keep, QRequantMode mode) {
   const bool xnn = mode == QRequantMode::Xnnpack;
   Graph g = graph;
   g.infer_shapes(batch);
-  const std::vector<QNodeParams> ps = prepare_qparams(g);
+  const std::vector<QNodeParams> ps = prepare_qparams(g, mode);
   const int count = int(g.nodes.size());
   std::vector<std::vector<uint8_t>> values(static_cast<size_t>(count));
   for (int id = 0; id < count; ++id) {
@@ -169,10 +142,6 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
     y.assign(size_t(ys.elements()), 0);
     auto in = [&](size_t k) -> const std::vector<uint8_t>& { return values[size_t(n.inputs[k])]; };
     auto in_shape = [&](size_t k) { return g.nodes[size_t(n.inputs[k])].shape; };
-    auto xnn_scale = [&](int c) {  // XNNPACK: input_scale * kernel_scale / output_scale, float
-      const float ws = n.qweight_scales[n.qweight_scales.size() == 1 ? 0 : size_t(c)];
-      return g.node(n.inputs[0]).out_q.scale * ws / n.out_q.scale;
-    };
     switch (n.op) {
       case OpType::Input:
         std::copy(input, input + ys.elements(), y.begin());
@@ -207,7 +176,7 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
                   }
                 }
                 y[((size_t(b) * ys.h + oy) * ys.w + ox) * ys.c + oc] =
-                    xnn ? xnn_requant(acc, xnn_scale(oc), p.zp_out, p.lo, p.hi)
+                    xnn ? q::requantize_float(acc, p.xnn_scale[size_t(oc)], p.zp_out, p.lo, p.hi)
                         : q::requantize(acc, p.mult[size_t(oc)], p.shift[size_t(oc)], p.zp_out,
                                         p.lo, p.hi);
               }
@@ -223,18 +192,16 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
               acc += (int32_t(x[size_t(b * cin + i)]) - p.zp_in) *
                      int32_t(n.qweights[size_t(o * cin + i)]);
             y[size_t(b) * ys.c + o] =
-                xnn ? xnn_requant(acc, xnn_scale(o), p.zp_out, p.lo, p.hi)
+                xnn ? q::requantize_float(acc, p.xnn_scale[size_t(o)], p.zp_out, p.lo, p.hi)
                     : q::requantize(acc, p.mult[size_t(o)], p.shift[size_t(o)], p.zp_out, p.lo,
                                     p.hi);
           }
         break;
       }
       case OpType::Add:
-        if (xnn)
-          xnn_add(in(0).data(), in(1).data(), y.data(), y.size(), g.node(n.inputs[0]).out_q,
-                  g.node(n.inputs[1]).out_q, n.out_q, p.lo, p.hi);
-        else
-          for (size_t i = 0; i < y.size(); ++i) y[i] = q::add_one(in(0)[i], in(1)[i], p.add);
+        for (size_t i = 0; i < y.size(); ++i)
+          y[i] = xnn ? q::xnn_add_one(in(0)[i], in(1)[i], p.xnn_add)
+                     : q::add_one(in(0)[i], in(1)[i], p.add);
         break;
       case OpType::GlobalAvgPool: {
         const Shape xs = in_shape(0);

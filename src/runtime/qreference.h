@@ -31,6 +31,17 @@
 
 namespace mnv2 {
 
+// Requantization of Conv2D/DepthwiseConv2D/FullyConnected and Add.
+//  Tflite:  TFLite's builtin integer kernels (fixed point, above). What the int8 executor runs.
+//  Xnnpack: XNNPACK's (the TFLite delegate that TFLite-wasm and default TFLite builds run for
+//           CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / ADD): convolutions requantize in
+//           float, out = lrintf(float(acc) * (in_scale * w_scale / out_scale)) + zp_out, clamped;
+//           ADD uses XNNPACK's 20-bit fixed-point formula (multipliers from the float scale
+//           ratios, one arithmetic shift with a half-up rounding bias). The int8 executor runs
+//           it with Options::int8_rounding = Int8Rounding::Xnnpack; it reproduces the
+//           TFLite-wasm golden outputs.
+enum class QRequantMode { Tflite, Xnnpack };
+
 // The requantisation parameters of one node, derived once from the graph so that the
 // reference and the fast executor use identical integers.
 struct QNodeParams {
@@ -38,6 +49,9 @@ struct QNodeParams {
   int32_t zp_in = 0, zp_out = 0;
   int32_t lo = 0, hi = 255;          // activation clamp in the uint8 domain
   q::AddParams add;                  // Add only
+  // QRequantMode::Xnnpack only (empty / default otherwise):
+  std::vector<float> xnn_scale;      // conv/fc per output channel: in_scale * w_scale / out_scale
+  q::XnnAddParams xnn_add;           // Add
   bool pool_same_q = false;          // GlobalAvgPool: input and output quantization equal
   float softmax_table[256] = {};    // Softmax: expf(-in_scale * d)
   float out_scale = 0.f;
@@ -45,8 +59,9 @@ struct QNodeParams {
 };
 
 // One entry per node; throws mnv2::Error when g is not quantized() or a node has no
-// integer form.
-std::vector<QNodeParams> prepare_qparams(const Graph& g);
+// integer form (in Xnnpack mode also when an ADD's scales are outside XNNPACK's range).
+std::vector<QNodeParams> prepare_qparams(const Graph& g,
+                                         QRequantMode mode = QRequantMode::Tflite);
 
 // TFLite's AffineQuantize of the float graph input: q = clamp(round(x / scale) + zp).
 void quantize_input(const QuantParams& q, const float* x, uint8_t* out, int64_t n);
@@ -60,15 +75,6 @@ void qsoftmax_row(const QNodeParams& p, const uint8_t* x, uint8_t* y, int c);
 // GlobalAvgPool whose input and output quantization differ.
 void qmean_image(const QNodeParams& p, const uint8_t* x, uint8_t* y, int hw, int c);
 
-// Requantization of Conv2D/DepthwiseConv2D/FullyConnected and Add.
-//  Tflite:  TFLite's builtin integer kernels (fixed point, above). What the int8 executor runs.
-//  Xnnpack: XNNPACK's (the TFLite delegate that TFLite-wasm and default TFLite builds run for
-//           CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / ADD): convolutions requantize in
-//           float, out = lrintf(float(acc) * (in_scale * w_scale / out_scale)) + zp_out, clamped;
-//           ADD uses XNNPACK's 20-bit fixed-point formula (multipliers from the float scale
-//           ratios, one arithmetic shift with a half-up rounding bias). Reference only: it
-//           shows where the TFLite-wasm golden outputs differ from TFLite's integer kernels.
-enum class QRequantMode { Tflite, Xnnpack };
 
 struct QReferenceResult {
   std::vector<uint8_t> output;               // graph output, batch * per-image elements
