@@ -133,6 +133,31 @@ TEST(Int8Semantics, SoftmaxAndMeanAgreeWithRealArithmetic) {
   }
 }
 
+// Found by fuzz_tflite (UBSan): degenerate scales made float -> int conversions
+// undefined; on x86 they produced INT_MIN, i.e. wrong clamps and zero probabilities.
+TEST(Int8Semantics, DegenerateScalesSaturateInsteadOfOverflowing) {
+  int32_t lo, hi;
+  q::activation_range(Activation::Relu6, 1e-38f, 3, &lo, &hi);  // 6 / 1e-38 overflows int
+  EXPECT_EQ(lo, 3);
+  EXPECT_EQ(hi, 255);
+  q::activation_range(Activation::Relu6, 0.f, 3, &lo, &hi);  // 0 / 0 is NaN
+  EXPECT_LE(lo, hi);
+
+  QNodeParams p;
+  for (int d = 0; d < 256; ++d) p.softmax_table[d] = std::exp(-0.1f * float(d));
+  p.out_scale = 1e-38f;  // probabilities of 1e37 levels and more
+  std::vector<uint8_t> x = {200, 10, 255}, y(3);
+  qsoftmax_row(p, x.data(), y.data(), 3);
+  EXPECT_EQ(y, (std::vector<uint8_t>{255, 255, 255}));
+
+  QNodeParams m;
+  m.mean_scale = std::nanf("");
+  std::vector<uint8_t> img(4, 9);
+  uint8_t out = 77;
+  qmean_image(m, img.data(), &out, 4, 1);
+  EXPECT_EQ(out, 0);  // NaN saturates to the bottom of the range
+}
+
 TEST(Int8Semantics, InputQuantizationRoundsHalfAwayAndClamps) {
   const QuantParams q{0.25f, 100};
   std::vector<float> x = {0.f, 0.125f, -0.125f, 0.375f, -0.375f, 0.1249f, -0.1251f, 1e30f,

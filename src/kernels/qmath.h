@@ -105,7 +105,11 @@ inline uint8_t requantize_float(int32_t acc, float scale, int32_t out_zp, int32_
 inline void activation_range(Activation act, float scale, int32_t zero_point, int32_t* qmin,
                              int32_t* qmax) {
   auto quant = [&](float v) {
-    return zero_point + static_cast<int32_t>(std::round(v / scale));
+    // Bounded before the int conversion: a tiny or zero scale must not make it undefined.
+    float r = std::round(v / scale);
+    r = r > -65536.f ? r : -65536.f;
+    r = r < 65536.f ? r : 65536.f;
+    return zero_point + static_cast<int32_t>(r);
   };
   int32_t lo = 0, hi = 255;
   if (act == Activation::Relu || act == Activation::Relu6) lo = std::max<int32_t>(lo, quant(0.f));

@@ -110,8 +110,11 @@ void qsoftmax_row(const QNodeParams& p, const uint8_t* x, uint8_t* y, int c) {
   for (int j = 0; j < c; ++j) sum += p.softmax_table[mx - x[j]];
   const float inv = 1.0f / (sum * p.out_scale);
   for (int j = 0; j < c; ++j) {
-    const float prob = p.softmax_table[mx - x[j]] * inv;
-    y[j] = uint8_t(std::clamp(int32_t(prob + 0.5f) + p.zp_out, 0, 255));
+    // Bounded before the int conversion so that a degenerate scale (inf/NaN products)
+    // cannot make it undefined; every reachable value is far below the bound.
+    float v = p.softmax_table[mx - x[j]] * inv + 0.5f;
+    v = v < 1024.f ? v : 1024.f;
+    y[j] = uint8_t(std::clamp(int32_t(v) + p.zp_out, 0, 255));
   }
 }
 
@@ -121,7 +124,8 @@ void qmean_image(const QNodeParams& p, const uint8_t* x, uint8_t* y, int hw, int
     for (int k = 0; k < hw; ++k) sum += int32_t(x[int64_t(k) * c + ch]) - 128;
     const float mean = float(sum) / float(hw);
     float r = std::round(mean * p.mean_scale + p.mean_bias) + float(p.zp_out - 128);
-    r = std::min(std::max(r, -128.f), 127.f);
+    r = r > -128.f ? r : -128.f;  // NaN (degenerate scales) becomes -128
+    r = r < 127.f ? r : 127.f;
     y[ch] = uint8_t(int32_t(r) + 128);
   }
 }
