@@ -44,6 +44,7 @@ class ModelInfo(TypedDict):
     macs: int
     threads: int
     isa: str
+    precision: str
     labels: bool
 
 class Model:
@@ -147,6 +148,8 @@ class BenchResult(TypedDict):
     model: str
     format: str
     isa: str
+    precision: str
+    int8_rounding: str | None
     threads: int
     batch: int
     iterations: int
@@ -168,6 +171,7 @@ def bench(
     iterations: int = 50,
     classes: int = 1001,
     seed: int = 1,
+    precision: str = "auto",
 ) -> BenchResult: ...
 def cache_dir() -> str: ...
 def detect_isa() -> str: ...

@@ -10,7 +10,8 @@ path       model file (.tflite, .pb, .xml OpenVINO IR, .onnx); the format is det
            the content. None: the official mobilenet-v2-1.4-224 from the cache
            (mnv2.fetch()), downloaded on first use unless download=False.
 threads    inference threads (None or 0: all cores).
-precision  "auto" or "fp32": the engine computes in float32; other values raise ValueError.
+precision  "auto" (int8 for quantized .tflite files, else fp32), "fp32", or "int8" (native
+           integer execution with TFLite's rounding; a float model raises ValueError).
 synthetic  (width_multiplier, resolution): a MobileNetV2 with deterministic random weights
            (tests and benchmarks); `classes` and `seed` apply to it.
 labels     None: the cached ImageNet label file when present; a path to a label file; or a
@@ -63,5 +64,6 @@ inline const char* kBenchDoc = R"(Benchmarks like `mnv2 bench`: model load, firs
 `iterations` timed runs on deterministic inputs. Returns the dict `mnv2 bench --json`
 prints (model, format, isa, threads, batch, iterations, load_ms, first_inference_ms,
 latency_ms {p50, p90, p99, mean, min, max}, throughput_ips, gmacs_per_s, peak_rss_mib,
-macs). model: a model file path, or None for the cached official model; or synthetic=(w, r).
+macs, precision, int8_rounding). model: a model file path, or None for the cached official
+model; or synthetic=(w, r). precision: as for Model.
 )";

@@ -182,10 +182,11 @@ int parse_threads(const py::object& threads) {
   return int(t);
 }
 
-void check_precision(const std::string& p) {
-  if (p == "auto" || p == "fp32" || p == "float32") return;
-  throw Error("precision '" + p + "' is not available: this engine computes in float32 "
-              "(use precision='auto' or 'fp32')");
+Precision parse_precision(const std::string& p) {
+  if (p == "auto") return Precision::Auto;
+  if (p == "fp32" || p == "float32") return Precision::Fp32;
+  if (p == "int8") return Precision::Int8;
+  throw Error("precision '" + p + "' is not one of 'auto', 'fp32', 'int8'");
 }
 
 class PyModel {
@@ -248,6 +249,7 @@ class PyModel {
     d["macs"] = i.macs;
     d["threads"] = model_.threads();
     d["isa"] = isa_name(model_.isa());
+    d["precision"] = precision_name(model_.precision());
     d["labels"] = !labels_.names.empty();
     return d;
   }
@@ -349,7 +351,7 @@ class PyModel {
   static Model open(const Spec& s) {
     Options o;
     o.threads = s.threads;
-    check_precision(s.precision);
+    o.precision = parse_precision(s.precision);
     if (s.synthetic) {
       if (s.path) throw Error("pass either a model path or synthetic=(width, resolution), not both");
       const auto [w, r] = *s.synthetic;
@@ -624,11 +626,11 @@ py::dict fetch(const std::string& model, bool force, bool quiet, bool labels, bo
 }
 
 py::dict bench(const py::object& model, const py::object& synthetic, const py::object& threads, int batch,
-               int warmup, int iterations, int classes, uint64_t seed) {
+               int warmup, int iterations, int classes, uint64_t seed, const std::string& precision) {
   if (batch < 1 || batch > 1024) throw Error("batch must be in [1, 1024], got " + std::to_string(batch));
   if (warmup < 0) throw Error("warmup must be >= 0");
   if (iterations < 1) throw Error("iterations must be >= 1");
-  PyModel::Spec s = make_spec(model, threads, "auto", synthetic, classes, seed, py::none(), true);
+  PyModel::Spec s = make_spec(model, threads, precision, synthetic, classes, seed, py::none(), true);
   const double rss0 = current_rss_mib();
   const auto t0 = std::chrono::steady_clock::now();
   std::optional<PyModel> m;
@@ -650,6 +652,10 @@ py::dict bench(const py::object& model, const py::object& synthetic, const py::o
   d["format"] = info.format;
   d["isa"] = isa_name(m->model().isa());
   d["precision"] = precision_name(m->model().precision());
+  if (m->model().precision() == Precision::Int8)
+    d["int8_rounding"] = int8_rounding_name(m->model().int8_rounding());
+  else
+    d["int8_rounding"] = py::none();
   d["threads"] = r.threads;
   d["streams"] = 1;  // the CLI's --streams; one model here
   d["threads_per_stream"] = r.threads;
@@ -733,7 +739,7 @@ PYBIND11_MODULE(_mnv2, mod) {
           py::arg("quiet") = true, py::arg("labels") = true, py::arg("sample") = false, kFetchDoc);
   mod.def("bench", &bench, py::arg("model") = py::none(), py::kw_only(), py::arg("synthetic") = py::none(),
           py::arg("threads") = py::none(), py::arg("batch") = 1, py::arg("warmup") = 5, py::arg("iterations") = 50,
-          py::arg("classes") = 1001, py::arg("seed") = 1, kBenchDoc);
+          py::arg("classes") = 1001, py::arg("seed") = 1, py::arg("precision") = "auto", kBenchDoc);
   mod.def("cache_dir", &cache_dir, "The cache folder: $MNV2_HOME, else $XDG_CACHE_HOME/mnv2, else ~/.cache/mnv2.");
   mod.attr("__version__") = MNV2_VERSION;
   mod.def("detect_isa", [] { return std::string(isa_name(detect_isa())); },

@@ -56,8 +56,10 @@ def test_bad_arrays_and_arguments(small_model):
         small_model.classify(np.zeros((9, 9, 3), np.uint8), preprocess="bogus")
     with pytest.raises(ValueError, match="top"):
         small_model.classify(np.zeros((9, 9, 3), np.uint8), top=0)
-    with pytest.raises(ValueError, match="precision"):
+    with pytest.raises(ValueError, match="int8"):  # a float model has no integer form
         mnv2.Model(synthetic=(0.35, 96), precision="int8")
+    with pytest.raises(ValueError, match="precision"):
+        mnv2.Model(synthetic=(0.35, 96), precision="fp64")
     with pytest.raises(ValueError, match="threads"):
         mnv2.Model(synthetic=(0.35, 96), threads=-1)
     with pytest.raises(ValueError, match="resolution"):

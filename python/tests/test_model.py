@@ -191,3 +191,20 @@ def test_run_reads_contiguous_float32_in_place(small_model):
     # float32 copy of the whole input (numpy allocations are traced).
     assert peak_f32 < 1 << 20, peak_f32
     assert peak_f64 - base > x.nbytes * 0.9, (peak_f64, base)
+
+
+def test_int8_precision_on_the_quantized_coral_model(coral):
+    path = coral / "mobilenet_v2_1.0_224_quant.tflite"
+    auto = mnv2.Model(path)
+    assert auto.info["precision"] == "int8"
+    fp32 = mnv2.Model(path, precision="fp32")
+    assert fp32.info["precision"] == "fp32"
+    x = np.fromfile(coral / "golden" / sorted(p.name for p in (coral / "golden").glob("*.input.u8"))[0],
+                    np.uint8).reshape(1, 224, 224, 3)
+    xf = x.astype(np.float32) / 127.5 - 1.0
+    # Same top-1 on the integer and the float path; probabilities close (uint8 steps of 1/256).
+    pa, pf = auto.run(xf)[0], fp32.run(xf)[0]
+    assert int(np.argmax(pa)) == int(np.argmax(pf))
+    assert float(np.max(np.abs(pa - pf))) < 0.05
+    r = mnv2.bench(path, threads=1, warmup=0, iterations=2, precision="int8")
+    assert r["precision"] == "int8" and r["int8_rounding"] == "tflite"
