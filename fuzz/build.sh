@@ -7,7 +7,8 @@
 #   OUT_DIR defaults to build-fuzz/ in the repository root. Per target, the corpus grows in
 #   OUT_DIR/TARGET/corpus (seeds in OUT_DIR/TARGET/seeds); crashes go to
 #   OUT_DIR/TARGET/crashes/. --run gives every target (or only TARGET) SECONDS, one after
-#   the other; fuzz/TARGET.dict is passed as -dict when it exists.
+#   the other; fuzz/TARGET.dict is passed as -dict when it exists, and the inputs in
+#   fuzz/regressions/TARGET/ (each once found a bug) are replayed with the corpus.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 seconds=0
@@ -89,11 +90,15 @@ if [[ "$seconds" != 0 ]]; then
   for t in "${targets[@]}"; do
     dict=()
     [[ -f "fuzz/$t.dict" ]] && dict=(-dict="fuzz/$t.dict")
+    # Inputs that once found a bug are replayed first (read-only: libFuzzer adds new
+    # inputs to the first directory only).
+    regress=()
+    [[ -d "fuzz/regressions/$t" ]] && regress=("fuzz/regressions/$t")
     # A single process (the machine is shared); 2 GiB RSS, a 1 GiB malloc and 10 s per
     # input are reported as bugs.
     echo "fuzzing $t for $seconds s"
     "$out/$t/$t" -max_total_time="$seconds" -rss_limit_mb=2048 \
       -malloc_limit_mb=1024 -timeout=10 -max_len=65536 -print_final_stats=1 "${dict[@]}" \
-      -artifact_prefix="$out/$t/crashes/" "$out/$t/corpus" "$out/$t/seeds"
+      -artifact_prefix="$out/$t/crashes/" "$out/$t/corpus" "$out/$t/seeds" "${regress[@]}"
   done
 fi

@@ -493,7 +493,9 @@ bool Loader::act_quant(int t, QuantParams* q, const std::string& ctx) {
   if (ti.custom_quant || ti.scale.size() != 1 || ti.zero_point.size() > 1) return false;
   const float s = ti.scale[0];
   if (!std::isfinite(s) || !(s > 0.f)) return false;
-  const int64_t z = (ti.zero_point.empty() ? 0 : ti.zero_point[0]) + (ti.type == kInt8 ? 128 : 0);
+  const int64_t z0 = ti.zero_point.empty() ? 0 : ti.zero_point[0];
+  if (z0 < -128 || z0 > 255) return false;  // also keeps the shift below from overflowing
+  const int64_t z = z0 + (ti.type == kInt8 ? 128 : 0);
   if (z < 0 || z > 255) return false;
   q->scale = s;
   q->zero_point = int32_t(z);
