@@ -159,6 +159,8 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
           for (int oy = 0; oy < ys.h; ++oy)
             for (int ox = 0; ox < ys.w; ++ox)
               for (int oc = 0; oc < ys.c; ++oc) {
+                // 32-bit accumulation wraps on overflow, as the SIMD kernels' adds do (only
+                // hostile weights get there; TFLite leaves it undefined).
                 int32_t acc = n.qbias.empty() ? 0 : n.qbias[size_t(oc)];
                 for (int ky = 0; ky < n.kernel_h; ++ky) {
                   const int iy = oy * n.stride_h - n.pad_top + ky;
@@ -169,13 +171,13 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
                     const uint8_t* px = &x[((size_t(b) * xs.h + iy) * xs.w + ix) * xs.c];
                     if (dw) {
                       const int ic = oc / n.depth_multiplier;
-                      acc += (int32_t(px[ic]) - p.zp_in) *
-                             n.qweights[(size_t(ky) * n.kernel_w + kx) * ys.c + oc];
+                      acc = q::add_wrap(acc, (int32_t(px[ic]) - p.zp_in) *
+                                                 n.qweights[(size_t(ky) * n.kernel_w + kx) * ys.c + oc]);
                     } else {
                       const int16_t* w =
                           &n.qweights[((size_t(oc) * n.kernel_h + ky) * n.kernel_w + kx) * xs.c];
                       for (int ic = 0; ic < xs.c; ++ic)
-                        acc += (int32_t(px[ic]) - p.zp_in) * int32_t(w[ic]);
+                        acc = q::add_wrap(acc, (int32_t(px[ic]) - p.zp_in) * int32_t(w[ic]));
                     }
                   }
                 }
@@ -193,8 +195,8 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
           for (int o = 0; o < ys.c; ++o) {
             int32_t acc = n.qbias.empty() ? 0 : n.qbias[size_t(o)];
             for (int64_t i = 0; i < cin; ++i)
-              acc += (int32_t(x[size_t(b * cin + i)]) - p.zp_in) *
-                     int32_t(n.qweights[size_t(o * cin + i)]);
+              acc = q::add_wrap(acc, (int32_t(x[size_t(b * cin + i)]) - p.zp_in) *
+                                         int32_t(n.qweights[size_t(o * cin + i)]));
             y[size_t(b) * ys.c + o] =
                 xnn ? q::requantize_float(acc, p.xnn_scale[size_t(o)], p.zp_out, p.lo, p.hi)
                     : q::requantize(acc, p.mult[size_t(o)], p.shift[size_t(o)], p.zp_out, p.lo,
