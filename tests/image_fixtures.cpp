@@ -1,5 +1,7 @@
 #include "image_fixtures.h"
 
+#include "test_util.h"
+
 #include <stdlib.h>
 
 #include <cstdio>
@@ -250,14 +252,7 @@ Bytes encode_pgm(int w, int h, const Bytes& gray, bool ascii) {
   return b;
 }
 
-std::string scratch_dir() {
-  const char* t = std::getenv("TMPDIR");
-  std::string tmpl = std::string(t && *t ? t : "/tmp") + "/mnv2_test_XXXXXX";
-  std::vector<char> buf(tmpl.begin(), tmpl.end());
-  buf.push_back(0);
-  if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed");
-  return buf.data();
-}
+std::string scratch_dir() { return make_scratch_dir("mnv2_test_"); }
 
 void write_file(const std::string& path, const Bytes& b) {
   std::ofstream f(path, std::ios::binary);

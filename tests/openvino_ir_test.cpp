@@ -67,12 +67,7 @@ size_t argmax(const std::vector<double>& v) {
 
 Graph load_mem(const OpenVinoIrFiles& f) { return load_openvino_ir_memory(f.xml, f.bin, "test.xml"); }
 
-std::string temp_dir() {
-  char tmpl[] = "/tmp/mnv2_ir_test_XXXXXX";
-  const char* d = mkdtemp(tmpl);
-  if (!d) throw std::runtime_error("mkdtemp failed");
-  return d;
-}
+std::string temp_dir() { return test::make_scratch_dir("mnv2_ir_test_"); }
 
 // ---------------------------------------------------------------------------------------
 TEST(OpenVinoIrHalf, KnownValuesAndRoundTrip) {

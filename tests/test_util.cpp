@@ -3,9 +3,14 @@
 #include <sys/stat.h>
 #include <sys/wait.h>
 
+#include <gtest/gtest.h>
+
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
+#include <mutex>
+#include <stdexcept>
 
 namespace mnv2::test {
 
@@ -125,6 +130,52 @@ Graph all_ops_graph(bool affine, uint32_t seed) {
   g.output = g.add("softmax", OpType::Softmax, {g.logits});
   g.finalize();
   return g;
+}
+
+namespace {
+
+// Removes every scratch directory when the test program ends (after all tests ran).
+class ScratchDirs : public ::testing::Environment {
+ public:
+  static ScratchDirs& get() {
+    static ScratchDirs* self = [] {
+      auto* e = new ScratchDirs;
+      ::testing::AddGlobalTestEnvironment(e);  // gtest owns and deletes it
+      return e;
+    }();
+    return *self;
+  }
+  void add(const std::string& d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    dirs_.push_back(d);
+  }
+  void TearDown() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const std::string& d : dirs_) {
+      std::error_code ec;
+      std::filesystem::remove_all(d, ec);
+    }
+    dirs_.clear();
+  }
+
+ private:
+  std::mutex mu_;
+  std::vector<std::string> dirs_;
+};
+
+// Registered before main() runs, so gtest calls TearDown for every program.
+const bool kScratchRegistered = (ScratchDirs::get(), true);
+
+}  // namespace
+
+std::string make_scratch_dir(const std::string& prefix) {
+  const char* t = std::getenv("TMPDIR");
+  std::string tmpl = std::string(t && *t ? t : "/tmp") + "/" + prefix + "XXXXXX";
+  std::vector<char> buf(tmpl.begin(), tmpl.end());
+  buf.push_back(0);
+  if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
+  ScratchDirs::get().add(buf.data());
+  return buf.data();
 }
 
 }  // namespace mnv2::test

@@ -16,6 +16,9 @@ std::vector<float> random_input(size_t count, uint32_t seed);
 // Relative L2 error of a against b.
 double rel_l2(const float* a, const double* b, size_t n);
 double max_abs_diff(const float* a, const double* b, size_t n);
+// A fresh directory $TMPDIR/PREFIXxxxxxx (default /tmp), removed with its contents when the
+// test program exits, so test runs leave nothing behind in the temp folder.
+std::string make_scratch_dir(const std::string& prefix);
 // Runs a shell command, returns exit status and captures stdout+stderr.
 int run_command(const std::string& cmd, std::string* output);
 

@@ -27,8 +27,7 @@ namespace {
 namespace fs = std::filesystem;
 
 fs::path temp_dir() {
-  fs::path d = fs::temp_directory_path() / ("mnv2_tfpb_test_" + std::to_string(getpid()));
-  fs::create_directories(d);
+  static const fs::path d = test::make_scratch_dir("mnv2_tfpb_test_");  // one per program
   return d;
 }
 
