@@ -39,6 +39,7 @@ srcs=(src/formats/flatbuf.cpp src/formats/tflite.cpp src/formats/tflite_schema.c
       src/formats/tflite_writer.cpp src/formats/openvino_ir.cpp
       src/formats/openvino_ir_writer.cpp src/formats/pb_wire.cpp src/formats/onnx.cpp
       src/formats/onnx_writer.cpp src/formats/tf_graphdef.cpp src/formats/tf_graphdef_writer.cpp
+      src/formats/half.cpp
       src/image/decode.cpp src/graph/graph.cpp src/graph/mobilenet_v2.cpp
       src/runtime/reference.cpp src/runtime/qreference.cpp src/quant/quantize.cpp
       src/quant/calibration.cpp src/image/preprocess.cpp)

@@ -1,5 +1,6 @@
 // ONNX ModelProto reader: parse (pb_wire) into small structs, then lower node by node into
 // the NHWC IR. Field numbers are those of onnx.proto.
+#include "formats/half.h"
 #include "formats/onnx.h"
 
 #include <algorithm>
@@ -352,27 +353,6 @@ ParsedModel parse_model(std::string_view bytes, const std::string& ctx) {
 
 // ---- tensor decoding ---------------------------------------------------------------------
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h & 0x8000) << 16;
-  const uint32_t exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
-  uint32_t bits;
-  if (exp == 0) {
-    if (mant == 0) {
-      bits = sign;
-    } else {  // subnormal: value = mant * 2^-24
-      float v = float(mant) * (1.0f / 16777216.0f);
-      std::memcpy(&bits, &v, 4);
-      bits |= sign;
-    }
-  } else if (exp == 31) {
-    bits = sign | 0x7f800000u | (mant << 13);
-  } else {
-    bits = sign | ((exp + 112) << 23) | (mant << 13);
-  }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
 
 float bf16_to_float(uint16_t h) {
   const uint32_t bits = uint32_t(h) << 16;

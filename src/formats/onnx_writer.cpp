@@ -7,6 +7,7 @@
 #include <fstream>
 #include <set>
 
+#include "formats/half.h"
 #include "formats/onnx.h"
 #include "formats/pb_wire.h"
 
@@ -38,23 +39,6 @@ void attr_ints(pb::Writer& w, const std::string& name, const std::vector<int64_t
   w.message(5, a);
 }
 
-// float -> IEEE half, round to nearest even (overflow to infinity).
-uint16_t float_to_half(float f) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000, mag = x & 0x7fffffffu;
-  if (mag >= 0x7f800000u) return uint16_t(sign | 0x7c00 | (mag > 0x7f800000u ? 0x200 : 0));
-  if (mag >= 0x477ff000u) return uint16_t(sign | 0x7c00);  // >= 65520 rounds to infinity
-  if (mag < 0x38800000u) {  // below 2^-14: a subnormal half (exact scaling, then RNE)
-    float a;
-    std::memcpy(&a, &mag, 4);
-    return uint16_t(sign | uint32_t(std::nearbyint(a * 16777216.0f)));
-  }
-  uint32_t h = ((mag >> 23) - 112) << 10 | ((mag & 0x7fffff) >> 13);
-  const uint32_t rest = mag & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;
-  return uint16_t(sign | h);
-}
 
 class OnnxWriter {
  public:

@@ -18,6 +18,8 @@
 // says mean/scale values were given to the converter.
 #pragma once
 
+#include "formats/half.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -57,9 +59,5 @@ void save_openvino_ir(const Graph& g, const std::string& xml_path, bool fp16,
 
 // The .bin that belongs to an .xml path.
 std::string openvino_bin_path(const std::string& xml_path);
-
-// IEEE 754 binary16 conversions (round to nearest even).
-uint16_t float_to_half(float f);
-float half_to_float(uint16_t h);
 
 }  // namespace mnv2

@@ -1,5 +1,6 @@
 // TFLite loader: a hand-written reader of the TFLite FlatBuffers schema (field ids from the
 // public schema.fbs) that lowers subgraph 0 into the IR.
+#include "formats/half.h"
 #include "formats/tflite.h"
 
 #include <algorithm>
@@ -65,24 +66,6 @@ std::string shape_str(const std::vector<int64_t>& s) {
   return r + "]";
 }
 
-float half_to_float(uint16_t h) {
-  const uint32_t sign = uint32_t(h >> 15) << 31;
-  const int exp = (h >> 10) & 0x1f;
-  const uint32_t mant = h & 0x3ff;
-  float f;
-  if (exp == 0) {
-    f = std::ldexp(float(mant), -24);  // zero or subnormal
-  } else if (exp == 31) {
-    f = mant ? std::numeric_limits<float>::quiet_NaN() : std::numeric_limits<float>::infinity();
-  } else {
-    f = std::ldexp(float(mant | 0x400), exp - 25);
-  }
-  uint32_t bits;
-  std::memcpy(&bits, &f, 4);
-  bits |= sign;
-  std::memcpy(&f, &bits, 4);
-  return f;
-}
 
 class Loader {
  public:

@@ -8,6 +8,7 @@
 #include <cstring>
 #include <map>
 
+#include "formats/half.h"
 #include "formats/flatbuf.h"
 #include "formats/tflite.h"
 #include "formats/tflite_schema.h"
@@ -17,27 +18,12 @@ namespace {
 
 using namespace tfl;
 
-uint16_t float_to_half(float f, const std::string& what) {
-  uint32_t x;
-  std::memcpy(&x, &f, 4);
-  const uint32_t sign = (x >> 16) & 0x8000;
-  const uint32_t absx = x & 0x7fffffff;
-  if (absx > 0x477fefff)  // rounds to above 65504 (or inf/nan)
+// float16 storage for a weight; refuses values that do not fit instead of storing infinity.
+uint16_t to_half_checked(float f, const std::string& what) {
+  if (!(std::fabs(f) < 65520.f))  // rounds above 65504 (the largest half), or NaN
     throw Error("cannot store " + what + " as float16: value " + std::to_string(f) +
                 " is outside the float16 range");
-  if (absx < 0x38800000) {  // below the smallest normal half: subnormal or zero
-    // value = absx as float; half subnormal unit = 2^-24
-    const float a = std::fabs(f);
-    const float q = std::nearbyint(a * 16777216.f);  // round to nearest even
-    return uint16_t(sign | uint32_t(q));
-  }
-  // normal: rebias exponent, round mantissa to nearest even
-  uint32_t mant = absx & 0x7fffff;
-  uint32_t exp = (absx >> 23) - 127 + 15;
-  uint32_t h = (exp << 10) | (mant >> 13);
-  const uint32_t rest = mant & 0x1fff;
-  if (rest > 0x1000 || (rest == 0x1000 && (h & 1))) ++h;  // carry may bump the exponent
-  return uint16_t(sign | h);
+  return float_to_half(f);
 }
 
 struct TensorDef {
@@ -141,7 +127,7 @@ int Writer::add_const(const std::vector<float>& v, std::vector<int32_t> shape,
   if (o_.fp16) {
     bytes.resize(v.size() * 2);
     for (size_t i = 0; i < v.size(); ++i) {
-      const uint16_t h = float_to_half(v[i], "'" + name + "'");
+      const uint16_t h = to_half_checked(v[i], "'" + name + "'");
       std::memcpy(&bytes[2 * i], &h, 2);
     }
   } else {
