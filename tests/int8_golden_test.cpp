@@ -69,6 +69,25 @@ std::vector<float> float_inputs(const ModelInfo& info, const uint8_t* q, size_t 
 //  * XNNPACK's requantization: within 1 level of TFLite-wasm on every output (measured:
 //    identical), which shows the rest of the pipeline (loader, zero points, weights, pool,
 //    MEAN, softmax) reproduces that runtime exactly.
+// The int8 engines to compare: every ISA this CPU runs (the others are named as skipped),
+// 1 and 2 threads, batch 1 and 3.
+struct EngineCase {
+  Isa isa;
+  int threads, batch;
+};
+std::vector<EngineCase> engine_cases() {
+  std::vector<EngineCase> r;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if (!cpu_supports(isa)) {
+      std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
+      continue;
+    }
+    for (int threads : {1, 2})
+      for (int batch : {1, 3}) r.push_back({isa, threads, batch});
+  }
+  return r;
+}
+
 void check_reference(int model, QRequantMode mode, int wasm_tol) {
   const std::string data = test::data_dir();
   if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
@@ -166,30 +185,24 @@ TEST_P(Int8Golden, FastExecutorEqualsReference) {
   };
 
   int runs = 0;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (!cpu_supports(isa)) {
-      std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
-      continue;
-    }
-    for (int threads : {1, 2})
-      for (int batch : {1, 3}) {
-        Options o;
-        o.isa = isa;
-        o.threads = threads;
-        o.max_batch = batch;
-        o.precision = Precision::Int8;
-        Model m = Model::load(path, o);
-        ASSERT_EQ(m.precision(), Precision::Int8);
-        const int first = (runs * 3) % (kImageCount - batch + 1);
-        const std::vector<float> x =
-            float_inputs(m.info(), in.data() + size_t(first) * kPer, kPer * size_t(batch));
-        std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
-            feats(size_t(batch) * fdim);
-        m.run(x.data(), batch, probs.data(), logits.data(), feats.data());
-        EXPECT_EQ(compare(first, batch, probs, logits, feats), 0)
-            << isa_name(isa) << " threads " << threads << " batch " << batch;
-        ++runs;
-      }
+  for (const EngineCase& e : engine_cases()) {
+    Options o;
+    o.isa = e.isa;
+    o.threads = e.threads;
+    o.max_batch = e.batch;
+    o.precision = Precision::Int8;
+    Model m = Model::load(path, o);
+    ASSERT_EQ(m.precision(), Precision::Int8);
+    const int batch = e.batch;
+    const int first = (runs * 3) % (kImageCount - batch + 1);
+    const std::vector<float> x =
+        float_inputs(m.info(), in.data() + size_t(first) * kPer, kPer * size_t(batch));
+    std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
+        feats(size_t(batch) * fdim);
+    m.run(x.data(), batch, probs.data(), logits.data(), feats.data());
+    EXPECT_EQ(compare(first, batch, probs, logits, feats), 0)
+        << isa_name(e.isa) << " threads " << e.threads << " batch " << batch;
+    ++runs;
   }
   // All images at once, more than the planned batch (the arena is re-planned).
   Options o;
@@ -279,31 +292,25 @@ TEST_P(Int8Golden, XnnpackRoundingExecutorMatchesTfliteWasm) {
   // Xnnpack rounding on every ISA path this CPU runs, 1 and 2 threads, batch 1 and 3.
   const QReferenceResult ref = qreference_run(g, in.data(), kImageCount, {}, QRequantMode::Xnnpack);
   int runs = 0;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (!cpu_supports(isa)) {
-      std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
-      continue;
-    }
-    for (int threads : {1, 2})
-      for (int batch : {1, 3}) {
-        Options o;
-        o.isa = isa;
-        o.threads = threads;
-        o.max_batch = batch;
-        o.precision = Precision::Int8;
-        o.int8_rounding = Int8Rounding::Xnnpack;
-        Model m = Model::load(path, o);
-        const int first = (runs * 5) % (kImageCount - batch + 1);
-        const std::vector<float> x =
-            float_inputs(m.info(), in.data() + size_t(first) * kPer, kPer * size_t(batch));
-        std::vector<float> probs(size_t(batch) * 1001);
-        m.run(x.data(), batch, probs.data());
-        int bad = 0;
-        for (size_t k = 0; k < probs.size(); ++k)
-          bad += probs[k] != dequantize(oq, ref.output[size_t(first) * 1001 + k]);
-        EXPECT_EQ(bad, 0) << isa_name(isa) << " threads " << threads << " batch " << batch;
-        ++runs;
-      }
+  for (const EngineCase& e : engine_cases()) {
+    Options o;
+    o.isa = e.isa;
+    o.threads = e.threads;
+    o.max_batch = e.batch;
+    o.precision = Precision::Int8;
+    o.int8_rounding = Int8Rounding::Xnnpack;
+    Model m = Model::load(path, o);
+    const int batch = e.batch;
+    const int first = (runs * 5) % (kImageCount - batch + 1);
+    const std::vector<float> x =
+        float_inputs(m.info(), in.data() + size_t(first) * kPer, kPer * size_t(batch));
+    std::vector<float> probs(size_t(batch) * 1001);
+    m.run(x.data(), batch, probs.data());
+    int bad = 0;
+    for (size_t k = 0; k < probs.size(); ++k)
+      bad += probs[k] != dequantize(oq, ref.output[size_t(first) * 1001 + k]);
+    EXPECT_EQ(bad, 0) << isa_name(e.isa) << " threads " << e.threads << " batch " << batch;
+    ++runs;
   }
 }
 

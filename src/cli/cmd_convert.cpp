@@ -40,21 +40,6 @@ const char* kHelp =
     "                        (.tflite), a Convert to f32 (.xml) or a Cast (.onnx); half the\n"
     "                        size, the values are rounded to float16\n";
 
-Graph source_graph(const Args& a) {
-  if (a.has("synthetic")) {
-    const SyntheticSpec sp = synthetic_spec(a);
-    if (a.positional().size() > 1)
-      throw Error("unexpected argument '" + a.positional()[1] + "'");
-    return build_mobilenet_v2(sp.width, sp.resolution, sp.classes, sp.seed);
-  }
-  std::string path = a.get("model");
-  if (path.empty() && !a.positional().empty()) path = a.positional().front();
-  if (path.empty()) throw Error("no model given: use MODEL, --model PATH or --synthetic W R");
-  if (a.positional().size() > (a.has("model") ? 0u : 1u))
-    throw Error("unexpected argument '" + a.positional().back() + "'");
-  return load_graph(path);
-}
-
 int run(int argc, char** argv) {
   Args a(argc, argv, {"fp16", "help"});
   if (a.has("help")) {
@@ -64,7 +49,7 @@ int run(int argc, char** argv) {
   a.reject_unknown({"fp16", "help", "model", "synthetic", "classes", "seed", "output"});
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: use -o OUT (e.g. -o model.tflite)");
-  Graph g = source_graph(a);
+  Graph g = load_source_graph(a);
   SaveOptions o;
   o.fp16 = a.has("fp16");
   save_graph(g, out, o);

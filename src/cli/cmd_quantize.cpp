@@ -54,20 +54,6 @@ const char* kHelp =
     "  --json                one JSON object on stdout, with every layer's ranges and scales\n"
     "  --quiet               no progress display\n";
 
-Graph source_graph(const Args& a) {
-  if (a.has("synthetic")) {
-    const SyntheticSpec sp = synthetic_spec(a);
-    if (a.positional().size() > 1) throw Error("unexpected argument '" + a.positional()[1] + "'");
-    return build_mobilenet_v2(sp.width, sp.resolution, sp.classes, sp.seed);
-  }
-  std::string path = a.get("model");
-  if (path.empty() && !a.positional().empty()) path = a.positional().front();
-  if (path.empty()) throw Error("no model given: use MODEL, --model PATH or --synthetic W R");
-  if (a.positional().size() > (a.has("model") ? 0u : 1u))
-    throw Error("unexpected argument '" + a.positional().back() + "'");
-  return load_graph(path);
-}
-
 std::string num(double v) {
   if (!std::isfinite(v)) return "null";
   char b[40];
@@ -126,7 +112,7 @@ int run(int argc, char** argv) {
   }
   if (int(files.size()) > max_images) files.resize(size_t(max_images));
 
-  Graph g = source_graph(a);
+  Graph g = load_source_graph(a);
   g.finalize();
   // Normalisation inside the graph (OpenVINO IR) becomes the input's quantization.
   const bool folded = quant::fold_input_normalization(g);

@@ -2,6 +2,9 @@
 
 #include <cstdlib>
 
+#include "formats/loader.h"
+#include "graph/mobilenet_v2.h"
+
 namespace mnv2::cli {
 
 Options engine_options(const Args& a, int max_batch) {
@@ -57,6 +60,20 @@ Model open_model(const Args& a, int max_batch, bool positional_model) {
   if (path.empty() && positional_model && !a.positional().empty()) path = a.positional().front();
   if (path.empty()) throw Error("no model given: use --model PATH or --synthetic WIDTH RES");
   return Model::load(path, o);
+}
+
+Graph load_source_graph(const Args& a) {
+  if (a.has("synthetic")) {
+    const SyntheticSpec sp = synthetic_spec(a);
+    if (a.positional().size() > 1) throw Error("unexpected argument '" + a.positional()[1] + "'");
+    return build_mobilenet_v2(sp.width, sp.resolution, sp.classes, sp.seed);
+  }
+  std::string path = a.get("model");
+  if (path.empty() && !a.positional().empty()) path = a.positional().front();
+  if (path.empty()) throw Error("no model given: use MODEL, --model PATH or --synthetic W R");
+  if (a.positional().size() > (a.has("model") ? 0u : 1u))
+    throw Error("unexpected argument '" + a.positional().back() + "'");
+  return load_graph(path);
 }
 
 }  // namespace mnv2::cli

@@ -4,6 +4,7 @@
 #include <string>
 
 #include "cli/args.h"
+#include "graph/graph.h"
 #include "mnv2/mnv2.h"
 
 // Help of --int8-rounding (a string literal, to splice into help texts).
@@ -40,5 +41,8 @@ SyntheticSpec synthetic_spec(const Args& a);
 // Builds the model the arguments name; `positional_model` lets a command accept the
 // model path as its first positional argument (as `mnv2 info MODEL` does).
 Model open_model(const Args& a, int max_batch, bool positional_model = false);
+// The graph (not an engine) the arguments name: MODEL, --model PATH or --synthetic W R.
+// For the commands that transform models (convert, quantize).
+Graph load_source_graph(const Args& a);
 
 }  // namespace mnv2::cli
