@@ -254,16 +254,4 @@ Bytes encode_pgm(int w, int h, const Bytes& gray, bool ascii) {
 
 std::string scratch_dir() { return make_scratch_dir("mnv2_test_"); }
 
-void write_file(const std::string& path, const Bytes& b) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
-  if (!f) throw std::runtime_error("cannot write " + path);
-}
-
-Bytes read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return {};
-  return Bytes((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-}
-
 }  // namespace mnv2::test

@@ -2,6 +2,8 @@
 // BMP/PNM by hand), plus a scratch folder.
 #pragma once
 
+#include "test_util.h"
+
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -30,7 +32,5 @@ Bytes encode_ppm(const image::Image& img, int maxval = 255, bool ascii = false);
 Bytes encode_pgm(int w, int h, const Bytes& gray, bool ascii = false);
 
 std::string scratch_dir();  // a fresh folder under the system temp dir
-void write_file(const std::string& path, const Bytes& b);
-Bytes read_file(const std::string& path);
 
 }  // namespace mnv2::test

@@ -18,11 +18,7 @@
 namespace mnv2 {
 namespace {
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return {};
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), {});
-}
+using test::read_file;
 
 int argmax(const uint8_t* v, int n) { return int(std::max_element(v, v + n) - v); }
 

@@ -21,17 +21,14 @@
 namespace mnv2 {
 namespace {
 
+using test::read_file;
+
 namespace fs = std::filesystem;
 
 const char* kImages[] = {"cat.bmp",     "bird.bmp",        "dragonfly.bmp", "grace_hopper.bmp",
                          "sunflower.bmp", "resized_cat.bmp", "parrot.jpg",    "owl.jpg",
                          "hot_dog.jpg", "cat_720p.jpg",    "pets.jpg",      "bird.rgb",
                          "sunflower.rgb"};
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
 
 TEST(QuantizeCoral, RequantizedCoralModelAgreesWithTheOriginalInTfliteWasm) {
   const std::string data = test::data_dir();

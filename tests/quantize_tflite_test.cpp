@@ -31,6 +31,10 @@
 namespace mnv2 {
 namespace {
 
+using test::read_file;
+using test::write_floats;
+using test::read_floats;
+
 namespace fs = std::filesystem;
 
 std::string tmp_dir() {
@@ -38,23 +42,6 @@ std::string tmp_dir() {
                      std::to_string(getpid());
   fs::create_directories(d);
   return d.string();
-}
-
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  return std::vector<uint8_t>(std::istreambuf_iterator<char>(f), {});
-}
-
-void write_floats(const std::string& path, const float* v, size_t n) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(v), std::streamsize(n * sizeof(float)));
-}
-
-std::vector<float> read_floats(const std::string& path) {
-  const std::vector<uint8_t> b = read_file(path);
-  std::vector<float> v(b.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
-  return v;
 }
 
 int argmax(const float* p, int n) { return int(std::max_element(p, p + n) - p); }

@@ -8,7 +8,10 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <mutex>
 #include <stdexcept>
 
@@ -176,6 +179,31 @@ std::string make_scratch_dir(const std::string& prefix) {
   if (!mkdtemp(buf.data())) throw std::runtime_error("mkdtemp failed for " + tmpl);
   ScratchDirs::get().add(buf.data());
   return buf.data();
+}
+
+void write_file(const std::string& path, const std::vector<uint8_t>& b) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(b.data()), std::streamsize(b.size()));
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<uint8_t> read_file(const std::string& path) {
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return {};
+  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
+}
+
+void write_floats(const std::string& path, const float* v, size_t n) {
+  std::ofstream f(path, std::ios::binary);
+  f.write(reinterpret_cast<const char*>(v), std::streamsize(n * sizeof(float)));
+  if (!f) throw std::runtime_error("cannot write " + path);
+}
+
+std::vector<float> read_floats(const std::string& path) {
+  const std::vector<uint8_t> b = read_file(path);
+  std::vector<float> v(b.size() / 4);
+  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
+  return v;
 }
 
 }  // namespace mnv2::test

@@ -16,6 +16,13 @@ std::vector<float> random_input(size_t count, uint32_t seed);
 // Relative L2 error of a against b.
 double rel_l2(const float* a, const double* b, size_t n);
 double max_abs_diff(const float* a, const double* b, size_t n);
+// Whole-file helpers: read_file gives {} for a missing file; the floats are raw
+// little-endian float32 (the format of `mnv2 bench --dump` and the reference scripts).
+void write_file(const std::string& path, const std::vector<uint8_t>& bytes);
+std::vector<uint8_t> read_file(const std::string& path);
+void write_floats(const std::string& path, const float* v, size_t n);
+std::vector<float> read_floats(const std::string& path);
+
 // A fresh directory $TMPDIR/PREFIXxxxxxx (default /tmp), removed with its contents when the
 // test program exits, so test runs leave nothing behind in the temp folder.
 std::string make_scratch_dir(const std::string& prefix);

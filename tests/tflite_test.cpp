@@ -30,11 +30,9 @@
 namespace mnv2 {
 namespace {
 
-std::vector<uint8_t> read_file(const std::string& path) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) return {};
-  return std::vector<uint8_t>((std::istreambuf_iterator<char>(f)), {});
-}
+using test::read_file;
+using test::write_floats;
+using test::read_floats;
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream f(path, std::ios::binary);
@@ -363,18 +361,6 @@ TEST(TfliteCli, ConvertSyntheticThenInfo) {
 std::string dir_of(const std::string& p) {
   const size_t s = p.find_last_of('/');
   return s == std::string::npos ? "." : p.substr(0, s);
-}
-
-void write_floats(const std::string& path, const float* v, size_t n) {
-  std::ofstream f(path, std::ios::binary);
-  f.write(reinterpret_cast<const char*>(v), std::streamsize(n * sizeof(float)));
-}
-
-std::vector<float> read_floats(const std::string& path) {
-  const std::vector<uint8_t> b = read_file(path);
-  std::vector<float> v(b.size() / 4);
-  if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
-  return v;
 }
 
 TEST(TfliteWasm, RealTfliteRuntimeAgreesWithMnv2) {
