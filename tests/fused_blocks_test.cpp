@@ -20,23 +20,25 @@
 namespace mnv2 {
 namespace {
 
-class BandEnv {
+// Sets an executor tuning variable for its lifetime.
+class ScopedEnv {
  public:
-  explicit BandEnv(const char* value) {
-    if (const char* old = std::getenv("MNV2_BAND_BYTES")) {
+  ScopedEnv(const char* name, const char* value) : name_(name) {
+    if (const char* old = std::getenv(name)) {
       had_ = true;
       old_ = old;
     }
-    setenv("MNV2_BAND_BYTES", value, 1);
+    setenv(name, value, 1);
   }
-  ~BandEnv() {
+  ~ScopedEnv() {
     if (had_)
-      setenv("MNV2_BAND_BYTES", old_.c_str(), 1);
+      setenv(name_, old_.c_str(), 1);
     else
-      unsetenv("MNV2_BAND_BYTES");
+      unsetenv(name_);
   }
 
  private:
+  const char* name_;
   std::string old_;
   bool had_ = false;
 };
@@ -140,13 +142,13 @@ TEST(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
     const auto x = test::random_input(per_in * 3, 9);
     const ReferenceResult ref = reference_run(g, x.data(), 3);
     for (Isa isa : isas()) {
-      for (int threads : {1, 2}) {
+      for (int threads : {1, 2, 3}) {
         for (int batch : {3, 1}) {
           SCOPED_TRACE(std::string(isa_name(isa)) + " threads " + std::to_string(threads) +
                        " batch " + std::to_string(batch));
           std::vector<float> whole(per_out * size_t(batch));
           {
-            BandEnv env("0");  // layer by layer
+            ScopedEnv env("MNV2_BAND_BYTES", "0");  // layer by layer
             Executor::create(g, {threads, isa, 3})
                 ->run(x.data(), batch, whole.data(), nullptr, nullptr);
           }
@@ -157,12 +159,18 @@ TEST(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
             err = std::max(err, std::fabs(double(whole[i]) - ref.output[i]));
           EXPECT_LE(err / scale, 2e-6);
           for (const char* band : {"1", "3000", "20000"}) {
-            BandEnv env(band);  // 1 byte: two depthwise output rows per band
-            std::vector<float> banded(whole.size(), -1.f);
-            Executor::create(g, {threads, isa, 3})
-                ->run(x.data(), batch, banded.data(), nullptr, nullptr);
-            EXPECT_EQ(0, std::memcmp(banded.data(), whole.data(), whole.size() * sizeof(float)))
-                << "band bytes " << band;
+            ScopedEnv env("MNV2_BAND_BYTES", band);  // 1 byte: two depthwise rows per band
+            // Chains split by rows over the threads (each thread its own window, shared
+            // producer rows computed twice) and chains whose bands all threads share.
+            for (const char* split : {"1", "100000"}) {
+              ScopedEnv split_env("MNV2_SPLIT_MIN_ROWS", split);
+              std::vector<float> banded(whole.size(), -1.f);
+              Executor::create(g, {threads, isa, 3})
+                  ->run(x.data(), batch, banded.data(), nullptr, nullptr);
+              EXPECT_EQ(0,
+                        std::memcmp(banded.data(), whole.data(), whole.size() * sizeof(float)))
+                  << "band bytes " << band << ", split from " << split << " rows";
+            }
           }
         }
       }

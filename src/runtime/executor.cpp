@@ -101,6 +101,8 @@ class FastExecutor final : public Executor {
     // layer runs whole, as the peers do). Results are the same bits for every value.
     if (const char* b = std::getenv("MNV2_BAND_BYTES"); b && *b)
       band_bytes_ = std::max<int64_t>(0, std::atoll(b));
+    if (const char* b = std::getenv("MNV2_SPLIT_MIN_ROWS"); b && *b)
+      split_min_rows_ = std::atoi(b);
     g_.infer_shapes(1);
     build_steps();
     plan(std::max(1, o.max_batch));
@@ -337,6 +339,7 @@ class FastExecutor final : public Executor {
       steps_.push_back(s);
     }
     // Band producer -> depthwise -> consumer chains whose intermediates nobody else reads.
+    windowed_.assign(size_t(count), false);
     std::vector<int> step_of(size_t(count), -1);
     for (size_t i = 0; i < steps_.size(); ++i) step_of[size_t(steps_[i].node)] = int(i);
     for (size_t i = 0; i < steps_.size() && band_bytes_ > 0; ++i) {
@@ -382,17 +385,21 @@ class FastExecutor final : public Executor {
       if (2 * rows >= d.ys.h) rows = d.ys.h;
       const int bands = ceil_div(d.ys.h, rows);
       d.band_rows = ceil_div(d.ys.h, bands);
-      // The depthwise part of a band is one item per row: a multiple of the thread count
-      // keeps the threads level (3 rows on 2 threads leave one idle for a third).
+      // Bands shared by the threads: the depthwise part is one item per row, and a multiple
+      // of the thread count keeps the threads level (3 rows on 2 threads idle one for a third).
       const int threads = pool_.threads();
-      if (threads > 1 && d.band_rows < d.ys.h)
+      if (threads > 1 && !split_rows(d) && d.band_rows < d.ys.h)
         d.band_rows = std::min(d.ys.h, ceil_div(d.band_rows, threads) * threads);
       int64_t floats = 0;
-      if (d.producer >= 0 && steps_[size_t(d.producer)].kind == StepKind::Gemm) {
+      if (d.producer >= 0) {
         d.window_rows = std::min((d.band_rows - 1) * d.dw.sh + d.dw.kh, d.xs.h);
         floats += int64_t(d.window_rows) * d.xs.w * d.xs.c;
+        windowed_[size_t(d.in)] = true;
       }
-      if (d.consumer >= 0) floats += int64_t(d.band_rows) * d.ys.w * d.ys.c;
+      if (d.consumer >= 0) {
+        floats += int64_t(d.band_rows) * d.ys.w * d.ys.c;
+        windowed_[size_t(d.out)] = true;
+      }
       window_floats_ = std::max(window_floats_, floats);
     }
     scratch_floats_ = scratch;
@@ -424,7 +431,8 @@ class FastExecutor final : public Executor {
     std::vector<ArenaRequest> req;
     std::vector<int> who;
     for (int id = 0; id < count; ++id) {
-      if (root_[size_t(id)] != id || id == g_.input) continue;
+      // Values that only ever exist in band windows take no arena space.
+      if (root_[size_t(id)] != id || id == g_.input || windowed_[size_t(id)]) continue;
       ArenaRequest r;
       r.bytes = int64_t(sizeof(float)) * g_.node(id).shape.per_image() * batch;
       r.first = first_[size_t(id)];
@@ -435,8 +443,9 @@ class FastExecutor final : public Executor {
     std::vector<int64_t> offsets;
     const int64_t total = plan_arena(req, &offsets);
     lane.arena = AlignedBuffer(size_t(total) / sizeof(float) + 1);
-    if (lane.window.size() < size_t(window_floats_) + 1)
-      lane.window = AlignedBuffer(size_t(window_floats_) + 1);
+    // Lane 0 runs band chains split by rows over all threads: one window per thread.
+    const size_t window = size_t(window_floats_) * size_t(&lane == &lanes_[0] ? pool_.threads() : 1);
+    if (lane.window.size() < window + 1) lane.window = AlignedBuffer(window + 1);
     lane.ptr.assign(size_t(count), nullptr);
     for (size_t i = 0; i < who.size(); ++i)
       lane.ptr[size_t(who[i])] = lane.arena.data() + offsets[i] / int64_t(sizeof(float));
@@ -592,89 +601,140 @@ class FastExecutor final : public Executor {
     });
   }
 
-  // A producer -> depthwise -> consumer chain, band by band. With a pointwise producer its
-  // output (the expanded tensor) only ever exists as a window of rows in the lane's
-  // band buffer: the rows of one band plus the rows the next band shares with it, slid to
-  // the front before each band. With a consumer, the depthwise output of a band goes to a
-  // second buffer of band_rows rows that the consumer reads back at once. So the wide
-  // intermediates stay in L2 and are never written to (or allocated in) the arena; the
-  // kernels see the windows through shifted arguments, and every element is computed by
-  // the same kernel call as unbanded, so the bits do not change.
+  // A producer -> depthwise -> consumer chain, band by band. The producer's output (the
+  // expanded tensor) only ever exists as a window of rows in a band buffer: the rows of one
+  // band plus the rows the next band shares with it, slid to the front before each band.
+  // With a consumer, the depthwise output of a band goes to a second buffer of band_rows
+  // rows that the consumer reads back at once. So the wide intermediates stay in L2 and are
+  // never written to (or allocated in) the arena; the kernels see the windows through
+  // shifted arguments, and every element is computed by the same kernel call as unbanded,
+  // so the bits do not change.
+  //
+  // On several threads each thread takes a contiguous range of the chain's output rows and
+  // runs its bands alone, in its own window: no barrier inside the chain and no expanded
+  // row crossing cores. The few producer rows two ranges share (kh - stride per boundary)
+  // are computed by both threads, each into its own window, with identical bits.
   void run_band(const Step& d, int n0, int n1, const Par& par) {
+    const int threads = par.pool ? par.pool->threads() : 1;
+    if (threads == 1 || !split_rows(d)) {
+      for (int n = n0; n < n1; ++n) run_band_rows(d, n, 0, d.ys.h, par, true);
+      return;
+    }
+    const int parts = std::min(threads, d.ys.h);
+    for (int n = n0; n < n1; ++n) {
+      const auto t0 = now();
+      par.pool->parallel_for(parts, [&](int t, int worker) {
+        const int r0 = d.ys.h * t / parts, r1 = d.ys.h * (t + 1) / parts;
+        // Part 0's own step times stand for the chain (the parts are the same size);
+        // the other parts must not write the shared timers.
+        run_band_rows(d, n, r0, r1,
+                      Par{nullptr, worker, par.ptr, par.window + int64_t(worker) * window_floats_},
+                      false);
+      });
+      if (timing_) {  // the chain as a whole, split over its three steps by MACs
+        const double ms = std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+        double macs[3] = {0, double(step_macs(d)), 0};
+        if (d.producer >= 0) macs[0] = double(step_macs(steps_[size_t(d.producer)]));
+        if (d.consumer >= 0) macs[2] = double(step_macs(steps_[size_t(d.consumer)]));
+        const double sum = macs[0] + macs[1] + macs[2];
+        const size_t di = size_t(&d - steps_.data());
+        if (d.producer >= 0) step_run_ms_[size_t(d.producer)] += ms * macs[0] / sum;
+        step_run_ms_[di] += ms * macs[1] / sum;
+        if (d.consumer >= 0) step_run_ms_[size_t(d.consumer)] += ms * macs[2] / sum;
+      }
+    }
+  }
+
+  // Whether the chain runs split by rows over the threads (else all threads share each
+  // band). The split recomputes kh - stride producer rows per boundary: cheap on tall
+  // inputs, a large share of a 14x14 or 7x7 block.
+  bool split_rows(const Step& d) const { return d.xs.h >= split_min_rows_; }
+
+  // Output rows [oy_begin, oy_end) of image n of the chain: on one thread when par is
+  // inline, else every band shared by the pool's threads.
+  void run_band_rows(const Step& d, int n, int oy_begin, int oy_end, const Par& par,
+                     bool timed) {
     const Step* p = d.producer >= 0 ? &steps_[size_t(d.producer)] : nullptr;
     const Step* q = d.consumer >= 0 ? &steps_[size_t(d.consumer)] : nullptr;
     const size_t di = size_t(&d - steps_.data());
-    const int ih = d.xs.h, iw = d.xs.w, oh = d.ys.h, ow = d.ys.w, c = d.xs.c;
-    const bool ewin = p && p->kind == StepKind::Gemm;  // producer output in the window
-    const int64_t erow = int64_t(iw) * c;               // floats per producer output row
+    const int ih = d.xs.h, iw = d.xs.w, ow = d.ys.w, c = d.xs.c;
+    const int64_t erow = int64_t(iw) * c;  // floats per producer output row
     float* const eb = par.window;
-    float* const db = par.window + (ewin ? d.window_rows * erow : 0);
-    for (int n = n0; n < n1; ++n) {
-      int done = 0;    // producer rows of image n computed so far (the arena path)
-      int wstart = 0;  // window: producer rows [wstart, wend) of image n
-      int wend = 0;
-      for (int oy0 = 0; oy0 < oh; oy0 += d.band_rows) {
-        const int oy1 = std::min(oh, oy0 + d.band_rows);
-        const int first = std::clamp(oy0 * d.dw.sh - d.dw.pad_top, 0, ih);
-        const int need = std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
-        if (ewin) {
-          // Slide: keep the rows this band shares with the last one, at the front.
-          if (first >= wend) {
-            wstart = wend = first;
-          } else if (first > wstart) {
-            std::memmove(eb, eb + (first - wstart) * erow,
-                         sizeof(float) * size_t((wend - first) * erow));
-            wstart = first;
-          }
-          if (need > wend) {
-            const auto tp = now();
-            run_gemm_at(*p, par.ptr[p->in] + (int64_t(n) * ih + wend) * iw * p->k,
-                        eb + (wend - wstart) * erow, nullptr, int64_t(need - wend) * iw, par);
-            wend = need;
-            charge(size_t(d.producer), tp);
-          }
-        } else if (p && need > done) {
+    float* const db = par.window + (p ? d.window_rows * erow : 0);
+    auto charge_if = [&](size_t step, Clock::time_point t) {
+      if (timed) charge(step, t);
+    };
+    int wstart = 0;  // window: producer rows [wstart, wend) of image n
+    int wend = 0;
+    for (int oy0 = oy_begin; oy0 < oy_end; oy0 += d.band_rows) {
+      const int oy1 = std::min(oy_end, oy0 + d.band_rows);
+      const int first = std::clamp(oy0 * d.dw.sh - d.dw.pad_top, 0, ih);
+      const int need = std::clamp((oy1 - 1) * d.dw.sh - d.dw.pad_top + d.dw.kh, 0, ih);
+      if (p) {
+        // Slide: keep the rows this band shares with the last one, at the front.
+        if (first >= wend) {
+          wstart = wend = first;
+        } else if (first > wstart) {
+          std::memmove(eb, eb + (first - wstart) * erow,
+                       sizeof(float) * size_t((wend - first) * erow));
+          wstart = first;
+        }
+        if (need > wend) {
           const auto tp = now();
-          const int base = n * ih + done;
-          par(need - done,
-              [&](int item, int worker) { run_item(par.ptr, *p, base + item, worker); });
-          done = need;
-          charge(size_t(d.producer), tp);
-        }
-        // The depthwise rows [oy0, oy1) as rows 0.. of shifted arguments: input origin at
-        // row `org` (the window start, or the image start), output at the band buffer.
-        kernels::DwArgs a = d.dw;
-        const int org = ewin ? wstart : 0;
-        a.in = ewin ? eb : par.ptr[d.in] + int64_t(n) * d.xs.per_image();
-        a.ih = ih - org;
-        a.pad_top = d.dw.pad_top + org - oy0 * d.dw.sh;
-        a.out = q ? db
-                  : par.ptr[d.out] + int64_t(n) * d.ys.per_image() + int64_t(oy0) * ow * d.ys.c;
-        a.oh = oy1 - oy0;
-        const auto td = now();
-        par(oy1 - oy0, [&](int item, int) {
-          if (d.kind == StepKind::Dw3x3)
-            kt_.dw3x3_row(a, item);
-          else
-            kernels::dw_generic_row(a, item);
-        });
-        charge(di, td);
-        if (q) {
-          const auto tq = now();
-          const int64_t row0 = (int64_t(n) * oh + oy0) * ow;
-          run_gemm_at(*q, db, par.ptr[q->out] + row0 * q->cout,
-                      q->residual >= 0 ? par.ptr[q->residual] + row0 * q->cout : nullptr,
-                      int64_t(oy1 - oy0) * ow, par);
-          charge(size_t(d.consumer), tq);
+          float* dst = eb + (wend - wstart) * erow;
+          if (p->kind == StepKind::Gemm) {
+            run_gemm_at(*p, par.ptr[p->in] + (int64_t(n) * ih + wend) * iw * p->k, dst,
+                        nullptr, int64_t(need - wend) * iw, par);
+          } else {
+            const float* x = par.ptr[p->in] + int64_t(n) * p->xs.per_image();
+            par(need - wend, [&](int item, int worker) {
+              im2col_gemm_row(*p, x, wend + item, dst + item * erow, nullptr, worker);
+            });
+          }
+          wend = need;
+          charge_if(size_t(d.producer), tp);
         }
       }
-      // Arena path: rows no band needed (outside every window) are still produced.
-      if (p && !ewin && done < ih) {
-        const auto tp = now();
-        const int base = n * ih + done;
-        par(ih - done, [&](int item, int worker) { run_item(par.ptr, *p, base + item, worker); });
-        charge(size_t(d.producer), tp);
+      // The depthwise rows [oy0, oy1) as rows 0.. of shifted arguments: input origin at
+      // row `org` (the window start, or the image start), output at the band buffer.
+      kernels::DwArgs a = d.dw;
+      const int org = p ? wstart : 0;
+      a.in = p ? eb : par.ptr[d.in] + int64_t(n) * d.xs.per_image();
+      a.ih = ih - org;
+      a.pad_top = d.dw.pad_top + org - oy0 * d.dw.sh;
+      a.out = q ? db : par.ptr[d.out] + int64_t(n) * d.ys.per_image() + int64_t(oy0) * ow * d.ys.c;
+      a.oh = oy1 - oy0;
+      const auto td = now();
+      par(oy1 - oy0, [&](int item, int) {
+        if (d.kind == StepKind::Dw3x3)
+          kt_.dw3x3_row(a, item);
+        else
+          kernels::dw_generic_row(a, item);
+      });
+      charge_if(di, td);
+      if (q) {
+        const auto tq = now();
+        const int64_t row0 = (int64_t(n) * d.ys.h + oy0) * ow;
+        run_gemm_at(*q, db, par.ptr[q->out] + row0 * q->cout,
+                    q->residual >= 0 ? par.ptr[q->residual] + row0 * q->cout : nullptr,
+                    int64_t(oy1 - oy0) * ow, par);
+        charge_if(size_t(d.consumer), tq);
       }
+    }
+  }
+
+  // Output row oy of an im2col convolution of image x ([ih][iw][cin]) into y (and plus
+  // res), on the im2col scratch of `worker`.
+  void im2col_gemm_row(const Step& s, const float* x, int oy, float* y, const float* res,
+                       int worker) {
+    float* col = scratch_.data() + int64_t(worker) * scratch_floats_;
+    const int blocks = ceil_div(s.cout, kt_.nr);
+    for (int x0 = 0; x0 < s.ys.w; x0 += s.seg_pixels) {
+      const int x1 = std::min(s.ys.w, x0 + s.seg_pixels);
+      // im2col_row covers a whole row; segments shift the origin by x0 output pixels.
+      kernels::im2col_row(x, s.xs.h, s.xs.w, s.xs.c, s.dw.kh, s.dw.kw, s.dw.sh, s.dw.sw,
+                          s.dw.pad_top, s.dw.pad_left - x0 * s.dw.sw, x1 - x0, oy, col);
+      gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res);
     }
   }
 
@@ -693,15 +753,7 @@ class FastExecutor final : public Executor {
                                ? ptr[s.residual] + n * s.ys.per_image() +
                                      int64_t(oy) * s.ys.w * s.cout
                                : nullptr;
-        float* col = scratch_.data() + int64_t(worker) * scratch_floats_;
-        const int blocks = ceil_div(s.cout, kt_.nr);
-        for (int x0 = 0; x0 < s.ys.w; x0 += s.seg_pixels) {
-          const int x1 = std::min(s.ys.w, x0 + s.seg_pixels);
-          // im2col_row covers a whole row; segments shift the origin by x0 output pixels.
-          kernels::im2col_row(x, s.xs.h, s.xs.w, s.xs.c, s.dw.kh, s.dw.kw, s.dw.sh, s.dw.sw,
-                              s.dw.pad_top, s.dw.pad_left - x0 * s.dw.sw, x1 - x0, oy, col);
-          gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res);
-        }
+        im2col_gemm_row(s, x, oy, y, res, worker);
         break;
       }
       case StepKind::Dw3x3:
@@ -804,8 +856,10 @@ class FastExecutor final : public Executor {
   std::vector<Lane> lanes_;
   AlignedBuffer scratch_;
   int64_t scratch_floats_ = 0;
-  int64_t window_floats_ = 0;  // band buffers per lane
+  int64_t window_floats_ = 0;  // band buffers per thread
+  std::vector<bool> windowed_;  // value id -> only ever held in band windows
   int64_t band_bytes_ = kBandBytes;
+  int split_min_rows_ = 28;
   int planned_batch_ = 0;
   bool grids_set_ = false;
   bool profile_ = false;
