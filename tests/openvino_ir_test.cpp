@@ -864,42 +864,78 @@ TEST(OpenVinoIrCli, ConvertWritesLoadableIr) {
 // The FP16 criterion on real weights: the ImageNet-trained coral MobileNetV2 1.0 (its
 // dequantized weights) written as FP32 and FP16 IR, run on every golden input tensor.
 // Measured: max |dprob| 1.67e-3 (grace_hopper.bmp; 4 of 13 inputs above 1e-3), top-1 always
-// equal. Keeping the biases or the depthwise weights in f32 does not lower it (2.2e-3 and
-// 1.7e-3): the error is the accumulated 2^-11 rounding of ~3.5 M weights through 52 layers,
-// so the issue's 1e-3 is not reachable with f16-stored weights; the bound is 2e-3.
+// equal. The issue asks for 1e-3; that is not reachable with f16-stored weights. The second
+// half shows why: rounding the 288 weights (and 32 biases) of the first depthwise layer alone
+// to f16, every other layer kept in f32, already moves the probabilities by 1.28e-3. The
+// network amplifies a 2^-11 relative weight error that much: rounded one at a time, 5 of the
+// 52 weighted layers alone exceed 1e-3 and 3 more 0.8e-3 (measured 2026-11-26; keeping
+// biases or depthwise weights in f32 gives 2.2e-3 / 1.7e-3; a data-free bias correction
+// from random smooth images made it worse, 3.0e-3). So the bound here is 2e-3.
+std::vector<std::vector<float>> run_golden_inputs(const Graph& g, const std::string& data,
+                                                  double* worst_vs = nullptr,
+                                                  const std::vector<std::vector<float>>* ref = nullptr) {
+  ExecutorOptions eo;
+  eo.threads = 2;
+  eo.isa = detect_isa();
+  auto ex = Executor::create(g, eo);
+  const char* images[] = {"cat.bmp", "bird.bmp", "dragonfly.bmp", "grace_hopper.bmp",
+                          "sunflower.bmp", "resized_cat.bmp", "parrot.jpg", "owl.jpg",
+                          "hot_dog.jpg", "cat_720p.jpg", "pets.jpg", "bird.rgb",
+                          "sunflower.rgb"};
+  const int n = 224 * 224 * 3, classes = g.info.num_classes;
+  std::vector<std::vector<float>> out;
+  for (const char* img : images) {
+    std::ifstream f(data + "/coral/golden/" + img + ".input.u8", std::ios::binary);
+    std::vector<uint8_t> px(size_t(n), 0);
+    EXPECT_TRUE(f.read(reinterpret_cast<char*>(px.data()), n)) << img;
+    std::vector<float> x(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) x[size_t(i)] = (px[size_t(i)] - g.info.mean) / g.info.scale;
+    std::vector<float> p(static_cast<size_t>(classes));
+    ex->run(x.data(), 1, p.data(), nullptr, nullptr);
+    out.push_back(std::move(p));
+  }
+  if (worst_vs && ref) {
+    *worst_vs = 0;
+    for (size_t i = 0; i < out.size(); ++i)
+      for (size_t k = 0; k < out[i].size(); ++k)
+        *worst_vs = std::max(*worst_vs, double(std::fabs(out[i][k] - (*ref)[i][k])));
+  }
+  return out;
+}
+
 TEST(OpenVinoIrRoundTrip, Fp16RealWeightsSameTop1) {
   const std::string data = test::data_dir();
   if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
   const Graph src = load_graph(data + "/coral/mobilenet_v2_1.0_224_quant.tflite");
   Graph a = load_mem(write_openvino_ir(src, false, false));
   Graph b = load_mem(write_openvino_ir(src, true, false));
-  ExecutorOptions eo;
-  eo.threads = 2;
-  eo.isa = detect_isa();
-  auto ea = Executor::create(a, eo), eb = Executor::create(b, eo);
-  const char* images[] = {"cat.bmp", "bird.bmp", "dragonfly.bmp", "grace_hopper.bmp",
-                          "sunflower.bmp", "resized_cat.bmp", "parrot.jpg", "owl.jpg",
-                          "hot_dog.jpg", "cat_720p.jpg", "pets.jpg", "bird.rgb",
-                          "sunflower.rgb"};
-  const int n = 224 * 224 * 3, classes = a.info.num_classes;
+  const auto pa = run_golden_inputs(a, data);
   double worst = 0;
-  for (const char* img : images) {
-    std::ifstream f(data + "/coral/golden/" + img + ".input.u8", std::ios::binary);
-    std::vector<uint8_t> px(size_t(n), 0);
-    ASSERT_TRUE(f.read(reinterpret_cast<char*>(px.data()), n)) << img;
-    std::vector<float> x(static_cast<size_t>(n));
-    for (int i = 0; i < n; ++i) x[size_t(i)] = (px[size_t(i)] - a.info.mean) / a.info.scale;
-    std::vector<float> pa(static_cast<size_t>(classes)), pb(static_cast<size_t>(classes));
-    ea->run(x.data(), 1, pa.data(), nullptr, nullptr);
-    eb->run(x.data(), 1, pb.data(), nullptr, nullptr);
-    const std::vector<double> da(pa.begin(), pa.end()), db(pb.begin(), pb.end());
-    const double d = max_diff(da, db);
-    worst = std::max(worst, d);
-    EXPECT_EQ(argmax(da), argmax(db)) << img;
-    EXPECT_LE(d, 2e-3) << img;
+  const auto pb = run_golden_inputs(b, data, &worst, &pa);
+  for (size_t i = 0; i < pa.size(); ++i) {
+    const std::vector<double> da(pa[i].begin(), pa[i].end()), db(pb[i].begin(), pb[i].end());
+    EXPECT_EQ(argmax(da), argmax(db)) << "input " << i;
+    EXPECT_LE(max_diff(da, db), 2e-3) << "input " << i;
   }
   std::printf("[ figures  ] fp16 vs fp32 IR, coral 1.0/224 weights, 13 golden inputs: "
               "max |dprob| %.3g\n", worst);
+
+  // Only the first depthwise layer in f16 (exactly what the FP16 IR stores for it).
+  Graph one = a;
+  int rounded = 0;
+  for (Node& nd : one.nodes) {
+    if (nd.op != OpType::DepthwiseConv2D) continue;
+    for (float& w : nd.weights) w = half_to_float(float_to_half(w));
+    for (float& v : nd.bias) v = half_to_float(float_to_half(v));
+    rounded = int(nd.weights.size());
+    break;
+  }
+  ASSERT_EQ(rounded, 288);
+  double single = 0;
+  run_golden_inputs(one, data, &single, &pa);
+  std::printf("[ figures  ] only the first depthwise layer (288 weights) in f16: max |dprob| "
+              "%.3g\n", single);
+  EXPECT_GT(single, 1e-3) << "the reason the FP16 bound is 2e-3 no longer holds: revisit it";
 }
 
 }  // namespace
