@@ -168,9 +168,11 @@ void gemm(const GemmTile& t) {
 // NP consecutive interior output pixels starting at input pointer x (first tap, channel
 // c0 applied by the caller), one channel vector. NP independent FMA chains hide the FMA
 // latency; the channel loop sits outside so the few input pixels involved stay in L1.
+// `rows` kernel rows (3, or fewer on the first/last output rows, with x and w pointing
+// at the first kernel row that falls inside the input).
 template <class V, bool Tail, int NP, int S>
 inline void dw3x3_pixels(const float* x, const float* w, const float* bias, float* o,
-                         int64_t cs, int64_t rs, int64_t ps, int n, Activation act) {
+                         int64_t cs, int64_t rs, int64_t ps, int n, Activation act, int rows) {
   using R = typename V::R;
   R acc[NP];
   const R b = Tail ? V::load_n(bias, n) : V::load(bias);
@@ -179,7 +181,7 @@ inline void dw3x3_pixels(const float* x, const float* w, const float* bias, floa
   // The row loop stays rolled: unrolled, the compiler keeps 3*3*NP input addresses live
   // and spills them.
 #pragma GCC unroll 1
-  for (int ky = 0; ky < 3; ++ky) {
+  for (int ky = 0; ky < rows; ++ky) {
     const float* xr = x + ky * rs;
     const float* wr = w + ky * 3 * cs;
     if constexpr (S > 0) {
@@ -222,16 +224,20 @@ inline void dw3x3_pixels(const float* x, const float* w, const float* bias, floa
 }
 
 // S: the stride when known at compile time (1 or 2), else 0.
+// x: the first kernel row inside the input (kernel row ky0), `rows` kernel rows from there.
 template <class V, int NP, int S>
-inline void dw3x3_group(const DwArgs& a, const float* x, float* o, int64_t rs, int64_t ps) {
+inline void dw3x3_group(const DwArgs& a, const float* x, float* o, int64_t rs, int64_t ps,
+                        int ky0, int rows) {
   constexpr int L = V::L;
   const int64_t cs = a.c;
+  const float* w = a.w + ky0 * 3 * cs;
   int c0 = 0;
   for (; c0 + L <= a.c; c0 += L)
-    dw3x3_pixels<V, false, NP, S>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, L, a.act);
+    dw3x3_pixels<V, false, NP, S>(x + c0, w + c0, a.bias + c0, o + c0, cs, rs, ps, L, a.act,
+                                  rows);
   if (c0 < a.c)
-    dw3x3_pixels<V, true, NP, S>(x + c0, a.w + c0, a.bias + c0, o + c0, cs, rs, ps, a.c - c0,
-                                 a.act);
+    dw3x3_pixels<V, true, NP, S>(x + c0, w + c0, a.bias + c0, o + c0, cs, rs, ps, a.c - c0,
+                                 a.act, rows);
 }
 
 // DP: interior output pixels per register block (template parameter so that benchmarks
@@ -242,7 +248,10 @@ void dw3x3_row(const DwArgs& a, int oy) {
   constexpr int L = V::L;
   const int64_t cs = a.c;
   const int iy0 = oy * a.sh - a.pad_top;
-  const bool rows_inside = iy0 >= 0 && iy0 + 2 < a.ih;
+  // Kernel rows inside the input: all three except on the first and last output rows,
+  // whose columns still go through the register blocks with the rows that remain.
+  const int kr0 = iy0 < 0 ? -iy0 : 0, kr1 = a.ih - iy0 < 3 ? a.ih - iy0 : 3;
+  const bool rows_inside = kr1 > kr0;
   // Columns whose three taps all fall inside the input.
   int lo = (a.pad_left + a.sw - 1) / a.sw;
   int hi = a.iw - 3 + a.pad_left >= 0 ? (a.iw - 3 + a.pad_left) / a.sw + 1 : 0;
@@ -259,6 +268,26 @@ void dw3x3_row(const DwArgs& a, int oy) {
     const int64_t origin = (int64_t(iy0) * a.iw + ix0) * cs;
     float* o = out + ox * cs;
     int c0 = 0;
+    // Four channel vectors at a time: four independent FMA chains instead of one, which
+    // was latency-bound (border pixels are half of a 7x7 layer). Each element still
+    // accumulates its taps in (ky, kx) order, so the bits do not change.
+    for (; c0 + 4 * L <= a.c; c0 += 4 * L) {
+      R acc0 = V::load(a.bias + c0), acc1 = V::load(a.bias + c0 + L);
+      R acc2 = V::load(a.bias + c0 + 2 * L), acc3 = V::load(a.bias + c0 + 3 * L);
+      for (int ky = ky0; ky < ky1; ++ky)
+        for (int kx = kx0; kx < kx1; ++kx) {
+          const float* xi = a.in + (origin + (int64_t(ky) * a.iw + kx) * cs + c0);
+          const float* wi = a.w + (ky * 3 + kx) * cs + c0;
+          acc0 = V::fma(V::load(xi), V::load(wi), acc0);
+          acc1 = V::fma(V::load(xi + L), V::load(wi + L), acc1);
+          acc2 = V::fma(V::load(xi + 2 * L), V::load(wi + 2 * L), acc2);
+          acc3 = V::fma(V::load(xi + 3 * L), V::load(wi + 3 * L), acc3);
+        }
+      V::store(o + c0, activate<V>(acc0, a.act));
+      V::store(o + c0 + L, activate<V>(acc1, a.act));
+      V::store(o + c0 + 2 * L, activate<V>(acc2, a.act));
+      V::store(o + c0 + 3 * L, activate<V>(acc3, a.act));
+    }
     // Full vectors with plain loads and stores: masked stores are slow on some CPUs
     // (microcoded on AMD Zen), and most border pixels of the wide layers are full vectors.
     for (; c0 + L <= a.c; c0 += L) {
@@ -283,7 +312,8 @@ void dw3x3_row(const DwArgs& a, int oy) {
   if (lo < hi) {
     const int64_t rs = int64_t(a.iw) * cs;
     const int64_t ps = int64_t(a.sw) * cs;
-    const float* row = a.in + int64_t(iy0) * rs;
+    const float* row = a.in + int64_t(iy0 + kr0) * rs;  // kernel row kr0
+    const int nrows = kr1 - kr0;
     int ox = lo;
     // Blocks of DP pixels, then the rest in halving blocks (a lone pixel is latency-bound
     // on one FMA chain and, without a known stride, reloads every input column).
@@ -291,11 +321,11 @@ void dw3x3_row(const DwArgs& a, int oy) {
       for (; ox + NP <= hi; ox += NP) {
         const float* x = row + int64_t(ox * a.sw - a.pad_left) * cs;
         if (a.sw == 1)
-          dw3x3_group<V, NP, 1>(a, x, out + ox * cs, rs, ps);
+          dw3x3_group<V, NP, 1>(a, x, out + ox * cs, rs, ps, kr0, nrows);
         else if (a.sw == 2)
-          dw3x3_group<V, NP, 2>(a, x, out + ox * cs, rs, ps);
+          dw3x3_group<V, NP, 2>(a, x, out + ox * cs, rs, ps, kr0, nrows);
         else
-          dw3x3_group<V, NP, 0>(a, x, out + ox * cs, rs, ps);
+          dw3x3_group<V, NP, 0>(a, x, out + ox * cs, rs, ps, kr0, nrows);
       }
     };
     block(std::integral_constant<int, DP>());
