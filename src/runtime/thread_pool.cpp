@@ -31,6 +31,9 @@ constexpr auto kStraggle = std::chrono::microseconds(100);
 constexpr int kMinBackoff = 64;
 constexpr int kMaxBackoff = 16384;
 constexpr int kCleanToHalve = 2048;
+// Two straggler events within this many parallel calls (one or two batch-1 inferences)
+// start a back-off.
+constexpr int kRecentCalls = 256;
 
 }  // namespace
 
@@ -77,6 +80,7 @@ void ThreadPool::run(int count, Job job, void* ctx) {
     return;
   }
   const auto t_start = std::chrono::steady_clock::now();
+  if (since_event_ < (1 << 30)) ++since_event_;
   const uint32_t gen = uint32_t(state_.load(std::memory_order_relaxed) >> 32) + 1;
   // Close the new generation before touching the job fields: a worker that read the old
   // state and then sees a new field must fail its claim (its expected state is gone), else
@@ -107,8 +111,13 @@ void ThreadPool::run(int count, Job job, void* ctx) {
     const auto t_end = std::chrono::steady_clock::now();
     const auto waited = t_end - t_drained;
     if (waited > kStraggle && waited > t_drained - t_start) {
-      backoff_ = backoff_ == 0 ? kMinBackoff : std::min(2 * backoff_, kMaxBackoff);
-      inline_left_ = backoff_;
+      // Only a second event soon after the first backs off: a lone long wait is the VM's
+      // host pausing the worker's virtual CPU for a moment, not a busy machine.
+      if (since_event_ < kRecentCalls) {
+        backoff_ = backoff_ == 0 ? kMinBackoff : std::min(2 * backoff_, kMaxBackoff);
+        inline_left_ = backoff_;
+      }
+      since_event_ = 0;
       clean_calls_ = 0;
     } else {
       ++clean_calls_;

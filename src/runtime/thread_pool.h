@@ -8,8 +8,11 @@
 //
 // Straggler back-off: when the caller has finished its share of a call and then waits on a
 // worker far longer than its own share took (the worker was preempted by another process
-// on an oversubscribed machine), the next calls run on the caller alone, a number that
-// doubles with each such event; a long run of clean calls halves it again. This keeps
+// on an oversubscribed machine) and that happened before within the last 256 calls, the
+// next calls run on the caller alone, a number that doubles with each such event; a long
+// run of clean calls halves it again. (A single long wait is not enough: on a virtual
+// machine the host pauses a virtual CPU now and then, and backing off for that made the
+// 2-thread p90 latency as slow as one thread.) This keeps
 // `threads > 1` from becoming much slower than one thread on a busy machine. Results do
 // not change: items never depend on the thread that runs them.
 #pragma once
@@ -61,6 +64,7 @@ class ThreadPool {
   int inline_left_ = 0;   // calls still to run on the caller alone
   int backoff_ = 0;       // length of the next back-off
   int clean_calls_ = 0;   // parallel calls since the last straggler event
+  int since_event_ = 1 << 30;  // parallel calls since the last straggler event
 };
 
 }  // namespace mnv2
