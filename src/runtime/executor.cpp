@@ -625,8 +625,8 @@ class FastExecutor final : public Executor {
       const auto t0 = now();
       par.pool->parallel_for(parts, [&](int t, int worker) {
         const int r0 = d.ys.h * t / parts, r1 = d.ys.h * (t + 1) / parts;
-        // Part 0's own step times stand for the chain (the parts are the same size);
-        // the other parts must not write the shared timers.
+        // Not timed per step inside (the parts would race on the timers); the whole
+        // chain is charged below.
         run_band_rows(d, n, r0, r1,
                       Par{nullptr, worker, par.ptr, par.window + int64_t(worker) * window_floats_},
                       false);
