@@ -17,6 +17,8 @@
 namespace mnv2 {
 namespace {
 
+using test::ScopedEnv;
+
 std::vector<Isa> isas() {
   std::vector<Isa> v;
   for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
@@ -113,27 +115,6 @@ TEST(ExecutorBatch, LargerBatchThanPlannedReplansAndMatchesSingleImages) {
     }
   }
 }
-
-class ScopedEnv {
- public:
-  ScopedEnv(const char* name, const char* value) : name_(name) {
-    if (const char* old = std::getenv(name)) {
-      had_ = true;
-      old_ = old;
-    }
-    setenv(name, value, 1);
-  }
-  ~ScopedEnv() {
-    if (had_)
-      setenv(name_.c_str(), old_.c_str(), 1);
-    else
-      unsetenv(name_.c_str());
-  }
-
- private:
-  std::string name_, old_;
-  bool had_ = false;
-};
 
 TEST(ExecutorIsaOverride, EnvironmentSelectsTheKernels) {
   const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 1);

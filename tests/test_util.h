@@ -35,4 +35,18 @@ int run_command(const std::string& cmd, std::string* output);
 // global pool, FC, flatten, softmax. Weights drawn from random_input(.., seed, seed+1, ...).
 Graph all_ops_graph(bool affine, uint32_t seed = 11);
 
+// Sets an environment variable (an executor tuning knob, an ISA override) for its lifetime
+// and restores the old value, or its absence, afterwards.
+class ScopedEnv {
+ public:
+  ScopedEnv(const char* name, const char* value);
+  ~ScopedEnv();
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::string name_, old_;
+  bool had_ = false;
+};
+
 }  // namespace mnv2::test
