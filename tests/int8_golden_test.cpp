@@ -67,21 +67,18 @@ std::vector<float> float_inputs(const ModelInfo& info, const uint8_t* q, size_t 
 //    MEAN, softmax) reproduces that runtime exactly.
 // The int8 engines to compare: every ISA this CPU runs (the others are named as skipped),
 // 1 and 2 threads, batch 1 and 3.
-struct EngineCase {
-  Isa isa;
-  int threads, batch;
-};
-std::vector<EngineCase> engine_cases() {
-  std::vector<EngineCase> r;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (!cpu_supports(isa)) {
-      std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
-      continue;
-    }
-    for (int threads : {1, 2})
-      for (int batch : {1, 3}) r.push_back({isa, threads, batch});
-  }
-  return r;
+using test::EngineCase;
+using test::engine_cases;
+
+// Native int8 execution on one engine case.
+Options int8_options(const EngineCase& e, Int8Rounding rounding) {
+  Options o;
+  o.isa = e.isa;
+  o.threads = e.threads;
+  o.max_batch = e.batch;
+  o.precision = Precision::Int8;
+  o.int8_rounding = rounding;
+  return o;
 }
 
 void check_reference(int model, QRequantMode mode, int wasm_tol) {
@@ -182,12 +179,7 @@ TEST_P(Int8Golden, FastExecutorEqualsReference) {
 
   int runs = 0;
   for (const EngineCase& e : engine_cases()) {
-    Options o;
-    o.isa = e.isa;
-    o.threads = e.threads;
-    o.max_batch = e.batch;
-    o.precision = Precision::Int8;
-    Model m = Model::load(path, o);
+    Model m = Model::load(path, int8_options(e, Int8Rounding::Tflite));
     ASSERT_EQ(m.precision(), Precision::Int8);
     const int batch = e.batch;
     const int first = (runs * 3) % (kImageCount - batch + 1);
@@ -289,13 +281,7 @@ TEST_P(Int8Golden, XnnpackRoundingExecutorMatchesTfliteWasm) {
   const QReferenceResult ref = qreference_run(g, in.data(), kImageCount, {}, QRequantMode::Xnnpack);
   int runs = 0;
   for (const EngineCase& e : engine_cases()) {
-    Options o;
-    o.isa = e.isa;
-    o.threads = e.threads;
-    o.max_batch = e.batch;
-    o.precision = Precision::Int8;
-    o.int8_rounding = Int8Rounding::Xnnpack;
-    Model m = Model::load(path, o);
+    Model m = Model::load(path, int8_options(e, Int8Rounding::Xnnpack));
     const int batch = e.batch;
     const int first = (runs * 5) % (kImageCount - batch + 1);
     const std::vector<float> x =

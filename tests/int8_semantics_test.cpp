@@ -222,42 +222,32 @@ TEST(Int8Semantics, FastExecutorEqualsReferenceInBothRoundingModes) {
     const char* mname = mode == QRequantMode::Xnnpack ? "xnnpack" : "tflite";
     const QReferenceResult ref = qreference_run(g, xq.data(), kImages, {g.logits, g.features}, mode);
     int runs = 0;
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-      if (!cpu_supports(isa)) {
-        if (mode == QRequantMode::Tflite)
-          std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
-        continue;
-      }
-      for (int threads : {1, 2})
-        for (int batch : {1, 3}) {
-          ExecutorOptions eo;
-          eo.isa = isa;
-          eo.threads = threads;
-          eo.max_batch = batch;
-          eo.int8_rounding =
-              mode == QRequantMode::Xnnpack ? Int8Rounding::Xnnpack : Int8Rounding::Tflite;
-          const std::unique_ptr<Executor> ex = make_int8_executor(g, eo);
-          const int first = batch == 1 ? runs % kImages : 0;
-          std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
-              feats(size_t(batch) * fdim);
-          ex->run(x.data() + size_t(first) * per, batch, probs.data(), logits.data(),
-                  feats.data());
-          int bad = 0;
-          auto cmp = [&](const std::vector<float>& got, int id, const std::vector<uint8_t>& want,
-                         int width) {
-            const QuantParams q = g.node(id).out_q;
-            for (int b = 0; b < batch; ++b)
-              for (int k = 0; k < width; ++k)
-                bad += got[size_t(b) * width + k] !=
-                       dequantize(q, want[size_t(first + b) * width + k]);
-          };
-          cmp(probs, g.output, ref.output, classes);
-          cmp(logits, g.logits, ref.kept.at(g.logits), classes);
-          cmp(feats, g.features, ref.kept.at(g.features), fdim);
-          EXPECT_EQ(bad, 0) << mname << " " << isa_name(isa) << " threads " << threads
-                            << " batch " << batch;
-          ++runs;
-        }
+    for (const test::EngineCase& e : test::engine_cases()) {
+      const Isa isa = e.isa;
+      const int threads = e.threads, batch = e.batch;
+      const std::unique_ptr<Executor> ex = make_int8_executor(
+          g, {threads, isa, batch,
+              mode == QRequantMode::Xnnpack ? Int8Rounding::Xnnpack : Int8Rounding::Tflite});
+      const int first = batch == 1 ? runs % kImages : 0;
+      std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
+          feats(size_t(batch) * fdim);
+      ex->run(x.data() + size_t(first) * per, batch, probs.data(), logits.data(),
+              feats.data());
+      int bad = 0;
+      auto cmp = [&](const std::vector<float>& got, int id, const std::vector<uint8_t>& want,
+                     int width) {
+        const QuantParams q = g.node(id).out_q;
+        for (int b = 0; b < batch; ++b)
+          for (int k = 0; k < width; ++k)
+            bad += got[size_t(b) * width + k] !=
+                   dequantize(q, want[size_t(first + b) * width + k]);
+      };
+      cmp(probs, g.output, ref.output, classes);
+      cmp(logits, g.logits, ref.kept.at(g.logits), classes);
+      cmp(feats, g.features, ref.kept.at(g.features), fdim);
+      EXPECT_EQ(bad, 0) << mname << " " << isa_name(isa) << " threads " << threads
+                        << " batch " << batch;
+      ++runs;
     }
     EXPECT_GE(runs, 4) << mname;
   }

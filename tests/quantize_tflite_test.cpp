@@ -649,24 +649,18 @@ TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
         const std::vector<uint8_t> ref = qreference_run(t, xq.data(), 3, {}, mode).output;
         by_mode[xnn] = ref;
         const size_t n = ref.size() / 3;
-        for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-          if (!cpu_supports(isa)) continue;
-          for (int threads : {1, 2})
-            for (int batch : {1, 3}) {
-              ExecutorOptions eo;
-              eo.isa = isa;
-              eo.threads = threads;
-              eo.max_batch = batch;
-              eo.int8_rounding = xnn ? Int8Rounding::Xnnpack : Int8Rounding::Tflite;
-              const std::unique_ptr<Executor> ex = make_int8_executor(t, eo);
-              std::vector<float> y(n * size_t(batch));
-              ex->run(x.data(), batch, y.data(), nullptr, nullptr);
-              int bad = 0;
-              for (size_t k = 0; k < y.size(); ++k) bad += y[k] != dequantize(oq, ref[k]);
-              EXPECT_EQ(bad, 0) << (gp == &ties ? "ties graph, " : "") << "node "
-                                << t.node(id).name << ", " << (xnn ? "xnnpack " : "tflite ")
-                                << isa_name(isa) << " threads " << threads << " batch " << batch;
-            }
+        for (const test::EngineCase& e : test::engine_cases()) {
+          const Isa isa = e.isa;
+          const int threads = e.threads, batch = e.batch;
+          const std::unique_ptr<Executor> ex = make_int8_executor(
+              t, {threads, isa, batch, xnn ? Int8Rounding::Xnnpack : Int8Rounding::Tflite});
+          std::vector<float> y(n * size_t(batch));
+          ex->run(x.data(), batch, y.data(), nullptr, nullptr);
+          int bad = 0;
+          for (size_t k = 0; k < y.size(); ++k) bad += y[k] != dequantize(oq, ref[k]);
+          EXPECT_EQ(bad, 0) << (gp == &ties ? "ties graph, " : "") << "node "
+                            << t.node(id).name << ", " << (xnn ? "xnnpack " : "tflite ")
+                            << isa_name(isa) << " threads " << threads << " batch " << batch;
         }
       }
       differing_nodes += by_mode[0] != by_mode[1];

@@ -15,6 +15,8 @@
 #include <mutex>
 #include <stdexcept>
 
+#include "runtime/cpu.h"
+
 namespace mnv2::test {
 
 std::string data_dir() {
@@ -204,6 +206,21 @@ std::vector<float> read_floats(const std::string& path) {
   std::vector<float> v(b.size() / 4);
   if (!v.empty()) std::memcpy(v.data(), b.data(), v.size() * 4);
   return v;
+}
+
+std::vector<EngineCase> engine_cases() {
+  static bool announced = false;
+  std::vector<EngineCase> r;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if (!cpu_supports(isa)) {
+      if (!announced) std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
+      continue;
+    }
+    for (int threads : {1, 2})
+      for (int batch : {1, 3}) r.push_back({isa, threads, batch});
+  }
+  announced = true;
+  return r;
 }
 
 ScopedEnv::ScopedEnv(const char* name, const char* value) : name_(name) {

@@ -35,6 +35,14 @@ int run_command(const std::string& cmd, std::string* output);
 // global pool, FC, flatten, softmax. Weights drawn from random_input(.., seed, seed+1, ...).
 Graph all_ops_graph(bool affine, uint32_t seed = 11);
 
+// The execution paths a kernel-level test should cover: every ISA this CPU runs (the
+// others are announced once as skipped), 1 and 2 threads, batch 1 and 3.
+struct EngineCase {
+  Isa isa;
+  int threads, batch;
+};
+std::vector<EngineCase> engine_cases();
+
 // Sets an environment variable (an executor tuning knob, an ISA override) for its lifetime
 // and restores the old value, or its absence, afterwards.
 class ScopedEnv {
