@@ -5,26 +5,15 @@
 #include <numeric>
 #include <string>
 
-#if defined(__linux__)
-#include <sys/mman.h>
-#endif
-
 #include "mnv2/mnv2.h"
 
 namespace mnv2 {
 
 AlignedBuffer::AlignedBuffer(size_t floats) : n_(floats) {
   if (floats == 0) return;
-  const size_t want = floats * sizeof(float);
-  const size_t align = want >= kHugePageBytes ? kHugePageBytes : kArenaAlign;
-  const size_t bytes = (want + align - 1) / align * align;
-  p_ = static_cast<float*>(std::aligned_alloc(align, bytes));
+  const size_t bytes = (floats * sizeof(float) + kArenaAlign - 1) / kArenaAlign * kArenaAlign;
+  p_ = static_cast<float*>(std::aligned_alloc(kArenaAlign, bytes));
   if (!p_) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-#if defined(MADV_HUGEPAGE)
-  // Advice only: where transparent huge pages are off, this fails or does nothing and the
-  // buffer stays on small pages.
-  if (align == kHugePageBytes) (void)madvise(p_, bytes, MADV_HUGEPAGE);
-#endif
 }
 
 AlignedBuffer& AlignedBuffer::operator=(AlignedBuffer&& o) noexcept {

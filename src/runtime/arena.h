@@ -9,15 +9,8 @@
 namespace mnv2 {
 
 constexpr size_t kArenaAlign = 64;
-// Buffers of at least this size are 2 MiB aligned and advised to the kernel as transparent
-// huge pages: the packed weights (about 24 MB for 1.4/224) and the activation arena are
-// streamed every inference, and on 4 KiB pages that walk misses the TLB (Zen 3 keeps 2048
-// entries, 8 MiB) every few panels. Measured on 1.4/224, one thread, three interleaved runs:
-// sum of per-step minima 14.12-14.24 -> 14.04-14.09 ms (about 1 %).
-constexpr size_t kHugePageBytes = size_t(2) << 20;
 
-// A 64-byte aligned float buffer (aligned for full-cache-line vector loads); large ones
-// on transparent huge pages where the system allows (see kHugePageBytes).
+// A 64-byte aligned float buffer (aligned for full-cache-line vector loads).
 class AlignedBuffer {
  public:
   AlignedBuffer() = default;

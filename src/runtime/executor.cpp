@@ -34,8 +34,6 @@ constexpr int kTargetItems = 12;
 constexpr int64_t kIm2colFloats = 256 * 1024;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
 constexpr int64_t kL1Bytes = 24 * 1024;
-// Weight store chunk (16 MiB): a few chunks hold a whole model's packed weights.
-constexpr size_t kWeightChunkFloats = size_t(4) << 20;
 // Working set of one band of a producer -> depthwise -> consumer chain (depthwise input
 // and output rows). Measured per block with MNV2_BAND_BYTES (docs/fused-blocks.md): 512 KiB
 // and 1 MiB tie and beat 256 KiB and smaller bands; banding only pays off on the 112x112
@@ -179,41 +177,34 @@ class FastExecutor final : public Executor {
  private:
   // ---- construction ----------------------------------------------------------------
 
-  // Room for n floats (64-byte aligned, zeroed) in the weight store: packed weights of
-  // all layers share a few large buffers, so they sit on huge pages (see kHugePageBytes)
-  // instead of one small allocation per layer.
-  float* weight_floats(size_t n) {
-    n = (n + 15) / 16 * 16;
-    if (storage_.empty() || store_used_ + n > storage_.back().size()) {
-      storage_.emplace_back(std::max(n, kWeightChunkFloats));
-      store_used_ = 0;
-    }
-    float* r = storage_.back().data() + store_used_;
-    store_used_ += n;
-    std::fill(r, r + n, 0.f);
-    return r;
-  }
-
   const float* pack_gemm(const std::vector<float>& w, int cout, int k,
                          const std::vector<float>& bias, const float** bias_out) {
     const int nr = kt_.nr;
     const int blocks = (cout + nr - 1) / nr;
-    float* p = weight_floats(size_t(blocks) * size_t(k) * size_t(nr));
-    float* b = weight_floats(size_t(blocks) * size_t(nr));
+    AlignedBuffer p(size_t(blocks) * size_t(k) * size_t(nr));
+    AlignedBuffer b(size_t(blocks) * size_t(nr));
+    std::fill(p.data(), p.data() + p.size(), 0.f);
+    std::fill(b.data(), b.data() + b.size(), 0.f);
     for (int o = 0; o < cout; ++o) {
-      float* dst = p + size_t(o / nr) * size_t(k) * size_t(nr) + size_t(o % nr);
+      float* dst = p.data() + size_t(o / nr) * size_t(k) * size_t(nr) + size_t(o % nr);
       const float* src = w.data() + size_t(o) * size_t(k);
       for (int i = 0; i < k; ++i) dst[size_t(i) * size_t(nr)] = src[i];
-      if (!bias.empty()) b[o] = bias[size_t(o)];
+      if (!bias.empty()) b.data()[o] = bias[size_t(o)];
     }
-    *bias_out = b;
-    return p;
+    *bias_out = b.data();
+    const float* r = p.data();
+    storage_.push_back(std::move(p));
+    storage_.push_back(std::move(b));
+    return r;
   }
 
   const float* keep_copy(const std::vector<float>& v, size_t count) {
-    float* b = weight_floats(count);
-    std::copy(v.begin(), v.end(), b);
-    return b;
+    AlignedBuffer b(count);
+    std::fill(b.data(), b.data() + count, 0.f);
+    std::copy(v.begin(), v.end(), b.data());
+    const float* r = b.data();
+    storage_.push_back(std::move(b));
+    return r;
   }
 
   void build_steps() {
@@ -860,8 +851,7 @@ class FastExecutor final : public Executor {
   const kernels::KernelTable& kt_;
   ThreadPool pool_;
   std::vector<Step> steps_;
-  std::vector<AlignedBuffer> storage_;  // the weight store: packed weights, biases
-  size_t store_used_ = 0;               // floats taken in storage_.back()
+  std::vector<AlignedBuffer> storage_;  // packed weights, biases
   std::vector<int> root_, first_, last_;
   std::vector<Lane> lanes_;
   AlignedBuffer scratch_;
