@@ -10,11 +10,11 @@
 // worker far longer than its own share took (the worker was preempted by another process
 // on an oversubscribed machine) and that happened before within the last 256 calls, the
 // next calls run on the caller alone, a number that doubles with each such event; a long
-// run of clean calls halves it again. (A single long wait is not enough: on a virtual
+// run of clean calls halves it again. This keeps `threads > 1` from becoming much slower
+// than one thread on a busy machine. A single long wait is not enough: on a virtual
 // machine the host pauses a virtual CPU now and then, and backing off for that made the
-// 2-thread p90 latency as slow as one thread.) This keeps
-// `threads > 1` from becoming much slower than one thread on a busy machine. Results do
-// not change: items never depend on the thread that runs them.
+// 2-thread p90 latency as slow as one thread. Results do not change: items never depend
+// on the thread that runs them.
 #pragma once
 
 #include <atomic>
@@ -63,8 +63,8 @@ class ThreadPool {
   // Back-off state, touched only by the calling thread (run() is not reentrant).
   int inline_left_ = 0;   // calls still to run on the caller alone
   int backoff_ = 0;       // length of the next back-off
-  int clean_calls_ = 0;   // parallel calls since the last straggler event
-  int since_event_ = 1 << 30;  // parallel calls since the last straggler event
+  int clean_calls_ = 0;   // clean parallel calls since the last event or the last halving
+  int since_event_ = 1 << 30;  // parallel calls since the last straggler event (saturates)
 };
 
 }  // namespace mnv2
