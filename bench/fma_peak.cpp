@@ -60,25 +60,21 @@ Rate measure(Loop loop, int threads) {
 }  // namespace
 
 int main() {
-  struct {
-    const char* name;
-    mnv2::Isa isa;
-    Loop loop;
-  } kinds[] = {{"avx512", mnv2::Isa::Avx512, mnv2::kernels::fma_peak_avx512},
-               {"avx2", mnv2::Isa::Avx2, mnv2::kernels::fma_peak_avx2}};
   const int cores = mnv2::physical_cores();
-  for (const auto& k : kinds) {
-    if (!mnv2::cpu_supports(k.isa)) {
-      std::printf("%-7s not supported by this CPU\n", k.name);
+  for (mnv2::Isa isa : {mnv2::Isa::Avx512, mnv2::Isa::Avx2}) {
+    const char* name = mnv2::isa_name(isa);
+    const Loop loop = mnv2::kernels::fma_peak_loop(isa);
+    if (!loop || !mnv2::cpu_supports(isa)) {
+      std::printf("%-7s not supported by this CPU\n", name);
       continue;
     }
-    const Rate one = measure(k.loop, 1);
+    const Rate one = measure(loop, 1);
     std::printf("%-7s 1 thread : %7.1f GMAC/s wall (%.1f GFLOP/s); %.1f GMAC/s per core by CPU time\n",
-                k.name, one.wall, 2 * one.wall, one.per_cpu);
+                name, one.wall, 2 * one.wall, one.per_cpu);
     if (cores >= 2) {
-      const Rate two = measure(k.loop, 2);
+      const Rate two = measure(loop, 2);
       std::printf("%-7s 2 threads: %7.1f GMAC/s wall (%.1f GFLOP/s); %.1f GMAC/s per core by CPU time\n",
-                  k.name, two.wall, 2 * two.wall, two.per_cpu);
+                  name, two.wall, 2 * two.wall, two.per_cpu);
     }
   }
   return 0;

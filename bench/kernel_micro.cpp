@@ -39,8 +39,7 @@ double rate(const std::function<void()>& fn, double macs, int reps) {
 double peak_block(Isa isa) {
   float sink = 0;
   const double t0 = cpu_s();
-  const int64_t macs = isa == Isa::Avx512 ? kernels::fma_peak_avx512(2'000'000, &sink)
-                                          : kernels::fma_peak_avx2(2'000'000, &sink);
+  const int64_t macs = kernels::fma_peak_loop(isa)(2'000'000, &sink);
   return double(macs) / (cpu_s() - t0) / 1e9;
 }
 

@@ -79,6 +79,7 @@ int main(int argc, char** argv) {
   std::printf("ISA %s: int8 gemm16 tile %dx%d%s, fp32 tile %dx%d\n", isa_name(isa),
               qt.gemm16.mr, qt.gemm16.nr,
               qt.gemm8.available() ? " (+ VNNI gemm8)" : "", ft.mr, ft.nr);
+#if defined(__x86_64__)
   if (cpu_supports(Isa::Avx2)) {
     int32_t isink = 0;
     float fsink = 0;
@@ -86,6 +87,7 @@ int main(int argc, char** argv) {
     const double fp = best_rate([&] { kernels::fma_peak_avx2(200000, &fsink); }, 200000.0 * 96);
     std::printf("peaks (1 core): vpmaddwd+vpaddd %.1f GMAC/s, fp32 FMA %.1f GMAC/s\n", mp, fp);
   }
+#endif
   std::printf("int8 = Pairs16 kernel with TFLite requantization; +xnn = float (XNNPACK)\n"
               "requantization; int8x8 = Quads8 (VNNI) kernel\n");
   std::printf("%-22s %10s %10s %10s %10s %9s\n", "GEMM M x K -> N", "int8", "int8+xnn", "int8x8",

@@ -28,9 +28,7 @@ __attribute__((noinline)) void triad(float* a, const float* b, const float* c, i
 }  // namespace
 
 double measure_fma_peak_gmacs(Isa isa, int reps) {
-  int64_t (*loop)(int64_t, float*) = nullptr;
-  if (isa == Isa::Avx2) loop = kernels::fma_peak_avx2;
-  if (isa == Isa::Avx512) loop = kernels::fma_peak_avx512;
+  const kernels::FmaPeakLoop loop = kernels::fma_peak_loop(isa);
   if (!loop || !cpu_supports(isa)) return 0.0;
   float sink = 0;
   loop(1'000'000, &sink);  // wake the core up

@@ -1,3 +1,4 @@
+#include "kernels/fma_peak.h"
 #include "kernels/kernels.h"
 
 namespace mnv2::kernels {
@@ -8,6 +9,14 @@ const KernelTable& table(Isa isa) {
   if (isa == Isa::Avx2) return kAvx2Table;
 #endif
   return kScalarTable;
+}
+
+FmaPeakLoop fma_peak_loop(Isa isa) {
+#if defined(MNV2_X86)
+  if (isa == Isa::Avx512) return &fma_peak_avx512;
+  if (isa == Isa::Avx2) return &fma_peak_avx2;
+#endif
+  return nullptr;
 }
 
 }  // namespace mnv2::kernels

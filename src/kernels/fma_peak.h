@@ -3,6 +3,8 @@
 
 #include <cstdint>
 
+#include "mnv2/mnv2.h"
+
 namespace mnv2::kernels {
 
 // Each runs `iterations` rounds of independent fused multiply-adds on many accumulator
@@ -10,6 +12,10 @@ namespace mnv2::kernels {
 // multiply-accumulates performed; `sink` receives a value that depends on every chain.
 int64_t fma_peak_avx2(int64_t iterations, float* sink);
 int64_t fma_peak_avx512(int64_t iterations, float* sink);
+// The peak loop of `isa` in this build (x86 loops exist only in x86 builds), or null for
+// the scalar table and ISAs of another architecture. The caller checks cpu_supports.
+using FmaPeakLoop = int64_t (*)(int64_t iterations, float* sink);
+FmaPeakLoop fma_peak_loop(Isa isa);
 // The integer counterpart: vpmaddwd + vpaddd chains (AVX2); returns int16 multiply-adds.
 int64_t madd_peak_avx2(int64_t iterations, int32_t* sink);
 

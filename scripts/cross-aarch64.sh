@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Cross-builds mnv2 for 64-bit ARM Linux (aarch64) on a Debian x86-64 host and runs tests
+# under qemu-user, once per emulated CPU, so that each NEON int8 path runs:
+#   max         ARMv8.x with the dot product (sdot), I8MM and BF16: the dot-product tables
+#   cortex-a53  plain ARMv8.0 (Raspberry Pi 3): the smull/sadalp fallback
+# Every test program enumerates the kernel tables the CPU it runs on supports (scalar and
+# NEON), so one run per CPU covers the scalar and the NEON tables.
+#
+# Usage: scripts/cross-aarch64.sh [--no-install] [--no-test] [--all] [--cpus "max cortex-a53"]
+#   --no-install  skip the package check (the cross compiler, qemu-user and the arm64 -dev
+#                 packages through multiarch; installed with apt-get when missing)
+#   --no-test     configure and build only
+#   --all         run the whole suite instead of the emulation subset (slow: see docs/arm64.md)
+# Build folder: build-aarch64 (MNV2_CROSS_BUILD_DIR overrides). docs/arm64.md says which
+# tests the subset holds and why the others do not run under emulation by default.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install=1 test=1 all=0
+cpus="max cortex-a53"
+while (($#)); do
+  case "$1" in
+    --no-install) install=0 ;;
+    --no-test) test=0 ;;
+    --all) all=1 ;;
+    --cpus) cpus="$2"; shift ;;
+    *) echo "cross-aarch64.sh: unknown option '$1'" >&2; exit 2 ;;
+  esac
+  shift
+done
+build="${MNV2_CROSS_BUILD_DIR:-build-aarch64}"
+
+if ((install)); then
+  # The host tools, then the arm64 builds of the libraries libmnv2 and the tests link
+  # (the architecture-free headers, nlohmann-json, come with scripts/install-deps.sh).
+  host_packages=(g++-aarch64-linux-gnu qemu-user cmake pkg-config nlohmann-json3-dev)
+  arm64_packages=(libjpeg-dev libpng-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
+                  libpugixml-dev libcpp-httplib-dev libgtest-dev)
+  sudo=""
+  [[ $(id -u) -ne 0 ]] && sudo="sudo"
+  update=0
+  if ! dpkg --print-foreign-architectures | grep -qx arm64; then
+    echo "cross-aarch64: enabling the arm64 architecture (multiarch)"
+    $sudo dpkg --add-architecture arm64
+    update=1
+  fi
+  missing=()
+  for p in "${host_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  for p in "${arm64_packages[@]}"; do
+    dpkg-query -W -f='${Status}' "$p:arm64" 2>/dev/null | grep -q "install ok installed" ||
+      missing+=("$p:arm64")
+  done
+  if ((${#missing[@]})); then
+    echo "cross-aarch64: installing ${missing[*]}"
+    update=1
+  fi
+  if ((update)); then
+    $sudo apt-get update -qq
+    # Multiarch needs the amd64 and arm64 copies of a shared library at one version, so
+    # this may also upgrade amd64 libraries to the archive's current version.
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends \
+      -o DPkg::Lock::Timeout=600 "${missing[@]}" >/dev/null
+  fi
+fi
+
+# The library, the CLI and the test program; the Python extension and the benchmarks are
+# left out (they build natively on an ARM board, see docs/arm64.md).
+cmake -S . -B "$build" -DCMAKE_TOOLCHAIN_FILE=cmake/aarch64-linux-gnu.cmake \
+  -DCMAKE_BUILD_TYPE=Release -DMNV2_BUILD_PYTHON=OFF -DMNV2_BUILD_BENCH=OFF >/dev/null
+cmake --build "$build" -j"$(nproc)" --target mnv2_cli mnv2_tests
+((test)) || exit 0
+
+# The emulation subset: the kernels (fp32 and int8, every table against its scalar twin),
+# the executors, the fused blocks, the int8 goldens and the model formats.
+subset='^(Models/)?(Kernel|QKernel|QMath|ExecutorOps|ExecutorBatch|ExecutorDeterminism|ExecutorIsaOverride'
+subset+='|ExecutorVsReference|FusedBlocks|Int8Golden|Int8Semantics|Tflite|Onnx|OpenVinoIr'
+subset+='|TfGraphDef|Truncation)'
+filter=(-R "$subset")
+((all)) && filter=()
+for cpu in $cpus; do
+  echo "cross-aarch64: tests under qemu-aarch64 -cpu $cpu"
+  QEMU_CPU="$cpu" MNV2_NO_NETWORK=1 ctest --test-dir "$build" --output-on-failure \
+    -j"$(nproc)" --timeout 1200 "${filter[@]}"
+done
