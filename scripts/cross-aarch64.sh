@@ -74,7 +74,7 @@ cmake --build "$build" -j"$(nproc)" --target mnv2_cli mnv2_tests
 
 # The emulation subset: the kernels (fp32 and int8, every table against its scalar twin),
 # the executors, the fused blocks, the int8 goldens and the model formats.
-subset='^(Models/)?(Kernel|QKernel|QMath|ExecutorOps|ExecutorBatch|ExecutorDeterminism|ExecutorIsaOverride'
+subset='^((Models|Isas|Widths)/)?(Kernel|QKernel|QMath|ExecutorOps|ExecutorIsas|ExecutorIsaOverride'
 subset+='|ExecutorVsReference|FusedBlocks|Int8Golden|Int8Semantics|Tflite|Onnx|OpenVinoIr'
 subset+='|TfGraphDef|Truncation)'
 filter=(-R "$subset")

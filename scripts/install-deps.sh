@@ -6,6 +6,9 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config git
   libgtest-dev libgmock-dev libbenchmark-dev
+  # SIMDe (header-only): the test suite builds the AVX-512 kernels a second time against it,
+  # so they are tested on CPUs without AVX-512 (tests/CMakeLists.txt).
+  libsimde-dev
   libjpeg-dev libpng-dev zlib1g-dev
   libcurl4-openssl-dev libarchive-dev
   libpugixml-dev libprotobuf-dev protobuf-compiler libflatbuffers-dev flatbuffers-compiler

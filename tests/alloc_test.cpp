@@ -49,9 +49,16 @@ long count_allocations(Model& m, const float* x, int batch, float* probs, float*
   return g_allocations.load();
 }
 
-TEST(ExecutorAllocation, SteadyStateRunDoesNotAllocate) {
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (!cpu_supports(isa)) continue;
+class ExecutorAllocation : public ::testing::TestWithParam<test::IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
+
+TEST_P(ExecutorAllocation, SteadyStateRunDoesNotAllocate) {
+  const test::IsaVariant& v = GetParam();
+  test::IsaScope scope(v);
+  {
+    const Isa isa = v.isa;
     Options o;
     o.threads = 2;
     o.isa = isa;
@@ -62,10 +69,10 @@ TEST(ExecutorAllocation, SteadyStateRunDoesNotAllocate) {
     std::vector<float> probs(4 * 1001), logits(probs.size()), features(4 * 1280);
     m.run(x.data(), 1, probs.data());  // first run: threads are up, nothing lazy remains
     EXPECT_EQ(count_allocations(m, x.data(), 1, probs.data(), nullptr, nullptr), 0)
-        << isa_name(isa);
+        << v.name();
     EXPECT_EQ(count_allocations(m, x.data(), 2, probs.data(), logits.data(), features.data()),
               0)
-        << isa_name(isa);
+        << v.name();
     // The counter does see allocations: a batch beyond the plan re-plans once...
     EXPECT_GT(count_allocations(m, x.data(), 4, probs.data(), nullptr, nullptr), 0);
     // ...and then runs allocation-free again, for every batch up to the new plan.
@@ -73,6 +80,9 @@ TEST(ExecutorAllocation, SteadyStateRunDoesNotAllocate) {
     EXPECT_EQ(count_allocations(m, x.data(), 3, probs.data(), nullptr, nullptr), 0);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, ExecutorAllocation, ::testing::ValuesIn(test::fp32_variants()),
+                         test::VariantName());
 
 }  // namespace
 }  // namespace mnv2

@@ -19,12 +19,7 @@ namespace {
 
 using test::ScopedEnv;
 
-std::vector<Isa> isas() {
-  std::vector<Isa> v;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
-    if (cpu_supports(i)) v.push_back(i);
-  return v;
-}
+using test::IsaVariant;
 
 // Three distinct images, back to back.
 std::vector<float> images(const Graph& g, int count) {
@@ -37,10 +32,16 @@ std::vector<float> images(const Graph& g, int count) {
   return x;
 }
 
-class ExecutorVsReference : public ::testing::TestWithParam<float> {};
+// Per width and ISA variant (test_util.h): six resolutions, 1 and 2 threads, batch 3 then 1.
+class ExecutorVsReference : public ::testing::TestWithParam<std::tuple<float, IsaVariant>> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(std::get<1>(GetParam())); }
+};
 
-TEST_P(ExecutorVsReference, AllResolutionsIsasBatchesThreads) {
-  const float width = GetParam();
+TEST_P(ExecutorVsReference, AllResolutionsBatchesThreads) {
+  const float width = std::get<0>(GetParam());
+  const IsaVariant& v = std::get<1>(GetParam());
+  test::IsaScope scope(v);
   for (int res : {96, 128, 160, 192, 224, 161}) {
     SCOPED_TRACE("width " + std::to_string(width) + " res " + std::to_string(res));
     const Graph g = build_mobilenet_v2(width, res, 1001, 7);
@@ -48,37 +49,46 @@ TEST_P(ExecutorVsReference, AllResolutionsIsasBatchesThreads) {
     const std::vector<float> x = images(g, 3);
     const ReferenceResult ref = reference_run(g, x.data(), 3, {g.logits});
     const std::vector<double>& ref_logits = ref.kept.at(g.logits);
-    for (Isa isa : isas()) {
-      for (int threads : {1, 2}) {
-        SCOPED_TRACE(std::string(isa_name(isa)) + " threads " + std::to_string(threads));
-        auto ex = Executor::create(g, {threads, isa, 3});
-        for (int batch : {3, 1}) {
-          std::vector<float> probs(size_t(batch) * classes), logits(probs.size());
-          ex->run(x.data(), batch, probs.data(), logits.data(), nullptr);
-          const double e = test::rel_l2(logits.data(), ref_logits.data(), logits.size());
-          const double d = test::max_abs_diff(probs.data(), ref.output.data(), probs.size());
-          EXPECT_LE(e, 1e-4) << "batch " << batch;
-          EXPECT_LE(d, 1e-5) << "batch " << batch;
-        }
+    for (int threads : {1, 2}) {
+      SCOPED_TRACE(v.name() + " threads " + std::to_string(threads));
+      auto ex = Executor::create(g, {threads, v.isa, 3});
+      for (int batch : {3, 1}) {
+        std::vector<float> probs(size_t(batch) * classes), logits(probs.size());
+        ex->run(x.data(), batch, probs.data(), logits.data(), nullptr);
+        const double e = test::rel_l2(logits.data(), ref_logits.data(), logits.size());
+        const double d = test::max_abs_diff(probs.data(), ref.output.data(), probs.size());
+        EXPECT_LE(e, 1e-4) << "batch " << batch;
+        EXPECT_LE(d, 1e-5) << "batch " << batch;
       }
     }
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Widths, ExecutorVsReference,
-                         ::testing::Values(0.35f, 0.5f, 0.75f, 1.0f, 1.3f, 1.4f),
-                         [](const ::testing::TestParamInfo<float>& i) {
-                           return "w" + std::to_string(int(i.param * 100 + 0.5f));
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Widths, ExecutorVsReference,
+    ::testing::Combine(::testing::Values(0.35f, 0.5f, 0.75f, 1.0f, 1.3f, 1.4f),
+                       ::testing::ValuesIn(test::fp32_variants())),
+    [](const ::testing::TestParamInfo<std::tuple<float, IsaVariant>>& i) {
+      return "w" + std::to_string(int(std::get<0>(i.param) * 100 + 0.5f)) + "_" +
+             std::get<1>(i.param).name();
+    });
 
-TEST(ExecutorDeterminism, BitIdenticalAcrossThreadCounts) {
+class ExecutorIsas : public ::testing::TestWithParam<IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
+
+TEST_P(ExecutorIsas, DeterminismBitIdenticalAcrossThreadCounts) {
+  const IsaVariant& v = GetParam();
+  test::IsaScope scope(v);
   const Graph g = build_mobilenet_v2(1.0f, 161, 1001, 3);
   const std::vector<float> x = images(g, 2);
   const int classes = g.info.num_classes, fdim = g.info.feature_dim;
-  for (Isa isa : isas()) {
+  {
+    const Isa isa = v.isa;
     std::vector<float> probs1, logits1, feat1;
     for (int threads : {1, 2, 3}) {
-      SCOPED_TRACE(std::string(isa_name(isa)) + " threads " + std::to_string(threads));
+      SCOPED_TRACE(v.name() + " threads " + std::to_string(threads));
       auto ex = Executor::create(g, {threads, isa, 2});
       std::vector<float> probs(size_t(2) * classes), logits(probs.size()),
           feat(size_t(2) * fdim);
@@ -96,12 +106,15 @@ TEST(ExecutorDeterminism, BitIdenticalAcrossThreadCounts) {
   }
 }
 
-TEST(ExecutorBatch, LargerBatchThanPlannedReplansAndMatchesSingleImages) {
+TEST_P(ExecutorIsas, BatchLargerThanPlannedReplansAndMatchesSingleImages) {
+  const IsaVariant& v = GetParam();
+  test::IsaScope scope(v);
   const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 5);
   const std::vector<float> x = images(g, 3);
   const size_t per = size_t(96) * 96 * 3;
   const int classes = g.info.num_classes;
-  for (Isa isa : isas()) {
+  {
+    const Isa isa = v.isa;
     auto ex = Executor::create(g, {2, isa, 1});
     std::vector<float> all(size_t(3) * classes), one(static_cast<size_t>(classes));
     ex->run(x.data(), 3, all.data(), nullptr, nullptr);  // beyond max_batch
@@ -111,10 +124,13 @@ TEST(ExecutorBatch, LargerBatchThanPlannedReplansAndMatchesSingleImages) {
       // between batch sizes only in how rows are grouped, not in each row's reduction.
       EXPECT_EQ(0, std::memcmp(one.data(), all.data() + size_t(i) * classes,
                                one.size() * sizeof(float)))
-          << isa_name(isa) << " image " << i;
+          << v.name() << " image " << i;
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, ExecutorIsas, ::testing::ValuesIn(test::fp32_variants()),
+                         test::VariantName());
 
 TEST(ExecutorIsaOverride, EnvironmentSelectsTheKernels) {
   const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 1);

@@ -94,14 +94,14 @@ Graph build(const Chain& c) {
   return g;
 }
 
-std::vector<Isa> isas() {
-  std::vector<Isa> v;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
-    if (cpu_supports(i)) v.push_back(i);
-  return v;
-}
+class FusedBlocks : public ::testing::TestWithParam<test::IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
 
-TEST(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
+TEST_P(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
+  const test::IsaVariant& v = GetParam();
+  test::IsaScope scope(v);
   const Chain chains[] = {
       {13, 11, 5, 24, 3, 1, 1, 1, 1, 1, 1, 5, false, true},    // stride 1, residual
       {13, 11, 5, 24, 3, 2, 0, 1, 1, 1, 1, 9, false, false},   // stride 2, odd height
@@ -120,10 +120,11 @@ TEST(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
     const size_t per_out = size_t(g.node(g.output).shape.per_image());
     const auto x = test::random_input(per_in * 3, 9);
     const ReferenceResult ref = reference_run(g, x.data(), 3);
-    for (Isa isa : isas()) {
+    {
+      const Isa isa = v.isa;
       for (int threads : {1, 2, 3}) {
         for (int batch : {3, 1}) {
-          SCOPED_TRACE(std::string(isa_name(isa)) + " threads " + std::to_string(threads) +
+          SCOPED_TRACE(v.name() + " threads " + std::to_string(threads) +
                        " batch " + std::to_string(batch));
           std::vector<float> whole(per_out * size_t(batch));
           {
@@ -156,6 +157,9 @@ TEST(FusedBlocks, TinyBandsEqualLayerByLayerBitsAndMatchReference) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, FusedBlocks, ::testing::ValuesIn(test::fp32_variants()),
+                         test::VariantName());
 
 }  // namespace
 }  // namespace mnv2

@@ -65,10 +65,7 @@ std::vector<float> float_inputs(const ModelInfo& info, const uint8_t* q, size_t 
 //  * XNNPACK's requantization: within 1 level of TFLite-wasm on every output (measured:
 //    identical), which shows the rest of the pipeline (loader, zero points, weights, pool,
 //    MEAN, softmax) reproduces that runtime exactly.
-// The int8 engines to compare: every ISA this CPU runs (the others are named as skipped),
-// 1 and 2 threads, batch 1 and 3.
 using test::EngineCase;
-using test::engine_cases;
 
 // Native int8 execution on one engine case.
 Options int8_options(const EngineCase& e, Int8Rounding rounding) {
@@ -138,8 +135,8 @@ TEST_P(Int8Golden, XnnpackRequantizationReproducesTfliteWasm) {
 }
 
 // The fast int8 executor (through the public Model API) equals the integer reference
-// exactly: probabilities, logits and pooled features, every ISA path this CPU runs, 1 and 2
-// threads, batch 1 and 3, and all 13 golden inputs in one batch larger than planned.
+// exactly: probabilities, logits and pooled features of all 13 golden inputs in one batch
+// larger than planned, on the default ISA (Int8GoldenEngines covers every ISA variant).
 TEST_P(Int8Golden, FastExecutorEqualsReference) {
   const std::string data = test::data_dir();
   if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
@@ -177,21 +174,6 @@ TEST_P(Int8Golden, FastExecutorEqualsReference) {
     return bad;
   };
 
-  int runs = 0;
-  for (const EngineCase& e : engine_cases()) {
-    Model m = Model::load(path, int8_options(e, Int8Rounding::Tflite));
-    ASSERT_EQ(m.precision(), Precision::Int8);
-    const int batch = e.batch;
-    const int first = (runs * 3) % (kImageCount - batch + 1);
-    const std::vector<float> x =
-        float_inputs(m.info(), in.data() + size_t(first) * kPer, kPer * size_t(batch));
-    std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
-        feats(size_t(batch) * fdim);
-    m.run(x.data(), batch, probs.data(), logits.data(), feats.data());
-    EXPECT_EQ(compare(first, batch, probs, logits, feats), 0)
-        << isa_name(e.isa) << " threads " << e.threads << " batch " << batch;
-    ++runs;
-  }
   // All images at once, more than the planned batch (the arena is re-planned).
   Options o;
   o.threads = 2;
@@ -277,22 +259,66 @@ TEST_P(Int8Golden, XnnpackRoundingExecutorMatchesTfliteWasm) {
     if (xnn) EXPECT_LE(worst, 8);
   }
 
-  // Xnnpack rounding on every ISA path this CPU runs, 1 and 2 threads, batch 1 and 3.
-  const QReferenceResult ref = qreference_run(g, in.data(), kImageCount, {}, QRequantMode::Xnnpack);
-  int runs = 0;
-  for (const EngineCase& e : engine_cases()) {
-    Model m = Model::load(path, int8_options(e, Int8Rounding::Xnnpack));
-    const int batch = e.batch;
-    const int first = (runs * 5) % (kImageCount - batch + 1);
-    const std::vector<float> x =
-        float_inputs(m.info(), in.data() + size_t(first) * kPer, kPer * size_t(batch));
-    std::vector<float> probs(size_t(batch) * 1001);
-    m.run(x.data(), batch, probs.data());
-    int bad = 0;
-    for (size_t k = 0; k < probs.size(); ++k)
-      bad += probs[k] != dequantize(oq, ref.output[size_t(first) * 1001 + k]);
-    EXPECT_EQ(bad, 0) << isa_name(e.isa) << " threads " << e.threads << " batch " << batch;
-    ++runs;
+}
+
+// Every ISA variant (test_util.h; native where the CPU has it, the SIMDe-built AVX-512 and
+// VNNI tables everywhere), 1 and 2 threads, batch 1 and 3: the fast int8 executor through the public Model API equals the integer
+// reference exactly, in both rounding modes, on three golden images that differ per variant
+// (probabilities, logits and pooled features with TFLite rounding, probabilities with
+// XNNPACK's).
+class Int8GoldenEngines : public ::testing::TestWithParam<std::tuple<int, test::IsaVariant>> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(std::get<1>(GetParam())); }
+};
+
+TEST_P(Int8GoldenEngines, FastExecutorEqualsReferenceInBothModes) {
+  const std::string data = test::data_dir();
+  if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
+  const ModelCase mc = kModels[std::get<0>(GetParam())];
+  const test::IsaVariant& v = std::get<1>(GetParam());
+  const std::string path = data + "/coral/" + mc.file;
+  const Graph g = load_graph(path);
+  ASSERT_TRUE(g.quantized());
+  const std::vector<uint8_t> all = golden_inputs(data + "/coral/");
+  ASSERT_EQ(all.size(), kPer * kImageCount);
+  const int classes = g.node(g.output).shape.c;
+  const int fdim = g.node(g.features).shape.c;
+  ASSERT_EQ(classes, 1001);
+  ASSERT_GE(g.logits, 0);
+  const std::vector<test::IsaVariant> variants = test::int8_variants();
+  const int vi = int(std::find_if(variants.begin(), variants.end(),
+                                  [&](const test::IsaVariant& o) { return o.name() == v.name(); }) -
+                     variants.begin());
+  const int first = (3 * vi) % (kImageCount - 2);
+  const uint8_t* in = all.data() + size_t(first) * kPer;
+  auto deq = [&](int id, const std::vector<uint8_t>& r, size_t i) {
+    return dequantize(g.node(id).out_q, r[i]);
+  };
+
+  test::IsaScope scope(v);
+  for (Int8Rounding rounding : {Int8Rounding::Tflite, Int8Rounding::Xnnpack}) {
+    const bool xnn = rounding == Int8Rounding::Xnnpack;
+    const QReferenceResult ref =
+        qreference_run(g, in, 3, {g.logits, g.features},
+                       xnn ? QRequantMode::Xnnpack : QRequantMode::Tflite);
+    for (const EngineCase& e : test::engine_cases(v)) {
+      Model m = Model::load(path, int8_options(e, rounding));
+      ASSERT_EQ(m.precision(), Precision::Int8);
+      const int batch = e.batch;
+      const std::vector<float> x = float_inputs(m.info(), in, kPer * size_t(batch));
+      std::vector<float> probs(size_t(batch) * classes), logits(probs.size()),
+          feats(size_t(batch) * fdim);
+      m.run(x.data(), batch, probs.data(), logits.data(), feats.data());
+      int bad = 0;
+      for (size_t k = 0; k < probs.size(); ++k) {
+        bad += probs[k] != deq(g.output, ref.output, k);
+        bad += logits[k] != deq(g.logits, ref.kept.at(g.logits), k);
+      }
+      for (size_t k = 0; k < feats.size(); ++k)
+        bad += feats[k] != deq(g.features, ref.kept.at(g.features), k);
+      EXPECT_EQ(bad, 0) << v.name() << " " << int8_rounding_name(rounding) << " threads "
+                        << e.threads << " batch " << batch << " images " << first << "..";
+    }
   }
 }
 
@@ -300,6 +326,14 @@ INSTANTIATE_TEST_SUITE_P(Models, Int8Golden, ::testing::Values(0, 1),
                          [](const ::testing::TestParamInfo<int>& i) {
                            return std::string(i.param == 0 ? "CoralUint8" : "Tf2PerChannel");
                          });
+
+INSTANTIATE_TEST_SUITE_P(
+    Models, Int8GoldenEngines,
+    ::testing::Combine(::testing::Values(0, 1), ::testing::ValuesIn(test::int8_variants())),
+    [](const ::testing::TestParamInfo<std::tuple<int, test::IsaVariant>>& i) {
+      return std::string(std::get<0>(i.param) == 0 ? "CoralUint8_" : "Tf2PerChannel_") +
+             std::get<1>(i.param).name();
+    });
 
 }  // namespace
 }  // namespace mnv2

@@ -195,8 +195,16 @@ TEST(Int8Semantics, PrecisionSelection) {
 // reference in the matching QRequantMode exactly, on a synthetic MobileNetV2 quantized by
 // mnv2's own quantizer (per-channel convolutions, im2col first conv, 3x3 depthwise with
 // strides 1 and 2, residual ADDs, average pool, per-tensor FC, softmax): every ISA this CPU
-// runs, 1 and 2 threads, batch 1 and 3; probabilities, logits and pooled features.
-TEST(Int8Semantics, FastExecutorEqualsReferenceInBothRoundingModes) {
+// runs natively and the emulated AVX-512 / VNNI tables (test_util.h: IsaVariant), 1 and 2
+// threads, batch 1 and 3; probabilities, logits and pooled features.
+class Int8SemanticsEngines : public ::testing::TestWithParam<test::IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
+
+TEST_P(Int8SemanticsEngines, FastExecutorEqualsReferenceInBothRoundingModes) {
+  const test::IsaVariant& variant = GetParam();
+  test::IsaScope scope(variant);
   const Graph g0 = build_mobilenet_v2(0.35f, 96, 1001, 5);
   quant::GraphObserver obs(g0);
   const size_t per = size_t(96) * 96 * 3;
@@ -222,7 +230,7 @@ TEST(Int8Semantics, FastExecutorEqualsReferenceInBothRoundingModes) {
     const char* mname = mode == QRequantMode::Xnnpack ? "xnnpack" : "tflite";
     const QReferenceResult ref = qreference_run(g, xq.data(), kImages, {g.logits, g.features}, mode);
     int runs = 0;
-    for (const test::EngineCase& e : test::engine_cases()) {
+    for (const test::EngineCase& e : test::engine_cases(variant)) {
       const Isa isa = e.isa;
       const int threads = e.threads, batch = e.batch;
       const std::unique_ptr<Executor> ex = make_int8_executor(
@@ -245,7 +253,7 @@ TEST(Int8Semantics, FastExecutorEqualsReferenceInBothRoundingModes) {
       cmp(probs, g.output, ref.output, classes);
       cmp(logits, g.logits, ref.kept.at(g.logits), classes);
       cmp(feats, g.features, ref.kept.at(g.features), fdim);
-      EXPECT_EQ(bad, 0) << mname << " " << isa_name(isa) << " threads " << threads
+      EXPECT_EQ(bad, 0) << mname << " " << variant.name() << " threads " << threads
                         << " batch " << batch;
       ++runs;
     }
@@ -270,6 +278,9 @@ TEST(Int8Semantics, Int8RoundingOption) {
   EXPECT_EQ(f.precision(), Precision::Fp32);
   EXPECT_EQ(f.int8_rounding(), Int8Rounding::Xnnpack);
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, Int8SemanticsEngines, ::testing::ValuesIn(test::int8_variants()),
+                         test::VariantName());
 
 }  // namespace
 }  // namespace mnv2

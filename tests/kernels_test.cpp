@@ -16,12 +16,14 @@
 namespace mnv2 {
 namespace {
 
-std::vector<Isa> isas() {
-  std::vector<Isa> v;
-  for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
-    if (cpu_supports(i)) v.push_back(i);
-  return v;
-}
+using test::IsaVariant;
+
+// Each kernel test runs once per ISA variant (test_util.h): scalar, AVX2, native AVX-512
+// and the AVX-512 sources built against SIMDe; a variant this machine cannot run skips.
+class Kernels : public ::testing::TestWithParam<IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
 
 std::vector<float> rnd(size_t n, uint32_t seed) { return test::random_input(n, seed); }
 
@@ -34,9 +36,10 @@ double max_rel(const std::vector<float>& got, const std::vector<double>& want) {
 
 // ---- kernel level -----------------------------------------------------------------------
 
-TEST(KernelGemm, TilesMatchDoubleOnEveryRowAndColumnCount) {
-  for (Isa isa : isas()) {
-    const kernels::KernelTable& kt = kernels::table(isa);
+TEST_P(Kernels, GemmTilesMatchDoubleOnEveryRowAndColumnCount) {
+  const IsaVariant& v = GetParam();
+  {
+    const kernels::KernelTable& kt = v.table();
     const int nr = kt.nr;
     for (int k : {1, 7, 17, 33}) {
       for (int mr = 1; mr <= kt.mr; ++mr) {
@@ -69,7 +72,7 @@ TEST(KernelGemm, TilesMatchDoubleOnEveryRowAndColumnCount) {
                 for (int n = 0; n < ldc; ++n) {
                   const float got = c[size_t(m * ldc + n)];
                   if (n >= ncols) {
-                    ASSERT_EQ(got, -123.f) << "wrote past the tile " << isa_name(isa);
+                    ASSERT_EQ(got, -123.f) << "wrote past the tile " << v.name();
                     continue;
                   }
                   double s = bias[size_t(n)];
@@ -79,7 +82,7 @@ TEST(KernelGemm, TilesMatchDoubleOnEveryRowAndColumnCount) {
                   if (act == 2) s = std::min(6.0, std::max(0.0, s));
                   if (with_res) s += res[size_t(m * ldc + n)];
                   ASSERT_NEAR(got, s, 1e-5 * (1 + std::fabs(s)))
-                      << isa_name(isa) << " k " << k << " mr " << mr << " nr " << ncols;
+                      << v.name() << " k " << k << " mr " << mr << " nr " << ncols;
                 }
             }
           }
@@ -89,9 +92,10 @@ TEST(KernelGemm, TilesMatchDoubleOnEveryRowAndColumnCount) {
   }
 }
 
-TEST(KernelGemm, RowOverFourPanelsEqualsFourTiles) {
-  for (Isa isa : isas()) {
-    const kernels::KernelTable& kt = kernels::table(isa);
+TEST_P(Kernels, GemmRowOverFourPanelsEqualsFourTiles) {
+  const IsaVariant& v = GetParam();
+  {
+    const kernels::KernelTable& kt = v.table();
     for (int k : {1, 17, 1001}) {
       auto a = rnd(size_t(k), 21), b = rnd(size_t(4 * k * kt.nr), 22),
            bias = rnd(size_t(4 * kt.nr), 23), res = rnd(size_t(4 * kt.nr), 24);
@@ -117,7 +121,7 @@ TEST(KernelGemm, RowOverFourPanelsEqualsFourTiles) {
         kt.gemm(one);
       }
       // Same per-element reduction order, so the same bits.
-      EXPECT_EQ(c4, c1) << isa_name(isa) << " k " << k;
+      EXPECT_EQ(c4, c1) << v.name() << " k " << k;
     }
   }
 }
@@ -126,14 +130,15 @@ struct DwCase {
   int h, w, c, stride, pt, pb, pl, pr;
 };
 
-TEST(KernelDepthwise, Rows3x3MatchGenericOnEdgeGeometries) {
+TEST_P(Kernels, DepthwiseRows3x3MatchGenericOnEdgeGeometries) {
+  const IsaVariant& v = GetParam();
   const DwCase cases[] = {
       {1, 1, 7, 1, 1, 1, 1, 1},   {2, 2, 17, 1, 1, 1, 1, 1},  {2, 2, 33, 2, 0, 1, 0, 1},
       {9, 7, 1, 1, 1, 1, 1, 1},   {9, 7, 33, 2, 1, 1, 1, 1},  {8, 10, 17, 2, 0, 1, 0, 1},
       {5, 13, 1001, 1, 1, 1, 1, 1}, {6, 6, 24, 1, 0, 2, 2, 0}, {11, 12, 40, 2, 1, 0, 0, 1},
       {3, 3, 8, 1, 0, 0, 0, 0},   {16, 16, 48, 2, 0, 1, 0, 1}, {7, 7, 130, 1, 1, 1, 1, 1}};
-  for (Isa isa : isas()) {
-    const kernels::KernelTable& kt = kernels::table(isa);
+  {
+    const kernels::KernelTable& kt = v.table();
     for (const DwCase& d : cases) {
       const int oh = (d.h + d.pt + d.pb - 3) / d.stride + 1;
       const int ow = (d.w + d.pl + d.pr - 3) / d.stride + 1;
@@ -163,15 +168,16 @@ TEST(KernelDepthwise, Rows3x3MatchGenericOnEdgeGeometries) {
       }
       for (size_t i = 0; i < got.size(); ++i)
         ASSERT_NEAR(got[i], want[i], 1e-5 * (1 + std::fabs(want[i])))
-            << isa_name(isa) << " case " << d.h << "x" << d.w << "x" << d.c << " s" << d.stride
+            << v.name() << " case " << d.h << "x" << d.w << "x" << d.c << " s" << d.stride
             << " at " << i;
     }
   }
 }
 
-TEST(KernelElementwise, PoolAddAffineMatchDoubleOnOddSizes) {
-  for (Isa isa : isas()) {
-    const kernels::KernelTable& kt = kernels::table(isa);
+TEST_P(Kernels, ElementwisePoolAddAffineMatchDoubleOnOddSizes) {
+  const IsaVariant& v = GetParam();
+  {
+    const kernels::KernelTable& kt = v.table();
     for (int c : {1, 7, 17, 33, 1001}) {
       for (int hw : {1, 4, 49}) {
         auto x = rnd(size_t(hw * c), 41);
@@ -180,7 +186,7 @@ TEST(KernelElementwise, PoolAddAffineMatchDoubleOnOddSizes) {
         for (int ch = 0; ch < c; ++ch) {
           double s = 0;
           for (int p = 0; p < hw; ++p) s += x[size_t(p * c + ch)];
-          ASSERT_NEAR(y[size_t(ch)], s / hw, 1e-6) << isa_name(isa);
+          ASSERT_NEAR(y[size_t(ch)], s / hw, 1e-6) << v.name();
         }
         ASSERT_EQ(y[size_t(c)], -1.f);
         auto w = rnd(size_t(c), 42), b = rnd(size_t(c), 43), z = rnd(size_t(hw * c), 44);
@@ -201,6 +207,18 @@ TEST(KernelElementwise, PoolAddAffineMatchDoubleOnOddSizes) {
 }
 
 // ---- single-op graphs through the executor ----------------------------------------------
+
+// The variant of the running ExecutorOps test (set by its SetUp).
+const IsaVariant* g_variant = nullptr;
+
+class ExecutorOps : public ::testing::TestWithParam<IsaVariant> {
+ protected:
+  void SetUp() override {
+    MNV2_SKIP_UNLESS_RUNS(GetParam());
+    g_variant = &GetParam();
+  }
+  void TearDown() override { g_variant = nullptr; }
+};
 
 struct G {
   Graph g;
@@ -287,8 +305,11 @@ struct G {
     n.bias = rnd(size_t(x.c), seed++);
     return last = g.add(n);
   }
-  // Runs the graph (output = last node) on every ISA, 1 and 2 threads, batch 1 and 2.
+  // Runs the graph (output = last node) on the test's ISA variant, 1 and 2 threads, batch 1
+  // and 2.
   void check(const std::string& what) {
+    const IsaVariant& v = *g_variant;
+    test::IsaScope scope(v);
     g.output = last;
     g.finalize();
     const Shape in = shape(g.input);
@@ -296,20 +317,19 @@ struct G {
     auto x = rnd(per * 2, 7);
     const ReferenceResult ref = reference_run(g, x.data(), 2);
     const size_t out_per = size_t(g.node(g.output).shape.per_image());
-    for (Isa isa : isas())
-      for (int threads : {1, 2})
-        for (int batch : {2, 1}) {
-          auto ex = Executor::create(g, {threads, isa, 2});
-          std::vector<float> y(out_per * size_t(batch));
-          ex->run(x.data(), batch, y.data(), nullptr, nullptr);
-          std::vector<double> want(ref.output.begin(), ref.output.begin() + long(y.size()));
-          EXPECT_LE(max_rel(y, want), 2e-6)
-              << what << " " << isa_name(isa) << " threads " << threads << " batch " << batch;
-        }
+    for (int threads : {1, 2})
+      for (int batch : {2, 1}) {
+        auto ex = Executor::create(g, {threads, v.isa, 2});
+        std::vector<float> y(out_per * size_t(batch));
+        ex->run(x.data(), batch, y.data(), nullptr, nullptr);
+        std::vector<double> want(ref.output.begin(), ref.output.begin() + long(y.size()));
+        EXPECT_LE(max_rel(y, want), 2e-6)
+            << what << " " << v.name() << " threads " << threads << " batch " << batch;
+      }
   }
 };
 
-TEST(ExecutorOps, PointwiseConvOddChannels) {
+TEST_P(ExecutorOps, PointwiseConvOddChannels) {
   for (int cin : {1, 7, 17, 33})
     for (int cout : {1, 7, 17, 33, 1001})
       for (auto [h, w] : {std::pair{1, 1}, {2, 2}, {5, 3}}) {
@@ -320,7 +340,7 @@ TEST(ExecutorOps, PointwiseConvOddChannels) {
       }
 }
 
-TEST(ExecutorOps, FirstConvAndGeneralConv) {
+TEST_P(ExecutorOps, FirstConvAndGeneralConv) {
   for (auto [h, w] : {std::pair{8, 8}, {9, 7}, {1, 1}, {2, 2}}) {
     G t(h, w, 3);
     int oh, pt, pb, ow, pl, pr;
@@ -346,7 +366,7 @@ TEST(ExecutorOps, FirstConvAndGeneralConv) {
   }
 }
 
-TEST(ExecutorOps, DepthwiseStridesPadsAndMultipliers) {
+TEST_P(ExecutorOps, DepthwiseStridesPadsAndMultipliers) {
   for (int c : {1, 7, 17, 33})
     for (auto [h, w] : {std::pair{1, 1}, {2, 2}, {7, 9}, {8, 8}})
       for (int s : {1, 2}) {
@@ -375,7 +395,7 @@ TEST(ExecutorOps, DepthwiseStridesPadsAndMultipliers) {
   }
 }
 
-TEST(ExecutorOps, ResidualAddFusedAndPlain) {
+TEST_P(ExecutorOps, ResidualAddFusedAndPlain) {
   {
     G t(5, 6, 17);  // projection + residual: the fused path
     const int x = t.last;
@@ -403,7 +423,7 @@ TEST(ExecutorOps, ResidualAddFusedAndPlain) {
   }
 }
 
-TEST(ExecutorOps, AffinePoolFullyConnectedSoftmax) {
+TEST_P(ExecutorOps, AffinePoolFullyConnectedSoftmax) {
   G t(5, 4, 33);
   t.affine(t.last);
   const int c = t.conv(t.last, 17, 3, 3, 1, 1, 1, 1, 1, Activation::Relu6);
@@ -416,6 +436,11 @@ TEST(ExecutorOps, AffinePoolFullyConnectedSoftmax) {
   f.fc(f.last, 9);
   f.check("fc on 2x3x7");
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, Kernels, ::testing::ValuesIn(test::fp32_variants()),
+                         test::VariantName());
+INSTANTIATE_TEST_SUITE_P(Isas, ExecutorOps, ::testing::ValuesIn(test::fp32_variants()),
+                         test::VariantName());
 
 }  // namespace
 }  // namespace mnv2

@@ -13,6 +13,7 @@
 
 #include "kernels/qkernels.h"
 #include "runtime/cpu.h"
+#include "test_util.h"
 
 namespace mnv2 {
 namespace {
@@ -23,18 +24,19 @@ using kernels::QKernelTable;
 constexpr int32_t kMin = std::numeric_limits<int32_t>::min();
 constexpr int32_t kMax = std::numeric_limits<int32_t>::max();
 
-// Every table this CPU can run, with a printable name (the AVX-512 table appears twice
-// where VNNI is present: with and without the VNNI kernel).
+// The table of one ISA variant (test_util.h: native where the CPU has it, the SIMDe-built
+// AVX-512 tables everywhere, with and without VNNI), with a printable name. Each table test
+// runs once per variant; a variant this machine cannot run skips with the reason.
 struct NamedTable {
   std::string name;
   const QKernelTable* t;
 };
-std::vector<NamedTable> tables() {
-  std::vector<NamedTable> v{{"scalar", &kernels::kScalarQTable}};
-  for (Isa i : {Isa::Avx2, Isa::Avx512})
-    if (cpu_supports(i)) v.push_back({isa_name(i), &kernels::qtable(i)});
-  return v;
-}
+std::vector<NamedTable> tables(const test::IsaVariant& v) { return {{v.name(), &v.qtable()}}; }
+
+class QKernels : public ::testing::TestWithParam<test::IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
 
 std::vector<uint8_t> rnd_u8(size_t n, uint32_t seed, int lo = 0, int hi = 255) {
   std::mt19937 g(seed);
@@ -318,8 +320,8 @@ void check_gemm(const std::string& name, const QGemmKernel& kern, int m, int n, 
   }
 }
 
-TEST(QKernelGemm, EveryTableMatchesTfliteFormulaOnOddSizes) {
-  for (const auto& nt : tables()) {
+TEST_P(QKernels, GemmEveryTableMatchesTfliteFormulaOnOddSizes) {
+  for (const auto& nt : tables(GetParam())) {
     for (const QGemmKernel* kern : {&nt.t->gemm16, &nt.t->gemm8}) {
       if (!kern->available()) continue;
       const int wlim = kern->layout == kernels::QLayout::Quads8 ? 127 : 255;
@@ -359,9 +361,9 @@ TEST(QKernelGemm, EmulatedVnniLayoutMatchesTfliteFormula) {
   check_gemm("avx2-emulated-vnni", *kern, 7, 40, 300, 3, 128 - 1);
 }
 
-TEST(QKernelGemm, ExtremeOperandsStayExact) {
+TEST_P(QKernels, GemmExtremeOperandsStayExact) {
   // All-255 activations against +-255 weights, k large: the accumulators reach ~1e8.
-  for (const auto& nt : tables()) {
+  for (const auto& nt : tables(GetParam())) {
     const QGemmKernel& kern = nt.t->gemm16;
     const int m = kern.mr + 1, n = kern.nr + 3, k = 1792;
     std::vector<uint8_t> a(size_t(m) * k, 255);
@@ -413,8 +415,8 @@ TEST(QKernelGemm, PackingRefusesWhatTheLayoutCannotHold) {
   EXPECT_TRUE(kernels::qweights_fit_int8(std::vector<int16_t>{127, -128}.data(), 2));
 }
 
-TEST(QKernelGemm, PerTensorRequantizationEqualsRepeatedPerChannel) {
-  for (const auto& nt : tables()) {
+TEST_P(QKernels, GemmPerTensorRequantizationEqualsRepeatedPerChannel) {
+  for (const auto& nt : tables(GetParam())) {
     const QGemmKernel& kern = nt.t->gemm16;
     const int m = 5, n = 21, k = 19;
     const auto a = rnd_u8(size_t(m * k), 61);
@@ -505,7 +507,7 @@ TEST(QKernelDw, GenericRowMatchesDirectLoops) {
       }
 }
 
-TEST(QKernelDw, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
+TEST_P(QKernels, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
   struct Geo {
     int ih, iw, s, pt, pb, pl, pr;
   };
@@ -514,7 +516,7 @@ TEST(QKernelDw, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
                       {6, 13, 2, 1, 0, 0, 2}, {4, 21, 1, 2, 0, 0, 2}, {3, 17, 2, 0, 0, 1, 0},
                       {1, 40, 1, 1, 1, 1, 1}};
   uint32_t seed = 500;
-  for (const auto& nt : tables()) {
+  for (const auto& nt : tables(GetParam())) {
     for (int c : {1, 7, 8, 16, 17, 24, 33, 48}) {
       for (const Geo& g : geos) {
         SCOPED_TRACE(nt.name + " c=" + std::to_string(c) + " in " + std::to_string(g.ih) + "x" +
@@ -560,10 +562,10 @@ TEST(QKernelDw, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
 
 // ---- element-wise -------------------------------------------------------------------------
 
-TEST(QKernelAdd, MatchesTfliteFormulaAndRealSum) {
+TEST_P(QKernels, AddMatchesTfliteFormulaAndRealSum) {
   std::mt19937 g(9);
   std::uniform_real_distribution<float> sc(0.005f, 0.2f);
-  for (const auto& nt : tables()) {
+  for (const auto& nt : tables(GetParam())) {
     for (int trial = 0; trial < 40; ++trial) {
       const int64_t n = trial % 5 == 0 ? 1 : 1 + trial * 37;
       const float sa = sc(g), sb = sc(g), so = sc(g) * 1.5f;
@@ -585,10 +587,10 @@ TEST(QKernelAdd, MatchesTfliteFormulaAndRealSum) {
   }
 }
 
-TEST(QKernelAdd, XnnpackFormulaMatchesScalarAndRealSum) {
+TEST_P(QKernels, AddXnnpackFormulaMatchesScalarAndRealSum) {
   std::mt19937 g(19);
   std::uniform_real_distribution<float> sc(0.005f, 0.2f);
-  for (const auto& nt : tables()) {
+  for (const auto& nt : tables(GetParam())) {
     for (int trial = 0; trial < 40; ++trial) {
       const int64_t n = trial % 5 == 0 ? 3 : 1 + trial * 41;
       const float sa = sc(g), sb = sc(g), so = sc(g) * 1.5f;
@@ -613,8 +615,8 @@ TEST(QKernelAdd, XnnpackFormulaMatchesScalarAndRealSum) {
   EXPECT_THROW(q::make_xnn_add_params(1.f, 0, 1.f, 0, 1e6f, 0, 0, 255), Error);
 }
 
-TEST(QKernelPool, AverageAndMeanMatchRealValues) {
-  for (const auto& nt : tables()) {
+TEST_P(QKernels, PoolAverageAndMeanMatchRealValues) {
+  for (const auto& nt : tables(GetParam())) {
     for (int hw : {1, 3, 49, 50}) {
       for (int c : {1, 7, 33, 1001}) {
         const auto x = rnd_u8(size_t(hw * c), uint32_t(hw * 1000 + c));
@@ -690,6 +692,9 @@ TEST(QKernelIm2col, PadsWithTheZeroPoint) {
     }
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, QKernels, ::testing::ValuesIn(test::int8_variants()),
+                         test::VariantName());
 
 }  // namespace
 }  // namespace mnv2

@@ -608,12 +608,19 @@ TEST(QuantizeTflite, EveryOpPathRunsInTfliteWasmAndMnv2) {
 // Every op path of the int8 executor (im2col conv with asymmetric padding, 3x3 depthwise,
 // generic depthwise with multiplier 2, 1x1 conv, ADD, MEAN / average pool, per-tensor FC,
 // softmax) in both rounding modes equals the integer reference in the matching mode
-// exactly, node by node (each node made the graph output in turn), for every ISA this CPU
-// runs, 1 and 2 threads, batch 1 and 3. A second copy re-quantizes the ADD so that half
+// exactly, node by node (each node made the graph output in turn), for every ISA variant
+// (test_util.h), 1 and 2 threads, batch 1 and 3. A second copy re-quantizes the ADD so that half
 // the sums are exact ties (equal input scales, output scale twice that): TFLite rounds
 // them away from zero, XNNPACK upwards, so the two modes must differ there and a wrong ADD
 // kernel for the mode is caught.
-TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
+class QuantizeNativeEngines : public ::testing::TestWithParam<test::IsaVariant> {
+ protected:
+  void SetUp() override { MNV2_SKIP_UNLESS_RUNS(GetParam()); }
+};
+
+TEST_P(QuantizeNativeEngines, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
+  const test::IsaVariant& variant = GetParam();
+  test::IsaScope scope(variant);
   const Graph q = quantize_random(test::all_ops_graph(false, 31), quant::CalibrationMethod::MinMax, 8);
   ASSERT_TRUE(q.quantized());
   int add = -1;
@@ -649,7 +656,7 @@ TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
         const std::vector<uint8_t> ref = qreference_run(t, xq.data(), 3, {}, mode).output;
         by_mode[xnn] = ref;
         const size_t n = ref.size() / 3;
-        for (const test::EngineCase& e : test::engine_cases()) {
+        for (const test::EngineCase& e : test::engine_cases(variant)) {
           const Isa isa = e.isa;
           const int threads = e.threads, batch = e.batch;
           const std::unique_ptr<Executor> ex = make_int8_executor(
@@ -660,7 +667,7 @@ TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
           for (size_t k = 0; k < y.size(); ++k) bad += y[k] != dequantize(oq, ref[k]);
           EXPECT_EQ(bad, 0) << (gp == &ties ? "ties graph, " : "") << "node "
                             << t.node(id).name << ", " << (xnn ? "xnnpack " : "tflite ")
-                            << isa_name(isa) << " threads " << threads << " batch " << batch;
+                            << variant.name() << " threads " << threads << " batch " << batch;
         }
       }
       differing_nodes += by_mode[0] != by_mode[1];
@@ -670,6 +677,9 @@ TEST(QuantizeNative, Int8RoundingModesEqualTheReferenceOnEveryOpPath) {
     EXPECT_GT(differing_nodes, 0);
   }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isas, QuantizeNativeEngines, ::testing::ValuesIn(test::int8_variants()),
+                         test::VariantName());
 
 }  // namespace
 }  // namespace mnv2

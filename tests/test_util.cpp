@@ -208,18 +208,97 @@ std::vector<float> read_floats(const std::string& path) {
   return v;
 }
 
-std::vector<EngineCase> engine_cases() {
-  static bool announced = false;
-  std::vector<EngineCase> r;
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
-    if (!cpu_supports(isa)) {
-      if (!announced) std::printf("  (%s not supported by this CPU: skipped)\n", isa_name(isa));
-      continue;
-    }
-    for (int threads : {1, 2})
-      for (int batch : {1, 3}) r.push_back({isa, threads, batch});
+std::string IsaVariant::name() const {
+  std::string n = isa_name(isa);
+  if (vnni) n += "_vnni";
+  if (emulated) n += "_emu";
+  return n;
+}
+
+std::string IsaVariant::unavailable() const {
+  // Why `i` does not run natively (cpu_runs_natively ignores the IsaScope of a test).
+  const auto why_not = [](Isa i, const char* what) {
+    if (!cpu_hardware_supports(i)) return std::string("this CPU lacks ") + what;
+    return std::string("MNV2_MAX_ISA hides ") + what;
+  };
+  if (emulated) {
+#if !defined(MNV2_HAVE_EMULATED)
+    return "the emulated AVX-512 kernels were not built (not x86-64, or "
+           "-DMNV2_EMULATED_TESTS=OFF)";
+#else
+    // SIMDe runs 512-bit operations as AVX2 halves, and the AVX-512 int8 table takes its
+    // depthwise and ADD kernels from the AVX2 build.
+    if (!cpu_runs_natively(Isa::Avx2)) return "emulated AVX-512 needs AVX2: " + why_not(Isa::Avx2, "AVX2/FMA");
+    return "";
+#endif
   }
-  announced = true;
+  if (isa == Isa::Avx2 && !cpu_runs_natively(Isa::Avx2)) return why_not(Isa::Avx2, "AVX2/FMA");
+  if (isa == Isa::Avx512) {
+    const std::string emu = std::string("; the ") + (vnni ? "avx512_vnni_emu" : "avx512_emu") +
+                            " variant runs these kernels";
+    if (!cpu_runs_natively(Isa::Avx512)) return why_not(Isa::Avx512, "AVX-512 F/BW/DQ/VL") + emu;
+    if (vnni && !cpu_info().avx512_vnni) return "this CPU lacks AVX512_VNNI" + emu;
+  }
+  return "";
+}
+
+const kernels::KernelTable& IsaVariant::table() const {
+#if defined(MNV2_HAVE_EMULATED)
+  if (emulated) return kernels::kAvx512TableEmulated;
+#endif
+#if defined(MNV2_X86)
+  if (isa == Isa::Avx512) return kernels::kAvx512Table;
+  if (isa == Isa::Avx2) return kernels::kAvx2Table;
+#endif
+  if (emulated || isa != Isa::Scalar) throw std::logic_error(name() + " has no table here");
+  return kernels::kScalarTable;
+}
+
+const kernels::QKernelTable& IsaVariant::qtable() const {
+#if defined(MNV2_HAVE_EMULATED)
+  if (emulated) return vnni ? kernels::kAvx512VnniQTableEmulated : kernels::kAvx512QTableEmulated;
+#endif
+#if defined(MNV2_X86)
+  if (isa == Isa::Avx512) return vnni ? kernels::kAvx512VnniQTable : kernels::kAvx512QTable;
+  if (isa == Isa::Avx2) return kernels::kAvx2QTable;
+#endif
+  if (emulated || isa != Isa::Scalar) throw std::logic_error(name() + " has no table here");
+  return kernels::kScalarQTable;
+}
+
+std::vector<IsaVariant> fp32_variants() {
+  return {{Isa::Scalar, false, false},
+          {Isa::Avx2, false, false},
+          {Isa::Avx512, false, false},
+          {Isa::Avx512, true, false}};
+}
+
+std::vector<IsaVariant> int8_variants() {
+  return {{Isa::Scalar, false, false}, {Isa::Avx2, false, false},
+          {Isa::Avx512, false, false}, {Isa::Avx512, false, true},
+          {Isa::Avx512, true, false},  {Isa::Avx512, true, true}};
+}
+
+IsaScope::IsaScope(const IsaVariant& v) {
+  if (v.isa != Isa::Avx512) return;
+  if (!v.unavailable().empty()) throw std::logic_error(v.name() + ": " + v.unavailable());
+  if (isa_substitute()) throw std::logic_error("IsaScope: one at a time");
+  sub_.isa = v.isa;
+  sub_.vnni = v.vnni;
+  sub_.fp32 = &v.table();
+  sub_.int8 = &v.qtable();
+  set_isa_substitute(&sub_);
+  installed_ = true;
+}
+
+IsaScope::~IsaScope() {
+  if (installed_) set_isa_substitute(nullptr);
+}
+
+std::vector<EngineCase> engine_cases(const IsaVariant& v) {
+  std::vector<EngineCase> r;
+  for (int threads : {1, 2})
+    for (int batch : {1, 3}) r.push_back({v.isa, threads, batch});
   return r;
 }
 

@@ -4,7 +4,12 @@
 #include <string>
 #include <vector>
 
+#include <gtest/gtest.h>
+
 #include "graph/graph.h"
+#include "kernels/kernels.h"
+#include "kernels/qkernels.h"
+#include "runtime/cpu.h"
 
 namespace mnv2::test {
 
@@ -35,13 +40,68 @@ int run_command(const std::string& cmd, std::string* output);
 // global pool, FC, flatten, softmax. Weights drawn from random_input(.., seed, seed+1, ...).
 Graph all_ops_graph(bool affine, uint32_t seed = 11);
 
-// The execution paths a kernel-level test should cover: every ISA this CPU runs (the
-// others are announced once as skipped), 1 and 2 threads, batch 1 and 3.
+// ---- ISA variants --------------------------------------------------------------------------
+//
+// One way to run an ISA's kernels: natively, or, for AVX-512, the same sources built against
+// SIMDe ("emulated", tests/CMakeLists.txt), which any x86-64 CPU with AVX2 and FMA runs. So
+// the AVX-512 and VNNI kernels are tested on every machine; where the CPU has them, native
+// and emulated run both and must agree bit for bit. `vnni` selects the int8 table with the
+// vpdpbusd GEMM (the fp32 variants leave it false).
+//
+// Tests are parameterized over the variants (one ctest case each); a variant that cannot
+// run here skips with the reason (MNV2_SKIP_UNLESS_RUNS). Kernel-level tests call table() /
+// qtable(); engine-level tests hold an IsaScope while creating models or executors with
+// `isa`, which routes kernels::table(isa) / qtable(isa) to the variant's tables.
+struct IsaVariant {
+  Isa isa = Isa::Scalar;
+  bool emulated = false;
+  bool vnni = false;
+  std::string name() const;  // "avx2", "avx512", "avx512_vnni_emu", ... (a gtest name)
+  // Empty when the variant runs here; else why not (the CPU lacks the ISA, MNV2_MAX_ISA
+  // hides it, or the emulated objects were not built).
+  std::string unavailable() const;
+  const kernels::KernelTable& table() const;
+  const kernels::QKernelTable& qtable() const;
+};
+// scalar, avx2, avx512, avx512_emu.
+std::vector<IsaVariant> fp32_variants();
+// Those with the int8 tables, plus avx512_vnni and avx512_vnni_emu.
+std::vector<IsaVariant> int8_variants();
+// For INSTANTIATE_TEST_SUITE_P's name generator.
+struct VariantName {
+  std::string operator()(const ::testing::TestParamInfo<IsaVariant>& i) const {
+    return i.param.name();
+  }
+};
+#define MNV2_SKIP_UNLESS_RUNS(variant)                                          \
+  do {                                                                          \
+    if (const std::string why_ = (variant).unavailable(); !why_.empty())        \
+      GTEST_SKIP() << (variant).name() << ": " << why_;                         \
+  } while (0)
+
+// While alive, creating a model or executor for v.isa uses v's tables (native non-VNNI,
+// native VNNI or emulated, whatever this CPU would pick). Scalar and AVX2 need no scope; it
+// does nothing for them. One at a time.
+class IsaScope {
+ public:
+  explicit IsaScope(const IsaVariant& v);
+  ~IsaScope();
+  IsaScope(const IsaScope&) = delete;
+  IsaScope& operator=(const IsaScope&) = delete;
+
+ private:
+  IsaSubstitute sub_;
+  bool installed_ = false;
+};
+
+// The engine configurations a whole-model test runs for one variant: 1 and 2 threads,
+// batch 1 and 3. (SIMDe runs the emulated kernels on AVX2 halves at a fraction of native
+// speed, so they take the same cases.)
 struct EngineCase {
   Isa isa;
   int threads, batch;
 };
-std::vector<EngineCase> engine_cases();
+std::vector<EngineCase> engine_cases(const IsaVariant& v);
 
 // Sets an environment variable (an executor tuning knob, an ISA override) for its lifetime
 // and restores the old value, or its absence, afterwards.

@@ -67,6 +67,9 @@ extern const KernelTable kScalarTable;
 #if defined(MNV2_X86)
 extern const KernelTable kAvx2Table;
 extern const KernelTable kAvx512Table;
+// The same AVX-512 sources built against SIMDe (kernels/x86_intrin.h): defined only in the
+// test-only emulated objects, which run on any CPU with AVX2 and FMA.
+extern const KernelTable kAvx512TableEmulated;
 #endif
 
 // ISA-independent helpers (scalar; they are either cheap or rare).

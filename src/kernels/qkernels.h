@@ -186,6 +186,9 @@ extern const QKernelTable kScalarQTable;
 extern const QKernelTable kAvx2QTable;
 extern const QKernelTable kAvx512QTable;      // gemm8 unavailable
 extern const QKernelTable kAvx512VnniQTable;  // gemm8 = vpdpbusd
+// Both built against SIMDe: test-only, see kAvx512TableEmulated in kernels.h.
+extern const QKernelTable kAvx512QTableEmulated;
+extern const QKernelTable kAvx512VnniQTableEmulated;
 #endif
 
 // The Quads8 GEMM over an exact AVX2 emulation of vpdpbusd (slower than Pairs16, so in no

@@ -8,6 +8,7 @@
 
 namespace mnv2::kernels {
 
-constinit const KernelTable kAvx512Table = simd::make_table<avx512::Vec, 12, 2>(Isa::Avx512);
+constinit const KernelTable MNV2_X86_NAME(kAvx512Table) =
+    simd::make_table<avx512::Vec, 12, 2>(Isa::Avx512);
 
 }  // namespace mnv2::kernels

@@ -37,7 +37,7 @@ constexpr QKernelTable make_avx512_qtable(bool vnni) {
 
 }  // namespace
 
-constinit const QKernelTable kAvx512QTable = make_avx512_qtable(false);
-constinit const QKernelTable kAvx512VnniQTable = make_avx512_qtable(true);
+constinit const QKernelTable MNV2_X86_NAME(kAvx512QTable) = make_avx512_qtable(false);
+constinit const QKernelTable MNV2_X86_NAME(kAvx512VnniQTable) = make_avx512_qtable(true);
 
 }  // namespace mnv2::kernels

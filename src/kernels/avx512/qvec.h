@@ -2,12 +2,11 @@
 // avx2/qvec.h with the 512-bit forms (F, BW for vpmaddwd, VNNI for vpdpbusd).
 #pragma once
 
-#include <immintrin.h>
-
 #include <cstdint>
 #include <cstring>
 
 #include "kernels/qkernels.h"
+#include "kernels/x86_intrin.h"
 
 namespace mnv2::kernels::avx512 {
 

@@ -2,7 +2,7 @@
 // for the channel tails).
 #pragma once
 
-#include <immintrin.h>
+#include "kernels/x86_intrin.h"
 
 namespace mnv2::kernels::avx512 {
 
