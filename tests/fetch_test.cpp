@@ -507,7 +507,9 @@ TEST_F(FetchTest, NotFoundGivesClearErrorAndLeavesNothing) {
             std::string::npos)
       << err;
   EXPECT_NE(err.find("404"), std::string::npos) << err;
-  EXPECT_NE(err.find("needs network access"), std::string::npos) << err;
+  // The server answered: not a network problem, so no "needs network access" hint.
+  EXPECT_EQ(err.find("needs network"), std::string::npos) << err;
+  EXPECT_NE(err.find("not with the expected file"), std::string::npos) << err;
   EXPECT_NE(err.find("--model PATH"), std::string::npos) << err;
   expect_cache_empty();
 }
@@ -550,6 +552,7 @@ TEST_F(FetchTest, WrongSizeIsRejectedAndDeleted) {
     EXPECT_NE(err.find("size mismatch: expected " + std::to_string(long(tgz.size()) + delta)),
               std::string::npos)
         << err;
+    EXPECT_EQ(err.find("needs network"), std::string::npos) << err;  // the server answered
     expect_cache_empty();
   }
 }

@@ -44,7 +44,7 @@ image::Image noise_image(int w, int h, uint32_t seed) {
   return img;
 }
 
-Bytes encode_jpeg(const image::Image& img, int quality, bool gray) {
+Bytes encode_jpeg(const image::Image& img, int quality, bool gray, bool progressive) {
   jpeg_compress_struct c;
   jpeg_error_mgr err;
   c.err = jpeg_std_error(&err);
@@ -60,6 +60,7 @@ Bytes encode_jpeg(const image::Image& img, int quality, bool gray) {
   jpeg_set_quality(&c, quality, TRUE);
   if (!gray)
     for (int i = 0; i < 3; ++i) c.comp_info[i].h_samp_factor = c.comp_info[i].v_samp_factor = 1;
+  if (progressive) jpeg_simple_progression(&c);
   jpeg_start_compress(&c, TRUE);
   std::vector<uint8_t> grow(size_t(img.width));
   while (c.next_scanline < c.image_height) {

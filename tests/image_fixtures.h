@@ -19,7 +19,7 @@ image::Image pattern_image(int w, int h, uint32_t seed = 1);
 // Uniform random pixels.
 image::Image noise_image(int w, int h, uint32_t seed = 1);
 
-Bytes encode_jpeg(const image::Image& img, int quality = 95, bool gray = false);
+Bytes encode_jpeg(const image::Image& img, int quality = 95, bool gray = false, bool progressive = false);
 // Inserts an APP1 Exif segment with IFD0 Orientation right after SOI.
 Bytes with_exif_orientation(const Bytes& jpeg, int orientation, bool big_endian);
 // color_type/bit_depth as libpng; `samples` row-major, 16-bit samples big-endian.

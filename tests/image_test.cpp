@@ -170,13 +170,150 @@ TEST(ImageDecode, PnmVariants) {
   expect_error(bad, "bad.ppm", "corrupt PNM");
 }
 
-TEST(ImageDecode, RawRgb) {
+TEST(ImageDecode, RawRgbOnlyWhenAskedFor) {
   const Image ref = noise_image(6, 6, 9);
+  // A .rgb name of a square image's size is raw.
   EXPECT_EQ(max_diff(decode(ref.pixels, "x.rgb"), ref), 0);
-  EXPECT_EQ(max_diff(decode(ref.pixels, "no_extension"), ref), 0);
-  Bytes odd(3 * 6 * 5, 1);  // 90 bytes: not a square
-  expect_error(odd, "odd.rgb", "not a recognised image");
+  EXPECT_EQ(max_diff(decode(ref.pixels, "X.RGB"), ref), 0);
+  // The same bytes under any other name are not an image: raw is never guessed from size.
+  expect_error(ref.pixels, "no_extension", "not a recognised image");
+  expect_error(ref.pixels, "no_extension", "--raw WxH");
+  // A text file of 3*S*S bytes named .jpg, and a 3-byte one named .png (1x1 by size).
+  const std::string text = "this is a text file, not an image!!!!!!!!!!!!!!!";
+  ASSERT_EQ(text.size(), 48u);  // 3 * 4 * 4
+  expect_error(Bytes(text.begin(), text.end()), "t.jpg", "not a recognised image");
+  expect_error(Bytes{'h', 'i', '\n'}, "t.png", "not a recognised image");
+  // A .rgb file whose size is no square image: says how to give the size.
+  expect_error(Bytes(3 * 6 * 5, 1), "odd.rgb", "--raw WxH");
+  // --raw WxH: exactly W*H*3 bytes are raw, whatever the name (and even when the first
+  // pixels look like a JPEG signature); other inputs still decode by content.
+  image::DecodeOptions raw;
+  raw.raw_width = 6;
+  raw.raw_height = 5;
+  Image wide = noise_image(6, 5, 4);
+  wide.pixels[0] = 0xFF, wide.pixels[1] = 0xD8, wide.pixels[2] = 0xFF;
+  const Image got = decode_memory(wide.pixels.data(), wide.pixels.size(), "pixels.bin", raw);
+  EXPECT_EQ(got.width, 6);
+  EXPECT_EQ(got.height, 5);
+  EXPECT_EQ(max_diff(got, wide), 0);
+  expect_error(Bytes(3 * 6 * 5, 1), "odd.rgb", "", image::DecodeOptions{});
+  EXPECT_EQ(decode_memory(Bytes(3 * 6 * 5, 1).data(), 90, "odd.rgb", raw).height, 5);
+  const Bytes png = encode_png_rgb(ref);
+  EXPECT_EQ(max_diff(decode_memory(png.data(), png.size(), "a.png", raw), ref), 0);
+  expect_error(ref.pixels, "square.rgb", "raw RGB of 6x5", raw);  // 108 bytes, --raw says 90
   expect_error({}, "empty.png", "empty");
+}
+
+// Replaces everything after the first `keep` bytes of the entropy-coded scan with EOI.
+Bytes cut_scan(const Bytes& j, size_t keep) {
+  for (size_t i = 2; i + 3 < j.size(); ++i)
+    if (j[i] == 0xFF && j[i + 1] == 0xDA) {
+      const size_t sos_len = (size_t(j[i + 2]) << 8) | j[i + 3];
+      const size_t data = i + 2 + sos_len;
+      Bytes out(j.begin(), j.begin() + long(std::min(j.size(), data + keep)));
+      out.push_back(0xFF);
+      out.push_back(0xD9);
+      return out;
+    }
+  ADD_FAILURE() << "no SOS marker";
+  return j;
+}
+
+TEST(ImageDecode, JpegWithMissingScanIsAnError) {
+  const Bytes j = encode_jpeg(noise_image(64, 64, 5), 90);
+  // Header, then EOI where the scan data should be; header + one block + EOI; and
+  // progressive data cut after the first scan's few bytes.
+  expect_error(cut_scan(j, 0), "noscan.jpg", "JPEG");
+  expect_error(cut_scan(j, 6), "oneblock.jpg", "JPEG");
+  expect_error(cut_scan(encode_jpeg(noise_image(64, 64, 6), 90, false, true), 6), "prog.jpg", "JPEG");
+  // The intact files decode.
+  EXPECT_EQ(decode(j).width, 64);
+  EXPECT_EQ(decode(encode_jpeg(noise_image(64, 64, 6), 90, false, true)).width, 64);
+}
+
+// Mean of each s x s block: what a 1/s DCT-domain scale approximates.
+Image box_down(const Image& src, int s) {
+  Image out;
+  out.width = (src.width + s - 1) / s;
+  out.height = (src.height + s - 1) / s;
+  out.pixels.resize(size_t(out.width) * out.height * 3);
+  for (int y = 0; y < out.height; ++y)
+    for (int x = 0; x < out.width; ++x)
+      for (int c = 0; c < 3; ++c) {
+        int sum = 0, n = 0;
+        for (int dy = 0; dy < s && y * s + dy < src.height; ++dy)
+          for (int dx = 0; dx < s && x * s + dx < src.width; ++dx, ++n) sum += src.row(y * s + dy)[(x * s + dx) * 3 + c];
+        out.row(y)[x * 3 + c] = uint8_t((sum + n / 2) / n);
+      }
+  return out;
+}
+
+TEST(ImageDecode, LargeJpegDecodesAtReducedDctScale) {
+  // 2400 x 1800 = 4.32 MP, above the 4 MP threshold. The smallest M/8 with both sides
+  // still >= 256: 1800 * 2/8 = 450 (1/8 gives 225 < 256), so 600 x 450.
+  const Image big = pattern_image(2400, 1800, 7);
+  const Bytes j = encode_jpeg(big, 92);
+  image::DecodeOptions o;
+  o.min_width = o.min_height = 256;
+  std::vector<std::pair<int64_t, int64_t>> seen;
+  o.before_allocate = [&](int64_t w, int64_t h, int64_t) { seen.emplace_back(w, h); };
+  const Image small = decode_memory(j.data(), j.size(), "big.jpg", o);
+  EXPECT_EQ(small.width, 600);
+  EXPECT_EQ(small.height, 450);
+  ASSERT_EQ(seen.size(), 1u);
+  EXPECT_EQ(seen[0], std::make_pair(int64_t(600), int64_t(450)));  // told before allocating
+  // The DCT-scaled pixels are close to a box-filtered full decode.
+  const Image full = decode(j);
+  EXPECT_EQ(full.width, 2400);
+  EXPECT_LT(mean_diff(small, box_down(full, 4)), 2.0);
+  // Below the threshold (or without a target) JPEGs decode at full size, as references do.
+  o.scale_above_pixels = 5'000'000;
+  EXPECT_EQ(decode_memory(j.data(), j.size(), "big.jpg", o).width, 2400);
+  // The target is for the upright image: with EXIF orientation 6 (rotate 90) and a tall
+  // target, the stored width must cover the target height.
+  image::DecodeOptions t;
+  t.min_width = 100;
+  t.min_height = 800;
+  const Bytes rotated = with_exif_orientation(j, 6, false);
+  const Image r = decode_memory(rotated.data(), rotated.size(), "rot.jpg", t);
+  // Stored 2400 x 1800; upright 1800 x 2400. Upright height 2400 * M/8 >= 800 -> M = 3.
+  EXPECT_EQ(r.width, 675);
+  EXPECT_EQ(r.height, 900);
+}
+
+TEST(ImageDecode, BeforeAllocateHookSeesEveryFormatAndCanRefuse) {
+  const Image ref = pattern_image(20, 12, 2);
+  struct Fmt {
+    std::string name;
+    Bytes bytes;
+  };
+  const std::vector<Fmt> fmts = {{"a.jpg", encode_jpeg(ref)},
+                                 {"a.png", encode_png_rgb(ref)},
+                                 {"i.png", encode_png(20, 12, PNG_COLOR_TYPE_RGB, 8, ref.pixels, {}, true)},
+                                 {"a.bmp", encode_bmp(ref, 24, false)},
+                                 {"a.ppm", encode_ppm(ref)},
+                                 {"a.rgb", noise_image(9, 9).pixels}};
+  for (const auto& f : fmts) {
+    int64_t got_w = 0, got_h = 0;
+    image::DecodeOptions o;
+    o.before_allocate = [&](int64_t w, int64_t h, int64_t) { got_w = w, got_h = h; };
+    const Image img = decode_memory(f.bytes.data(), f.bytes.size(), f.name, o);
+    EXPECT_EQ(got_w, img.width) << f.name;
+    EXPECT_EQ(got_h, img.height) << f.name;
+    // A refusal (a spent memory budget) comes out unchanged, for the setjmp-based decoders too.
+    struct Refused : Error {
+      Refused() : Error("refused by the budget") {}
+    };
+    o.before_allocate = [](int64_t, int64_t, int64_t) { throw Refused(); };
+    EXPECT_THROW(decode_memory(f.bytes.data(), f.bytes.size(), f.name, o), Refused) << f.name;
+  }
+  // A progressive JPEG keeps all its coefficients: the hook is told about them.
+  const Bytes prog = encode_jpeg(pattern_image(256, 128, 3), 90, false, true);
+  int64_t extra = 0;
+  image::DecodeOptions o;
+  o.before_allocate = [&](int64_t, int64_t, int64_t e) { extra = e; };
+  decode_memory(prog.data(), prog.size(), "p.jpg", o);
+  EXPECT_GE(extra, int64_t(32 * 16) * 3 * 128);  // 32x16 blocks per component, 128 B each
 }
 
 TEST(ImageDecode, JpegRoundTrip) {

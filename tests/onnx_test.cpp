@@ -725,6 +725,18 @@ TEST(OnnxBadFiles, AbsurdDimensionsFailWithoutAllocating) {
     const std::string e = load_error(t.bytes());
     EXPECT_NE(e.find("dynamic"), std::string::npos) << e;
   }
+  for (int64_t batch : {int64_t(1) << 62, int64_t(4097), int64_t(0)}) {
+    // A fixed batch beyond what one call can take must not load (and run as batch 1).
+    Tiny t = conv_classifier();
+    t.input_dims = {batch, 3, 8, 8};
+    const std::string e = load_error(t.bytes());
+    EXPECT_NE(e.find("fixed batch of " + std::to_string(batch)), std::string::npos) << e;
+  }
+  {  // a fixed batch the engine can run loads
+    Tiny t = conv_classifier();
+    t.input_dims = {8, 3, 8, 8};
+    EXPECT_EQ(load_error(t.bytes()), "");
+  }
   {  // ConstantOfShape asked for 2^60 elements
     Tiny t = conv_classifier();
     t.init_i64("big", {2}, {int64_t(1) << 30, int64_t(1) << 30});

@@ -680,6 +680,17 @@ TEST(TfGraphDef, OtherMistakesAreReported) {
     n[0].attrs["shape"] = a_shape({1, -1, -1, 2});
     EXPECT_NE(load_error(n).find("input shape"), std::string::npos);
   }
+  for (int64_t batch : {int64_t(1) << 62, int64_t(4097), int64_t(0)}) {
+    // A fixed batch beyond what one call can take must not load (and run as batch 1).
+    auto n = tiny_graph();
+    n[0].attrs["shape"] = a_shape({batch, 4, 4, 2});
+    EXPECT_NE(load_error(n).find("invalid batch dimension"), std::string::npos) << batch;
+  }
+  {
+    auto n = tiny_graph();  // a fixed batch the engine can run is fine
+    n[0].attrs["shape"] = a_shape({8, 4, 4, 2});
+    EXPECT_EQ(load_error(n), "");
+  }
   {
     auto n = tiny_graph();
     n[2].in = {"input", "input"};  // filter not a constant

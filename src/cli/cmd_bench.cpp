@@ -62,6 +62,7 @@ double ms_since(std::chrono::steady_clock::time_point t0) {
 }
 
 Model open_with_threads(const Args& a, int batch, int threads) {
+  check_model_source(a);
   Options o = engine_options(a, batch);
   o.threads = threads;
   if (a.has("synthetic")) {

@@ -31,10 +31,11 @@ int run(int argc, char** argv) {
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kImageOptionsHelp, stdout);
+    std::fputs(max_pixels_help(image::DecodeOptions{}.max_pixels, true).c_str(), stdout);
     return 0;
   }
   a.reject_unknown({"json", "help", "no-download", "model", "synthetic", "classes", "seed", "threads", "batch",
-                    "precision", "int8-rounding", "top", "labels", "preprocess", "max-pixels"});
+                    "precision", "int8-rounding", "top", "labels", "preprocess", "max-pixels", "raw"});
   const ImageBatchOptions opt = image_batch_options(a);
   const int k = a.get_int("top", 5, 1, 100000);
   const bool json = a.has("json");

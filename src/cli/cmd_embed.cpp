@@ -59,10 +59,11 @@ int run(int argc, char** argv) {
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kImageOptionsHelp, stdout);
+    std::fputs(max_pixels_help(image::DecodeOptions{}.max_pixels, true).c_str(), stdout);
     return 0;
   }
   a.reject_unknown({"normalize", "help", "no-download", "output", "format", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels"});
+                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels", "raw"});
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: pass -o OUT.npy (or .csv / .json)");
   std::string format = a.get("format");

@@ -163,10 +163,11 @@ int run(int argc, char** argv) {
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kImageOptionsHelp, stdout);
+    std::fputs(max_pixels_help(image::DecodeOptions{}.max_pixels, false).c_str(), stdout);
     return 0;
   }
   a.reject_unknown({"json", "help", "strict", "quiet", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels", "labels-file", "csv",
+                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels", "raw", "labels-file", "csv",
                     "synsets", "label-offset", "names", "decode-threads", "limit",
                     "shuffle-seed", "report"});
   const ImageBatchOptions img_opt = image_batch_options(a);

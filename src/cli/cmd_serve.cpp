@@ -14,6 +14,9 @@
 namespace mnv2::cli {
 namespace {
 
+// A server decodes untrusted uploads concurrently: a tighter pixel limit than the CLI's.
+constexpr int64_t kServeMaxPixels = 40'000'000;
+
 const char* kHelp =
     "usage: mnv2 serve [options]\n\n"
     "Serves the model over HTTP: the KServe v2 / Open Inference Protocol REST API\n"
@@ -45,16 +48,16 @@ int run(int argc, char** argv) {
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     std::fputs(kImageOptionsHelp, stdout);
+    std::fputs(max_pixels_help(kServeMaxPixels, true).c_str(), stdout);
     return 0;
   }
   a.reject_unknown({"help", "no-download", "quiet", "model", "synthetic", "classes", "seed", "threads", "precision", "int8-rounding", "name",
                     "host", "port", "port-file", "max-batch", "batch-timeout-us", "max-queue",
                     "request-timeout-ms", "max-body", "max-images", "http-threads", "api-key", "top", "labels",
-                    "preprocess", "max-pixels"});
+                    "preprocess", "max-pixels", "raw"});
   if (a.positional().size() > model_positional_count(a)) throw Error("unexpected argument '" + a.positional().back() + "'");
   ImageBatchOptions io = image_batch_options(a);
-  // A server decodes untrusted uploads concurrently: a tighter default pixel limit.
-  if (!a.has("max-pixels")) io.decode.max_pixels = 40'000'000;
+  if (!a.has("max-pixels")) io.decode.max_pixels = kServeMaxPixels;
 
   // Each request decodes a whole photo (a 1280x720 JPEG is 2.7 MB of pixels) on one of many
   // connection threads. glibc's adaptive mmap threshold rises after the first such buffer is

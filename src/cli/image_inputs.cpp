@@ -68,16 +68,43 @@ std::vector<std::string> expand_image_args(const std::vector<std::string>& posit
 size_t model_positional_count(const Args& a) { return a.has("synthetic") ? 1 : 0; }
 
 Model open_image_model(const Args& a, int max_batch) {
+  check_model_source(a);
   if (a.has("model") || a.has("synthetic")) return open_model(a, max_batch);
   // The official model from the cache, downloaded on first use unless --no-download.
   const std::string cached = default_model_path(!a.has("no-download"), false);
   return Model::load(cached, engine_options(a, max_batch));
 }
 
+std::string max_pixels_help(int64_t default_pixels, bool jpeg_scaling) {
+  std::string s = "  --max-pixels N        refuse images larger than N pixels (default " +
+                  std::to_string(default_pixels) + ")\n";
+  if (jpeg_scaling)
+    s += "                        (JPEGs over 4 MP decode at a reduced DCT scale, still at least\n"
+         "                        the size preprocessing needs)\n";
+  return s;
+}
+
+image::DecodeOptions scaled_decode_options(const image::DecodeOptions& base, const ModelInfo& info,
+                                           image::PreprocessMode mode) {
+  image::DecodeOptions o = base;
+  image::decode_min_size(info, mode, &o.min_width, &o.min_height);
+  return o;
+}
+
 ImageBatchOptions image_batch_options(const Args& a) {
   ImageBatchOptions o;
   o.mode = image::parse_preprocess_mode(a.get("preprocess", "omz"));
   o.batch = a.get_int("batch", 1, 1, 4096);
+  if (a.has("raw")) {
+    const std::string v = a.get("raw");
+    int w = 0, h = 0;
+    char x = 0, extra = 0;
+    if (std::sscanf(v.c_str(), "%d%c%d%c", &w, &x, &h, &extra) != 3 || (x != 'x' && x != 'X') || w < 1 ||
+        h < 1 || w > 65535 || h > 65535 || v.find_first_not_of("0123456789xX") != std::string::npos)
+      throw Error("--raw must be WIDTHxHEIGHT in pixels, e.g. 224x224, got '" + v + "'");
+    o.decode.raw_width = w;
+    o.decode.raw_height = h;
+  }
   if (a.has("max-pixels")) {
     const std::string v = a.get("max-pixels");
     char* end = nullptr;
@@ -115,10 +142,11 @@ int run_image_batches(Model& model, const std::vector<std::string>& files,
     idx.clear();
     ms.clear();
   };
+  const image::DecodeOptions decode = scaled_decode_options(opt.decode, info, opt.mode);
   for (size_t i = 0; i < files.size(); ++i) {
     const auto t0 = clock::now();
     try {
-      const image::Image img = image::decode_file(files[i], opt.decode);
+      const image::Image img = image::decode_file(files[i], decode);
       image::preprocess(img, info, opt.mode, input.data() + per * idx.size());
     } catch (const Error& e) {
       ++failures;

@@ -26,7 +26,11 @@ inline const char* kImageOptionsHelp =
     MNV2_INT8_ROUNDING_HELP
     "  --preprocess MODE     omz (default: crop 0.875 + OpenCV bilinear), tf (TF-slim eval),\n"
     "                        none (whole image, half-pixel bilinear; libcoral convention)\n"
-    "  --max-pixels N        refuse images larger than N pixels (default 100000000)\n";
+    "  --raw WxH             read inputs of exactly W*H*3 bytes as headerless raw RGB (without\n"
+    "                        it only .rgb files of a square image are raw)\n";
+// The --max-pixels help line with the command's own default; `jpeg_scaling`: the command
+// decodes large JPEGs at a reduced scale (scaled_decode_options).
+std::string max_pixels_help(int64_t default_pixels, bool jpeg_scaling);
 
 // Image arguments: files, folders (image files inside, recursively, sorted by path) and
 // "-" (stdin). `skip` leading positional arguments belong to something else.
@@ -36,6 +40,11 @@ std::vector<std::string> expand_image_args(const std::vector<std::string>& posit
 Model open_image_model(const Args& a, int max_batch);
 // How many positional arguments --synthetic consumed (its resolution).
 size_t model_positional_count(const Args& a);
+
+// The decode options for images run through `info`'s model in `mode`: `base` plus the
+// JPEG DCT-scaling target (decode_min_size), so huge JPEGs decode small.
+image::DecodeOptions scaled_decode_options(const image::DecodeOptions& base, const ModelInfo& info,
+                                           image::PreprocessMode mode);
 
 struct ImageBatchOptions {
   image::PreprocessMode mode = image::PreprocessMode::Omz;

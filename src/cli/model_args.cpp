@@ -50,7 +50,16 @@ SyntheticSpec synthetic_spec(const Args& a) {
   return sp;
 }
 
+void check_model_source(const Args& a) {
+  if (a.has("model") && a.has("synthetic"))
+    throw Error("--model and --synthetic both name the model: give one of them");
+  for (const char* opt : {"classes", "seed"})
+    if (a.has(opt) && !a.has("synthetic"))
+      throw Error(std::string("--") + opt + " applies only to --synthetic models");
+}
+
 Model open_model(const Args& a, int max_batch, bool positional_model) {
+  check_model_source(a);
   const Options o = engine_options(a, max_batch);
   if (a.has("synthetic")) {
     const SyntheticSpec sp = synthetic_spec(a);
@@ -63,6 +72,7 @@ Model open_model(const Args& a, int max_batch, bool positional_model) {
 }
 
 Graph load_source_graph(const Args& a) {
+  check_model_source(a);
   if (a.has("synthetic")) {
     const SyntheticSpec sp = synthetic_spec(a);
     if (a.positional().size() > 1) throw Error("unexpected argument '" + a.positional()[1] + "'");

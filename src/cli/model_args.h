@@ -38,6 +38,9 @@ struct SyntheticSpec {
 };
 // Parses --synthetic W R (R is the first positional argument), --classes and --seed.
 SyntheticSpec synthetic_spec(const Args& a);
+// Refuses option sets that name the model twice (--model with --synthetic) or give
+// synthetic-only options (--classes, --seed) without --synthetic.
+void check_model_source(const Args& a);
 // Builds the model the arguments name; `positional_model` lets a command accept the
 // model path as its first positional argument (as `mnv2 info MODEL` does).
 Model open_model(const Args& a, int max_batch, bool positional_model = false);

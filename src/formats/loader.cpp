@@ -1,5 +1,8 @@
 #include "formats/loader.h"
 
+#include <sys/stat.h>
+
+#include <cerrno>
 #include <cstring>
 #include <fstream>
 
@@ -21,7 +24,31 @@ const char* format_name(ModelFormat f) {
   return "?";
 }
 
+namespace {
+
+// Model files are read whole, so anything but a regular file is refused before it is
+// opened: opening a FIFO blocks until a writer appears (forever, for a mistyped path), and
+// a directory opens as an empty stream whose size reads as a huge number.
+void require_regular_file(const std::string& path, const char* what) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) {
+    if (errno == ENOENT) return;  // the loaders say "cannot open" / "missing" themselves
+    throw Error("cannot open " + std::string(what) + " '" + path + "': " + std::strerror(errno));
+  }
+  if (S_ISREG(st.st_mode)) return;
+  const char* kind = S_ISDIR(st.st_mode)    ? "a directory"
+                     : S_ISFIFO(st.st_mode) ? "a FIFO (named pipe)"
+                     : S_ISSOCK(st.st_mode) ? "a socket"
+                     : S_ISCHR(st.st_mode)  ? "a character device"
+                     : S_ISBLK(st.st_mode)  ? "a block device"
+                                            : "not a regular file";
+  throw Error(std::string(what) + " '" + path + "' is " + kind + ", not a regular file");
+}
+
+}  // namespace
+
 ModelFormat detect_format(const std::string& path) {
+  require_regular_file(path, "model file");
   std::ifstream f(path, std::ios::binary);
   if (!f) throw Error("cannot open model file '" + path + "'");
   char head[64] = {};
@@ -46,6 +73,7 @@ Graph load_graph(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
     case ModelFormat::OpenVINOIR:
+      require_regular_file(openvino_bin_path(path), "the OpenVINO IR weights file");
       return load_openvino_ir(path);
     case ModelFormat::TFLite:
       return load_tflite(path);

@@ -684,6 +684,11 @@ void Lowering::set_input() {
                 " has a dynamic or invalid size; mnv2 needs fixed height, width and channels");
   if (h > kMaxInputSide || w > kMaxInputSide || c > 16)
     throw Error(ctx_ + ": input '" + in.name + "' " + dims_str(d) + " is implausibly large");
+  // The network is batch-independent and runs any batch; a fixed batch beyond what one
+  // call can take (Options::max_batch) is a broken file, not something to ignore.
+  if (d[0] != -1 && (d[0] < 1 || d[0] > 4096))
+    throw Error(ctx_ + ": input '" + in.name + "' " + dims_str(d) + " has a fixed batch of " +
+                std::to_string(d[0]) + "; mnv2 needs a dynamic batch or one of 1..4096");
   g_.info.input_name = in.name;
   g_.info.layout = nhwc ? Layout::NHWC : Layout::NCHW;
   g_.info.height = int(h);

@@ -707,7 +707,8 @@ class GraphDefLoader {
       if (!known || dims.size() != 4)
         fail(n, "the input shape must be a known [N,H,W,C], got " +
                     (known ? dims_str(dims) : std::string("unknown")));
-      if (dims[0] != -1 && dims[0] < 1) fail(n, "invalid batch dimension in " + dims_str(dims));
+      if (dims[0] != -1 && (dims[0] < 1 || dims[0] > 4096))  // 4096: Options::max_batch
+        fail(n, "invalid batch dimension in " + dims_str(dims) + " (dynamic or 1..4096)");
       for (int k = 1; k < 4; ++k)
         if (dims[size_t(k)] < 1 || dims[size_t(k)] > kMaxDim)
           fail(n, "the input shape " + dims_str(dims) + " has an unknown or invalid dimension");

@@ -2,6 +2,7 @@
 
 #include <cctype>
 #include <csetjmp>
+#include <exception>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
@@ -30,6 +31,24 @@ void check_dims(const std::string& name, int64_t w, int64_t h, const DecodeOptio
     fail(name, std::string(fmt) + " header declares " + std::to_string(w) + "x" +
                    std::to_string(h) + " pixels, more than the limit of " +
                    std::to_string(o.max_pixels) + " (raise it with --max-pixels)");
+}
+
+// The caller's hook (a shared memory budget) sees the size before any pixel is allocated.
+void before_allocate(const DecodeOptions& o, int64_t w, int64_t h, int64_t extra) {
+  if (o.before_allocate) o.before_allocate(w, h, extra);
+}
+
+// For the decoders that run between setjmp and longjmp: an exception must not unwind
+// through libjpeg/libpng frames, so it is caught here and rethrown by the caller.
+bool before_allocate_noexcept(const DecodeOptions& o, int64_t w, int64_t h, int64_t extra,
+                              std::exception_ptr* error) {
+  try {
+    before_allocate(o, w, h, extra);
+    return true;
+  } catch (...) {
+    *error = std::current_exception();
+    return false;
+  }
 }
 
 uint32_t rd16le(const uint8_t* p) { return uint32_t(p[0]) | uint32_t(p[1]) << 8; }
@@ -70,9 +89,12 @@ void jpeg_error_exit_cb(j_common_ptr cinfo) {
 void jpeg_emit_cb(j_common_ptr cinfo, int level) {
   auto* e = reinterpret_cast<JpegErr*>(cinfo->err);
   if (level < 0) {
-    // A premature end of data makes libjpeg fill the rest with grey; that is a
-    // truncated file, not an image.
-    if (cinfo->err->msg_code == JWRN_JPEG_EOF) {
+    // Missing data makes libjpeg fill the rest with grey and go on: the file ending early
+    // (JPEG_EOF), a marker such as EOI where scan data should be (HIT_MARKER: the scan
+    // is missing or cut short) or restart markers out of place (MUST_RESYNC: a stripe
+    // lost). Each is a damaged file, not an image.
+    const int code = cinfo->err->msg_code;
+    if (code == JWRN_JPEG_EOF || code == JWRN_HIT_MARKER || code == JWRN_MUST_RESYNC) {
       (*cinfo->err->format_message)(cinfo, e->message);
       std::longjmp(e->jump, 1);
     }
@@ -85,10 +107,20 @@ struct JpegJob {
   size_t size;
   const DecodeOptions* opts;
   Image* out;
+  int orientation = 1;  // EXIF orientation the caller applies afterwards
   std::string error;  // set when decoding fails
+  std::exception_ptr hook_error;  // thrown by DecodeOptions::before_allocate
   bool too_big = false;
   int64_t declared_w = 0, declared_h = 0;
 };
+
+// The smallest M in 1..8 with the image scaled by M/8 still covering (tw, th), or 8.
+// Output sizes round up, as libjpeg's jdiv_round_up does.
+int jpeg_scale_eighths(int64_t w, int64_t h, int tw, int th) {
+  for (int m = 1; m < 8; ++m)
+    if ((w * m + 7) / 8 >= tw && (h * m + 7) / 8 >= th) return m;
+  return 8;
+}
 
 // Kept free of C++ objects with destructors between setjmp and longjmp.
 bool jpeg_decode_inner(JpegJob* job) {
@@ -115,8 +147,34 @@ bool jpeg_decode_inner(JpegJob* job) {
     jpeg_destroy_decompress(&cinfo);
     return false;
   }
+  const DecodeOptions& o = *job->opts;
+  if (o.min_width > 0 && o.min_height > 0 &&
+      int64_t(cinfo.image_width) * int64_t(cinfo.image_height) > o.scale_above_pixels) {
+    // The target is for the upright image; orientations 5..8 swap the stored axes.
+    const bool swap = job->orientation >= 5;
+    cinfo.scale_num = unsigned(jpeg_scale_eighths(cinfo.image_width, cinfo.image_height,
+                                                  swap ? o.min_height : o.min_width,
+                                                  swap ? o.min_width : o.min_height));
+    cinfo.scale_denom = 8;
+  }
   const bool cmyk = cinfo.jpeg_color_space == JCS_CMYK || cinfo.jpeg_color_space == JCS_YCCK;
   cinfo.out_color_space = cmyk ? JCS_CMYK : JCS_RGB;
+  jpeg_calc_output_dimensions(&cinfo);
+  {
+    // A progressive (multi-scan) JPEG keeps every DCT coefficient of the whole image,
+    // at full resolution whatever the output scale: 128 bytes per 8x8 block.
+    int64_t coef = 0;
+    if (jpeg_has_multiple_scans(&cinfo))
+      for (int ci = 0; ci < cinfo.num_components; ++ci) {
+        const jpeg_component_info& c = cinfo.comp_info[ci];
+        coef += (int64_t(c.width_in_blocks) + c.h_samp_factor) * (int64_t(c.height_in_blocks) + c.v_samp_factor) * 128;
+      }
+    int64_t row = cmyk ? int64_t(cinfo.output_width) * 4 : 0;
+    if (!before_allocate_noexcept(o, cinfo.output_width, cinfo.output_height, coef + row, &job->hook_error)) {
+      jpeg_destroy_decompress(&cinfo);
+      return false;
+    }
+  }
   jpeg_start_decompress(&cinfo);
   Image& img = *job->out;
   img.width = int(cinfo.output_width);
@@ -148,15 +206,14 @@ bool jpeg_decode_inner(JpegJob* job) {
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
                   const DecodeOptions& o) {
   Image img;
-  JpegJob job{data, size, &o, &img, {}, false, 0, 0};
+  JpegJob job{data, size, &o, &img};
+  job.orientation = o.apply_exif_orientation ? jpeg_exif_orientation(data, size) : 1;
   if (!jpeg_decode_inner(&job)) {
+    if (job.hook_error) std::rethrow_exception(job.hook_error);
     if (job.too_big) check_dims(name, job.declared_w, job.declared_h, o, "JPEG");
     fail(name, "corrupt or truncated JPEG: " + job.error);
   }
-  if (o.apply_exif_orientation) {
-    const int orient = jpeg_exif_orientation(data, size);
-    if (orient != 1) img = apply_orientation(img, orient);
-  }
+  if (job.orientation != 1) img = apply_orientation(img, job.orientation);
   return img;
 }
 
@@ -169,6 +226,7 @@ struct PngJob {
   const DecodeOptions* opts;
   Image* out;
   char error[256] = {0};
+  std::exception_ptr hook_error;  // thrown by DecodeOptions::before_allocate
   bool too_big = false;
   int64_t declared_w = 0, declared_h = 0;
 };
@@ -228,6 +286,11 @@ bool png_decode_inner(PngJob* job) {
   png_read_update_info(png, info);
   if (png_get_rowbytes(png, info) != size_t(w) * 3)
     png_error(png, "unsupported PNG pixel layout after conversion");
+  if (!before_allocate_noexcept(*job->opts, w, h, passes > 1 ? int64_t(h) * int64_t(sizeof(png_bytep)) : 0,
+                                &job->hook_error)) {
+    png_destroy_read_struct(&png, &info, nullptr);
+    return false;
+  }
   Image& img = *job->out;
   img.width = int(w);
   img.height = int(h);
@@ -259,6 +322,7 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name,
   job.opts = &o;
   job.out = &img;
   if (!png_decode_inner(&job)) {
+    if (job.hook_error) std::rethrow_exception(job.hook_error);
     if (job.too_big) check_dims(name, job.declared_w, job.declared_h, o, "PNG");
     fail(name, std::string("corrupt or truncated PNG: ") + job.error);
   }
@@ -356,6 +420,7 @@ Image decode_bmp(const uint8_t* d, size_t size, const std::string& name, const D
                    std::to_string(bpp) + " bits needs " +
                    std::to_string(uint64_t(pix_off) + stride * uint64_t(h)) +
                    " bytes, the file has " + std::to_string(size));
+  before_allocate(o, w, h, 0);
   Image img;
   img.width = int(w);
   img.height = int(h);
@@ -430,6 +495,10 @@ Image decode_pnm(const uint8_t* d, size_t size, const std::string& name, const D
   const bool ascii = kind == '2' || kind == '3';
   const int ch = gray ? 1 : 3;
   const uint64_t samples = uint64_t(w) * uint64_t(h) * ch;
+  // The file must hold the samples (binary) or at least 2 bytes each (text); checked
+  // before the hook so a short file is called truncated, not too big for a budget.
+  if (samples > size) fail(name, "truncated PNM: " + std::to_string(samples) + " samples declared, file too short");
+  before_allocate(o, w, h, int64_t(samples));
   Image img;
   auto scale = [&](uint32_t v) -> uint8_t {
     if (v > maxval) fail(name, "corrupt PNM: sample " + std::to_string(v) + " exceeds maxval " + std::to_string(maxval));
@@ -438,8 +507,6 @@ Image decode_pnm(const uint8_t* d, size_t size, const std::string& name, const D
   };
   std::vector<uint8_t> s;
   if (ascii) {
-    // Each sample takes at least 2 bytes; refuse early rather than allocate for a bomb.
-    if (samples > size) fail(name, "truncated PNM: " + std::to_string(samples) + " samples declared, file too short");
     s.resize(samples);
     for (uint64_t i = 0; i < samples; ++i) s[i] = scale(uint32_t(number("a sample")));
   } else {
@@ -477,9 +544,11 @@ const char* format_name(Format f) {
   }
 }
 
-Format sniff_format(const uint8_t* d, size_t size, const std::string& name) {
-  // A headerless .rgb file of the right size is raw even if its first pixels look like a magic.
-  if (ends_with(name, ".rgb") && raw_side(size) > 0) return Format::RawRgb;
+Format sniff_format(const uint8_t* d, size_t size, const std::string& name, const DecodeOptions& o) {
+  // Raw RGB that was asked for wins even if its first pixels look like a magic.
+  if (o.raw_width > 0 && o.raw_height > 0 && uint64_t(size) == uint64_t(o.raw_width) * uint64_t(o.raw_height) * 3)
+    return Format::RawRgb;
+  if (o.raw_width <= 0 && ends_with(name, ".rgb") && raw_side(size) > 0) return Format::RawRgb;
   if (size >= 3 && d[0] == 0xFF && d[1] == 0xD8 && d[2] == 0xFF) return Format::Jpeg;
   if (size >= 8 && std::memcmp(d, "\x89PNG\r\n\x1a\n", 8) == 0) return Format::Png;
   if (size >= 2 && d[0] == 'B' && d[1] == 'M') return Format::Bmp;
@@ -493,31 +562,43 @@ Format sniff_format(const uint8_t* d, size_t size, const std::string& name) {
     if (size < n && std::memcmp(d, magics[i], size) == 0)
       fail(name, std::string("truncated ") + format_name(fmts[i]) + ": only " + std::to_string(size) + " bytes");
   }
-  if (raw_side(size) > 0) return Format::RawRgb;
+  // Never raw by size alone: any 3*S*S bytes (a text file, a damaged image) would do.
   return Format::Unknown;
 }
 
 Image decode_memory(const uint8_t* data, size_t size, const std::string& name,
                     const DecodeOptions& o) {
   if (size == 0) fail(name, "empty file, not an image");
-  switch (sniff_format(data, size, name)) {
+  switch (sniff_format(data, size, name, o)) {
     case Format::Jpeg: return decode_jpeg(data, size, name, o);
     case Format::Png: return decode_png(data, size, name, o);
     case Format::Bmp: return decode_bmp(data, size, name, o);
     case Format::Pnm: return decode_pnm(data, size, name, o);
     case Format::RawRgb: {
-      const int64_t s = raw_side(size);
-      check_dims(name, s, s, o, "raw RGB");
+      const bool asked = o.raw_width > 0 && o.raw_height > 0;
+      const int64_t w = asked ? o.raw_width : raw_side(size), h = asked ? o.raw_height : w;
+      check_dims(name, w, h, o, "raw RGB");
+      before_allocate(o, w, h, 0);
       Image img;
-      img.width = img.height = int(s);
+      img.width = int(w);
+      img.height = int(h);
       img.pixels.assign(data, data + size);
       return img;
     }
     default:
       break;
   }
-  fail(name, "not a recognised image: expected JPEG, PNG, BMP, PPM/PGM (P2/P3/P5/P6) or raw "
-             "square RGB (3*S*S bytes); the file has " + std::to_string(size) + " bytes");
+  if (o.raw_width > 0 && o.raw_height > 0)
+    fail(name, "neither a recognised image nor raw RGB of " + std::to_string(o.raw_width) + "x" +
+                   std::to_string(o.raw_height) + " (--raw), which needs " +
+                   std::to_string(uint64_t(o.raw_width) * uint64_t(o.raw_height) * 3) + " bytes; the file has " +
+                   std::to_string(size));
+  if (ends_with(name, ".rgb"))
+    fail(name, "a .rgb file is headerless raw RGB of a square S x S image (3*S*S bytes); this one has " +
+                   std::to_string(size) + " bytes: give its size with --raw WxH");
+  fail(name, "not a recognised image: expected JPEG, PNG, BMP or PPM/PGM (P2/P3/P5/P6); the file has " +
+                 std::to_string(size) + " bytes (headerless raw RGB is read only from a .rgb file or "
+                 "with --raw WxH)");
 }
 
 std::vector<uint8_t> read_all(const std::string& path) {

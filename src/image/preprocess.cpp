@@ -229,6 +229,22 @@ std::vector<float> resize_bilinear_tf1(const float* src, int w, int h, int out_w
   return out;
 }
 
+void decode_min_size(const ModelInfo& info, PreprocessMode mode, int* width, int* height) {
+  // omz and tf keep the central 0.875: int(dim * 0.875) >= input needs dim >= input / 0.875.
+  auto need = [&](int input) { return mode == PreprocessMode::None ? input : int(std::ceil(input / 0.875)); };
+  *width = need(info.width);
+  *height = need(info.height);
+}
+
+int64_t preprocess_working_bytes(int64_t width, int64_t height, PreprocessMode mode) {
+  const int64_t crop = int64_t(double(width) * 0.875 + 1) * int64_t(double(height) * 0.875 + 1) * 3;
+  switch (mode) {
+    case PreprocessMode::Omz: return crop;                 // crop() copies the central region
+    case PreprocessMode::Tf: return crop * int64_t(sizeof(float));  // the crop as floats
+    default: return 0;                                     // resized directly from the image
+  }
+}
+
 void preprocess(const Image& img, const ModelInfo& info, PreprocessMode mode, float* out,
                 Preprocessed* intermediate) {
   if (info.channels != 3) throw Error("preprocessing needs a 3-channel model input");

@@ -43,6 +43,13 @@ struct Preprocessed {
   Image resized_u8;  // omz/none: the uint8 image; tf: the float result rounded
 };
 
+// The smallest decoded size `mode` needs for `info`'s input without upsampling (the
+// central crop included): what JPEG DCT scaling may shrink a large photo to.
+void decode_min_size(const ModelInfo& info, PreprocessMode mode, int* width, int* height);
+// Bytes preprocess() allocates for a width x height image beyond the image itself (the
+// crop copy, TF mode's float copy): with the decoded pixels, a request's memory cost.
+int64_t preprocess_working_bytes(int64_t width, int64_t height, PreprocessMode mode);
+
 // Writes info.height*info.width*3 floats (NHWC, the model's channel order and input
 // domain) to `out`. `intermediate` (optional) receives the resized image.
 void preprocess(const Image& img, const ModelInfo& info, PreprocessMode mode, float* out,

@@ -80,30 +80,6 @@ uint32_t read_le32(const uint8_t* p) {
 
 }  // namespace
 
-std::string utf8_sanitize(const std::string& s) {
-  std::string out;
-  out.reserve(s.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  const size_t n = s.size();
-  for (size_t i = 0; i < n;) {
-    const unsigned char c = p[i];
-    size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
-    bool ok = len > 0 && i + len <= n;
-    for (size_t k = 1; ok && k < len; ++k) ok = (p[i + k] & 0xC0) == 0x80;
-    if (ok && len == 2) ok = c >= 0xC2;
-    if (ok && len == 3) ok = !(c == 0xE0 && p[i + 1] < 0xA0) && !(c == 0xED && p[i + 1] >= 0xA0);
-    if (ok && len == 4) ok = !(c == 0xF0 && p[i + 1] < 0x90) && !(c == 0xF4 && p[i + 1] >= 0x90) && c <= 0xF4;
-    if (ok) {
-      out.append(s, i, len);
-      i += len;
-    } else {
-      out += "\xEF\xBF\xBD";  // U+FFFD
-      ++i;
-    }
-  }
-  return out;
-}
-
 std::string error_json(const std::string& message) {
   return "{\"error\":\"" + json_escape_text(utf8_sanitize(message)) + "\"}";
 }
@@ -139,7 +115,9 @@ std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what
 
 void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t size,
                            const std::string& name, float* out) {
-  const image::Image img = image::decode_memory(data, size, name, spec.decode);
+  image::DecodeOptions o = spec.decode;
+  image::decode_min_size(spec.info, spec.mode, &o.min_width, &o.min_height);
+  const image::Image img = image::decode_memory(data, size, name, o);
   image::preprocess(img, spec.info, spec.mode, out);
 }
 

@@ -64,11 +64,9 @@ InferResponse build_infer_response(const ModelSpec& spec, const InferRequest& re
 std::string server_metadata_json(const std::string& version);
 std::string model_metadata_json(const ModelSpec& spec);
 std::string error_json(const std::string& message);
-// Replaces invalid UTF-8 with U+FFFD so that messages quoting client bytes stay valid JSON.
-std::string utf8_sanitize(const std::string& s);
 
 // Decodes an encoded image (JPEG, PNG, ...) and preprocesses it exactly as `mnv2 classify`
-// does, writing H*W*3 floats to `out`. Throws mnv2::Error naming `name`.
+// does (large JPEGs at a reduced DCT scale), writing H*W*3 floats to `out`. Throws mnv2::Error naming `name`.
 void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t size,
                            const std::string& name, float* out);
 

@@ -1,14 +1,69 @@
 #include "util/classify_json.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cstdio>
 
 namespace mnv2 {
 
+namespace {
+
+// Length of the well-formed UTF-8 sequence at p[0..n), or 0 (RFC 3629: no overlong forms,
+// no surrogates, nothing above U+10FFFF).
+size_t utf8_sequence_length(const unsigned char* p, size_t n) {
+  const unsigned char c = p[0];
+  const size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
+  if (len == 0 || len > n) return 0;
+  for (size_t k = 1; k < len; ++k)
+    if ((p[k] & 0xC0) != 0x80) return 0;
+  if (len == 2 && c < 0xC2) return 0;
+  if (len == 3 && ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] >= 0xA0))) return 0;
+  if (len == 4 && ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] >= 0x90) || c > 0xF4)) return 0;
+  return len;
+}
+
+constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
+
+std::atomic<bool> g_replaced_noted{false};
+
+}  // namespace
+
+std::string utf8_sanitize(const std::string& s) {
+  std::string out;
+  out.reserve(s.size());
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  for (size_t i = 0; i < s.size();) {
+    const size_t len = utf8_sequence_length(p + i, s.size() - i);
+    if (len) {
+      out.append(s, i, len);
+      i += len;
+    } else {
+      out += kReplacement;
+      ++i;
+    }
+  }
+  return out;
+}
+
 std::string json_escape_text(const std::string& s) {
   std::string out;
   out.reserve(s.size() + 2);
-  for (unsigned char c : s) {
+  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
+  bool replaced = false;
+  for (size_t i = 0; i < s.size();) {
+    const unsigned char c = p[i];
+    if (c >= 0x80) {
+      const size_t len = utf8_sequence_length(p + i, s.size() - i);
+      if (len) {
+        out.append(s, i, len);
+        i += len;
+      } else {
+        out += kReplacement;
+        replaced = true;
+        ++i;
+      }
+      continue;
+    }
     switch (c) {
       case '"': out += "\\\""; break;
       case '\\': out += "\\\\"; break;
@@ -16,7 +71,7 @@ std::string json_escape_text(const std::string& s) {
       case '\t': out += "\\t"; break;
       case '\r': out += "\\r"; break;
       default:
-        if (c < 0x20) {
+        if (c < 0x20 || c == 0x7f) {
           char buf[8];
           std::snprintf(buf, sizeof buf, "\\u%04x", c);
           out += buf;
@@ -24,7 +79,12 @@ std::string json_escape_text(const std::string& s) {
           out += char(c);
         }
     }
+    ++i;
   }
+  if (replaced && !g_replaced_noted.exchange(true))
+    std::fputs("mnv2: note: text in the JSON output (a label, file or model name) is not valid UTF-8; "
+               "its invalid bytes are written as U+FFFD\n",
+               stderr);
   return out;
 }
 

@@ -9,8 +9,13 @@
 
 namespace mnv2 {
 
-// JSON string escaping (quotes, backslash, control characters; UTF-8 passes through).
+// JSON string escaping (quotes, backslash, control characters). Valid UTF-8 passes
+// through; every byte that is not part of a well-formed sequence becomes U+FFFD, so the
+// output is always valid JSON text, and the first such replacement in the process is
+// noted once on stderr.
 std::string json_escape_text(const std::string& s);
+// Replaces invalid UTF-8 with U+FFFD (silently: for text quoted from clients).
+std::string utf8_sanitize(const std::string& s);
 
 // {"file":..,"top":[{"index":i,"label":..|null,"probability":p}...],"ms":..}
 std::string classify_result_json(const std::string& file, const float* probs, int num_classes,

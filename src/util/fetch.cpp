@@ -338,7 +338,27 @@ struct AttemptInfo {
   bool discard = false;      // the partial must be deleted
   uint64_t started_at = 0;   // bytes of the partial this transfer appended to
   uint64_t received = 0;
+  bool network = false;      // failed at the network level (no answer from the server)
 };
+
+// Failures that mean the server could not be reached or the connection broke, as opposed
+// to an answer that was wrong (HTTP 404, a size or checksum mismatch).
+bool is_network_error(CURLcode c) {
+  switch (c) {
+    case CURLE_COULDNT_RESOLVE_PROXY:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_OPERATION_TIMEDOUT:
+    case CURLE_SSL_CONNECT_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+      return true;
+    default:
+      return false;
+  }
+}
 
 Outcome transfer_once(const std::string& url, const std::string& part, uint64_t expected,
                       Progress& progress, bool quiet, AttemptInfo* info) {
@@ -421,6 +441,7 @@ Outcome transfer_once(const std::string& url, const std::string& part, uint64_t 
   if (!t.abort_reason.empty()) {
     *error = t.abort_reason;
   } else {
+    info->network = is_network_error(res);
     *error = curl_easy_strerror(res);
     if (errbuf[0] && std::string(errbuf) != *error) *error += " (" + std::string(errbuf) + ")";
   }
@@ -509,7 +530,7 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
           line += " (kept " + with_commas(uint64_t(now)) +
                   " bytes; running mnv2 fetch again resumes from there)";
         failures.push_back(line);
-        network_failure = true;
+        network_failure = network_failure || info.network;
         continue;
       }
       result.downloaded = info.received;
@@ -541,7 +562,7 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
   }
   std::string msg = "could not download the " + spec.what + ":";
   for (const auto& f : failures) msg += "\n  " + f;
-  if (network_failure) msg += spec.network_hint;
+  msg += network_failure ? spec.network_hint : spec.answer_hint;
   throw Error(msg);
 }
 
@@ -690,6 +711,10 @@ std::vector<std::string> list_files(const std::string& dir) {
 const char* kOfflineHint =
     "\n`mnv2 fetch` needs network access to download the model. Without network, copy the "
     "model file (.tflite, .pb, .xml or .onnx) to this machine and pass --model PATH instead.";
+const char* kWrongAnswerHint =
+    "\nThe server answered, but not with the expected file (the download source may have "
+    "changed). Copy a model file (.tflite, .pb, .xml or .onnx) to this machine and pass "
+    "--model PATH instead.";
 
 class CacheLock {
  public:
@@ -739,6 +764,7 @@ FetchResult fetch_model(const FetchOptions& opts) {
   archive_spec.hex = env_hex("MNV2_FETCH_SHA384", src.sha384, 96);
   archive_spec.what = "model archive";
   archive_spec.network_hint = kOfflineHint;
+  archive_spec.answer_hint = kWrongAnswerHint;
 
   const LabelsSource lsrc = official_labels_source();
   DownloadSpec labels_spec;

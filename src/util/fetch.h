@@ -20,8 +20,10 @@ struct DownloadSpec {
   enum class Hash { Sha256, Sha384 } hash = Hash::Sha384;
   std::string hex;  // expected digest, lower-case hex
   std::string what; // human name for messages, e.g. "model archive"
-  // Appended to the error when a URL failed at the network level (not a checksum error).
+  // Appended to the error when a URL failed at the network level (no answer); otherwise
+  // (HTTP errors such as 404, size or checksum mismatches) `answer_hint` is.
   std::string network_hint;
+  std::string answer_hint;
 };
 
 struct DownloadResult {
