@@ -21,8 +21,11 @@ class Error : public std::runtime_error {
 enum class Isa { Auto, Scalar, Avx2, Avx512 };
 enum class Layout { NHWC, NCHW };
 enum class ChannelOrder { RGB, BGR };
-// Arithmetic of the executor: Auto = Int8 for quantized files, Fp32 otherwise.
-enum class Precision { Auto, Fp32, Int8 };
+// Arithmetic of the executor: Auto = Int8 for quantized files, Fp32 otherwise. Bf16 (never
+// chosen by Auto) runs the 1x1 / im2col convolutions and the logits layer with bfloat16
+// operands and fp32 accumulation (AVX512_BF16; docs/precision.md); it needs a CPU with
+// AVX512_BF16 unless Options::isa is Isa::Scalar, which asks for its bit-exact emulation.
+enum class Precision { Auto, Fp32, Int8, Bf16 };
 
 const char* precision_name(Precision p);
 
@@ -92,7 +95,7 @@ class Model {
   const ModelInfo& info() const;
   int threads() const;
   Isa isa() const;
-  Precision precision() const;  // resolved: Fp32 or Int8
+  Precision precision() const;  // resolved: Fp32, Int8 or Bf16
   Int8Rounding int8_rounding() const;  // as asked in Options (meaningful when precision() is Int8)
 
   // Run `batch` images. `input` is NHWC float32 in the graph's input domain

@@ -10,8 +10,10 @@ path       model file (.tflite, .pb, .xml OpenVINO IR, .onnx); the format is det
            the content. None: the official mobilenet-v2-1.4-224 from the cache
            (mnv2.fetch()), downloaded on first use unless download=False.
 threads    inference threads (None or 0: all cores).
-precision  "auto" (int8 for quantized .tflite files, else fp32), "fp32", or "int8" (native
-           integer execution with TFLite's rounding; a float model raises ValueError).
+precision  "auto" (int8 for quantized .tflite files, else fp32), "fp32", "int8" (native
+           integer execution with TFLite's rounding; a float model raises ValueError), or
+           "bf16" (bfloat16 convolutions with fp32 accumulation on CPUs with AVX512_BF16;
+           elsewhere it raises, see docs/precision.md).
 synthetic  (width_multiplier, resolution): a MobileNetV2 with deterministic random weights
            (tests and benchmarks); `classes` and `seed` apply to it.
 labels     None: the cached ImageNet label file when present; a path to a label file; or a

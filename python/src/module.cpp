@@ -186,7 +186,8 @@ Precision parse_precision(const std::string& p) {
   if (p == "auto") return Precision::Auto;
   if (p == "fp32" || p == "float32") return Precision::Fp32;
   if (p == "int8") return Precision::Int8;
-  throw Error("precision '" + p + "' is not one of 'auto', 'fp32', 'int8'");
+  if (p == "bf16" || p == "bfloat16") return Precision::Bf16;
+  throw Error("precision '" + p + "' is not one of 'auto', 'fp32', 'bf16', 'int8'");
 }
 
 class PyModel {

@@ -51,8 +51,16 @@ std::unique_ptr<Executor> make_executor(const Graph& graph, const ExecutorOption
                                   "cannot run; use --precision fp32)"
                                 : " (float weights)"));
   *chosen = want == Precision::Auto ? (q ? Precision::Int8 : Precision::Fp32) : want;
-  return *chosen == Precision::Int8 ? make_int8_executor(graph, options)
-                                    : Executor::create(graph, options);
+  if (*chosen == Precision::Int8) return make_int8_executor(graph, options);
+  ExecutorOptions o = options;
+  o.bf16 = *chosen == Precision::Bf16;
+  if (o.bf16 && !bf16_supported(o.isa))
+    throw Error(std::string("bf16 precision needs a CPU with AVX512_BF16 (vdpbf16ps) and the "
+                            "avx512 kernels; this one runs ") + isa_name(o.isa) +
+                (o.isa == Isa::Avx512 ? " without AVX512_BF16" : "") +
+                ". Use --precision fp32, or MNV2_ISA=scalar for the (slow, bit-exact) "
+                "emulation of the bf16 arithmetic");
+  return Executor::create(graph, o);
 }
 
 }  // namespace

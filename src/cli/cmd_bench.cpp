@@ -28,7 +28,8 @@ const char* kHelp =
     "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
     "  --classes N, --seed S class count / weight seed of the synthetic model\n"
     "  --threads T           inference threads in all (default: number of cores)\n"
-    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
+    "  --precision P         fp32, bf16, int8 or auto (default: int8 for quantized models,\n"
+    "                        else fp32; bf16 needs AVX512_BF16, see docs/precision.md)\n"
     MNV2_INT8_ROUNDING_HELP
     "  --batch B             images per inference (default 1)\n"
     "  --warmup N            untimed iterations after the first (default 5)\n"

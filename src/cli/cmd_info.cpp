@@ -21,7 +21,7 @@ const char* kHelp =
     "  --model PATH          model file (.tflite, .pb, .xml, .onnx); also accepted positionally\n"
     "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
     "  --classes N           class count of the synthetic model (default 1001)\n"
-    "  --precision P         fp32, int8 or auto: the precision to report (auto: int8 for\n"
+    "  --precision P         fp32, bf16, int8 or auto: the precision to report (auto: int8 for\n"
     "                        models with an integer form, else fp32)\n"
     "  --int8-rounding R     tflite or xnnpack: the int8 rounding to report (see\n"
     "                        `mnv2 classify --help`)\n"

@@ -22,7 +22,8 @@ inline const char* kImageOptionsHelp =
     "  --synthetic W R       synthetic MobileNetV2 (random weights; for testing)\n"
     "  --batch B             images per inference (default 1)\n"
     "  --threads T           inference threads (default: number of cores)\n"
-    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
+    "  --precision P         fp32, bf16, int8 or auto (default: int8 for quantized models,\n"
+    "                        else fp32; bf16 needs AVX512_BF16, see docs/precision.md)\n"
     MNV2_INT8_ROUNDING_HELP
     "  --preprocess MODE     omz (default: crop 0.875 + OpenCV bilinear), tf (TF-slim eval),\n"
     "                        none (whole image, half-pixel bilinear; libcoral convention)\n"

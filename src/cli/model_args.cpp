@@ -15,7 +15,8 @@ Options engine_options(const Args& a, int max_batch) {
   if (p == "auto") o.precision = Precision::Auto;
   else if (p == "fp32") o.precision = Precision::Fp32;
   else if (p == "int8") o.precision = Precision::Int8;
-  else throw Error("--precision must be fp32, int8 or auto, not '" + p + "'");
+  else if (p == "bf16") o.precision = Precision::Bf16;
+  else throw Error("--precision must be fp32, bf16, int8 or auto, not '" + p + "'");
   const std::string r = a.get("int8-rounding", "tflite");
   if (r == "tflite") o.int8_rounding = Int8Rounding::Tflite;
   else if (r == "xnnpack") o.int8_rounding = Int8Rounding::Xnnpack;

@@ -23,7 +23,8 @@ inline const char* kModelOptionsHelp =
     "  --classes N           class count of the synthetic model (default 1001)\n"
     "  --seed S              weight seed of the synthetic model (default 1)\n"
     "  --threads T           inference threads (default: number of cores)\n"
-    "  --precision P         fp32, int8 or auto (default: int8 for quantized models)\n"
+    "  --precision P         fp32, bf16, int8 or auto (default: int8 for quantized models,\n"
+    "                        else fp32; bf16 needs AVX512_BF16, see docs/precision.md)\n"
     MNV2_INT8_ROUNDING_HELP;
 
 // --threads, --precision, --int8-rounding.

@@ -17,6 +17,7 @@ const char* precision_name(Precision p) {
     case Precision::Auto: return "auto";
     case Precision::Fp32: return "fp32";
     case Precision::Int8: return "int8";
+    case Precision::Bf16: return "bf16";
   }
   return "?";
 }

@@ -15,6 +15,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/bf16.h"
 #include "kernels/kernels.h"
 #include "runtime/arena.h"
 #include "runtime/thread_pool.h"
@@ -32,6 +33,10 @@ constexpr int64_t kGemmChunkBytes = 256 * 1024;
 constexpr int kTargetItems = 12;
 // Bound on the im2col scratch of one thread (floats).
 constexpr int64_t kIm2colFloats = 256 * 1024;
+// bf16 GEMMs convert their A rows to bf16 pairs once per work item (not once per panel),
+// in chunks of at most this many bytes per thread (the fp32 rows of an item are at most
+// kGemmChunkBytes, so one chunk usually covers the item).
+constexpr int64_t kBf16ChunkBytes = kGemmChunkBytes / 2;
 constexpr int64_t kElementwiseChunk = 64 * 1024;
 constexpr int64_t kL1Bytes = 24 * 1024;
 // Working set of one band of a producer -> depthwise -> consumer chain (depthwise input
@@ -69,6 +74,7 @@ struct Step {
   // GEMM family
   int k = 0, cout = 0;
   const float* packed = nullptr;
+  const uint32_t* packed16 = nullptr;  // bf16 executors: the panels as bf16 pairs
   const float* bias = nullptr;
   Activation act = Activation::None;
   int residual = -1;  // value id added after the activation (fused Add)
@@ -96,7 +102,9 @@ struct Lane {
 class FastExecutor final : public Executor {
  public:
   FastExecutor(const Graph& graph, const ExecutorOptions& o)
-      : g_(graph), kt_(kernels::table(o.isa)), pool_(o.threads) {
+      : g_(graph), kt_(kernels::table(o.isa)), bt_(o.bf16 ? kernels::bf16_table(o.isa) : nullptr),
+        pool_(o.threads) {
+    if (o.bf16 && !bt_) throw Error(std::string("bf16 kernels are not available for ") + isa_name(o.isa));
     // MNV2_BAND_BYTES overrides the band working set for measurements (0: no banding, every
     // layer runs whole, as the peers do). Results are the same bits for every value.
     if (const char* b = std::getenv("MNV2_BAND_BYTES"); b && *b)
@@ -177,25 +185,33 @@ class FastExecutor final : public Executor {
  private:
   // ---- construction ----------------------------------------------------------------
 
-  const float* pack_gemm(const std::vector<float>& w, int cout, int k,
-                         const std::vector<float>& bias, const float** bias_out) {
-    const int nr = kt_.nr;
+  // Packs into s.packed (fp32) or s.packed16 (bf16 executors) and s.bias.
+  void pack_gemm(Step& s, const std::vector<float>& w, const std::vector<float>& bias) {
+    const int cout = s.cout, k = s.k;
+    const int nr = gnr();
     const int blocks = (cout + nr - 1) / nr;
-    AlignedBuffer p(size_t(blocks) * size_t(k) * size_t(nr));
     AlignedBuffer b(size_t(blocks) * size_t(nr));
-    std::fill(p.data(), p.data() + p.size(), 0.f);
     std::fill(b.data(), b.data() + b.size(), 0.f);
+    for (int o = 0; o < cout && !bias.empty(); ++o) b.data()[o] = bias[size_t(o)];
+    s.bias = b.data();
+    storage_.push_back(std::move(b));
+    if (bt_) {
+      const std::vector<uint32_t> pairs = kernels::pack_bf16_panels(w.data(), cout, k, nr);
+      AlignedBuffer p(pairs.size());  // 4-byte pairs in float-sized slots, only read as pairs
+      std::memcpy(p.data(), pairs.data(), pairs.size() * sizeof(uint32_t));
+      s.packed16 = reinterpret_cast<const uint32_t*>(p.data());
+      storage_.push_back(std::move(p));
+      return;
+    }
+    AlignedBuffer p(size_t(blocks) * size_t(k) * size_t(nr));
+    std::fill(p.data(), p.data() + p.size(), 0.f);
     for (int o = 0; o < cout; ++o) {
       float* dst = p.data() + size_t(o / nr) * size_t(k) * size_t(nr) + size_t(o % nr);
       const float* src = w.data() + size_t(o) * size_t(k);
       for (int i = 0; i < k; ++i) dst[size_t(i) * size_t(nr)] = src[i];
-      if (!bias.empty()) b.data()[o] = bias[size_t(o)];
     }
-    *bias_out = b.data();
-    const float* r = p.data();
+    s.packed = p.data();
     storage_.push_back(std::move(p));
-    storage_.push_back(std::move(b));
-    return r;
   }
 
   const float* keep_copy(const std::vector<float>& v, size_t count) {
@@ -280,7 +296,7 @@ class FastExecutor final : public Executor {
         case OpType::Conv2D: {
           s.cout = n.out_channels;
           s.k = n.kernel_h * n.kernel_w * s.xs.c;
-          s.packed = pack_gemm(n.weights, s.cout, s.k, n.bias, &s.bias);
+          pack_gemm(s, n.weights, n.bias);
           if (fused[size_t(id)] >= 0) s.residual = root_[size_t(residual_of[size_t(id)])];
           if (is_pointwise(n)) {
             s.kind = StepKind::Gemm;
@@ -301,7 +317,7 @@ class FastExecutor final : public Executor {
           s.kind = StepKind::Gemm;
           s.cout = n.out_channels;
           s.k = int(s.xs.per_image());
-          s.packed = pack_gemm(n.weights, s.cout, s.k, n.bias, &s.bias);
+          pack_gemm(s, n.weights, n.bias);
           break;
         case OpType::DepthwiseConv2D: {
           const bool k3 = n.kernel_h == 3 && n.kernel_w == 3 && n.depth_multiplier == 1;
@@ -406,6 +422,14 @@ class FastExecutor final : public Executor {
     if (scratch > 0) {
       scratch_ = AlignedBuffer(size_t(scratch) * size_t(pool_.threads()));
     }
+    if (bt_) {  // one conversion chunk per thread, for the widest K
+      for (const Step& g : steps_)
+        if (g.kind == StepKind::Gemm || g.kind == StepKind::Im2colGemm) {
+          const int kp = (g.k + 1) / 2;
+          bf16_scratch_pairs_ = std::max(bf16_scratch_pairs_, bf16_chunk_rows(kp) * kp);
+        }
+      bf16_scratch_ = AlignedBuffer(size_t(bf16_scratch_pairs_) * size_t(pool_.threads()) + 1);
+    }
   }
 
   static bool is_pointwise(const Node& n) {
@@ -463,9 +487,9 @@ class FastExecutor final : public Executor {
   GemmGrid gemm_grid(int64_t rows, int k, int cout) const {
     GemmGrid gr;
     gr.rows = rows;
-    gr.tiles = ceil_div(rows, kt_.mr);
-    gr.blocks = ceil_div(cout, kt_.nr);
-    const int64_t tile_bytes = int64_t(kt_.mr) * k * int64_t(sizeof(float));
+    gr.tiles = ceil_div(rows, gmr());
+    gr.blocks = ceil_div(cout, gnr());
+    const int64_t tile_bytes = int64_t(gmr()) * k * int64_t(sizeof(float));
     const int tiles_per_chunk = int(std::max<int64_t>(1, kGemmChunkBytes / tile_bytes));
     gr.row_chunks = ceil_div(gr.tiles, tiles_per_chunk);
     if (gr.row_chunks < kTargetItems) {
@@ -526,58 +550,108 @@ class FastExecutor final : public Executor {
     }
   }
 
-  // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
-  // c and residual are indexed by absolute row.
-  void gemm_rows(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1, int b0,
-                 int b1, float* c, const float* residual) const {
+  // GEMM register-tile shape of the executor's table (bf16 or fp32).
+  int gmr() const { return bt_ ? bt_->mr : kt_.mr; }
+  int gnr() const { return bt_ ? bt_->nr : kt_.nr; }
+
+  // The tiles of rows [r0, r1) x column blocks [b0, b1) in cache-friendly order, each as
+  // tile(block, m0, m1, row4): row4 = one row over blocks [block, block + 4). Tile sizes
+  // differ by at most one row (the first `rem` tiles have q + 1), with no division per
+  // tile: with small K a tile is only ~150 cycles of multiply-adds. panel_bytes: one
+  // packed weight panel.
+  template <class F>
+  void walk_tiles(const Step& s, int64_t r0, int64_t r1, int b0, int b1, int64_t panel_bytes,
+                  F&& tile) const {
     const int64_t rows = r1 - r0;
-    const int tiles = ceil_div(rows, kt_.mr);
+    const int tiles = ceil_div(rows, gmr());
+    const int64_t q = rows / tiles, rem = rows % tiles;
+    auto run = [&](int b, int i, bool row4) {
+      const int64_t m0 = r0 + i * q + std::min<int64_t>(i, rem);
+      tile(b, m0, m0 + q + (i < rem ? 1 : 0), row4);
+    };
+    if (rows == 1) {
+      // A single row (batch-1 logits, FC): four panels per call keep eight chains busy.
+      int b = b0;
+      for (; b + 4 <= b1 && (b + 4) * gnr() <= s.cout; b += 4) run(b, 0, true);
+      for (; b < b1; ++b) run(b, 0, false);
+    } else if (panel_bytes * (b1 - b0) <= kL1Bytes) {
+      // All weight panels of the item fit in L1: walk rows once, panels inside.
+      for (int i = 0; i < tiles; ++i)
+        for (int b = b0; b < b1; ++b) run(b, i, false);
+    } else {
+      // One panel at a time stays in L1/L2 while the item's rows stream past it.
+      for (int b = b0; b < b1; ++b)
+        for (int i = 0; i < tiles; ++i) run(b, i, false);
+    }
+  }
+
+  // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
+  // c and residual are indexed by absolute row. `worker`: whose scratch a bf16 GEMM uses.
+  void gemm_rows(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1, int b0,
+                 int b1, float* c, const float* residual, int worker) const {
+    if (s.packed16) return gemm_rows_bf16(s, a, lda, r0, r1, b0, b1, c, residual, worker);
+    const int nr = kt_.nr;
     kernels::GemmTile t;
     t.k = s.k;
     t.lda = lda;
     t.ldc = s.cout;
     t.ldr = s.cout;
     t.act = s.act;
-    // Balanced tiles: sizes differ by at most one row (the first `rem` tiles have q + 1).
-    // No division per tile: with small K a tile is only ~150 cycles of FMAs.
-    const int64_t q = rows / tiles, rem = rows % tiles;
-    auto tile = [&](int b, int i) {
-      const int64_t m0 = r0 + i * q + std::min<int64_t>(i, rem);
-      const int64_t m1 = m0 + q + (i < rem ? 1 : 0);
-      t.b = s.packed + int64_t(b) * s.k * kt_.nr;
-      t.bias = s.bias + int64_t(b) * kt_.nr;
-      t.nr = std::min(kt_.nr, s.cout - b * kt_.nr);
-      t.mr = int(m1 - m0);
-      t.a = a + (m0 - r0) * lda;
-      t.c = c + m0 * s.cout + int64_t(b) * kt_.nr;
-      t.residual = residual ? residual + m0 * s.cout + int64_t(b) * kt_.nr : nullptr;
-    };
-    if (rows == 1) {
-      // A single row (batch-1 logits, FC): four panels per call keep eight chains busy.
-      int b = b0;
-      for (; b + 4 <= b1 && (b + 4) * kt_.nr <= s.cout; b += 4) {
-        tile(b, 0);
-        kt_.gemm_row4(t);
-      }
-      for (; b < b1; ++b) {
-        tile(b, 0);
-        kt_.gemm(t);
-      }
-    } else if (int64_t(s.k) * kt_.nr * int64_t(sizeof(float)) * (b1 - b0) <= kL1Bytes) {
-      // All weight panels of the item fit in L1: walk rows once, panels inside.
-      for (int i = 0; i < tiles; ++i)
-        for (int b = b0; b < b1; ++b) {
-          tile(b, i);
-          kt_.gemm(t);
-        }
-    } else {
-      // One panel at a time stays in L1/L2 while the item's rows stream past it.
-      for (int b = b0; b < b1; ++b)
-        for (int i = 0; i < tiles; ++i) {
-          tile(b, i);
-          kt_.gemm(t);
-        }
+    walk_tiles(s, r0, r1, b0, b1, int64_t(s.k) * nr * int64_t(sizeof(float)),
+               [&](int b, int64_t m0, int64_t m1, bool row4) {
+                 t.b = s.packed + int64_t(b) * s.k * nr;
+                 t.bias = s.bias + int64_t(b) * nr;
+                 t.nr = std::min(nr, s.cout - b * nr);
+                 t.mr = int(m1 - m0);
+                 t.a = a + (m0 - r0) * lda;
+                 t.c = c + m0 * s.cout + int64_t(b) * nr;
+                 t.residual = residual ? residual + m0 * s.cout + int64_t(b) * nr : nullptr;
+                 if (row4)
+                   kt_.gemm_row4(t);
+                 else
+                   kt_.gemm(t);
+               });
+  }
+
+  // The same in bf16: the rows become bf16 pairs once (per chunk of kBf16ChunkBytes), not
+  // once per panel. Every element is still one kernel call over all of K, so neither the
+  // chunks nor the thread count change its bits.
+  void gemm_rows_bf16(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1,
+                      int b0, int b1, float* c, const float* residual, int worker) const {
+    const int nr = bt_->nr, kp = (s.k + 1) / 2;
+    uint32_t* pairs =
+        reinterpret_cast<uint32_t*>(bf16_scratch_.data()) + int64_t(worker) * bf16_scratch_pairs_;
+    const int64_t chunk = bf16_chunk_rows(kp);
+    kernels::Bf16Tile t;
+    t.kp = kp;
+    t.lda = kp;
+    t.ldc = s.cout;
+    t.ldr = s.cout;
+    t.act = s.act;
+    for (int64_t x0 = r0; x0 < r1; x0 += chunk) {
+      const int64_t x1 = std::min(r1, x0 + chunk);
+      for (int64_t m = x0; m < x1; ++m) bt_->to_pairs(a + (m - r0) * lda, s.k, pairs + (m - x0) * kp);
+      walk_tiles(s, x0, x1, b0, b1, int64_t(kp) * nr * int64_t(sizeof(uint32_t)),
+                 [&](int b, int64_t m0, int64_t m1, bool row4) {
+                   t.b = s.packed16 + int64_t(b) * kp * nr;
+                   t.bias = s.bias + int64_t(b) * nr;
+                   t.nr = std::min(nr, s.cout - b * nr);
+                   t.mr = int(m1 - m0);
+                   t.a = pairs + (m0 - x0) * kp;
+                   t.c = c + m0 * s.cout + int64_t(b) * nr;
+                   t.residual = residual ? residual + m0 * s.cout + int64_t(b) * nr : nullptr;
+                   if (row4)
+                     bt_->gemm_row4(t);
+                   else
+                     bt_->gemm(t);
+                 });
     }
+  }
+
+  // Rows per bf16 conversion chunk: whole tiles, at least one.
+  int64_t bf16_chunk_rows(int kp) const {
+    const int64_t mr = bt_->mr;
+    return std::max<int64_t>(mr, kBf16ChunkBytes / (int64_t(kp) * 4) / mr * mr);
   }
 
   // GEMM rows [row0, row0 + rows) on a grid that depends only on the range and shape.
@@ -590,14 +664,14 @@ class FastExecutor final : public Executor {
   void run_gemm_at(const Step& s, const float* in, float* out, const float* res, int64_t rows,
                    const Par& par) {
     const GemmGrid gr = gemm_grid(rows, s.k, s.cout);
-    par(gr.row_chunks * gr.block_chunks, [&](int item, int) {
+    par(gr.row_chunks * gr.block_chunks, [&](int item, int worker) {
       const int rc = item / gr.block_chunks, bc = item % gr.block_chunks;
       const int t0 = int(int64_t(gr.tiles) * rc / gr.row_chunks);
       const int t1 = int(int64_t(gr.tiles) * (rc + 1) / gr.row_chunks);
       const int b0 = int(int64_t(gr.blocks) * bc / gr.block_chunks);
       const int b1 = int(int64_t(gr.blocks) * (bc + 1) / gr.block_chunks);
       const int64_t r0 = rows * t0 / gr.tiles, r1 = rows * t1 / gr.tiles;
-      gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res);
+      gemm_rows(s, in + r0 * s.k, s.k, r0, r1, b0, b1, out, res, worker);
     });
   }
 
@@ -728,13 +802,13 @@ class FastExecutor final : public Executor {
   void im2col_gemm_row(const Step& s, const float* x, int oy, float* y, const float* res,
                        int worker) {
     float* col = scratch_.data() + int64_t(worker) * scratch_floats_;
-    const int blocks = ceil_div(s.cout, kt_.nr);
+    const int blocks = ceil_div(s.cout, gnr());
     for (int x0 = 0; x0 < s.ys.w; x0 += s.seg_pixels) {
       const int x1 = std::min(s.ys.w, x0 + s.seg_pixels);
       // im2col_row covers a whole row; segments shift the origin by x0 output pixels.
       kernels::im2col_row(x, s.xs.h, s.xs.w, s.xs.c, s.dw.kh, s.dw.kw, s.dw.sh, s.dw.sw,
                           s.dw.pad_top, s.dw.pad_left - x0 * s.dw.sw, x1 - x0, oy, col);
-      gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res);
+      gemm_rows(s, col, s.k, x0, x1, 0, blocks, y, res, worker);
     }
   }
 
@@ -849,6 +923,7 @@ class FastExecutor final : public Executor {
 
   Graph g_;
   const kernels::KernelTable& kt_;
+  const kernels::Bf16KernelTable* bt_;  // bf16 GEMMs, or null (fp32)
   ThreadPool pool_;
   std::vector<Step> steps_;
   std::vector<AlignedBuffer> storage_;  // packed weights, biases
@@ -856,6 +931,8 @@ class FastExecutor final : public Executor {
   std::vector<Lane> lanes_;
   AlignedBuffer scratch_;
   int64_t scratch_floats_ = 0;
+  AlignedBuffer bf16_scratch_;  // bf16 pairs of A rows, bf16_scratch_pairs_ per thread
+  int64_t bf16_scratch_pairs_ = 0;
   int64_t window_floats_ = 0;  // band buffers per thread
   std::vector<bool> windowed_;  // value id -> only ever held in band windows
   int64_t band_bytes_ = kBandBytes;
@@ -911,6 +988,8 @@ ExecutorProfile FastExecutor::profile() const {
     }
     r.activation_bytes = act * int64_t(sizeof(float));
     r.weight_bytes = w * int64_t(sizeof(float));
+    if (bt_ && (s.kind == StepKind::Gemm || s.kind == StepKind::Im2colGemm))
+      r.weight_bytes = int64_t((s.k + 1) / 2) * 4 * s.cout + int64_t(s.cout) * 4;  // bf16 pairs
     if (s.producer >= 0 || s.consumer >= 0) r.band = int(i);
     if (s.band_member) {  // find the depthwise step that runs it
       for (size_t j = 0; j < steps_.size(); ++j)
@@ -926,6 +1005,8 @@ ExecutorProfile FastExecutor::profile() const {
 }
 
 }  // namespace
+
+bool bf16_supported(Isa isa) { return kernels::bf16_table(isa) != nullptr; }
 
 std::unique_ptr<Executor> Executor::create(const Graph& graph, const ExecutorOptions& options) {
   return std::make_unique<FastExecutor>(graph, options);

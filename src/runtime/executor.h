@@ -33,7 +33,13 @@ struct ExecutorOptions {
   Isa isa = Isa::Scalar;  // already resolved (never Auto)
   int max_batch = 1;
   Int8Rounding int8_rounding = Int8Rounding::Tflite;  // int8 executor only
+  // GEMM-shaped steps in bf16 (src/kernels/bf16.h): the AVX512_BF16 kernels for Isa::Avx512,
+  // their scalar twin (the emulation) for Isa::Scalar; see bf16_supported.
+  bool bf16 = false;
 };
+
+// Whether ExecutorOptions{isa, bf16 = true} can run on this CPU.
+bool bf16_supported(Isa isa);
 
 class Executor {
  public:
