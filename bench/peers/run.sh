@@ -6,6 +6,9 @@
 #           OpenCV 4.6 cannot import the opset-13 Clip of m.onnx)
 #   xnnpack XNNPACK (Debian libxnnpack-dev), a small runner (xnnpack_bench.cpp) that reads
 #           m.onnx with mnv2's loader and defines every layer through XNNPACK's subgraph API
+#   bf16    mnv2 itself with --precision bf16 (only on CPUs with AVX512_BF16; not in the
+#           default list): its ratios to the fp32 mnv2 block and to the peers of the same
+#           rounds are its speed-up; its gate tolerance is docs/precision.md's 3e-2
 #
 #   bench/peers/run.sh [--mnv2 PATH] [--peers "ort opencv xnnpack"] [--threads "1 2"]
 #                      [--batches "1 8"] [--rounds R] [--iterations N] [--warmup W]
@@ -110,6 +113,12 @@ setup_xnnpack() {
   version[xnnpack]="xnnpack $(dpkg-query -W -f='${Version}' libxnnpack-dev)"
 }
 
+setup_bf16() {
+  "$mnv2" bench --synthetic 0.35 96 --precision bf16 --warmup 0 --iterations 1 >"$work/bf16_probe.log" 2>&1 ||
+    { echo "mnv2 --precision bf16 cannot run here: $(tail -n 1 "$work/bf16_probe.log")"; return 1; }
+  version[bf16]="mnv2 --precision bf16"
+}
+
 # run_peer PEER INPUT B T WARMUP ITERS [PROBS_OUT]: one JSON line with samples_ms.
 run_peer() {
   local p=$1 in=$2 b=$3 t=$4 wu=$5 it=$6 probs=${7:-}
@@ -117,11 +126,18 @@ run_peer() {
     ort) node "$here/ort_bench.js" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
     opencv) $py "$here/opencv_bench.py" "$work/m.pb" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
     xnnpack) "$work/xnnpack_bench" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
+    bf16)  # mnv2 bench makes the same deterministic input as the fp32 gate run: check that
+      "$mnv2" bench --model "$work/m.onnx" --precision bf16 --threads "$t" --batch "$b" \
+        --warmup "$wu" --iterations "$it" --json --samples ${probs:+--dump "$work/bf16_$b"}
+      if [[ -n "$probs" ]]; then
+        cmp -s "$in" "$work/bf16_$b.input.bin" || { echo "run.sh: bf16 gate input differs" >&2; return 1; }
+        cp "$work/bf16_$b.probs.bin" "$probs"
+      fi ;;
   esac
 }
 
 for p in $peers; do
-  case "$p" in ort|opencv|xnnpack) ;; *) echo "run.sh: unknown peer '$p'" >&2; exit 2 ;; esac
+  case "$p" in ort|opencv|xnnpack|bf16) ;; *) echo "run.sh: unknown peer '$p'" >&2; exit 2 ;; esac
   if "setup_$p" >"$work/setup_$p.log" 2>&1; then
     active="$active $p"
   else
@@ -150,8 +166,9 @@ if len(a) != len(b) or not a:
     sys.exit(f"run.sh: output sizes differ: mnv2 {len(a)} vs {p} {len(b)} floats")
 d = max(abs(x - y) for x, y in zip(a, b))
 print(f"check batch {sys.argv[3]}: max |mnv2 - {p}| probability difference {d:.3g}", file=sys.stderr)
-if not d <= 1e-5:
-    sys.exit(f"run.sh: mnv2 and {p} disagree (max abs diff {d:.3g} > 1e-5); not timing")
+tol = 3e-2 if p == "bf16" else 1e-5
+if not d <= tol:
+    sys.exit(f"run.sh: mnv2 and {p} disagree (max abs diff {d:.3g} > {tol:g}); not timing")
 print(f"{p} {sys.argv[3]} {d:.3g}")
 PY
   done
