@@ -3,6 +3,14 @@
 // products per fp32 lane), and AMX tdpbf16ps (16x16 tiles; Linux needs the AMX state
 // requested with arch_prctl first). The ratio bf16 / fp32 is the most --precision bf16 can
 // gain on the compute-bound 1x1 convolutions. Usage: bf16_peak [seconds per probe]
+#include <cstdio>
+
+#if !defined(__x86_64__)
+int main() {
+  std::printf("bf16_peak: x86-64 only (AVX512_BF16 / AMX-BF16)\n");
+  return 0;
+}
+#else
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -146,3 +154,4 @@ int main(int argc, char** argv) {
   }
   return 0;
 }
+#endif  // __x86_64__
