@@ -585,6 +585,20 @@ class FastExecutor final : public Executor {
     }
   }
 
+  // What a tile of either precision takes from the step and its place: rows [m0, m1),
+  // column block b (nr columns per block).
+  template <class Tile>
+  static void place_tile(Tile& t, const Step& s, int nr, int b, int64_t m0, int64_t m1, float* c,
+                         const float* residual) {
+    t.ldc = t.ldr = s.cout;
+    t.act = s.act;
+    t.bias = s.bias + int64_t(b) * nr;
+    t.nr = std::min(nr, s.cout - b * nr);
+    t.mr = int(m1 - m0);
+    t.c = c + m0 * s.cout + int64_t(b) * nr;
+    t.residual = residual ? residual + m0 * s.cout + int64_t(b) * nr : nullptr;
+  }
+
   // Rows [r0, r1) of the GEMM, column blocks [b0, b1); `a` points at row r0 of A, while
   // c and residual are indexed by absolute row. `worker`: whose scratch a bf16 GEMM uses.
   void gemm_rows(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1, int b0,
@@ -594,18 +608,11 @@ class FastExecutor final : public Executor {
     kernels::GemmTile t;
     t.k = s.k;
     t.lda = lda;
-    t.ldc = s.cout;
-    t.ldr = s.cout;
-    t.act = s.act;
     walk_tiles(s, r0, r1, b0, b1, int64_t(s.k) * nr * int64_t(sizeof(float)),
                [&](int b, int64_t m0, int64_t m1, bool row4) {
+                 place_tile(t, s, nr, b, m0, m1, c, residual);
                  t.b = s.packed + int64_t(b) * s.k * nr;
-                 t.bias = s.bias + int64_t(b) * nr;
-                 t.nr = std::min(nr, s.cout - b * nr);
-                 t.mr = int(m1 - m0);
                  t.a = a + (m0 - r0) * lda;
-                 t.c = c + m0 * s.cout + int64_t(b) * nr;
-                 t.residual = residual ? residual + m0 * s.cout + int64_t(b) * nr : nullptr;
                  if (row4)
                    kt_.gemm_row4(t);
                  else
@@ -625,21 +632,14 @@ class FastExecutor final : public Executor {
     kernels::Bf16Tile t;
     t.kp = kp;
     t.lda = kp;
-    t.ldc = s.cout;
-    t.ldr = s.cout;
-    t.act = s.act;
     for (int64_t x0 = r0; x0 < r1; x0 += chunk) {
       const int64_t x1 = std::min(r1, x0 + chunk);
       for (int64_t m = x0; m < x1; ++m) bt_->to_pairs(a + (m - r0) * lda, s.k, pairs + (m - x0) * kp);
       walk_tiles(s, x0, x1, b0, b1, int64_t(kp) * nr * int64_t(sizeof(uint32_t)),
                  [&](int b, int64_t m0, int64_t m1, bool row4) {
+                   place_tile(t, s, nr, b, m0, m1, c, residual);
                    t.b = s.packed16 + int64_t(b) * kp * nr;
-                   t.bias = s.bias + int64_t(b) * nr;
-                   t.nr = std::min(nr, s.cout - b * nr);
-                   t.mr = int(m1 - m0);
                    t.a = pairs + (m0 - x0) * kp;
-                   t.c = c + m0 * s.cout + int64_t(b) * nr;
-                   t.residual = residual ? residual + m0 * s.cout + int64_t(b) * nr : nullptr;
                    if (row4)
                      bt_->gemm_row4(t);
                    else
