@@ -140,6 +140,39 @@ TEST(Bf16Executor, ThreadsAndBatchesBitIdentical) {
     }
 }
 
+bool amx_bf16() { return bf16_supported(Isa::Avx512, /*amx=*/true); }
+
+// The opt-in AMX tiles (MNV2_BF16=amx): the same bits for every thread count and batch, and
+// close to the AVX512_BF16 executor (they round differently inside a tile).
+TEST(Bf16Executor, AmxDeterministicAndCloseToAvx512Bf16) {
+  if (!amx_bf16()) GTEST_SKIP() << "no AMX-BF16 (or no tile state from Linux) here";
+  const Graph g = gemm_only_graph();
+  const size_t per = 17 * 13 * 3;
+  const std::vector<float> x = test::random_input(per * 3, 9);
+  auto run = [&](bool amx, int threads, int batch) {
+    ExecutorOptions o;
+    o.isa = Isa::Avx512;
+    o.bf16 = true;
+    o.bf16_amx = amx;
+    o.threads = threads;
+    o.max_batch = batch;
+    std::vector<float> y(size_t(batch) * 1001);
+    Executor::create(g, o)->run(x.data(), batch, nullptr, y.data(), nullptr);
+    y.resize(1001);
+    return y;
+  };
+  const std::vector<float> ref = run(true, 1, 1), avx = run(false, 1, 1);
+  for (int threads : {1, 2})
+    for (int batch : {1, 3})
+      EXPECT_TRUE(same_bits(run(true, threads, batch), ref)) << threads << " threads, batch " << batch;
+  double scale = 0, diff = 0;
+  for (size_t i = 0; i < ref.size(); ++i) {
+    scale = std::max(scale, double(std::fabs(avx[i])));
+    diff = std::max(diff, double(std::fabs(ref[i] - avx[i])));
+  }
+  EXPECT_LE(diff, 1e-5 * scale) << "AMX logits vs AVX512_BF16 logits";
+}
+
 TEST(Bf16Executor, AutoNeverPicksBf16AndUnsupportedIsaIsAnError) {
   Options o;
   Model a = Model::synthetic(0.35f, 96, 11, 1, o);
@@ -222,8 +255,12 @@ void check_accuracy(const std::string& what, const std::function<Model(Precision
                 "(margin %.4f)  max|dp| %.2e\n",
                 what.c_str(), kImages[i], rf[0], rb[0], pf[size_t(rf[0])], pb[size_t(rb[0])],
                 margin1, t5 ? "same" : "DIFF", margin5, img_max);
-    if (margin1 > 2 * max_tol) EXPECT_TRUE(t1) << what << " " << kImages[i];
-    if (margin5 > 2 * max_tol) EXPECT_TRUE(t5) << what << " " << kImages[i];
+    if (margin1 > 2 * max_tol) {
+      EXPECT_TRUE(t1) << what << " " << kImages[i];
+    }
+    if (margin5 > 2 * max_tol) {
+      EXPECT_TRUE(t5) << what << " " << kImages[i];
+    }
   }
   std::printf("  %-20s %d photos: top-1 equal %d, top-5 sets equal %d, max |dp| %.3e, "
               "mean |dp| %.3e\n", what.c_str(), n, top1_equal, top5_equal, max_diff, mean_diff);
@@ -247,6 +284,16 @@ TEST(Bf16Accuracy, CoralQuantAsFloat) {
   if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
   // The targets hold here: top-1 13/13, top-5 >= 12/13, max |dp| <= 2e-2.
   check_accuracy("coral 1.0/224 quant", [&](Precision p) {
+    return Model::load(data + "/coral/mobilenet_v2_1.0_224_quant.tflite", accuracy_options(p));
+  }, 2e-2, 13, 12);
+}
+
+TEST(Bf16Accuracy, CoralQuantAsFloatAmx) {
+  const std::string data = test::data_dir();
+  if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
+  if (!amx_bf16()) GTEST_SKIP() << "no AMX-BF16 (or no tile state from Linux) here";
+  test::ScopedEnv amx("MNV2_BF16", "amx");
+  check_accuracy("coral quant, AMX", [&](Precision p) {
     return Model::load(data + "/coral/mobilenet_v2_1.0_224_quant.tflite", accuracy_options(p));
   }, 2e-2, 13, 12);
 }

@@ -244,9 +244,14 @@ TEST(Bf16Kernels, TilesMatchTwinBitForBit) {
 // The twin against exact arithmetic: small integers are exact in bf16, and sums of their
 // products stay exact in fp32, so every table must return the integer dot product. Also
 // the packed layout: panel p, pair row i, column n holds weights (n, 2i) and (n, 2i+1).
+const Bf16KernelTable* amx_table() {
+  return kernels::bf16_table(Isa::Avx512, /*amx=*/true);
+}
+
 TEST(Bf16Kernels, ExactOnSmallIntegersThroughPacking) {
   std::vector<const Bf16KernelTable*> tables = simd_tables();
   tables.push_back(&kernels::kBf16ScalarTable);
+  if (const Bf16KernelTable* amx = amx_table()) tables.push_back(amx);
   std::mt19937 g(5);
   std::uniform_int_distribution<int> d(-8, 8);
   for (const Bf16KernelTable* t : tables) {
@@ -257,10 +262,10 @@ TEST(Bf16Kernels, ExactOnSmallIntegersThroughPacking) {
       for (float& v : w) v = float(d(g));
       for (float& v : x) v = float(d(g));
       for (float& v : bias) v = float(d(g));
-      const std::vector<uint32_t> packed = kernels::pack_bf16_panels(w.data(), cout, k, t->nr);
-      const int kp = (k + 1) / 2;
+      const int kp = kernels::bf16_pairs(k, *t);
+      const std::vector<uint32_t> packed = kernels::pack_bf16_panels(w.data(), cout, k, t->nr, kp);
       ASSERT_EQ(packed.size(), size_t(3) * kp * t->nr);
-      std::vector<uint32_t> a(size_t(rows * kp));
+      std::vector<uint32_t> a(size_t((rows + 32) * kp), 0u);  // AMX reads up to 32 rows
       for (int m = 0; m < rows; ++m) t->to_pairs(x.data() + m * k, k, a.data() + m * kp);
       std::vector<float> c(size_t(rows * cout));
       for (int blk = 0; blk < 3; ++blk) {
@@ -311,6 +316,70 @@ TEST(Bf16Kernels, PairStepSemantics) {
   // Denormal bf16 operands read as zero.
   const uint32_t den = 0x0001u;  // bf16 denormal in the low half
   EXPECT_EQ(bf16_dot_pair(1.f, den, pair(1e38f, 0.f)), 1.f);  // 2^-133 * 1e38 would show
+}
+
+// The AMX table rounds differently from vdpbf16ps (see bf16_amx.cpp), so it is held to the
+// twin within a bound instead of bit for bit: |amx - twin| <= 2^-17 (|bias| + sum |a b|),
+// a few units in the last place of the largest partial sum for these K.
+TEST(Bf16Kernels, AmxTilesCloseToTwin) {
+  const Bf16KernelTable* t = amx_table();
+  if (!t) GTEST_SKIP() << "no AMX-BF16 (or Linux refused the tile state) on this machine";
+  std::mt19937 g(17);
+  int differ = 0, total = 0;
+  for (int kreal : {1, 13, 16, 40, 100}) {
+    const int kp = (kreal + 15) / 16 * 16;
+    for (int mr : {1, 5, 16, 17, 31, 32})
+      for (int ncols : {1, 16, 17, 32})
+        for (int act = 0; act < 3; ++act) {
+          const bool res = act == 1;
+          const int64_t lda = kp + 16, ldc = 40;
+          auto af = random_floats(g, size_t(kreal * 2), 4.f);
+          std::vector<uint32_t> a(size_t((mr + 32) * lda), 0u), b(size_t(kp * 32), 0u);
+          for (int m = 0; m < mr; ++m) {
+            auto row = random_floats(g, size_t(kreal * 2), 4.f);
+            t->to_pairs(row.data(), kreal * 2, a.data() + m * lda);
+          }
+          auto bf = random_floats(g, size_t(kreal * 64), 1.f);
+          t->to_pairs(bf.data(), kreal * 64, b.data());
+          auto bias = random_floats(g, 32, 2.f);
+          auto resv = random_floats(g, size_t(mr * ldc), 1.f);
+          std::vector<float> got(size_t(mr * ldc), -123.f), want = got;
+          Bf16Tile tile;
+          tile.mr = mr;
+          tile.nr = ncols;
+          tile.kp = kp;
+          tile.a = a.data();
+          tile.lda = lda;
+          tile.b = b.data();
+          tile.bias = bias.data();
+          tile.residual = res ? resv.data() : nullptr;
+          tile.ldr = tile.ldc = ldc;
+          tile.act = Activation(act);
+          tile.c = got.data();
+          t->gemm(tile);
+          tile.c = want.data();
+          kernels::bf16_gemm_scalar(tile, 32);
+          for (int m = 0; m < mr; ++m)
+            for (int n = 0; n < ldc; ++n) {
+              const size_t i = size_t(m * ldc + n);
+              if (n >= ncols) {
+                ASSERT_EQ(got[i], -123.f) << "stored past nr";
+                continue;
+              }
+              double mag = std::fabs(bias[size_t(n)]) + (res ? std::fabs(resv[i]) : 0.0);
+              for (int p = 0; p < kp; ++p) {
+                const uint32_t x = a[size_t(m * lda + p)], y = b[size_t(p * 32 + n)];
+                mag += std::fabs(double(kernels::bf16_value(uint16_t(x))) * kernels::bf16_value(uint16_t(y))) +
+                       std::fabs(double(kernels::bf16_value(uint16_t(x >> 16))) * kernels::bf16_value(uint16_t(y >> 16)));
+              }
+              ASSERT_LE(std::fabs(double(got[i]) - want[i]), mag * 0x1p-17)
+                  << "kreal=" << kreal << " mr=" << mr << " nr=" << ncols << " m=" << m << " n=" << n;
+              differ += got[i] != want[i];
+              ++total;
+            }
+        }
+  }
+  std::printf("  AMX vs twin: %d of %d outputs differ in their bits (all within the bound)\n", differ, total);
 }
 
 TEST(Bf16Kernels, TableChoice) {

@@ -54,6 +54,14 @@ std::unique_ptr<Executor> make_executor(const Graph& graph, const ExecutorOption
   if (*chosen == Precision::Int8) return make_int8_executor(graph, options);
   ExecutorOptions o = options;
   o.bf16 = *chosen == Precision::Bf16;
+  const char* which = std::getenv("MNV2_BF16");
+  if (which && *which && std::string(which) != "amx" && std::string(which) != "avx512")
+    throw Error("MNV2_BF16 must be amx or avx512, not '" + std::string(which) + "'");
+  o.bf16_amx = o.bf16 && which && std::string(which) == "amx";
+  if (o.bf16_amx && !bf16_supported(o.isa, true))
+    throw Error(std::string("MNV2_BF16=amx needs AMX-BF16 with the avx512 kernels and the "
+                            "tile state from Linux; this run uses ") + isa_name(o.isa) +
+                " and cannot");
   if (o.bf16 && !bf16_supported(o.isa))
     throw Error(std::string("bf16 precision needs a CPU with AVX512_BF16 (vdpbf16ps) and the "
                             "avx512 kernels; this one runs ") + isa_name(o.isa) +

@@ -54,25 +54,39 @@ struct Bf16KernelTable {
   void (*gemm_row4)(const Bf16Tile& t) = nullptr;
   // k floats -> ceil(k/2) pairs (the odd tail's high half zero).
   void (*to_pairs)(const float* x, int k, uint32_t* y) = nullptr;
+  // Tiles take kp as a multiple of this (zero pairs appended to A rows and weight panels).
+  int k_align = 1;
 };
+
+// The pairs per AMX tile row (64 bytes).
+constexpr int kAmxPairs = 16;
 
 // The scalar twin: the exact arithmetic of the contract above, any CPU. It is the emulated
 // bf16 path (asked for explicitly) and the yardstick of the SIMD tables.
 extern const Bf16KernelTable kBf16ScalarTable;
 #if defined(MNV2_X86)
 extern const Bf16KernelTable kBf16Avx512Table;  // needs AVX-512 F/BW/DQ/VL + AVX512_BF16
+// AMX-BF16 tiles (opt-in: not bit-exact with the twin; src/kernels/avx512/bf16_amx.cpp).
+extern const Bf16KernelTable kBf16AmxTable;
 #endif
 
 // The twin's tile for a panel of any width: pair p of column n at b[p * panel_nr + n].
 void bf16_gemm_scalar(const Bf16Tile& t, int panel_nr);
 
-// The native table for `isa` on this CPU (Avx512 with AVX512_BF16), or the scalar twin for
-// Isa::Scalar; null when the CPU cannot run bf16 natively at that ISA.
-const Bf16KernelTable* bf16_table(Isa isa);
+// The native table for `isa` on this CPU (Avx512 with AVX512_BF16; with `amx`, the AMX
+// table, which also asks Linux for the tile state), or the scalar twin for Isa::Scalar;
+// null when the CPU cannot run that.
+const Bf16KernelTable* bf16_table(Isa isa, bool amx = false);
+
+// Pairs per row of a K-long row for table t: ceil(k/2) rounded up to t.k_align.
+inline int bf16_pairs(int k, const Bf16KernelTable& t) {
+  return ((k + 1) / 2 + t.k_align - 1) / t.k_align * t.k_align;
+}
 
 // Weights [cout][k] (row-major, as Node::weights of a 1x1 / im2col conv or FC) packed as
-// ceil(cout/nr) panels of [kp][nr] pairs, zero-padded columns; conversion as to_pairs.
-std::vector<uint32_t> pack_bf16_panels(const float* w, int cout, int k, int nr);
+// ceil(cout/nr) panels of [kp][nr] pairs, zero-padded columns and pair rows up to kp
+// (>= ceil(k/2)); conversion as to_pairs.
+std::vector<uint32_t> pack_bf16_panels(const float* w, int cout, int k, int nr, int kp);
 
 // ---- the scalar definitions of the contract (inline: the twin and the packer share them,
 // and the emulated vector traits call them lane by lane) ----

@@ -102,7 +102,9 @@ struct Lane {
 class FastExecutor final : public Executor {
  public:
   FastExecutor(const Graph& graph, const ExecutorOptions& o)
-      : g_(graph), kt_(kernels::table(o.isa)), bt_(o.bf16 ? kernels::bf16_table(o.isa) : nullptr),
+      : g_(graph),
+        kt_(kernels::table(o.isa)),
+        bt_(o.bf16 ? kernels::bf16_table(o.isa, o.bf16_amx) : nullptr),
         pool_(o.threads) {
     if (o.bf16 && !bt_) throw Error(std::string("bf16 kernels are not available for ") + isa_name(o.isa));
     // MNV2_BAND_BYTES overrides the band working set for measurements (0: no banding, every
@@ -196,7 +198,8 @@ class FastExecutor final : public Executor {
     s.bias = b.data();
     storage_.push_back(std::move(b));
     if (bt_) {
-      const std::vector<uint32_t> pairs = kernels::pack_bf16_panels(w.data(), cout, k, nr);
+      const std::vector<uint32_t> pairs =
+          kernels::pack_bf16_panels(w.data(), cout, k, nr, kernels::bf16_pairs(k, *bt_));
       AlignedBuffer p(pairs.size());  // 4-byte pairs in float-sized slots, only read as pairs
       std::memcpy(p.data(), pairs.data(), pairs.size() * sizeof(uint32_t));
       s.packed16 = reinterpret_cast<const uint32_t*>(p.data());
@@ -425,10 +428,13 @@ class FastExecutor final : public Executor {
     if (bt_) {  // one conversion chunk per thread, for the widest K
       for (const Step& g : steps_)
         if (g.kind == StepKind::Gemm || g.kind == StepKind::Im2colGemm) {
-          const int kp = (g.k + 1) / 2;
-          bf16_scratch_pairs_ = std::max(bf16_scratch_pairs_, bf16_chunk_rows(kp) * kp);
+          const int kp = kernels::bf16_pairs(g.k, *bt_);
+          // + mr rows: a tile may read (not use) rows up to mr past the chunk (AMX).
+          bf16_scratch_pairs_ =
+              std::max(bf16_scratch_pairs_, (bf16_chunk_rows(kp) + bt_->mr) * kp);
         }
       bf16_scratch_ = AlignedBuffer(size_t(bf16_scratch_pairs_) * size_t(pool_.threads()) + 1);
+      std::fill(bf16_scratch_.data(), bf16_scratch_.data() + bf16_scratch_.size(), 0.f);
     }
   }
 
@@ -625,7 +631,7 @@ class FastExecutor final : public Executor {
   // chunks nor the thread count change its bits.
   void gemm_rows_bf16(const Step& s, const float* a, int64_t lda, int64_t r0, int64_t r1,
                       int b0, int b1, float* c, const float* residual, int worker) const {
-    const int nr = bt_->nr, kp = (s.k + 1) / 2;
+    const int nr = bt_->nr, kp = kernels::bf16_pairs(s.k, *bt_), kreal = (s.k + 1) / 2;
     uint32_t* pairs =
         reinterpret_cast<uint32_t*>(bf16_scratch_.data()) + int64_t(worker) * bf16_scratch_pairs_;
     const int64_t chunk = bf16_chunk_rows(kp);
@@ -634,7 +640,11 @@ class FastExecutor final : public Executor {
     t.lda = kp;
     for (int64_t x0 = r0; x0 < r1; x0 += chunk) {
       const int64_t x1 = std::min(r1, x0 + chunk);
-      for (int64_t m = x0; m < x1; ++m) bt_->to_pairs(a + (m - r0) * lda, s.k, pairs + (m - x0) * kp);
+      for (int64_t m = x0; m < x1; ++m) {
+        uint32_t* row = pairs + (m - x0) * kp;
+        bt_->to_pairs(a + (m - r0) * lda, s.k, row);
+        std::fill(row + kreal, row + kp, 0u);  // the table's K alignment
+      }
       walk_tiles(s, x0, x1, b0, b1, int64_t(kp) * nr * int64_t(sizeof(uint32_t)),
                  [&](int b, int64_t m0, int64_t m1, bool row4) {
                    place_tile(t, s, nr, b, m0, m1, c, residual);
@@ -989,7 +999,7 @@ ExecutorProfile FastExecutor::profile() const {
     r.activation_bytes = act * int64_t(sizeof(float));
     r.weight_bytes = w * int64_t(sizeof(float));
     if (bt_ && (s.kind == StepKind::Gemm || s.kind == StepKind::Im2colGemm))
-      r.weight_bytes = int64_t((s.k + 1) / 2) * 4 * s.cout + int64_t(s.cout) * 4;  // bf16 pairs
+      r.weight_bytes = int64_t(kernels::bf16_pairs(s.k, *bt_)) * 4 * s.cout + int64_t(s.cout) * 4;
     if (s.producer >= 0 || s.consumer >= 0) r.band = int(i);
     if (s.band_member) {  // find the depthwise step that runs it
       for (size_t j = 0; j < steps_.size(); ++j)
@@ -1006,7 +1016,7 @@ ExecutorProfile FastExecutor::profile() const {
 
 }  // namespace
 
-bool bf16_supported(Isa isa) { return kernels::bf16_table(isa) != nullptr; }
+bool bf16_supported(Isa isa, bool amx) { return kernels::bf16_table(isa, amx) != nullptr; }
 
 std::unique_ptr<Executor> Executor::create(const Graph& graph, const ExecutorOptions& options) {
   return std::make_unique<FastExecutor>(graph, options);

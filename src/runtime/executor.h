@@ -36,10 +36,13 @@ struct ExecutorOptions {
   // GEMM-shaped steps in bf16 (src/kernels/bf16.h): the AVX512_BF16 kernels for Isa::Avx512,
   // their scalar twin (the emulation) for Isa::Scalar; see bf16_supported.
   bool bf16 = false;
+  // With bf16: AMX-BF16 tiles instead (opt-in, MNV2_BF16=amx: faster where AMX exists, but
+  // not bit-exact with the scalar twin; docs/precision.md).
+  bool bf16_amx = false;
 };
 
 // Whether ExecutorOptions{isa, bf16 = true} can run on this CPU.
-bool bf16_supported(Isa isa);
+bool bf16_supported(Isa isa, bool amx = false);
 
 class Executor {
  public:

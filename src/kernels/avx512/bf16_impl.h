@@ -153,7 +153,7 @@ void gemm(const Bf16Tile& t) {
 
 template <int MR>
 constexpr Bf16KernelTable make_table(const char* name) {
-  return Bf16KernelTable{name, MR, 32, &gemm<MR>, &gemm_row4, &to_pairs};
+  return Bf16KernelTable{name, MR, 32, &gemm<MR>, &gemm_row4, &to_pairs, 1};
 }
 
 }  // namespace mnv2::kernels::MNV2_BF16_NS

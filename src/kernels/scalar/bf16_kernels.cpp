@@ -54,6 +54,6 @@ void to_pairs(const float* x, int k, uint32_t* y) {
 }  // namespace
 
 constinit const Bf16KernelTable kBf16ScalarTable = {"scalar (emulated bf16)", kTwinMr, kTwinNr,
-                                                     &gemm, &gemm_row4, &to_pairs};
+                                                     &gemm, &gemm_row4, &to_pairs, 1};
 
 }  // namespace mnv2::kernels
