@@ -9,6 +9,7 @@
 #   bf16    mnv2 itself with --precision bf16 (only on CPUs with AVX512_BF16; not in the
 #           default list): its ratios to the fp32 mnv2 block and to the peers of the same
 #           rounds are its speed-up; its gate tolerance is docs/precision.md's 3e-2
+#   bf16amx the same with MNV2_BF16=amx (AMX-BF16 tiles, where the CPU has them)
 #
 #   bench/peers/run.sh [--mnv2 PATH] [--peers "ort opencv xnnpack"] [--threads "1 2"]
 #                      [--batches "1 8"] [--rounds R] [--iterations N] [--warmup W]
@@ -118,6 +119,12 @@ setup_bf16() {
     { echo "mnv2 --precision bf16 cannot run here: $(tail -n 1 "$work/bf16_probe.log")"; return 1; }
   version[bf16]="mnv2 --precision bf16"
 }
+setup_bf16amx() {
+  MNV2_BF16=amx "$mnv2" bench --synthetic 0.35 96 --precision bf16 --warmup 0 --iterations 1 \
+    >"$work/bf16amx_probe.log" 2>&1 ||
+    { echo "MNV2_BF16=amx cannot run here: $(tail -n 1 "$work/bf16amx_probe.log")"; return 1; }
+  version[bf16amx]="mnv2 --precision bf16, MNV2_BF16=amx"
+}
 
 # run_peer PEER INPUT B T WARMUP ITERS [PROBS_OUT]: one JSON line with samples_ms.
 run_peer() {
@@ -126,18 +133,19 @@ run_peer() {
     ort) node "$here/ort_bench.js" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
     opencv) $py "$here/opencv_bench.py" "$work/m.pb" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
     xnnpack) "$work/xnnpack_bench" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
-    bf16)  # mnv2 bench makes the same deterministic input as the fp32 gate run: check that
-      "$mnv2" bench --model "$work/m.onnx" --precision bf16 --threads "$t" --batch "$b" \
-        --warmup "$wu" --iterations "$it" --json --samples ${probs:+--dump "$work/bf16_$b"}
+    bf16|bf16amx)  # mnv2 bench makes the same deterministic input as the fp32 gate run
+      local which=avx512; [[ $p == bf16amx ]] && which=amx
+      MNV2_BF16=$which "$mnv2" bench --model "$work/m.onnx" --precision bf16 --threads "$t" \
+        --batch "$b" --warmup "$wu" --iterations "$it" --json --samples ${probs:+--dump "$work/${p}_$b"}
       if [[ -n "$probs" ]]; then
-        cmp -s "$in" "$work/bf16_$b.input.bin" || { echo "run.sh: bf16 gate input differs" >&2; return 1; }
-        cp "$work/bf16_$b.probs.bin" "$probs"
+        cmp -s "$in" "$work/${p}_$b.input.bin" || { echo "run.sh: $p gate input differs" >&2; return 1; }
+        cp "$work/${p}_$b.probs.bin" "$probs"
       fi ;;
   esac
 }
 
 for p in $peers; do
-  case "$p" in ort|opencv|xnnpack|bf16) ;; *) echo "run.sh: unknown peer '$p'" >&2; exit 2 ;; esac
+  case "$p" in ort|opencv|xnnpack|bf16|bf16amx) ;; *) echo "run.sh: unknown peer '$p'" >&2; exit 2 ;; esac
   if "setup_$p" >"$work/setup_$p.log" 2>&1; then
     active="$active $p"
   else
@@ -166,7 +174,7 @@ if len(a) != len(b) or not a:
     sys.exit(f"run.sh: output sizes differ: mnv2 {len(a)} vs {p} {len(b)} floats")
 d = max(abs(x - y) for x, y in zip(a, b))
 print(f"check batch {sys.argv[3]}: max |mnv2 - {p}| probability difference {d:.3g}", file=sys.stderr)
-tol = 3e-2 if p == "bf16" else 1e-5
+tol = 3e-2 if p.startswith("bf16") else 1e-5
 if not d <= tol:
     sys.exit(f"run.sh: mnv2 and {p} disagree (max abs diff {d:.3g} > {tol:g}); not timing")
 print(f"{p} {sys.argv[3]} {d:.3g}")
