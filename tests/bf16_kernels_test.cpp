@@ -1,6 +1,6 @@
 // The bf16 kernels (src/kernels/bf16.h): the scalar twin against the hardware instructions
-// on random and edge operands, the native AVX512_BF16 table and the portable (emulation)
-// instantiation against the twin bit for bit, and the twin against exact integer sums.
+// on random and edge operands, the native AVX512_BF16 table and its SIMDe-emulated build
+// against the twin bit for bit, and the twin against exact integer sums.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -12,12 +12,6 @@
 #include "runtime/cpu.h"
 
 namespace mnv2 {
-namespace test {
-#if defined(MNV2_X86)
-extern const kernels::Bf16KernelTable kBf16PortableTable;
-#endif
-}  // namespace test
-
 namespace {
 
 using kernels::Bf16KernelTable;
@@ -60,11 +54,15 @@ std::vector<float> random_floats(std::mt19937& g, size_t n, float scale) {
   return v;
 }
 
+// The native AVX512_BF16 table where the CPU has it, and its SIMDe-emulated build (the same
+// source; kernels/simde_x86.h) wherever that build runs (AVX2 + FMA).
 std::vector<const Bf16KernelTable*> simd_tables() {
   std::vector<const Bf16KernelTable*> v;
 #if defined(MNV2_X86)
   if (const Bf16KernelTable* t = kernels::bf16_table(Isa::Avx512)) v.push_back(t);
-  if (cpu_supports(Isa::Avx512)) v.push_back(&test::kBf16PortableTable);
+#if defined(MNV2_HAVE_EMULATED)
+  if (cpu_supports(Isa::Avx2)) v.push_back(&kernels::kBf16Avx512TableEmulated);
+#endif
 #endif
   return v;
 }
@@ -73,7 +71,7 @@ std::vector<const Bf16KernelTable*> simd_tables() {
 // (the SIMD tail paths) and all the edge floats.
 TEST(Bf16Kernels, ConversionMatchesTwinBitForBit) {
   const auto tables = simd_tables();
-  if (tables.empty()) GTEST_SKIP() << "no AVX-512 on this CPU: only the scalar twin exists here";
+  if (tables.empty()) GTEST_SKIP() << "neither AVX512_BF16 nor the emulated build (AVX2) here";
   std::mt19937 g(7);
   const std::vector<float> x = edge_floats(g, 4096);
   for (const Bf16KernelTable* t : tables) {
@@ -113,7 +111,7 @@ TEST(Bf16Kernels, ConversionKnownValues) {
 // activation computes exactly c = dp(bias, a, b) in every lane.
 TEST(Bf16Kernels, PairStepMatchesInstructionOnEdgeOperands) {
   const auto tables = simd_tables();
-  if (tables.empty()) GTEST_SKIP() << "no AVX-512 on this CPU: only the scalar twin exists here";
+  if (tables.empty()) GTEST_SKIP() << "neither AVX512_BF16 nor the emulated build (AVX2) here";
   std::mt19937 g(11);
   const std::vector<float> f = edge_floats(g, 1 << 16);
   std::uniform_int_distribution<size_t> pick(0, f.size() - 1);
@@ -159,7 +157,7 @@ TEST(Bf16Kernels, PairStepMatchesInstructionOnEdgeOperands) {
 // Whole tiles of every shape the executor issues, with activations and residuals.
 TEST(Bf16Kernels, TilesMatchTwinBitForBit) {
   const auto tables = simd_tables();
-  if (tables.empty()) GTEST_SKIP() << "no AVX-512 on this CPU: only the scalar twin exists here";
+  if (tables.empty()) GTEST_SKIP() << "neither AVX512_BF16 nor the emulated build (AVX2) here";
   std::mt19937 g(3);
   for (const Bf16KernelTable* t : tables) {
     SCOPED_TRACE(t->name);

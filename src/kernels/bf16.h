@@ -66,6 +66,7 @@ constexpr int kAmxPairs = 16;
 extern const Bf16KernelTable kBf16ScalarTable;
 #if defined(MNV2_X86)
 extern const Bf16KernelTable kBf16Avx512Table;  // needs AVX-512 F/BW/DQ/VL + AVX512_BF16
+extern const Bf16KernelTable kBf16Avx512TableEmulated;  // tests only: the SIMDe build of it
 // AMX-BF16 tiles (opt-in: not bit-exact with the twin; src/kernels/avx512/bf16_amx.cpp).
 extern const Bf16KernelTable kBf16AmxTable;
 #endif

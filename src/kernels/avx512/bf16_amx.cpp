@@ -1,4 +1,4 @@
-// AMX-BF16 variant of the bf16 GEMM tile (tdpbf16ps on 16x16 fp32 accumulator tiles),
+// AMX-BF16 variant of the bf16 GEMM tile (native only: not part of the SIMDe-emulated build) (tdpbf16ps on 16x16 fp32 accumulator tiles),
 // compiled with -mamx-tile -mamx-bf16 on top of the AVX-512 flags and reached only where
 // CPUID reports AMX and Linux granted the tile state (kernels/bf16.cpp).
 //
@@ -106,6 +106,6 @@ void gemm_amx(const Bf16Tile& t) {
 // Rows of one row (batch-1 logits) go through the AVX512_BF16 four-panel kernel: a 16-row
 // tile would waste 15 of its rows.
 constinit const Bf16KernelTable kBf16AmxTable = {
-    "amx_bf16", 32, 32, &gemm_amx, &MNV2_BF16_NS::gemm_row4, &MNV2_BF16_NS::to_pairs, kAmxPairs};
+    "amx_bf16", 32, 32, &gemm_amx, &avx512::bf16::gemm_row4, &avx512::bf16::to_pairs, kAmxPairs};
 
 }  // namespace mnv2::kernels

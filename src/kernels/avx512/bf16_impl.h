@@ -1,28 +1,17 @@
-// The AVX-512 bf16 kernels (contract in src/kernels/bf16.h), written once over two
-// implementations of the two bf16 instructions they use:
-//  - native (the TU is compiled with -mavx512bf16): vdpbf16ps and vcvtne2ps2bf16;
-//  - portable (no __AVX512BF16__: an AVX-512 F build without the BF16 extension, or the
-//    SIMDe-emulated build of these sources): the same two operations lane by lane through
-//    the scalar definitions of bf16.h. SIMDe's own _mm512_dpbf16_ps adds the even product
-//    first with a separate multiply and add and no denormal flush, which is not what the
-//    hardware does, so it is not used.
-// The namespace differs between the two, so both can live in one binary (the tests link
-// the portable instantiation next to the native one).
+// The AVX-512 bf16 kernels (contract in src/kernels/bf16.h): vdpbf16ps and vcvtne2ps2bf16
+// natively (the TU is compiled with -mavx512bf16), or their per-lane definitions in
+// kernels/simde_x86.h in the test-only emulated build (which renames namespace avx512 to
+// avx512_emu, so both builds link into one binary).
 #pragma once
 
+#include <bit>
 #include <cstdint>
 
 #include "kernels/avx512/vec.h"
 #include "kernels/bf16.h"
 #include "kernels/simd_impl.h"
 
-#if defined(__AVX512BF16__)
-#define MNV2_BF16_NS bf16_native
-#else
-#define MNV2_BF16_NS bf16_portable
-#endif
-
-namespace mnv2::kernels::MNV2_BF16_NS {
+namespace mnv2::kernels::avx512::bf16 {
 
 using V = avx512::Vec;
 using R = __m512;
@@ -30,32 +19,13 @@ using I = __m512i;
 
 // acc + the pair products of a and b, lane by lane (vdpbf16ps).
 __attribute__((always_inline)) inline R dp(R acc, I a, I b) {
-#if defined(__AVX512BF16__)
-  return _mm512_dpbf16_ps(acc, (__m512bh)a, (__m512bh)b);
-#else
-  alignas(64) float c[16];
-  alignas(64) uint32_t x[16], y[16];
-  _mm512_store_ps(c, acc);
-  _mm512_store_si512(x, a);
-  _mm512_store_si512(y, b);
-  for (int i = 0; i < 16; ++i) c[i] = bf16_dot_pair(c[i], x[i], y[i]);
-  return _mm512_load_ps(c);
-#endif
+  return _mm512_dpbf16_ps(acc, std::bit_cast<__m512bh>(a), std::bit_cast<__m512bh>(b));
 }
 
 // 32 consecutive floats (lo = the first 16, hi = the next 16) as 16 bf16 pairs in order:
 // vcvtne2ps2bf16 puts its second operand in the low words.
 __attribute__((always_inline)) inline I pairs(R lo, R hi) {
-#if defined(__AVX512BF16__)
-  return (I)_mm512_cvtne2ps_pbh(hi, lo);
-#else
-  alignas(64) float f[32];
-  alignas(64) uint32_t p[16];
-  _mm512_store_ps(f, lo);
-  _mm512_store_ps(f + 16, hi);
-  for (int i = 0; i < 16; ++i) p[i] = to_bf16_pair(f[2 * i], f[2 * i + 1]);
-  return _mm512_load_si512(p);
-#endif
+  return std::bit_cast<I>(_mm512_cvtne2ps_pbh(hi, lo));
 }
 
 inline void to_pairs(const float* x, int k, uint32_t* y) {
@@ -156,4 +126,4 @@ constexpr Bf16KernelTable make_table(const char* name) {
   return Bf16KernelTable{name, MR, 32, &gemm<MR>, &gemm_row4, &to_pairs, 1};
 }
 
-}  // namespace mnv2::kernels::MNV2_BF16_NS
+}  // namespace mnv2::kernels::avx512::bf16

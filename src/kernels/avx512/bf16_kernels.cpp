@@ -5,7 +5,7 @@
 
 namespace mnv2::kernels {
 
-constinit const Bf16KernelTable kBf16Avx512Table =
-    MNV2_BF16_NS::make_table<12>("avx512_bf16");
+constinit const Bf16KernelTable MNV2_X86_NAME(kBf16Avx512Table) =
+    avx512::bf16::make_table<12>("avx512_bf16");
 
 }  // namespace mnv2::kernels
