@@ -208,3 +208,22 @@ def test_int8_precision_on_the_quantized_coral_model(coral):
     assert float(np.max(np.abs(pa - pf))) < 0.05
     r = mnv2.bench(path, threads=1, warmup=0, iterations=2, precision="int8")
     assert r["precision"] == "int8" and r["int8_rounding"] == "tflite"
+
+
+def test_bf16_precision():
+    # Never chosen by "auto"; where the CPU has AVX512_BF16 it runs and stays close to fp32,
+    # elsewhere it is a ValueError that names the missing feature.
+    assert mnv2.Model(synthetic=(0.35, 96)).info["precision"] == "fp32"
+    try:
+        bf = mnv2.Model(synthetic=(0.35, 96), precision="bf16")
+    except ValueError as e:
+        assert "AVX512_BF16" in str(e), e
+        return
+    assert bf.info["precision"] == "bf16"
+    fp = mnv2.Model(synthetic=(0.35, 96), precision="fp32")
+    x = np.random.default_rng(3).uniform(-1, 1, (2, 96, 96, 3)).astype(np.float32)
+    pb, pf = bf.run(x), fp.run(x)
+    assert float(np.max(np.abs(pb - pf))) < 2e-2
+    assert not np.array_equal(pb, pf)  # bf16 really runs
+    r = mnv2.bench(synthetic=(0.35, 96), threads=1, warmup=0, iterations=2, precision="bf16")
+    assert r["precision"] == "bf16"

@@ -6,6 +6,7 @@
 
 #include <bit>
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/avx512/vec.h"
 #include "kernels/bf16.h"
@@ -36,7 +37,9 @@ inline void to_pairs(const float* x, int k, uint32_t* y) {
     const int n = k - i;  // 1..31 floats -> ceil(n/2) pairs
     const R lo = n >= 16 ? _mm512_loadu_ps(x + i) : V::load_n(x + i, n);
     const R hi = n > 16 ? V::load_n(x + i + 16, n - 16) : V::zero();
-    _mm512_mask_storeu_epi32(y + i / 2, __mmask16((1u << ((n + 1) / 2)) - 1u), pairs(lo, hi));
+    alignas(64) uint32_t tail[16];  // (no masked integer store in the SIMDe build)
+    _mm512_store_si512(tail, pairs(lo, hi));
+    std::memcpy(y + i / 2, tail, sizeof(uint32_t) * size_t((n + 1) / 2));
   }
 }
 
