@@ -918,18 +918,20 @@ TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
 namespace mnv2 {
 namespace {
 
-// The web page in headless Chromium (Debian `chromium`, npm `playwright-core` that
-// scripts/install-deps.sh installs into tests/ref/web). Skipped when absent.
+// The web page in headless Chromium (Debian `chromium`, npm `playwright-core` pinned in
+// tests/ref/package-lock.json, which scripts/install-deps.sh installs). Skipped when absent.
 TEST(ServeWeb, PageShowsTopFiveBarsAndLatency) {
   namespace fs = std::filesystem;
   const fs::path src = fs::path(__FILE__).parent_path();
-  fs::path node_modules = src / "ref" / "web" / "node_modules";
-  if (!fs::exists(node_modules / "playwright-core"))
-    node_modules = fs::path(test::cli_path()).parent_path() / "web" / "node_modules";
   if (!fs::exists("/usr/bin/chromium")) GTEST_SKIP() << "chromium not installed";
-  if (!fs::exists(node_modules / "playwright-core")) GTEST_SKIP() << "playwright-core not in " << node_modules;
   std::string out;
   if (test::run_command("node --version", &out) != 0) GTEST_SKIP() << "node not available";
+  // The node_modules folder is the last line the script prints (it never downloads here).
+  const std::string ref_build = (fs::path(test::cli_path()).parent_path() / "ref").string();
+  if (test::run_command("bash " + (src / "ref/npm_refs.sh").string() + " " + ref_build, &out) != 0)
+    GTEST_SKIP() << "playwright-core is not installed: " << out;
+  while (!out.empty() && out.back() == '\n') out.pop_back();
+  const fs::path node_modules = out.substr(out.find_last_of('\n') + 1);
 
   Labels labels;
   for (int i = 0; i < 1001; ++i) labels.names.push_back("label " + std::to_string(i));

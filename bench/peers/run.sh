@@ -16,10 +16,11 @@
 #                      [--out FILE.json] [--online]
 #
 # 1. Installs the peers (bench-only, never runtime dependencies of mnv2): onnxruntime-node
-#    through tests/ref/setup_onnx_ref.sh (npm --ignore-scripts; from npm's cache unless
-#    --online), python3-opencv and libxnnpack-dev + libpthreadpool-dev with apt-get when
-#    missing (needs root), and compiles the XNNPACK runner against the mnv2 build next to
-#    --mnv2 (its libmnv2.a). A peer that cannot be installed is skipped; the JSON says why.
+#    at the version pinned in tests/ref/package-lock.json, through tests/ref/setup_onnx_ref.sh
+#    (npm ci --ignore-scripts; from npm's cache unless --online), python3-opencv and
+#    libxnnpack-dev + libpthreadpool-dev with apt-get when missing (needs root), and
+#    compiles the XNNPACK runner against the mnv2 build next to --mnv2 (its libmnv2.a).
+#    A peer that cannot be installed is skipped; the JSON says why.
 # 2. Writes the model with `mnv2 convert --synthetic 1.4 224` as .onnx and .pb.
 # 3. Correctness gate, for every peer and batch: mnv2 and the peer run the same input; the
 #    largest absolute difference of the probabilities must be <= 1e-5, else nothing is
