@@ -34,12 +34,18 @@ mkdir -p "$logs"
 stamp="$(date +%Y%m%d-%H%M%S)-$(git rev-parse --short HEAD)"
 
 # run NAME COMMAND: runs COMMAND in a fresh root; its log is $logs/mnv2-NAME-$stamp.log.
+# The root also counts its Debian packages before and after (a "fresh-check: packages" line).
 run() {
   local log="$logs/mnv2-$1-$stamp.log" rc=0
+  local count='n0=$(dpkg-query -W | wc -l); ' after='; rc=$?; echo "fresh-check: packages $n0 -> $(dpkg-query -W | wc -l)"; exit $rc'
   echo "fresh-check: $1: '$2' in a fresh Debian 12 root (log: $log)" >&2
-  "$runner" --log "$log" . "$shared" -- "$2" >/dev/null 2>&1 || rc=$?
+  "$runner" --log "$log" . "$shared" -- "$count$2$after" >/dev/null 2>&1 || rc=$?
   echo "$log"
   return "$rc"
+}
+# packages LOG: "N -> M Debian packages" in the root before and after the command.
+packages() {
+  grep -o 'fresh-check: packages [0-9]* -> [0-9]*' "$1" | tail -n 1 | cut -d' ' -f3- | sed 's/$/ Debian packages/' || true
 }
 # took LOG: the command's time, from the runner's last line ("... command took Ns, ...").
 took() {
@@ -71,7 +77,7 @@ if [[ -z "$only" || "$only" == quickstart ]]; then
     status=1
   fi
   summary+=("quick start (scripts/quickstart.sh): exit $rc, $(took "$log")"
-            "  installed $(wc -w <<<"$installed") packages: ${installed:-none}"
+            "  asked apt for $(wc -w <<<"$installed") packages (${installed:-none}); $(packages "$log") in the root"
             "  $verdict" "  log: $log")
 fi
 if [[ -z "$only" || "$only" == test ]]; then
@@ -80,7 +86,7 @@ if [[ -z "$only" || "$only" == test ]]; then
   ctest_time=$(grep -o 'Total Test time (real) = *[0-9.]* sec' "$log" | tail -n 1 | tr -s ' ' || true)
   skipped=$(grep -cE '\*\*\*Skipped|Skipped +[0-9.]+ sec' "$log" || true)
   if [[ $rc -eq 0 ]]; then verdict=pass; else verdict=FAIL; status=1; fi
-  summary+=("tests (scripts/test.sh): exit $rc, $(took "$log"); $verdict"
+  summary+=("tests (scripts/test.sh): exit $rc, $(took "$log"), $(packages "$log") in the root; $verdict"
             "  ${counts:-no ctest summary}; ${ctest_time:-}; skipped: ${skipped:-0}")
   if [[ $rc -ne 0 ]]; then
     summary+=("  $(grep -A40 'The following tests FAILED' "$log" | grep -E '^\s+[0-9]+ - ' | tr -s ' ' | tr '\n' ';' || true)")
