@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <fcntl.h>
 #include <sys/wait.h>
+#include <png.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -16,6 +17,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 #include <sstream>
 #include <nlohmann/json.hpp>
 #include <thread>
@@ -75,6 +77,13 @@ struct TestServer {
   std::string url_model() const { return "/v2/models/" + spec.name; }
 };
 
+void expect_ready(const TestServer& ts) {
+  auto c = ts.client();
+  auto r = c.Get("/v2/health/ready");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
+}
+
 server::ServerOptions opts(int max_batch = 8, int64_t window_us = 2000) {
   server::ServerOptions so;
   so.batch.max_batch = max_batch;
@@ -125,37 +134,62 @@ std::vector<float> direct_probs(Model& m, const std::vector<float>& x, int n) {
   return p;
 }
 
+// A raw loopback connection kept open by the test.
+struct Sock {
+  int fd = -1;
+  explicit Sock(int port, int recv_timeout_ms = 5000) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(uint16_t(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    timeval tv{recv_timeout_ms / 1000, (recv_timeout_ms % 1000) * 1000};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  Sock(Sock&& o) noexcept : fd(o.fd) { o.fd = -1; }
+  Sock(const Sock&) = delete;
+  ~Sock() {
+    if (fd >= 0) ::close(fd);
+  }
+  bool send(const std::string& b) const {
+    size_t off = 0;
+    while (off < b.size()) {
+      const ssize_t w = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
+      if (w <= 0) return false;
+      off += size_t(w);
+    }
+    return true;
+  }
+  // Everything until the peer closes, the receive timeout passes or `cap` bytes came.
+  std::string recv_all(size_t cap = 1u << 20) const {
+    std::string out;
+    char buf[4096];
+    for (;;) {
+      const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
+      if (r <= 0) break;
+      out.append(buf, size_t(r));
+      if (out.size() > cap) break;
+    }
+    return out;
+  }
+  // True when the server has closed the connection (EOF), false on timeout or data.
+  bool closed_by_peer() const {
+    char c;
+    return ::recv(fd, &c, 1, 0) == 0;
+  }
+};
+
 // Sends raw bytes on a fresh connection; optionally half-closes; returns what came back.
 std::string raw_exchange(int port, const std::string& bytes, bool shutdown_write, int timeout_ms = 3000) {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return "";
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(uint16_t(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  timeval tv{timeout_ms / 1000, (timeout_ms % 1000) * 1000};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    ::close(fd);
-    return "";
-  }
-  size_t off = 0;
-  while (off < bytes.size()) {
-    const ssize_t w = ::send(fd, bytes.data() + off, bytes.size() - off, MSG_NOSIGNAL);
-    if (w <= 0) break;
-    off += size_t(w);
-  }
-  if (shutdown_write) ::shutdown(fd, SHUT_WR);
-  std::string out;
-  char buf[4096];
-  for (;;) {
-    const ssize_t r = ::recv(fd, buf, sizeof buf, 0);
-    if (r <= 0) break;
-    out.append(buf, size_t(r));
-    if (out.size() > (1u << 20)) break;
-  }
-  ::close(fd);
-  return out;
+  Sock s(port, timeout_ms);
+  if (s.fd < 0) return "";
+  s.send(bytes);
+  if (shutdown_write) ::shutdown(s.fd, SHUT_WR);
+  return s.recv_all();
 }
 
 int status_of(const std::string& raw) {
@@ -506,9 +540,7 @@ TEST(ServeProtocol, ErrorCasesAnswer4xxWithErrorBody) {
     ASSERT_TRUE(j.is_object()) << bc.what << ": " << r->body;
     EXPECT_TRUE(j.contains("error") && j["error"].is_string()) << bc.what;
   }
-  auto r = c.Get("/v2/health/ready");
-  ASSERT_TRUE(r);
-  EXPECT_EQ(r->status, 200);
+  expect_ready(ts);
 }
 
 TEST(ServeLimits, BodyTooLargeAuthAndTimeout) {
@@ -849,25 +881,58 @@ TEST(ServeHostile, ThousandsOfMalformedRequestsLeaveServerHealthy) {
   std::printf("\n");
 }
 
-TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
-  const std::string dir = test::scratch_dir();
-  const std::string port_file = dir + "/port";
-  const std::string log = dir + "/log";
-  const pid_t pid = fork();
-  ASSERT_GE(pid, 0);
-  if (pid == 0) {
-    const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
-    if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
-    execl(test::cli_path().c_str(), "mnv2", "serve", "--synthetic", "1.0", "128", "--threads", "1", "--port", "0",
-          "--port-file", port_file.c_str(), "--max-batch", "1", "--name", "mnv2", nullptr);
-    _exit(127);
-  }
+// `mnv2 serve ARGS --port 0 --port-file F` as a child process, its stdout and stderr in a
+// log file; killed (SIGKILL) at the end of the test unless the test waited for it.
+struct CliServer {
+  pid_t pid = -1;
   int port = 0;
-  for (int i = 0; i < 600 && port == 0; ++i) {
-    std::ifstream f(port_file);
-    if (!(f >> port)) port = 0;
-    if (!port) std::this_thread::sleep_for(50ms);
+  std::string log;
+
+  explicit CliServer(const std::vector<std::string>& args) {
+    const std::string dir = test::scratch_dir();
+    const std::string port_file = dir + "/port";
+    log = dir + "/log";
+    std::vector<std::string> argv = {"mnv2", "serve", "--port", "0", "--port-file", port_file};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid = fork();
+    if (pid == 0) {
+      const int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+      if (fd >= 0) dup2(fd, 2), dup2(fd, 1);
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      execv(test::cli_path().c_str(), cargv.data());
+      _exit(127);
+    }
+    for (int i = 0; i < 600 && port == 0 && pid > 0; ++i) {
+      std::ifstream f(port_file);
+      if (!(f >> port)) port = 0;
+      if (!port) std::this_thread::sleep_for(50ms);
+    }
   }
+  ~CliServer() {
+    if (pid > 0) {
+      ::kill(pid, SIGKILL);
+      waitpid(pid, nullptr, 0);
+    }
+  }
+  std::string log_text() const {
+    std::ifstream lf(log);
+    return std::string((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
+  }
+  // The child's peak resident set (VmHWM) in MiB, -1 when unreadable.
+  double peak_rss_mib() const {
+    std::ifstream f("/proc/" + std::to_string(pid) + "/status");
+    for (std::string line; std::getline(f, line);)
+      if (line.rfind("VmHWM:", 0) == 0) return std::atof(line.c_str() + 6) / 1024.0;
+    return -1;
+  }
+};
+
+TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
+  CliServer cs({"--synthetic", "1.0", "128", "--threads", "1", "--max-batch", "1", "--name", "mnv2"});
+  const pid_t pid = cs.pid;
+  const int port = cs.port;
   ASSERT_GT(port, 0) << "server did not start";
   // An in-flight request (many rows) when SIGTERM arrives must still complete.
   const int n = 24;
@@ -890,9 +955,9 @@ TEST(ServeShutdown, SigtermFinishesInFlightAndExitsZero) {
   ::kill(pid, SIGTERM);
   int ws = 0;
   ASSERT_EQ(waitpid(pid, &ws, 0), pid);
+  cs.pid = -1;
   t.join();
-  std::ifstream lf(log);
-  const std::string logtext((std::istreambuf_iterator<char>(lf)), std::istreambuf_iterator<char>());
+  const std::string logtext = cs.log_text();
   EXPECT_TRUE(WIFEXITED(ws)) << logtext;
   EXPECT_EQ(WEXITSTATUS(ws), 0) << logtext;
   EXPECT_EQ(status, 200) << logtext;
@@ -969,5 +1034,562 @@ TEST(ServeWeb, PageShowsTopFiveBarsAndLatency) {
   if (const char* keep = std::getenv("MNV2_KEEP_SCREENSHOT")) std::filesystem::copy_file(shot, keep, std::filesystem::copy_options::overwrite_existing);
 }
 
+}  // namespace
+}  // namespace mnv2
+
+// ---------------------------------------------------------------- hostile clients
+
+namespace mnv2 {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double secs_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::string body_of(const std::string& raw) {
+  const size_t p = raw.find("\r\n\r\n");
+  return p == std::string::npos ? "" : raw.substr(p + 4);
+}
+
+// An error response must carry {"error": "<non-empty message>"} as JSON.
+void expect_json_error(const std::string& body, const std::string& what, const std::string& contains = "") {
+  const json j = json::parse(body, nullptr, false);
+  ASSERT_TRUE(j.is_object()) << what << ": " << body;
+  ASSERT_TRUE(j.contains("error") && j["error"].is_string()) << what << ": " << body;
+  EXPECT_FALSE(j["error"].get<std::string>().empty()) << what;
+  if (!contains.empty()) EXPECT_NE(j["error"].get<std::string>().find(contains), std::string::npos) << what << ": " << body;
+}
+
+test::Bytes photo_jpeg() {
+  const std::string d = test::data_dir();
+  if (!d.empty() && std::filesystem::exists(d + "/coral/parrot.jpg")) return test::read_file(d + "/coral/parrot.jpg");
+  return test::encode_jpeg(test::pattern_image(512, 384, 8));
+}
+
+// Acceptance: 4 x --http-threads idle connections and as many trickling ones (one byte a
+// second) are open, and /v2/health/live and a real /v1/classify still answer within 1 s.
+TEST(ServeSlowClients, IdleAndTricklingConnectionsDoNotStarveRequests) {
+  auto so = opts();
+  so.http_threads = 2;
+  // Generous deadlines, so the slow connections really stay open while the probes run.
+  so.read_timeout_s = so.header_timeout_s = so.idle_timeout_s = 60;
+  TestServer ts(small_model(), so);
+  const int n = 4 * so.http_threads;
+  std::vector<Sock> idle, trickle;
+  for (int i = 0; i < n; ++i) idle.emplace_back(ts.port);
+  for (int i = 0; i < n; ++i) trickle.emplace_back(ts.port);
+  for (const auto& s : idle) ASSERT_GE(s.fd, 0);
+  std::atomic<bool> done{false};
+  std::thread dripper([&] {
+    const std::string head = "GET /v2 HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(4000, 'a');
+    for (size_t k = 0; !done; ++k) {
+      for (const auto& s : trickle) s.send(head.substr(k % head.size(), 1));
+      for (int t = 0; t < 20 && !done; ++t) std::this_thread::sleep_for(50ms);
+    }
+  });
+  const test::Bytes photo = photo_jpeg();
+  const std::string body(photo.begin(), photo.end());
+  std::this_thread::sleep_for(1500ms);  // every trickler has sent bytes by now
+  double worst_live = 0, worst_classify = 0;
+  for (int round = 0; round < 3; ++round) {
+    httplib::Client c("127.0.0.1", ts.port);  // a new connection each round
+    c.set_connection_timeout(5, 0);
+    c.set_read_timeout(10, 0);
+    auto t0 = Clock::now();
+    auto r = c.Get("/v2/health/live");
+    worst_live = std::max(worst_live, secs_since(t0));
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    t0 = Clock::now();
+    r = c.Post("/v1/classify?top=3", body, "image/jpeg");
+    worst_classify = std::max(worst_classify, secs_since(t0));
+    ASSERT_TRUE(r);
+    ASSERT_EQ(r->status, 200) << r->body;
+    EXPECT_EQ(json::parse(r->body)["results"][0]["top"].size(), 3u);
+    std::this_thread::sleep_for(300ms);
+  }
+  // The slow connections were open all along: nobody was dropped to make this pass.
+  const std::string m = ts.srv->metrics().render();
+  EXPECT_GE(metric(m, "mnv2_open_connections"), 2 * n) << m;
+  EXPECT_EQ(metric(m, "mnv2_connections_timed_out_total"), 0) << m;
+  EXPECT_EQ(metric(m, "mnv2_connections_evicted_total"), 0) << m;
+  done = true;
+  dripper.join();
+  EXPECT_LT(worst_live, 1.0);
+  EXPECT_LT(worst_classify, 1.0);
+  std::printf("[ slow clients ] %d idle + %d trickling connections, --http-threads %d: worst /v2/health/live "
+              "%.1f ms, worst /v1/classify %.1f ms (%zu-byte JPEG)\n",
+              n, n, so.http_threads, worst_live * 1000, worst_classify * 1000, photo.size());
+}
+
+TEST(ServeSlowClients, ProbesAnswerWhileEveryWorkerIsBusy) {
+  constexpr int res = 128;
+  auto so = opts(1, 0);
+  so.http_threads = 1;
+  Options o;
+  o.threads = 1;
+  TestServer ts(Model::synthetic(1.0f, res, 1001, 3, o), so);
+  const int big = 96;
+  const auto big_req = binary_request(test::random_input(size_t(big) * res * res * 3, 2), big, res);
+  std::atomic<int> big_status{0};
+  std::thread t1([&] {
+    auto c = ts.client();
+    auto r = c.Post(ts.url_model() + "/infer", {{"Inference-Header-Content-Length", big_req.second}}, big_req.first,
+                    "application/octet-stream");
+    big_status = r ? r->status : -1;
+  });
+  auto images = [&] { return metric(ts.srv->metrics().render(), "mnv2_inference_images_total"); };
+  const auto until = Clock::now() + 60s;
+  while (images() < 1 && Clock::now() < until) std::this_thread::sleep_for(2ms);
+  double worst = 0;
+  for (const std::string path : {"/v2/health/live", "/v2/health/ready", "/v2/models/mnv2/ready"}) {
+    auto c = ts.client();
+    const auto t0 = Clock::now();
+    auto r = c.Get(path);
+    worst = std::max(worst, secs_since(t0));
+    ASSERT_TRUE(r) << path;
+    EXPECT_EQ(r->status, 200) << path;
+  }
+  const bool still_busy = images() < big;
+  t1.join();
+  EXPECT_EQ(big_status, 200);
+  ASSERT_TRUE(still_busy) << "the busy request finished before the probes; test inconclusive";
+  EXPECT_LT(worst, 1.0);
+  std::printf("[ busy workers ] the only worker busy with a %d-image request: worst probe %.1f ms\n", big,
+              worst * 1000);
+}
+
+TEST(ServeSlowClients, DeadlinesCloseStalledConnections) {
+  auto so = opts();
+  so.header_timeout_s = 1;
+  so.body_timeout_s = 1;
+  so.read_timeout_s = 30;  // the whole-head / whole-body deadlines must act on their own
+  so.idle_timeout_s = 1;
+  TestServer ts(small_model(), so);
+  {  // A head trickled a byte every 100 ms never completes: 408 with a JSON body at ~1 s.
+    Sock s(ts.port, 10000);
+    const auto t0 = Clock::now();
+    std::atomic<bool> stop{false};
+    std::thread drip([&] {
+      const std::string head = "GET /v2 HTTP/1.1\r\nX-Slow: " + std::string(1000, 'a');
+      for (size_t k = 0; k < head.size() && !stop && s.send(head.substr(k, 1)); ++k) std::this_thread::sleep_for(100ms);
+    });
+    const std::string got = s.recv_all();
+    const double took = secs_since(t0);
+    stop = true;
+    drip.join();
+    EXPECT_EQ(status_of(got), 408) << got;
+    expect_json_error(body_of(got), "head deadline", "request head");
+    EXPECT_GT(took, 0.9);
+    EXPECT_LT(took, 3.0);
+  }
+  {  // A body that stops arriving: 408.
+    Sock s(ts.port, 10000);
+    const auto t0 = Clock::now();
+    s.send("POST /v1/classify HTTP/1.1\r\nContent-Length: 100\r\n\r\nabc");
+    const std::string got = s.recv_all();
+    EXPECT_EQ(status_of(got), 408) << got;
+    expect_json_error(body_of(got), "body deadline", "request body");
+    EXPECT_LT(secs_since(t0), 3.0);
+  }
+  {  // An idle keep-alive connection is closed quietly after the idle timeout.
+    Sock s(ts.port, 10000);
+    s.send("GET /v2/health/live HTTP/1.1\r\n\r\n");
+    char buf[256];
+    ASSERT_GT(::recv(s.fd, buf, sizeof buf, 0), 0);
+    const auto t0 = Clock::now();
+    EXPECT_TRUE(s.closed_by_peer());
+    EXPECT_LT(secs_since(t0), 3.0);
+  }
+  expect_ready(ts);
+}
+
+TEST(ServeLimits, ConnectionCapsPerAddressAndInAll) {
+  {
+    auto so = opts();
+    so.max_connections_per_address = 3;
+    TestServer ts(small_model(), so);
+    std::vector<Sock> held;
+    for (int i = 0; i < 3; ++i) held.emplace_back(ts.port);
+    std::this_thread::sleep_for(100ms);  // accepted
+    Sock extra(ts.port);
+    extra.send("GET /v2/health/live HTTP/1.1\r\n\r\n");
+    const std::string got = extra.recv_all();
+    EXPECT_EQ(status_of(got), 503) << got;
+    EXPECT_NE(got.find("Retry-After: 1"), std::string::npos) << got;
+    expect_json_error(body_of(got), "per-address cap", "too many connections from 127.0.0.1");
+    held.clear();
+    std::this_thread::sleep_for(100ms);
+    auto c = ts.client();
+    auto r = c.Get("/v2/health/live");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+  }
+  {
+    auto so = opts();
+    so.max_connections = 3;
+    so.max_connections_per_address = 0;
+    TestServer ts(small_model(), so);
+    std::vector<Sock> idle;
+    for (int i = 0; i < 3; ++i) {
+      idle.emplace_back(ts.port);
+      std::this_thread::sleep_for(20ms);  // so the first is the longest idle
+    }
+    // Full of idle connections: a new client still gets in, the longest-idle one makes room.
+    auto c = ts.client();
+    auto r = c.Get("/v2/health/live");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 200);
+    EXPECT_TRUE(idle[0].closed_by_peer());
+    EXPECT_EQ(metric(ts.srv->metrics().render(), "mnv2_connections_evicted_total"), 1);
+    // Full of connections that are each mid-request: nothing to evict, so 503.
+    c.stop();
+    idle.clear();
+    std::this_thread::sleep_for(100ms);
+    std::vector<Sock> busy;
+    for (int i = 0; i < 3; ++i) {
+      busy.emplace_back(ts.port);
+      busy.back().send("GET /v2 HTTP/1.1\r\n");
+    }
+    std::this_thread::sleep_for(100ms);
+    Sock extra(ts.port);
+    extra.send("GET /v2/health/live HTTP/1.1\r\n\r\n");
+    const std::string got = extra.recv_all();
+    EXPECT_EQ(status_of(got), 503) << got;
+    expect_json_error(body_of(got), "total cap", "too many open connections");
+  }
+}
+
+TEST(ServeHttp, MalformedFramingIsRefusedWithJsonErrors) {
+  auto so = opts();
+  so.max_body = 1 << 20;
+  TestServer ts(small_model(), so);
+  struct Case {
+    std::string what, raw;
+    int status;
+    std::string message;
+  };
+  const std::string post = "POST /v1/classify HTTP/1.1\r\nHost: x\r\n";
+  const std::vector<Case> cases = {
+      {"two equal Content-Length", post + "Content-Length: 5\r\nContent-Length: 5\r\n\r\nhello", 400, "more than one Content-Length"},
+      {"two different Content-Length", post + "Content-Length: 5\r\nContent-Length: 3\r\n\r\nhello", 400, "more than one Content-Length"},
+      {"Content-Length -1", post + "Content-Length: -1\r\n\r\n", 400, "non-negative decimal integer"},
+      {"Content-Length list", post + "Content-Length: 5, 5\r\n\r\nhello", 400, "non-negative decimal integer"},
+      {"Content-Length hex", post + "Content-Length: 0x10\r\n\r\n", 400, "non-negative decimal integer"},
+      {"Content-Length and chunked", post + "Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n", 400, "both Content-Length and Transfer-Encoding"},
+      {"gzip coding", post + "Transfer-Encoding: gzip\r\n\r\n", 400, "Transfer-Encoding"},
+      {"bad chunk size", post + "Transfer-Encoding: chunked\r\n\r\nZZZ\r\n", 400, "chunk size"},
+      {"huge Content-Length", post + "Content-Length: 99999999999999999999\r\n\r\n", 413, "too large"},
+      {"over --max-body", post + "Content-Length: 2000000\r\n\r\n", 413, "too large"},
+      {"bad request line", "GARBAGE\r\n\r\n", 400, "request line"},
+      {"HTTP/9.9", "GET / HTTP/9.9\r\n\r\n", 400, "HTTP version"},
+      {"header without colon", "GET /v2 HTTP/1.1\r\nBad Header Line\r\n\r\n", 400, "header"},
+      {"space before colon", "GET /v2 HTTP/1.1\r\nContent-Length : 0\r\n\r\n", 400, "header name"},
+      {"obsolete folding", "GET /v2 HTTP/1.1\r\nX-A: 1\r\n  continued\r\n\r\n", 400, "folding"},
+      {"huge header", "GET /v2 HTTP/1.1\r\nX-Big: " + std::string(20000, 'a') + "\r\n\r\n", 431, "too large"},
+      {"long URI", "GET /" + std::string(10000, 'a') + " HTTP/1.1\r\n\r\n", 414, "URI"},
+      {"bad escape", "GET /v2%zz HTTP/1.1\r\n\r\n", 400, "percent-escape"},
+      {"unknown path", "GET /nope HTTP/1.1\r\n\r\n", 404, "no such endpoint"},
+      {"wrong method", "GET /v1/classify HTTP/1.1\r\n\r\n", 405, "not allowed"},
+      {"unknown Expect", post + "Expect: magic\r\nContent-Length: 1\r\n\r\nx", 417, "Expect"},
+  };
+  for (const auto& c : cases) {
+    const std::string got = raw_exchange(ts.port, c.raw, true);
+    EXPECT_EQ(status_of(got), c.status) << c.what << ": " << got.substr(0, 300);
+    EXPECT_NE(got.find("Content-Type: application/json"), std::string::npos) << c.what;
+    expect_json_error(body_of(got), c.what, c.message);
+  }
+  // Handler errors are JSON too: a body that is no image, a bad ?top.
+  auto cl = ts.client();
+  for (const auto& [path, body] : std::vector<std::pair<std::string, std::string>>{
+           {"/v1/classify", "plain text"}, {"/v1/classify?top=0", "x"}, {ts.url_model() + "/infer", "{"}}) {
+    auto r = cl.Post(path, body, "application/octet-stream");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 400) << path;
+    expect_json_error(r->body, path);
+  }
+  // Chunked uploads and Expect: 100-continue work.
+  const test::Bytes jpg = test::encode_jpeg(test::pattern_image(120, 90, 3));
+  const std::string img(jpg.begin(), jpg.end());
+  char hex[16];
+  std::snprintf(hex, sizeof hex, "%zx", img.size() - 100);
+  const std::string chunked = post + "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" + hex + "\r\n" +
+                              img.substr(0, img.size() - 100) + "\r\n64;ext=1\r\n" + img.substr(img.size() - 100) +
+                              "\r\n0\r\nX-Trailer: y\r\n\r\n";
+  std::string got = raw_exchange(ts.port, chunked, false);
+  EXPECT_EQ(status_of(got), 200) << got.substr(0, 400);
+  {
+    Sock s(ts.port);
+    s.send(post + "Expect: 100-continue\r\nConnection: close\r\nContent-Length: " + std::to_string(img.size()) + "\r\n\r\n");
+    char buf[64] = {0};
+    const ssize_t n = ::recv(s.fd, buf, sizeof buf - 1, 0);
+    ASSERT_GT(n, 0);
+    EXPECT_EQ(std::string(buf, size_t(n)), "HTTP/1.1 100 Continue\r\n\r\n");
+    s.send(img);
+    got = s.recv_all();
+    EXPECT_EQ(status_of(got), 200) << got.substr(0, 400);
+  }
+  // Pipelined requests on one connection are answered in order.
+  got = raw_exchange(ts.port, "GET /v2/health/live HTTP/1.1\r\n\r\nGET /v2 HTTP/1.1\r\nConnection: close\r\n\r\n", false);
+  EXPECT_EQ(status_of(got), 200);
+  EXPECT_NE(got.find("\"extensions\""), std::string::npos) << got;
+}
+
+// The coral labels, re-encoded the way a Latin-1 file would be: every second label gets
+// the byte 0xE9 ("é" in Latin-1, invalid on its own in UTF-8).
+Labels latin1_labels() {
+  Labels l;
+  for (int i = 0; i < 1001; ++i) l.names.push_back((i % 2 ? "caf\xE9 " : "plain ") + std::to_string(i));
+  return l;
+}
+
+TEST(ServeHostileInput, NonImagesDamagedJpegsAndInvalidUtf8) {
+  TestServer ts(small_model(), opts(), latin1_labels());
+  auto c = ts.client();
+  // Cause 3: 48 bytes of text (3*4*4) is not a 4x4 image, as a body or a BYTES element.
+  const std::string text = "this is a text file, not an image!!!!!!!!!!!!!!!";
+  auto r = c.Post("/v1/classify?name=t.jpg", text, "image/jpeg");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("not a recognised image"), std::string::npos) << r->body;
+  std::string head;
+  const std::string body = bytes_body({test::Bytes(text.begin(), text.end())}, true, &head);
+  r = c.Post(ts.url_model() + "/infer", {{"Inference-Header-Content-Length", std::to_string(head.size())}}, body,
+             "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  // ... but a .rgb name of a square image's size is raw RGB, as on the command line.
+  const test::Bytes px = test::noise_image(8, 8, 1).pixels;
+  r = c.Post("/v1/classify?name=x.rgb", std::string(px.begin(), px.end()), "application/octet-stream");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  // Cause 4: a JPEG whose scan data is missing.
+  const test::Bytes j = test::encode_jpeg(test::noise_image(64, 64, 5), 90);
+  size_t sos = 0;
+  for (size_t i = 2; i + 3 < j.size() && !sos; ++i)
+    if (j[i] == 0xFF && j[i + 1] == 0xDA) sos = i;
+  std::string cut(j.begin(), j.begin() + long(sos + 2 + ((size_t(j[sos + 2]) << 8) | j[sos + 3]) + 6));
+  cut += "\xFF\xD9";
+  r = c.Post("/v1/classify", cut, "image/jpeg");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 400) << r->body;
+  EXPECT_NE(r->body.find("corrupt or truncated JPEG"), std::string::npos) << r->body;
+  // Cause 5: Latin-1 labels and a file name with byte 0xFF still give valid UTF-8 JSON.
+  const test::Bytes png = test::encode_png_rgb(test::pattern_image(90, 70, 2));
+  httplib::MultipartFormDataItems items = {{"file", std::string(png.begin(), png.end()), "photo\xFF.png", "image/png"}};
+  r = c.Post("/v1/classify?top=5", items);
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json cj = json::parse(r->body, nullptr, false);  // nlohmann refuses ill-formed UTF-8
+  ASSERT_FALSE(cj.is_discarded()) << r->body;
+  EXPECT_EQ(cj["results"][0]["file"], "photo\xEF\xBF\xBD.png");
+  bool replaced = false;
+  for (const auto& t : cj["results"][0]["top"]) replaced = replaced || t["label"].get<std::string>().find("\xEF\xBF\xBD") != std::string::npos;
+  EXPECT_TRUE(replaced) << r->body;
+  json req = json::parse(infer_json(test::random_input(kRes * kRes * 3, 4), 1));
+  req["outputs"] = json::array({{{"name", ts.spec.info.output_name}, {"parameters", {{"classification", 10}}}}});
+  r = c.Post(ts.url_model() + "/infer", req.dump(), "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body;
+  const json kj = json::parse(r->body, nullptr, false);
+  ASSERT_FALSE(kj.is_discarded()) << r->body;
+  EXPECT_NE(kj["outputs"][0]["data"].dump().find("caf\xEF\xBF\xBD"), std::string::npos) << r->body;
+}
+
+test::Bytes grey_png(int w, int h) {
+  return test::encode_png(w, h, PNG_COLOR_TYPE_GRAY, 8, test::Bytes(size_t(w) * size_t(h), 128));
+}
+
+TEST(ServeMemory, BudgetAnswers503WhenSpentAnd413WhenNeverEnough) {
+  auto so = opts();
+  so.memory_budget = 8u << 20;
+  TestServer ts(small_model(), so);
+  auto c = ts.client();
+  // 2000 x 2000 RGB (12 MB decoded, plus a working copy) can never fit 8 MiB: 413.
+  const test::Bytes big = grey_png(2000, 2000);
+  auto r = c.Post("/v1/classify?name=big.png", std::string(big.begin(), big.end()), "image/png");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->body;
+  EXPECT_NE(r->body.find("--decode-memory"), std::string::npos) << r->body;
+  // 600 x 600 fits (2.2 MB) ...
+  const test::Bytes mid = grey_png(600, 600);
+  const std::string mid_body(mid.begin(), mid.end());
+  r = c.Post("/v1/classify?name=mid.png", mid_body, "image/png");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  {
+    // ... unless a client holds most of the budget with a body it is still sending: 503.
+    Sock hog(ts.port);
+    hog.send("POST /v1/classify HTTP/1.1\r\nContent-Length: 7000000\r\n\r\n" + std::string(6500000, 'x'));
+    const auto until = Clock::now() + 10s;
+    while (ts.srv->memory_budget().in_use() < 6500000 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+    ASSERT_GE(ts.srv->memory_budget().in_use(), 6500000u);
+    r = c.Post("/v1/classify?name=mid.png", mid_body, "image/png");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << r->body;
+    EXPECT_EQ(r->get_header_value("Retry-After"), "1");
+    expect_json_error(r->body, "budget spent", "in use by other requests");
+    std::string head;
+    const std::string kb = bytes_body({mid}, true, &head);
+    r = c.Post(ts.url_model() + "/infer", {{"Inference-Header-Content-Length", std::to_string(head.size())}}, kb,
+               "application/octet-stream");
+    ASSERT_TRUE(r);
+    EXPECT_EQ(r->status, 503) << r->body;
+  }
+  // The hog is gone: its share came back.
+  const auto until = Clock::now() + 10s;
+  while (ts.srv->memory_budget().in_use() > 0 && Clock::now() < until) std::this_thread::sleep_for(5ms);
+  EXPECT_EQ(ts.srv->memory_budget().in_use(), 0u);
+  r = c.Post("/v1/classify?name=mid.png", mid_body, "image/png");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_LE(ts.srv->memory_budget().peak(), so.memory_budget);
+}
+
+// Acceptance: 32 concurrent decompression bombs (small files declaring >= 36 M pixels)
+// against `mnv2 serve` with its defaults: each is 4xx or 503, the server's peak RSS stays
+// under 400 MB, and normal requests keep working.
+TEST(ServeMemory, DecompressionBombsAreRefusedWithBoundedRss) {
+  CliServer cs({"--synthetic", "0.35", "96", "--threads", "1", "--quiet", "--name", "mnv2"});
+  ASSERT_GT(cs.port, 0) << cs.log_text();
+  // The bombs: a valid grey PNG of 6000 x 6000 (36 M pixels, under the 40 M limit), a
+  // JPEG header declaring 6000 x 6000 with a few bytes of scan, a progressive JPEG of
+  // 6000 x 6000 cut after its first (DC) scan, and a PNG declaring 8000 x 8000.
+  const test::Bytes png = grey_png(6000, 6000);
+  test::Bytes jpg = test::encode_jpeg(test::pattern_image(64, 64, 1), 80);
+  size_t sos = 0;
+  for (size_t i = 2; i + 9 < jpg.size(); ++i) {
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xC0) jpg[i + 5] = 0x17, jpg[i + 6] = 0x70, jpg[i + 7] = 0x17, jpg[i + 8] = 0x70;
+    if (jpg[i] == 0xFF && jpg[i + 1] == 0xDA && !sos) sos = i;
+  }
+  ASSERT_GT(sos, 0u);
+  jpg.resize(sos + 2 + ((size_t(jpg[sos + 2]) << 8) | jpg[sos + 3]) + 16);
+  jpg.push_back(0xFF), jpg.push_back(0xD9);
+  image::Image flat;
+  flat.width = flat.height = 6000;
+  flat.pixels.assign(size_t(6000) * 6000 * 3, 100);
+  test::Bytes prog = test::encode_jpeg(flat, 50, false, true);
+  flat.pixels = {};
+  size_t second_scan = 0, scans = 0;
+  for (size_t i = 2; i + 1 < prog.size() && !second_scan; ++i)
+    if (prog[i] == 0xFF && prog[i + 1] == 0xDA && ++scans == 2) second_scan = i;
+  ASSERT_GT(second_scan, 0u);
+  prog.resize(second_scan);
+  prog.push_back(0xFF), prog.push_back(0xD9);
+  test::Bytes huge = test::encode_png_rgb(test::pattern_image(8, 8));
+  for (int k = 0; k < 2; ++k)
+    for (int b = 0; b < 4; ++b) huge[size_t(16 + 4 * k + b)] = uint8_t(8000u >> (24 - 8 * b));
+  const uint32_t crc = uint32_t(crc32(0, huge.data() + 12, 17));
+  for (int b = 0; b < 4; ++b) huge[size_t(29 + b)] = uint8_t(crc >> (24 - 8 * b));
+  const std::vector<std::pair<std::string, const test::Bytes*>> bombs = {
+      {"png", &png}, {"jpeg", &jpg}, {"progressive", &prog}, {"declared", &huge}};
+  std::printf("[ bombs ] sizes: png %zu B, jpeg %zu B, progressive jpeg %zu B, declared-8000x8000 png %zu B\n",
+              png.size(), jpg.size(), prog.size(), huge.size());
+  const double rss_before = cs.peak_rss_mib();
+
+  const int n = 32;
+  std::vector<int> status(n, 0);
+  std::vector<std::string> bodies(n);
+  std::atomic<int> normal_ok{0}, normal_sent{0};
+  std::atomic<bool> done{false};
+  const test::Bytes photo = photo_jpeg();
+  std::thread normal([&] {  // normal requests while the bombs land
+    while (!done) {
+      httplib::Client c("127.0.0.1", cs.port);
+      c.set_read_timeout(30, 0);
+      auto r = c.Post("/v1/classify", std::string(photo.begin(), photo.end()), "image/jpeg");
+      ++normal_sent;
+      if (r && r->status == 200) ++normal_ok;
+      std::this_thread::sleep_for(20ms);
+    }
+  });
+  std::vector<std::thread> th;
+  for (int i = 0; i < n; ++i)
+    th.emplace_back([&, i] {
+      const auto& [kind, bytes] = bombs[size_t(i) % bombs.size()];
+      httplib::Client c("127.0.0.1", cs.port);
+      c.set_read_timeout(60, 0);
+      const std::string b(bytes->begin(), bytes->end());
+      std::string head;
+      const std::string kb = bytes_body({*bytes}, true, &head);
+      auto r = i % 3 == 2  // every third as a KServe BYTES input
+                   ? c.Post("/v2/models/mnv2/infer",
+                            {{"Inference-Header-Content-Length", std::to_string(head.size())}}, kb,
+                            "application/octet-stream")
+                   : c.Post("/v1/classify?name=" + kind, b, "application/octet-stream");
+      status[size_t(i)] = r ? r->status : -1;
+      bodies[size_t(i)] = r ? r->body : "";
+    });
+  for (auto& t : th) t.join();
+  while (normal_sent < 3) std::this_thread::sleep_for(10ms);
+  done = true;
+  normal.join();
+  const double peak = cs.peak_rss_mib();
+  std::map<int, int> by_status;
+  for (int i = 0; i < n; ++i) {
+    ++by_status[status[size_t(i)]];
+    EXPECT_TRUE((status[size_t(i)] >= 400 && status[size_t(i)] < 500) || status[size_t(i)] == 503)
+        << bombs[size_t(i) % bombs.size()].first << " -> " << status[size_t(i)] << " " << bodies[size_t(i)];
+    expect_json_error(bodies[size_t(i)], bombs[size_t(i) % bombs.size()].first);
+  }
+  // The 8000 x 8000 PNG is refused by the default pixel limit, which is 40 M (as --help says).
+  for (int i = 3; i < n; i += 4)
+    if (i % 3 != 2) EXPECT_NE(bodies[size_t(i)].find("limit of 40000000"), std::string::npos) << bodies[size_t(i)];
+  httplib::Client c("127.0.0.1", cs.port);
+  auto r = c.Post("/v1/classify", std::string(photo.begin(), photo.end()), "image/jpeg");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200) << r->body;
+  EXPECT_GT(normal_sent.load(), 0);
+  EXPECT_EQ(normal_ok.load(), normal_sent.load()) << "normal requests failed during the bombs";
+  ASSERT_GT(peak, 0);
+  EXPECT_LT(peak, 400.0);
+  std::string statuses;
+  for (const auto& [st, k] : by_status) statuses += " " + std::to_string(k) + "x" + std::to_string(st);
+  std::printf("[ bombs ] %d concurrent:%s; %d/%d normal requests 200 meanwhile; server peak RSS (VmHWM) %.1f MiB "
+              "(%.1f MiB before)\n",
+              n, statuses.c_str(), normal_ok.load(), normal_sent.load(), peak, rss_before);
+}
+
+
+// Large legitimate uploads at once: the budget lets as many decode as fit and answers the
+// rest 503 + Retry-After, so the resident set stays bounded by it.
+TEST(ServeMemory, ConcurrentLargeImagesShareTheBudget) {
+  CliServer cs({"--synthetic", "0.35", "96", "--threads", "1", "--quiet", "--name", "mnv2"});
+  ASSERT_GT(cs.port, 0) << cs.log_text();
+  const test::Bytes png = test::encode_png_rgb(test::pattern_image(4000, 3000, 5));  // 12 MP: 72 MB to decode
+  const int n = 16;
+  std::vector<int> status(n, 0);
+  std::vector<std::string> retry(n);
+  std::vector<std::thread> th;
+  for (int i = 0; i < n; ++i)
+    th.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", cs.port);
+      c.set_read_timeout(120, 0);
+      auto r = c.Post("/v1/classify?name=big.png", std::string(png.begin(), png.end()), "image/png");
+      status[size_t(i)] = r ? r->status : -1;
+      retry[size_t(i)] = r ? r->get_header_value("Retry-After") : "";
+    });
+  for (auto& t : th) t.join();
+  int ok = 0, busy = 0;
+  for (int i = 0; i < n; ++i) {
+    ok += status[size_t(i)] == 200;
+    busy += status[size_t(i)] == 503;
+    EXPECT_TRUE(status[size_t(i)] == 200 || status[size_t(i)] == 503) << status[size_t(i)];
+    if (status[size_t(i)] == 503) EXPECT_EQ(retry[size_t(i)], "1");
+  }
+  EXPECT_GE(ok, 1);
+  httplib::Client c("127.0.0.1", cs.port);
+  auto r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  const double peak_budget = metric(r->body, "mnv2_request_memory_peak_bytes");
+  EXPECT_LE(peak_budget, metric(r->body, "mnv2_request_memory_limit_bytes"));
+  EXPECT_EQ(metric(r->body, "mnv2_request_memory_bytes"), 0);  // all given back
+  const double peak = cs.peak_rss_mib();
+  EXPECT_LT(peak, 400.0);
+  std::printf("[ large uploads ] %d concurrent 4000x3000 PNGs (%zu B): %d x 200, %d x 503; request memory peak "
+              "%.1f MiB of %.0f MiB; server peak RSS (VmHWM) %.1f MiB\n",
+              n, png.size(), ok, busy, peak_budget / 1048576.0,
+              metric(r->body, "mnv2_request_memory_limit_bytes") / 1048576.0, peak);
+}
 }  // namespace
 }  // namespace mnv2

@@ -35,8 +35,21 @@ const char* kHelp =
     "  --request-timeout-ms T   a request not served within T ms gets 503 (default 30000)\n"
     "  --max-body BYTES         largest request body; larger gets 413 (default 67108864)\n"
     "  --max-images N           images (batch rows) per request (default 256)\n"
-    "  --http-threads N         connection workers (default 64); a keep-alive connection holds one\n"
-    "                           until it closes, so keep this above the number of clients\n"
+    "  --http-threads N         request handler threads (default 64); open connections do not\n"
+    "                           hold one: requests are read in full before a handler sees them\n"
+    "  --max-connections N      open connections in all (default 1024); over it, the longest-idle\n"
+    "                           keep-alive connection is closed, else the new one gets 503\n"
+    "  --max-connections-per-client N\n"
+    "                           open connections from one client address (default 256; 0 = any)\n"
+    "  --header-timeout-s S     a whole request head must arrive within S s (default 10)\n"
+    "  --body-timeout-s S       a whole request body must arrive within S s (default 60)\n"
+    "  --read-timeout-s S       a request with no new byte for S s is dropped (default 5)\n"
+    "  --idle-timeout-s S       a keep-alive connection idle for S s is closed (default 5)\n"
+    "  --write-timeout-s S      a response must be taken by the client within S s (default 10)\n"
+    "  --decode-memory BYTES    request memory shared by all requests in flight: bodies, parsed\n"
+    "                           JSON, decoded images and their preprocessing copies, input\n"
+    "                           tensors (default 201326592 = 192 MiB); spent: 503 + Retry-After;\n"
+    "                           one request needing more than all of it: 413\n"
     "  --api-key KEY            require Authorization: Bearer KEY (also $MNV2_API_KEY);\n"
     "                           health endpoints and the page stay open\n"
     "  --top K                  default classes for /v1/classify (default 5)\n"
@@ -54,9 +67,12 @@ int run(int argc, char** argv) {
   a.reject_unknown({"help", "no-download", "quiet", "model", "synthetic", "classes", "seed", "threads", "precision", "int8-rounding", "name",
                     "host", "port", "port-file", "max-batch", "batch-timeout-us", "max-queue",
                     "request-timeout-ms", "max-body", "max-images", "http-threads", "api-key", "top", "labels",
-                    "preprocess", "max-pixels", "raw"});
+                    "preprocess", "max-pixels", "raw", "max-connections", "max-connections-per-client",
+                    "header-timeout-s", "body-timeout-s", "read-timeout-s", "idle-timeout-s", "write-timeout-s",
+                    "decode-memory"});
   if (a.positional().size() > model_positional_count(a)) throw Error("unexpected argument '" + a.positional().back() + "'");
   ImageBatchOptions io = image_batch_options(a);
+  // A server decodes untrusted uploads concurrently: a tighter default pixel limit.
   if (!a.has("max-pixels")) io.decode.max_pixels = kServeMaxPixels;
 
   // Each request decodes a whole photo (a 1280x720 JPEG is 2.7 MB of pixels) on one of many
@@ -75,6 +91,14 @@ int run(int argc, char** argv) {
   so.request_timeout_ms = a.get_int("request-timeout-ms", 30000, 1, 3'600'000);
   so.max_body = size_t(a.get_double("max-body", 64.0 * 1024 * 1024, 1024, 4.0 * 1024 * 1024 * 1024));
   so.http_threads = a.get_int("http-threads", 64, 1, 1024);
+  so.max_connections = a.get_int("max-connections", 1024, 1, 1'000'000);
+  so.max_connections_per_address = a.get_int("max-connections-per-client", 256, 0, 1'000'000);
+  so.header_timeout_s = a.get_int("header-timeout-s", 10, 1, 3600);
+  so.body_timeout_s = a.get_int("body-timeout-s", 60, 1, 3600);
+  so.read_timeout_s = a.get_int("read-timeout-s", 5, 1, 3600);
+  so.idle_timeout_s = a.get_int("idle-timeout-s", 5, 1, 3600);
+  so.write_timeout_s = a.get_int("write-timeout-s", 10, 1, 3600);
+  so.memory_budget = size_t(a.get_double("decode-memory", double(so.memory_budget), 1 << 20, 1024.0 * 1024 * 1024 * 1024));
   so.api_key = a.get("api-key");
   if (so.api_key.empty() && std::getenv("MNV2_API_KEY")) so.api_key = std::getenv("MNV2_API_KEY");
   so.access_log = !a.has("quiet");
@@ -112,9 +136,12 @@ int run(int argc, char** argv) {
     }
     if (std::rename(tmp.c_str(), pf.c_str()) != 0) throw Error(pf + ": cannot write the port file");
   }
-  std::fprintf(stderr, "mnv2 serve: model '%s' (%s, %dx%d, %d classes) on http://%s:%d  (max batch %d)\n",
+  std::fprintf(stderr,
+               "mnv2 serve: model '%s' (%s, %dx%d, %d classes) on http://%s:%d  (max batch %d; at most %d "
+               "connections, %d per client; request memory %zu MiB)\n",
                spec.name.c_str(), spec.info.format.c_str(), spec.info.width, spec.info.height,
-               spec.info.num_classes, so.host.c_str(), port, so.batch.max_batch);
+               spec.info.num_classes, so.host.c_str(), port, so.batch.max_batch, so.max_connections,
+               so.max_connections_per_address, so.memory_budget >> 20);
 
   std::thread sig_thread([&] {
     int sig = 0;

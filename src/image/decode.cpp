@@ -206,7 +206,7 @@ bool jpeg_decode_inner(JpegJob* job) {
 Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name,
                   const DecodeOptions& o) {
   Image img;
-  JpegJob job{data, size, &o, &img};
+  JpegJob job{data, size, &o, &img, 1, {}, {}, false, 0, 0};
   job.orientation = o.apply_exif_orientation ? jpeg_exif_orientation(data, size) : 1;
   if (!jpeg_decode_inner(&job)) {
     if (job.hook_error) std::rethrow_exception(job.hook_error);

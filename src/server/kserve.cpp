@@ -1,5 +1,6 @@
 #include "server/kserve.h"
 
+#include <algorithm>
 #include <charconv>
 #include <chrono>
 #include <cstring>
@@ -113,10 +114,30 @@ std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what
   return out;
 }
 
+void charge(BudgetHold& hold, size_t bytes, const std::string& what) {
+  if (hold.grow(bytes)) return;
+  const MemoryBudget& b = *hold.budget();
+  auto mib = [](size_t n) { return std::to_string((n + (1u << 20) - 1) >> 20); };
+  if (hold.held() + bytes > b.capacity())
+    throw HttpError(413, what + " needs " + mib(hold.held() + bytes) + " MiB of request memory, more than the "
+                         "server's whole budget of " + mib(b.capacity()) + " MiB (--decode-memory)");
+  throw HttpError(503, what + ": the server's request memory (--decode-memory, " + mib(b.capacity()) +
+                           " MiB) is in use by other requests; retry shortly");
+}
+
 void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t size,
-                           const std::string& name, float* out) {
+                           const std::string& name, float* out, MemoryBudget* budget) {
   image::DecodeOptions o = spec.decode;
   image::decode_min_size(spec.info, spec.mode, &o.min_width, &o.min_height);
+  BudgetHold hold(budget);
+  if (budget)
+    o.before_allocate = [&](int64_t w, int64_t h, int64_t extra) {
+      // The image, then at most one working copy at a time: the EXIF rotation (JPEG) or
+      // preprocessing's crop / float copy.
+      const int64_t px = w * h * 3;
+      const int64_t cost = px + std::max(px, image::preprocess_working_bytes(w, h, spec.mode)) + extra;
+      charge(hold, size_t(cost), name + " (" + std::to_string(w) + "x" + std::to_string(h) + " decoded)");
+    };
   const image::Image img = image::decode_memory(data, size, name, o);
   image::preprocess(img, spec.info, spec.mode, out);
 }
@@ -133,7 +154,7 @@ std::vector<std::string> classification_strings(const ModelSpec& spec, const flo
 }
 
 InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
-                                 const std::string* header_length) {
+                                 const std::string* header_length, MemoryBudget* budget) {
   using clock = std::chrono::steady_clock;
   const ModelInfo& info = spec.info;
   size_t json_len = body.size();
@@ -149,11 +170,14 @@ InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
   }
   const char* jp = body.data();
   check_depth(jp, json_len);
+  BudgetHold json_hold(budget);  // the parsed document, freed when this returns
+  charge(json_hold, json_len * kJsonBytesFactor, "the request JSON (" + std::to_string(json_len) + " bytes)");
   json doc = json::parse(jp, jp + json_len, nullptr, false);
   if (doc.is_discarded()) bad("request body is not valid JSON");
   if (!doc.is_object()) bad("request body must be a JSON object");
 
   InferRequest req;
+  req.hold = BudgetHold(budget);
   if (doc.contains("id")) {
     if (!doc["id"].is_string()) bad("'id' must be a string");
     req.has_id = true;
@@ -220,6 +244,7 @@ InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
       bad(what + ": batch " + std::to_string(shape[0]) + " outside 1.." + std::to_string(spec.max_request_images));
     req.rows = int(shape[0]);
     const size_t count = size_t(req.rows) * per;
+    charge(req.hold, count * sizeof(float), what + ": the input tensor");
     const bool u8 = dtype == "UINT8";
     const float mean = info.normalization_in_graph ? 0.f : info.mean;
     const float scale = info.normalization_in_graph ? 1.f : info.scale;
@@ -288,12 +313,13 @@ InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
     if (items.size() != size_t(req.rows))
       bad(what + ": shape " + shape_str(shape) + " but " + (items.size() > size_t(req.rows) ? "more" : std::to_string(items.size())) +
           " encoded images given");
+    charge(req.hold, size_t(req.rows) * per * sizeof(float), what + ": the input tensor");
     const auto t0 = clock::now();
     for (size_t i = 0; i < items.size(); ++i) {
       req.input.resize((i + 1) * per);  // grows only as images decode
       try {
         decode_and_preprocess(spec, items[i].first, items[i].second, what + " element " + std::to_string(i),
-                              req.input.data() + i * per);
+                              req.input.data() + i * per, budget);
       } catch (const HttpError&) {
         throw;
       } catch (const Error& e) {

@@ -9,6 +9,7 @@
 #include "image/decode.h"
 #include "image/preprocess.h"
 #include "mnv2/mnv2.h"
+#include "server/memory_budget.h"
 #include "util/labels.h"
 
 namespace mnv2::server {
@@ -46,12 +47,15 @@ struct InferRequest {
   std::vector<float> input;   // rows * H * W * 3, the model's input domain
   double prep_ms = 0;         // decoding + preprocessing (BYTES inputs)
   std::vector<OutputRequest> outputs;
+  BudgetHold hold;            // `input`'s share of the request memory budget
 };
 
 // `body` is the whole request body; `header_length` is the value of the
-// Inference-Header-Content-Length header (nullptr when absent).
+// Inference-Header-Content-Length header (nullptr when absent). With a `budget`, the
+// parsed JSON, the input tensor and each image decode are charged to it first
+// (HttpError 503 when it is spent, 413 when the request could never fit).
 InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
-                                 const std::string* header_length);
+                                 const std::string* header_length, MemoryBudget* budget = nullptr);
 
 struct InferResponse {
   std::string body;
@@ -66,9 +70,17 @@ std::string model_metadata_json(const ModelSpec& spec);
 std::string error_json(const std::string& message);
 
 // Decodes an encoded image (JPEG, PNG, ...) and preprocesses it exactly as `mnv2 classify`
-// does (large JPEGs at a reduced DCT scale), writing H*W*3 floats to `out`. Throws mnv2::Error naming `name`.
+// does (large JPEGs at a reduced DCT scale), writing H*W*3 floats to `out`. Throws
+// mnv2::Error naming `name`. With a `budget`, the decoded pixels and preprocessing copies
+// are charged to it before they are allocated and returned afterwards.
 void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t size,
-                           const std::string& name, float* out);
+                           const std::string& name, float* out, MemoryBudget* budget = nullptr);
+// Adds `bytes` to `hold` or throws HttpError: 413 when they exceed the whole budget (the
+// request can never be served), 503 when other requests hold the rest.
+void charge(BudgetHold& hold, size_t bytes, const std::string& what);
+// Bytes charged per byte of request JSON: nlohmann's parsed values take up to ~24 bytes
+// for each byte of a dense number array ("0,0,...") with the vectors' growth slack.
+constexpr size_t kJsonBytesFactor = 24;
 
 // Standard base64 (padding optional, no whitespace); throws HttpError 400 when malformed.
 std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what);

@@ -83,6 +83,7 @@ std::string Metrics::render() const {
   out += "# HELP mnv2_queue_depth Requests waiting for the batcher.\n";
   out += "# TYPE mnv2_queue_depth gauge\n";
   out += "mnv2_queue_depth " + std::to_string(queue_depth_ ? queue_depth_() : 0) + "\n";
+  if (extra_) out += extra_();
   return out;
 }
 

@@ -33,6 +33,8 @@ class Metrics {
   void record_request(const std::string& endpoint, int status, double seconds);
   void record_batch(int images);
   void set_queue_depth_source(std::function<size_t()> f) { queue_depth_ = std::move(f); }
+  // More exposition text (gauges and counters kept elsewhere), appended by render().
+  void set_extra_source(std::function<std::string()> f) { extra_ = std::move(f); }
   std::string render() const;
 
  private:
@@ -42,6 +44,7 @@ class Metrics {
   Histogram batch_;
   uint64_t images_ = 0;
   std::function<size_t()> queue_depth_;
+  std::function<std::string()> extra_;
 };
 
 }  // namespace mnv2::server

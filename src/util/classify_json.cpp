@@ -26,22 +26,26 @@ constexpr const char* kReplacement = "\xEF\xBF\xBD";  // U+FFFD
 
 std::atomic<bool> g_replaced_noted{false};
 
+// Appends the sequence at s[i] (or U+FFFD for one invalid byte); returns the bytes taken
+// and sets *replaced when it was invalid.
+size_t append_utf8(const std::string& s, size_t i, std::string& out, bool* replaced) {
+  const size_t len = utf8_sequence_length(reinterpret_cast<const unsigned char*>(s.data()) + i, s.size() - i);
+  if (len) {
+    out.append(s, i, len);
+    return len;
+  }
+  out += kReplacement;
+  *replaced = true;
+  return 1;
+}
+
 }  // namespace
 
 std::string utf8_sanitize(const std::string& s) {
   std::string out;
   out.reserve(s.size());
-  const auto* p = reinterpret_cast<const unsigned char*>(s.data());
-  for (size_t i = 0; i < s.size();) {
-    const size_t len = utf8_sequence_length(p + i, s.size() - i);
-    if (len) {
-      out.append(s, i, len);
-      i += len;
-    } else {
-      out += kReplacement;
-      ++i;
-    }
-  }
+  bool replaced = false;
+  for (size_t i = 0; i < s.size();) i += append_utf8(s, i, out, &replaced);
   return out;
 }
 
@@ -53,15 +57,7 @@ std::string json_escape_text(const std::string& s) {
   for (size_t i = 0; i < s.size();) {
     const unsigned char c = p[i];
     if (c >= 0x80) {
-      const size_t len = utf8_sequence_length(p + i, s.size() - i);
-      if (len) {
-        out.append(s, i, len);
-        i += len;
-      } else {
-        out += kReplacement;
-        replaced = true;
-        ++i;
-      }
+      i += append_utf8(s, i, out, &replaced);
       continue;
     }
     switch (c) {
