@@ -137,8 +137,19 @@ std::vector<float> direct_probs(Model& m, const std::vector<float>& x, int n) {
 // A raw loopback connection kept open by the test.
 struct Sock {
   int fd = -1;
-  explicit Sock(int port, int recv_timeout_ms = 5000) {
+  // `from`: the loopback source address (127.0.0.0/8), so tests can act as several clients.
+  explicit Sock(int port, int recv_timeout_ms = 5000, const char* from = nullptr) {
     fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    if (from) {
+      sockaddr_in src{};
+      src.sin_family = AF_INET;
+      ::inet_pton(AF_INET, from, &src.sin_addr);
+      if (::bind(fd, reinterpret_cast<sockaddr*>(&src), sizeof src) != 0) {
+        ::close(fd);
+        fd = -1;
+        return;
+      }
+    }
     sockaddr_in a{};
     a.sin_family = AF_INET;
     a.sin_port = htons(uint16_t(port));
@@ -249,7 +260,7 @@ TEST(ServeProtocol, HealthAndMetadata) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
 
-  // Unknown model / version: 404; metadata errors carry {"error"}, readiness is code-only.
+  // Unknown model / version: 404 with {"error"}, for metadata and readiness alike.
   r = c.Get("/v2/models/nope");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
@@ -257,10 +268,10 @@ TEST(ServeProtocol, HealthAndMetadata) {
   r = c.Get(ts.url_model() + "/versions/2");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  r = c.Get("/v2/models/nope/ready");
+  r = c.Get("/v2/models/nope/ready");  // the status is the answer; the body still says why
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
-  EXPECT_TRUE(r->body.empty());
+  EXPECT_NE(json::parse(r->body)["error"].get<std::string>().find("nope"), std::string::npos);
   r = c.Post("/v2/models/nope/infer", infer_json(std::vector<float>(kRes * kRes * 3), 1), "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 404);
@@ -1070,15 +1081,18 @@ test::Bytes photo_jpeg() {
 // second) are open, and /v2/health/live and a real /v1/classify still answer within 1 s.
 TEST(ServeSlowClients, IdleAndTricklingConnectionsDoNotStarveRequests) {
   auto so = opts();
-  so.http_threads = 2;
+  so.http_threads = 64;  // the default
   // Generous deadlines, so the slow connections really stay open while the probes run.
   so.read_timeout_s = so.header_timeout_s = so.idle_timeout_s = 60;
   TestServer ts(small_model(), so);
+  // 256 + 256 connections: each group from its own loopback address, so that the default
+  // per-client cap (256) holds them and the probes (from 127.0.0.1) are not refused by it.
   const int n = 4 * so.http_threads;
   std::vector<Sock> idle, trickle;
-  for (int i = 0; i < n; ++i) idle.emplace_back(ts.port);
-  for (int i = 0; i < n; ++i) trickle.emplace_back(ts.port);
+  for (int i = 0; i < n; ++i) idle.emplace_back(ts.port, 5000, "127.0.0.2");
+  for (int i = 0; i < n; ++i) trickle.emplace_back(ts.port, 5000, "127.0.0.3");
   for (const auto& s : idle) ASSERT_GE(s.fd, 0);
+  for (const auto& s : trickle) ASSERT_GE(s.fd, 0);
   std::atomic<bool> done{false};
   std::thread dripper([&] {
     const std::string head = "GET /v2 HTTP/1.1\r\nHost: x\r\nX-Slow: " + std::string(4000, 'a');
@@ -1444,6 +1458,36 @@ TEST(ServeMemory, BudgetAnswers503WhenSpentAnd413WhenNeverEnough) {
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200) << r->body;
   EXPECT_LE(ts.srv->memory_budget().peak(), so.memory_budget);
+}
+
+// KServe JSON is charged by the values it can hold, not a flat worst case per byte: typical
+// float text several times the budget/24 is served, a dense "0,0,..." array that would
+// really need more than the budget gets 413.
+TEST(ServeMemory, KserveJsonIsChargedByItsValues) {
+  auto so = opts();
+  so.memory_budget = 8u << 20;
+  TestServer ts(small_model(), so);
+  auto c = ts.client();
+  const int n = 4;
+  const std::vector<float> x = test::random_input(size_t(n) * kRes * kRes * 3, 11);
+  const std::string body = infer_json(x, n);
+  ASSERT_GT(body.size() * 24, so.memory_budget) << "not above what a flat 24 bytes per byte allows";
+  auto r = c.Post(ts.url_model() + "/infer", body, "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 200) << r->body.substr(0, 300);
+  const json j = json::parse(r->body);
+  Model ref = small_model();
+  const std::vector<float> want = direct_probs(ref, x, n);
+  ASSERT_EQ(j["outputs"][0]["data"].size(), want.size());
+  for (size_t i = 0; i < want.size(); i += 97) EXPECT_NEAR(j["outputs"][0]["data"][i].get<float>(), want[i], 1e-6f);
+  EXPECT_LE(ts.srv->memory_budget().peak(), so.memory_budget);
+  const int dense_rows = 32;
+  r = c.Post(ts.url_model() + "/infer", infer_json(std::vector<float>(size_t(dense_rows) * kRes * kRes * 3, 0.f), dense_rows),
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 413) << r->body.substr(0, 300);
+  expect_json_error(r->body, "dense JSON", "--decode-memory");
+  EXPECT_EQ(ts.srv->memory_budget().in_use(), 0u);
 }
 
 // Acceptance: 32 concurrent decompression bombs (small files declaring >= 36 M pixels)

@@ -334,6 +334,7 @@ struct Server::Impl {
   bool listening_paused = false;
   clock::time_point resume_accept_at;
   std::unordered_map<uint64_t, Conn> conns;
+  size_t dead_count = 0;  // closed entries in `conns` not yet erased
   std::unordered_map<std::string, int> per_addr;
   uint64_t next_id = 2;
   std::atomic<bool> stop_requested{false};
@@ -390,6 +391,7 @@ struct Server::Impl {
   void close_conn(Conn& c) {
     if (c.dead) return;
     c.dead = true;
+    ++dead_count;
     ::epoll_ctl(ep, EPOLL_CTL_DEL, c.fd, nullptr);
     ::close(c.fd);
     c.fd = -1;
@@ -397,7 +399,9 @@ struct Server::Impl {
   }
 
   void erase_dead() {
+    if (dead_count == 0) return;
     for (auto it = conns.begin(); it != conns.end();) it = it->second.dead ? conns.erase(it) : std::next(it);
+    dead_count = 0;
     open.store(conns.size(), std::memory_order_relaxed);
   }
 
@@ -446,12 +450,24 @@ struct Server::Impl {
     c.state = State::Busy;
   }
 
+  // A Content-Length body was reserved whole (pages untouched until written) and is charged
+  // as its bytes arrive; a chunked body grows by doubling, so its capacity is charged.
   bool append_body(Conn& c, const char* p, size_t n) {
-    if (!c.req.body_hold.grow(n)) {
+    std::string& b = c.req.body;
+    size_t charge = n, cap = 0;
+    if (c.framing.chunked) {
+      charge = 0;
+      if (b.size() + n > b.capacity()) {
+        cap = std::max(b.size() + n, std::min(lim.max_body, 2 * b.capacity()));
+        charge = cap - std::min(cap, c.req.body_hold.held());
+      }
+    }
+    if (charge && !c.req.body_hold.grow(charge)) {
       fail(c, 503, "the server's request memory (--decode-memory) is in use by other requests; retry shortly", true);
       return false;
     }
-    c.req.body.append(p, n);
+    if (cap) b.reserve(cap);
+    b.append(p, n);
     return true;
   }
 
@@ -642,7 +658,9 @@ struct Server::Impl {
     c.req = Request{};
     c.started = false;
     c.scan_from = 0;
-    c.t_activity = clock::now();
+    // The read gap of a pipelined request already buffered counts from now, not from
+    // when its bytes arrived (possibly long ago, while the previous one was served).
+    c.t_activity = c.t_last_read = clock::now();
   }
 
   // Advances the connection as far as the bytes at hand allow.
@@ -709,11 +727,7 @@ struct Server::Impl {
     return true;
   }
 
-  size_t live_connections() const {
-    size_t n = 0;
-    for (const auto& [id, c] : conns) n += !c.dead;
-    return n;
-  }
+  size_t live_connections() const { return conns.size() - dead_count; }
 
   void on_accept() {
     for (int i = 0; i < 256; ++i) {
@@ -762,7 +776,7 @@ struct Server::Impl {
       c.events = e.events;
       ++per_addr[addr];
       conns.emplace(c.id, std::move(c));
-      open.store(conns.size(), std::memory_order_relaxed);
+      open.store(live_connections(), std::memory_order_relaxed);
     }
   }
 
@@ -1123,7 +1137,7 @@ bool parse_multipart(const Request& req, std::vector<Part>* parts, std::string* 
       *error = "malformed multipart body: a part is not closed by the boundary";
       return false;
     }
-    part.content = b.substr(data, end - data);
+    part.content = std::string_view(b).substr(data, end - data);
     parts->push_back(std::move(part));
     if (parts->size() > max_parts) {
       *error = "too many multipart parts (at most " + std::to_string(max_parts) + ")";

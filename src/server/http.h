@@ -19,6 +19,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -114,9 +115,11 @@ class Server {
   std::unique_ptr<Impl> impl_;
 };
 
-// One part of a multipart/form-data body.
+// One part of a multipart/form-data body. `content` points into the request body (no
+// copy: the body is what the memory budget charged), valid while the request lives.
 struct Part {
-  std::string name, filename, content_type, content;
+  std::string name, filename, content_type;
+  std::string_view content;
 };
 // Parses a complete multipart/form-data body; false (with `error`) when malformed.
 bool parse_multipart(const Request& req, std::vector<Part>* parts, std::string* error, size_t max_parts = 4096);

@@ -125,6 +125,15 @@ void charge(BudgetHold& hold, size_t bytes, const std::string& what) {
                            " MiB) is in use by other requests; retry shortly");
 }
 
+size_t json_parse_cost(const char* p, size_t n) {
+  size_t values = 1;
+  for (size_t i = 0; i < n; ++i) {
+    const char c = p[i];
+    values += c == ',' || c == '[' || c == '{' || c == ':';
+  }
+  return n + values * kJsonValueBytes;
+}
+
 void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t size,
                            const std::string& name, float* out, MemoryBudget* budget) {
   image::DecodeOptions o = spec.decode;
@@ -171,7 +180,7 @@ InferRequest parse_infer_request(const ModelSpec& spec, const std::string& body,
   const char* jp = body.data();
   check_depth(jp, json_len);
   BudgetHold json_hold(budget);  // the parsed document, freed when this returns
-  charge(json_hold, json_len * kJsonBytesFactor, "the request JSON (" + std::to_string(json_len) + " bytes)");
+  charge(json_hold, json_parse_cost(jp, json_len), "the request JSON (" + std::to_string(json_len) + " bytes)");
   json doc = json::parse(jp, jp + json_len, nullptr, false);
   if (doc.is_discarded()) bad("request body is not valid JSON");
   if (!doc.is_object()) bad("request body must be a JSON object");

@@ -78,9 +78,13 @@ void decode_and_preprocess(const ModelSpec& spec, const uint8_t* data, size_t si
 // Adds `bytes` to `hold` or throws HttpError: 413 when they exceed the whole budget (the
 // request can never be served), 503 when other requests hold the rest.
 void charge(BudgetHold& hold, size_t bytes, const std::string& what);
-// Bytes charged per byte of request JSON: nlohmann's parsed values take up to ~24 bytes
-// for each byte of a dense number array ("0,0,...") with the vectors' growth slack.
-constexpr size_t kJsonBytesFactor = 24;
+// The request memory charged for parsing `n` bytes of JSON with nlohmann: the text itself
+// plus kJsonValueBytes for every value the text can hold (each ',', '[', '{' or ':' starts
+// at most one). A value is a 16-byte slot in a vector that doubles as it grows, so while it
+// grows it can hold 3 slots per value (old and new buffers): 48 bytes. Dense "0,0,..."
+// costs 25 bytes per byte; typical float text ("0.123456789,") about 5.
+constexpr size_t kJsonValueBytes = 48;
+size_t json_parse_cost(const char* p, size_t n);
 
 // Standard base64 (padding optional, no whitespace); throws HttpError 400 when malformed.
 std::vector<uint8_t> base64_decode(const std::string& s, const std::string& what);

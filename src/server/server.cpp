@@ -89,7 +89,7 @@ const char* endpoint_name(Route r) {
 
 bool is_post_route(Route r) { return r == Route::Infer || r == Route::Classify; }
 
-// Health and readiness answer with the status code alone, as the KServe protocol says.
+// Health and readiness probes: answered on the event loop (cheap, never queued behind work).
 bool is_probe(Route r) { return r == Route::HealthLive || r == Route::HealthReady || r == Route::ModelReady; }
 
 std::string utc_now() {
@@ -199,7 +199,7 @@ struct Server::Impl {
     }
     // (name, bytes) of each image: multipart files in order, or the raw body.
     std::vector<http::Part> parts;
-    std::vector<std::pair<std::string, const std::string*>> images;
+    std::vector<std::pair<std::string, std::string_view>> images;
     if (http::is_multipart(req)) {
       std::string why;
       if (!http::parse_multipart(req, &parts, &why)) {
@@ -211,10 +211,10 @@ struct Server::Impl {
       for (const auto& f : parts) any_file = any_file || !f.filename.empty();
       for (const auto& f : parts) {
         if (any_file ? f.filename.empty() : f.content.empty()) continue;
-        images.emplace_back(utf8_sanitize(f.filename.empty() ? f.name : f.filename), &f.content);
+        images.emplace_back(utf8_sanitize(f.filename.empty() ? f.name : f.filename), f.content);
       }
     } else if (!req.body.empty()) {
-      images.emplace_back(utf8_sanitize(req.has_param("name") ? req.param("name") : "upload"), &req.body);
+      images.emplace_back(utf8_sanitize(req.has_param("name") ? req.param("name") : "upload"), req.body);
     }
     if (images.empty()) {
       res.set_error(400, "no image in the request (send the image as the body or as multipart/form-data files)");
@@ -244,8 +244,8 @@ struct Server::Impl {
       job->input.resize((ok.size() + 1) * per);
       std::string failure;
       try {
-        decode_and_preprocess(spec, reinterpret_cast<const uint8_t*>(images[i].second->data()),
-                              images[i].second->size(), images[i].first, job->input.data() + ok.size() * per,
+        decode_and_preprocess(spec, reinterpret_cast<const uint8_t*>(images[i].second.data()),
+                              images[i].second.size(), images[i].first, job->input.data() + ok.size() * per,
                               &budget);
       } catch (const HttpError& e) {
         if (e.status() == 503) {  // busy now, not a bad image: the whole request is retried
@@ -325,12 +325,13 @@ struct Server::Impl {
     const Target t = route_of(req.path);
     switch (t.route) {
       case Route::HealthLive: res.status = 200; break;
-      case Route::HealthReady: res.status = ready && !stopping ? 200 : 503; break;
-      case Route::ModelReady: {
-        http::Response tmp;
-        res.status = !model_matches(t, tmp) ? 404 : ready && !stopping ? 200 : 503;
+      // A probe's answer is its status code; failures still carry a JSON message.
+      case Route::HealthReady:
+        if (!ready || stopping) res.set_error(503, not_ready_message());
         break;
-      }
+      case Route::ModelReady:
+        if (model_matches(t, res) && (!ready || stopping)) res.set_error(503, not_ready_message());
+        break;
       case Route::ServerMeta:
         res.content_type = "application/json";
         res.body = server_metadata_json(MNV2_SERVER_VERSION);
@@ -354,9 +355,13 @@ struct Server::Impl {
       case Route::Favicon: res.status = 204; break;
       case Route::None: res.set_error(404, "no such endpoint: " + req.method + " " + req.path.substr(0, 256)); break;
     }
-    // Every error carries a JSON message, except probes (the status code is the answer).
-    if (res.status >= 400 && res.body.empty() && !is_probe(t.route))
+    // Every error carries a JSON message.
+    if (res.status >= 400 && res.body.empty())
       res.set_error(res.status, "HTTP error " + std::to_string(res.status));
+  }
+
+  std::string not_ready_message() const {
+    return stopping ? "not ready: the server is shutting down" : "not ready: the server is starting";
   }
 
   void on_response(const http::Request& req, const http::Response& res, double secs) {
