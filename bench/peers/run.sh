@@ -11,9 +11,17 @@
 #           rounds are its speed-up; its gate tolerance is docs/precision.md's 3e-2
 #   bf16amx the same with MNV2_BF16=amx (AMX-BF16 tiles, where the CPU has them)
 #
+# --precision int8 benchmarks the quantized network instead: `mnv2 quantize --synthetic 1.4
+# 224 --calib DIR --max-images 8` writes m.tflite (int8, per-channel weights), which mnv2
+# runs natively; `mnv2 convert m.tflite -o m.onnx` writes its QDQ form, which ONNX Runtime
+# fuses into QLinearConv / QLinearAdd; the XNNPACK runner defines m.tflite's integer layers
+# as XNNPACK QS8 operators. OpenCV has no int8 path here and is skipped.
+#
 #   bench/peers/run.sh [--mnv2 PATH] [--peers "ort opencv xnnpack"] [--threads "1 2"]
 #                      [--batches "1 8"] [--rounds R] [--iterations N] [--warmup W]
-#                      [--out FILE.json] [--online]
+#                      [--precision fp32|int8] [--calib DIR] [--out FILE.json] [--online]
+#   --calib DIR: calibration images of --precision int8 (default: the Coral photos of the
+#                test data, ${MNV2_TEST_DATA:-../shared/data}/coral)
 #
 # 1. Installs the peers (bench-only, never runtime dependencies of mnv2): onnxruntime-node
 #    at the version pinned in tests/ref/package-lock.json, through tests/ref/setup_onnx_ref.sh
@@ -24,7 +32,11 @@
 # 2. Writes the model with `mnv2 convert --synthetic 1.4 224` as .onnx and .pb.
 # 3. Correctness gate, for every peer and batch: mnv2 and the peer run the same input; the
 #    largest absolute difference of the probabilities must be <= 1e-5, else nothing is
-#    timed (exit 1).
+#    timed (exit 1). int8: every image's top-1 must be equal (a tie for the top in either
+#    output counts: the 8-bit softmax has 256 levels) and the probabilities within
+#    16/256 (16 output levels of the 8-bit softmax: the engines requantize differently,
+#    e.g. ONNX Runtime in float where mnv2 follows TFLite's fixed point; docs/int8.md
+#    measures up to 15 levels between two real TFLite references).
 # 4. Timing, per (threads, batch): R rounds, each one mnv2 block then one block per peer
 #    (A B C D A B C D ...; each block is its own process: load, first run, W warm-up runs,
 #    then N timed runs), so all engines see the same machine conditions. Samples of all
@@ -44,6 +56,8 @@ iterations=20
 warmup=3
 out=""
 online=""
+precision=fp32
+calib=""
 while [[ $# -gt 0 ]]; do
   case "$1" in
     --mnv2) mnv2=$2; shift 2 ;;
@@ -55,11 +69,18 @@ while [[ $# -gt 0 ]]; do
     --warmup) warmup=$2; shift 2 ;;
     --out) out=$2; shift 2 ;;
     --online) online=--online; shift ;;
+    --precision) precision=$2; shift 2 ;;
+    --calib) calib=$2; shift 2 ;;
     -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option '$1' (see --help)" >&2; exit 2 ;;
   esac
 done
 [[ -x "$mnv2" ]] || { echo "run.sh: $mnv2 not built (cmake --build build)" >&2; exit 2; }
+case "$precision" in fp32|int8) ;; *) echo "run.sh: --precision must be fp32 or int8" >&2; exit 2 ;; esac
+if [[ $precision == int8 ]]; then
+  calib=${calib:-${MNV2_TEST_DATA:-$root/../shared/data}/coral}
+  [[ -d "$calib" ]] || { echo "run.sh: calibration images '$calib' not found (--calib DIR)" >&2; exit 2; }
+fi
 mnv2=$(cd "$(dirname "$mnv2")" && pwd)/$(basename "$mnv2")
 builddir=$(dirname "$mnv2")
 py=/usr/bin/python3
@@ -98,6 +119,7 @@ setup_ort() {
   version[ort]="onnxruntime-node $(node -p "require('onnxruntime-node/package.json').version")"
 }
 setup_opencv() {
+  [[ $precision == fp32 ]] || { echo "OpenCV DNN has no int8 path for this model"; return 1; }
   $py -c 'import cv2, numpy' 2>/dev/null || apt_install python3-opencv python3-numpy || return 1
   version[opencv]="opencv-dnn $($py -c 'import cv2; print(cv2.__version__)')"
 }
@@ -116,11 +138,13 @@ setup_xnnpack() {
 }
 
 setup_bf16() {
+  [[ $precision == fp32 ]] || { echo "bf16 compares against the fp32 network only"; return 1; }
   "$mnv2" bench --synthetic 0.35 96 --precision bf16 --warmup 0 --iterations 1 >"$work/bf16_probe.log" 2>&1 ||
     { echo "mnv2 --precision bf16 cannot run here: $(tail -n 1 "$work/bf16_probe.log")"; return 1; }
   version[bf16]="mnv2 --precision bf16"
 }
 setup_bf16amx() {
+  [[ $precision == fp32 ]] || { echo "bf16 compares against the fp32 network only"; return 1; }
   MNV2_BF16=amx "$mnv2" bench --synthetic 0.35 96 --precision bf16 --warmup 0 --iterations 1 \
     >"$work/bf16amx_probe.log" 2>&1 ||
     { echo "MNV2_BF16=amx cannot run here: $(tail -n 1 "$work/bf16amx_probe.log")"; return 1; }
@@ -133,7 +157,7 @@ run_peer() {
   case "$p" in
     ort) node "$here/ort_bench.js" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
     opencv) $py "$here/opencv_bench.py" "$work/m.pb" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
-    xnnpack) "$work/xnnpack_bench" "$work/m.onnx" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
+    xnnpack) "$work/xnnpack_bench" "$work/$mnv2_model" "$in" "$b" 224 224 3 "$t" "$wu" "$it" $probs ;;
     bf16|bf16amx)  # mnv2 bench makes the same deterministic input as the fp32 gate run
       local which=avx512; [[ $p == bf16amx ]] && which=amx
       MNV2_BF16=$which "$mnv2" bench --model "$work/m.onnx" --precision bf16 --threads "$t" \
@@ -156,29 +180,43 @@ for p in $peers; do
 done
 [[ -n "$active" ]] || { echo "run.sh: no peer could be installed" >&2; exit 3; }
 
-"$mnv2" convert --synthetic 1.4 224 -o "$work/m.onnx" >/dev/null
-"$mnv2" convert --synthetic 1.4 224 -o "$work/m.pb" >/dev/null
+if [[ $precision == int8 ]]; then
+  "$mnv2" quantize --synthetic 1.4 224 --calib "$calib" --max-images 8 -o "$work/m.tflite" >/dev/null
+  "$mnv2" convert "$work/m.tflite" -o "$work/m.onnx" >/dev/null  # QDQ
+  mnv2_model=m.tflite
+else
+  "$mnv2" convert --synthetic 1.4 224 -o "$work/m.onnx" >/dev/null
+  "$mnv2" convert --synthetic 1.4 224 -o "$work/m.pb" >/dev/null
+  mnv2_model=m.onnx
+fi
 
 # ---- correctness gate ------------------------------------------------------------------
 for b in $batches; do
-  "$mnv2" bench --model "$work/m.onnx" --threads 1 --batch "$b" --warmup 0 --iterations 1 --json \
-    --dump "$work/check$b" >/dev/null
+  "$mnv2" bench --model "$work/$mnv2_model" --precision "$precision" --threads 1 --batch "$b" \
+    --warmup 0 --iterations 1 --json --dump "$work/check$b" >/dev/null
   for p in $active; do
     run_peer "$p" "$work/check$b.input.bin" "$b" 1 0 1 "$work/check$b.$p.bin" >/dev/null
-    $py - "$work/check$b.probs.bin" "$work/check$b.$p.bin" "$b" "$p" >>"$work/gate.txt" <<'PY'
+    $py - "$work/check$b.probs.bin" "$work/check$b.$p.bin" "$b" "$p" "$precision" >>"$work/gate.txt" <<'PY'
 import array, sys
 a = array.array('f'); b = array.array('f')
 with open(sys.argv[1], 'rb') as f: a.frombytes(f.read())
 with open(sys.argv[2], 'rb') as f: b.frombytes(f.read())
-p = sys.argv[4]
-if len(a) != len(b) or not a:
+p, nb, int8 = sys.argv[4], int(sys.argv[3]), sys.argv[5] == "int8"
+if len(a) != len(b) or not a or len(a) % nb:
     sys.exit(f"run.sh: output sizes differ: mnv2 {len(a)} vs {p} {len(b)} floats")
 d = max(abs(x - y) for x, y in zip(a, b))
-print(f"check batch {sys.argv[3]}: max |mnv2 - {p}| probability difference {d:.3g}", file=sys.stderr)
-tol = 3e-2 if p.startswith("bf16") else 1e-5
-if not d <= tol:
-    sys.exit(f"run.sh: mnv2 and {p} disagree (max abs diff {d:.3g} > {tol:g}); not timing")
-print(f"{p} {sys.argv[3]} {d:.3g}")
+print(f"check batch {nb}: max |mnv2 - {p}| probability difference {d:.3g}", file=sys.stderr)
+bound = 16 / 256 if int8 else 3e-2 if p.startswith("bf16") else 1e-5
+if not d <= bound:
+    sys.exit(f"run.sh: mnv2 and {p} disagree (max abs diff {d:.3g} > {bound:.3g}); not timing")
+if int8:  # the same class on top for every image (a tie for the top in either output counts)
+    c = len(a) // nb
+    top = lambda v, i: max(range(c), key=lambda k: v[i * c + k])
+    for i in range(nb):
+        ta, tb = top(a, i), top(b, i)
+        if a[i * c + tb] != a[i * c + ta] and b[i * c + ta] != b[i * c + tb]:
+            sys.exit(f"run.sh: image {i}: mnv2 top-1 {ta} != {p} top-1 {tb}; not timing")
+print(f"{p} {nb} {d:.3g}")
 PY
   done
 done
@@ -187,8 +225,9 @@ done
 for t in $threads_list; do
   for b in $batches; do
     for r in $(seq 1 "$rounds"); do
-      "$mnv2" bench --model "$work/m.onnx" --threads "$t" --batch "$b" --warmup "$warmup" \
-        --iterations "$iterations" --json --samples >"$work/mnv2_t${t}_b${b}_r$r.json"
+      "$mnv2" bench --model "$work/$mnv2_model" --precision "$precision" --threads "$t" \
+        --batch "$b" --warmup "$warmup" --iterations "$iterations" --json --samples \
+        >"$work/mnv2_t${t}_b${b}_r$r.json"
       for p in $active; do
         run_peer "$p" "$work/check$b.input.bin" "$b" "$t" "$warmup" "$iterations" \
           >"$work/${p}_t${t}_b${b}_r$r.json"
@@ -200,11 +239,14 @@ done
 cpu=$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 versions=""; for p in $active; do versions+="$p=${version[$p]};"; done
 skips=""; for p in "${!skipped[@]}"; do skips+="$p=${skipped[$p]};"; done
+flags=$(grep -m1 '^flags' /proc/cpuinfo | tr ' ' '\n' | grep -E '^(avx2|fma|avx512[a-z_0-9]*|avx_vnni|amx_[a-z0-9]*)$' | tr '\n' ' ' || true)
+family=$(grep -m1 '^cpu family' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' || true)
+cpumodel=$(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | cut -d: -f2 | tr -d ' ' || true)
 $py - "$work" "$threads_list" "$batches" "$rounds" "$cpu" "$(nproc)" \
   "$(cut -d' ' -f1-3 /proc/loadavg)" "$active" "$versions" "$skips" "$iterations" "$warmup" \
-  >"$work/result.json" <<'PY'
+  "$precision" "family $family model $cpumodel; ${flags% }" >"$work/result.json" <<'PY'
 import json, statistics, sys, datetime
-work, tl, bl, rounds, cpu, cores, load, active, versions, skips, its, wu = sys.argv[1:13]
+work, tl, bl, rounds, cpu, cores, load, active, versions, skips, its, wu, prec, cpuid = sys.argv[1:15]
 peers = active.split()
 def kv(s):
     return dict(x.split("=", 1) for x in s.split(";") if x)
@@ -257,8 +299,10 @@ for t in tl.split():
         entry["ratios"][p] = round(bm["mnv2"]["throughput_ips"] / bp["peers"][p]["throughput_ips"], 3)
     best.append(entry)
 print(json.dumps({"date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%MZ"),
-                  "cpu": cpu, "cores": int(cores), "loadavg_at_end": load,
-                  "model": "synthetic MobileNetV2 1.4/224 (mnv2 convert -> .onnx / .pb)",
+                  "cpu": cpu, "cpu_id": cpuid, "cores": int(cores), "loadavg_at_end": load,
+                  "precision": prec,
+                  "model": "synthetic MobileNetV2 1.4/224 (mnv2 convert -> .onnx / .pb)" if prec == "fp32" else
+                           "synthetic MobileNetV2 1.4/224 quantized by mnv2 quantize (m.tflite; QDQ m.onnx for ONNX Runtime)",
                   "ratio_meaning": "mnv2 / peer: latency < 1 and throughput > 1 mean mnv2 is faster",
                   "rounds": int(rounds), "iterations": int(its), "warmup": int(wu),
                   "peers": kv(versions), "skipped": kv(skips), "gate_max_abs_diff": gate,

@@ -1,4 +1,4 @@
-// Times XNNPACK (Debian libxnnpack-dev, subgraph API, fp32) on one model, the way
+// Times XNNPACK (Debian libxnnpack-dev, subgraph API) on one model, the way
 // `mnv2 bench --json --samples` times mnv2, and optionally writes its first outputs.
 //
 //   xnnpack_bench MODEL INPUT.bin N H W C THREADS WARMUP ITERATIONS [PROBS_OUT.bin]
@@ -8,6 +8,13 @@
 // (NHWC convolutions with OHWI filters, depthwise with 1HWC filters, add, global average
 // pooling, fully connected, softmax; fused ReLU/ReLU6 as output clamps) and XNNPACK
 // plans, packs and runs it. INPUT.bin is NHWC float32, as `mnv2 bench --dump` writes it.
+//
+// A quantized model (mnv2's integer view: a quantized .tflite) runs on XNNPACK's QS8
+// operators: the float input is converted to int8 with the input quantization, every
+// activation is an int8 tensor (the IR's uint8 value minus 128, zero point minus 128),
+// weights are int8 with per-channel (qcint8) or per-tensor scales and int32 biases; the
+// logits are converted back to float for XNNPACK's float softmax. Weights must fit int8
+// with zero point 0 (TFLite's int8 per-channel scheme, what `mnv2 quantize` writes).
 // Built by bench/peers/run.sh against the mnv2 static library; not part of the mnv2 build.
 #include <xnnpack.h>
 #include <pthreadpool.h>
@@ -86,6 +93,10 @@ int main(int argc, char** argv) {
   while (g.node(out_root).op == mnv2::OpType::Reshape) out_root = g.node(out_root).inputs[0];
 
   const float inf = std::numeric_limits<float>::infinity();
+  const bool q8 = g.quantized();
+  std::vector<std::vector<int8_t>> q_weights;   // QS8 weights (kept alive)
+  std::vector<std::vector<int32_t>> q_biases;   // and biases
+  std::vector<std::vector<float>> q_scales;     // per-channel scales
   std::vector<uint32_t> vid(g.nodes.size(), XNN_INVALID_VALUE_ID);
   std::vector<std::vector<float>> zero_bias;  // for layers without bias (kept alive)
   auto dims4 = [](const mnv2::Shape& s) {
@@ -97,6 +108,56 @@ int main(int argc, char** argv) {
                                   flags, &id),
           "xnn_define_tensor_value");
     return id;
+  };
+  // QS8: an activation tensor with node id's quantization.
+  auto qtensor = [&](std::vector<size_t> dims, int id, uint32_t ext, uint32_t flags) {
+    const mnv2::QuantParams& qp = g.node(id).out_q;
+    uint32_t vid_out = 0;
+    check(xnn_define_quantized_tensor_value(sg, xnn_datatype_qint8, qp.zero_point - 128, qp.scale,
+                                            dims.size(), dims.data(), nullptr, ext, flags, &vid_out),
+          "xnn_define_quantized_tensor_value");
+    return vid_out;
+  };
+  // QS8 weights of node nd (dims as XNNPACK wants them, channel axis cdim) and its bias.
+  auto qweights = [&](const mnv2::Node& nd, std::vector<size_t> dims, size_t cdim, int in_id,
+                      uint32_t* f, uint32_t* b) {
+    std::vector<int8_t> w(nd.qweights.size());
+    for (size_t i = 0; i < w.size(); ++i) {
+      if (nd.qweights[i] < -128 || nd.qweights[i] > 127) {
+        std::fprintf(stderr, "xnnpack_bench: weights of %s do not fit int8 (QS8 needs zero point 0)\n",
+                     nd.name.c_str());
+        std::exit(1);
+      }
+      w[i] = int8_t(nd.qweights[i]);
+    }
+    q_weights.push_back(std::move(w));
+    const size_t cout = dims[cdim];
+    q_biases.emplace_back(nd.qbias.empty() ? std::vector<int32_t>(cout, 0) : nd.qbias);
+    const float in_scale = g.node(in_id).out_q.scale;
+    if (nd.qweight_scales.size() == 1) {
+      check(xnn_define_quantized_tensor_value(sg, xnn_datatype_qint8, 0, nd.qweight_scales[0],
+                                              dims.size(), dims.data(), q_weights.back().data(),
+                                              XNN_INVALID_VALUE_ID, 0, f),
+            "weights " + nd.name);
+      check(xnn_define_quantized_tensor_value(sg, xnn_datatype_qint32, 0,
+                                              in_scale * nd.qweight_scales[0], 1, &cout,
+                                              q_biases.back().data(), XNN_INVALID_VALUE_ID, 0, b),
+            "bias " + nd.name);
+      return;
+    }
+    q_scales.push_back(nd.qweight_scales);
+    check(xnn_define_channelwise_quantized_tensor_value(sg, xnn_datatype_qcint8, q_scales.back().data(),
+                                                        dims.size(), cdim, dims.data(),
+                                                        q_weights.back().data(), XNN_INVALID_VALUE_ID,
+                                                        0, f),
+          "weights " + nd.name);
+    std::vector<float> bs(nd.qweight_scales);
+    for (float& v : bs) v *= in_scale;
+    q_scales.push_back(std::move(bs));
+    check(xnn_define_channelwise_quantized_tensor_value(sg, xnn_datatype_qcint32, q_scales.back().data(),
+                                                        1, 0, &cout, q_biases.back().data(),
+                                                        XNN_INVALID_VALUE_ID, 0, b),
+          "bias " + nd.name);
   };
   auto bias_of = [&](const mnv2::Node& nd, size_t count) -> const float* {
     if (!nd.bias.empty()) return nd.bias.data();
@@ -118,10 +179,29 @@ int main(int argc, char** argv) {
     const bool is_out = int(i) == out_root;
     if (nd.op == mnv2::OpType::Input) {
       vid[i] = tensor(dims4(nd.shape), nullptr, 0, XNN_VALUE_FLAG_EXTERNAL_INPUT);
+      if (q8) {  // float input -> int8 with the input quantization
+        const uint32_t qx = qtensor(dims4(nd.shape), int(i), XNN_INVALID_VALUE_ID, 0);
+        check(xnn_define_convert(sg, vid[i], qx, 0), "input convert");
+        vid[i] = qx;
+      }
       continue;
     }
-    const uint32_t out = tensor(dims4(nd.shape), nullptr, is_out ? 1 : XNN_INVALID_VALUE_ID,
-                                is_out ? XNN_VALUE_FLAG_EXTERNAL_OUTPUT : 0);
+    if (q8 && nd.op == mnv2::OpType::Softmax) {  // int8 logits -> float -> float softmax
+      const uint32_t fx = tensor(dims4(g.node(nd.inputs.at(0)).shape), nullptr, XNN_INVALID_VALUE_ID, 0);
+      check(xnn_define_convert(sg, vid[size_t(nd.inputs[0])], fx, 0), "logits convert");
+      const uint32_t out = tensor(dims4(nd.shape), nullptr, is_out ? 1 : XNN_INVALID_VALUE_ID,
+                                  is_out ? XNN_VALUE_FLAG_EXTERNAL_OUTPUT : 0);
+      check(xnn_define_softmax(sg, fx, out, 0), "softmax " + nd.name);
+      vid[i] = out;
+      continue;
+    }
+    if (q8 && is_out) {
+      std::fprintf(stderr, "xnnpack_bench: a quantized model must end in a softmax\n");
+      return 1;
+    }
+    const uint32_t out = q8 ? qtensor(dims4(nd.shape), int(i), XNN_INVALID_VALUE_ID, 0)
+                            : tensor(dims4(nd.shape), nullptr, is_out ? 1 : XNN_INVALID_VALUE_ID,
+                                     is_out ? XNN_VALUE_FLAG_EXTERNAL_OUTPUT : 0);
     vid[i] = out;
     const uint32_t x = vid[size_t(nd.inputs.at(0))];
     const mnv2::Shape& xs = g.node(nd.inputs[0]).shape;
@@ -130,11 +210,22 @@ int main(int argc, char** argv) {
     if (nd.activation == mnv2::Activation::Relu6) lo = 0.f, hi = 6.f;
     switch (nd.op) {
       case mnv2::OpType::Conv2D: {
-        const uint32_t f = tensor({size_t(nd.out_channels), size_t(nd.kernel_h),
+        uint32_t f = 0, b = 0;
+        if (q8) {
+          qweights(nd, {size_t(nd.out_channels), size_t(nd.kernel_h), size_t(nd.kernel_w), size_t(xs.c)},
+                   0, nd.inputs[0], &f, &b);
+          check(xnn_define_convolution_2d(sg, nd.pad_top, nd.pad_right, nd.pad_bottom, nd.pad_left,
+                                          nd.kernel_h, nd.kernel_w, nd.stride_h, nd.stride_w, 1, 1,
+                                          1, size_t(xs.c), size_t(nd.out_channels), lo, hi, x, f, b,
+                                          out, 0),
+                "convolution " + nd.name);
+          break;
+        }
+        f = tensor({size_t(nd.out_channels), size_t(nd.kernel_h),
                                    size_t(nd.kernel_w), size_t(xs.c)},
                                   nd.weights.data(), XNN_INVALID_VALUE_ID, 0);
-        const uint32_t b = tensor({size_t(nd.out_channels)}, bias_of(nd, size_t(nd.out_channels)),
-                                  XNN_INVALID_VALUE_ID, 0);
+        b = tensor({size_t(nd.out_channels)}, bias_of(nd, size_t(nd.out_channels)),
+                   XNN_INVALID_VALUE_ID, 0);
         check(xnn_define_convolution_2d(sg, nd.pad_top, nd.pad_right, nd.pad_bottom, nd.pad_left,
                                         nd.kernel_h, nd.kernel_w, nd.stride_h, nd.stride_w, 1, 1,
                                         1, size_t(xs.c), size_t(nd.out_channels), lo, hi, x, f, b,
@@ -144,9 +235,14 @@ int main(int argc, char** argv) {
       }
       case mnv2::OpType::DepthwiseConv2D: {
         const size_t co = size_t(xs.c) * size_t(nd.depth_multiplier);
-        const uint32_t f = tensor({1, size_t(nd.kernel_h), size_t(nd.kernel_w), co},
-                                  nd.weights.data(), XNN_INVALID_VALUE_ID, 0);
-        const uint32_t b = tensor({co}, bias_of(nd, co), XNN_INVALID_VALUE_ID, 0);
+        uint32_t f = 0, b = 0;
+        if (q8) {
+          qweights(nd, {1, size_t(nd.kernel_h), size_t(nd.kernel_w), co}, 3, nd.inputs[0], &f, &b);
+        } else {
+          f = tensor({1, size_t(nd.kernel_h), size_t(nd.kernel_w), co}, nd.weights.data(),
+                     XNN_INVALID_VALUE_ID, 0);
+          b = tensor({co}, bias_of(nd, co), XNN_INVALID_VALUE_ID, 0);
+        }
         check(xnn_define_depthwise_convolution_2d(
                   sg, nd.pad_top, nd.pad_right, nd.pad_bottom, nd.pad_left, nd.kernel_h,
                   nd.kernel_w, nd.stride_h, nd.stride_w, 1, 1, nd.depth_multiplier, size_t(xs.c),
@@ -166,10 +262,14 @@ int main(int argc, char** argv) {
           std::fprintf(stderr, "xnnpack_bench: fully connected on a spatial input\n");
           return 1;
         }
-        const uint32_t f = tensor({size_t(nd.out_channels), size_t(xs.c)}, nd.weights.data(),
-                                  XNN_INVALID_VALUE_ID, 0);
-        const uint32_t b = tensor({size_t(nd.out_channels)}, bias_of(nd, size_t(nd.out_channels)),
-                                  XNN_INVALID_VALUE_ID, 0);
+        uint32_t f = 0, b = 0;
+        if (q8) {
+          qweights(nd, {size_t(nd.out_channels), size_t(xs.c)}, 0, nd.inputs[0], &f, &b);
+        } else {
+          f = tensor({size_t(nd.out_channels), size_t(xs.c)}, nd.weights.data(), XNN_INVALID_VALUE_ID, 0);
+          b = tensor({size_t(nd.out_channels)}, bias_of(nd, size_t(nd.out_channels)),
+                     XNN_INVALID_VALUE_ID, 0);
+        }
         check(xnn_define_fully_connected(sg, lo, hi, x, f, b, out, 0), "fc " + nd.name);
         break;
       }

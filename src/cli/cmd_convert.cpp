@@ -15,7 +15,7 @@ namespace mnv2::cli {
 namespace {
 
 const char* kHelp =
-    "usage: mnv2 convert (MODEL | --model MODEL | --synthetic WIDTH RES) -o OUT [--fp16]\n\n"
+    "usage: mnv2 convert (MODEL | --model MODEL | --synthetic WIDTH RES) -o OUT [--fp16] [--float]\n\n"
     "Converts a model to the format named by OUT's extension:\n"
     "  .tflite   TensorFlow Lite flatbuffer, float32 (TF SAME/VALID padding, fused ReLU/ReLU6;\n"
     "            pads SAME/VALID cannot express become an explicit PAD op)\n"
@@ -27,9 +27,13 @@ const char* kHelp =
     "            first convolution; other sources keep their input contract\n"
     "  .pb       TF frozen GraphDef as TF-slim exports it (Conv2D/DepthwiseConv2dNative +\n"
     "            BiasAdd + Relu6, AddV2, AvgPool, Squeeze, Softmax), float32\n"
-    "Quantized inputs are written dequantized (float). The preprocessing contract (mean,\n"
-    "scale, channel order, background class) is stored in the file's metadata so that\n"
-    "loading the result gives the same `mnv2 info`.\n\n"
+    "A quantized model (a quantized .tflite) written as .onnx is a QDQ model: uint8\n"
+    "activations, QuantizeLinear / DequantizeLinear around every op, int8 (or zero-pointed\n"
+    "uint8) weights with per-channel scales, int32 biases; ONNX Runtime fuses it into\n"
+    "QLinearConv / QLinearAdd / QGemm. With --float, and in the other formats, quantized\n"
+    "models are written dequantized (float). The preprocessing contract (mean, scale,\n"
+    "channel order, background class) is stored in the file's metadata so that loading\n"
+    "the result gives the same `mnv2 info`.\n\n"
     "options:\n"
     "  MODEL, --model PATH   model to convert (.tflite, .pb, .xml, .onnx)\n"
     "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
@@ -38,25 +42,29 @@ const char* kHelp =
     "  -o, --output OUT      output file (required)\n"
     "  --fp16                store weights as float16, each followed by a DEQUANTIZE op\n"
     "                        (.tflite), a Convert to f32 (.xml) or a Cast (.onnx); half the\n"
-    "                        size, the values are rounded to float16\n";
+    "                        size, the values are rounded to float16\n"
+    "  --float               .onnx of a quantized model: dequantized float weights instead\n"
+    "                        of the QDQ form\n";
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"fp16", "help"});
+  Args a(argc, argv, {"fp16", "float", "help"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"fp16", "help", "model", "synthetic", "classes", "seed", "output"});
+  a.reject_unknown({"fp16", "float", "help", "model", "synthetic", "classes", "seed", "output"});
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: use -o OUT (e.g. -o model.tflite)");
   Graph g = load_source_graph(a);
   SaveOptions o;
   o.fp16 = a.has("fp16");
+  o.int8 = g.quantized() && !a.has("float") && file_extension(out) == ".onnx";
   save_graph(g, out, o);
   struct stat st {};
   stat(out.c_str(), &st);
   std::printf("wrote %s (%lld bytes, %s weights): %s, %lld params, input [1,%d,%d,%d]\n",
-              out.c_str(), (long long)st.st_size, o.fp16 ? "float16" : "float32",
+              out.c_str(), (long long)st.st_size,
+              o.int8 ? "int8 QDQ" : o.fp16 ? "float16" : "float32",
               g.info.name.c_str(), (long long)g.info.params, g.info.height, g.info.width,
               g.info.channels);
   return 0;

@@ -29,6 +29,10 @@ bool looks_like_onnx(std::string_view head);
 // fp16, weight and bias tensors are stored as FLOAT16 (rounded to nearest even), each
 // widened by a Cast node; the graph still computes in float.
 std::string onnx_model_bytes(const Graph& g, bool fp16 = false);
+// Serialises a quantized graph (g.quantized()) in QDQ form: uint8 activations, each float op
+// between DequantizeLinear and QuantizeLinear, int8 (or zero-pointed uint8) weights with
+// per-channel scales, int32 biases; ONNX Runtime fuses it into its integer operators.
+std::string onnx_qdq_model_bytes(const Graph& g);
 // Writes onnx_model_bytes(g, fp16) to path.
 void save_onnx(const Graph& g, const std::string& path, bool fp16 = false);
 

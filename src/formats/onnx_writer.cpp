@@ -1,6 +1,16 @@
 // ONNX writer: the IR as a standard opset-13 ModelProto with an NCHW float input.
 // Weights go back to ONNX layouts (OHWI -> OIHW, depthwise [KH][KW][C] -> [C,1,KH,KW]);
 // pads are explicit and may be asymmetric; ReLU6 is Clip with initializer bounds.
+//
+// QDQ form (onnx_qdq_model_bytes, a quantized graph): every activation is a uint8 tensor
+// (the IR's uint8 domain: an int8 tensor with zero point z is uint8 with z + 128);
+// each float op reads DequantizeLinear of its inputs and its result goes through
+// QuantizeLinear, the pattern ONNX Runtime fuses into QLinearConv / QLinearAdd /
+// QGemm / QLinearGlobalAveragePool. Weights are int8 (zero point 0) when every value of the
+// layer fits, else uint8 with a zero point that makes them fit; per-channel scales
+// dequantize along axis 0; biases are int32 in units of input scale * weight scale. Shape
+// ops (Transpose, Flatten, Reshape) move the uint8 tensors unchanged.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -10,6 +20,7 @@
 #include "formats/half.h"
 #include "formats/onnx.h"
 #include "formats/pb_wire.h"
+#include "kernels/qmath.h"
 
 namespace mnv2 {
 namespace {
@@ -40,14 +51,18 @@ void attr_ints(pb::Writer& w, const std::string& name, const std::vector<int64_t
 }
 
 
+// TensorProto data types.
+constexpr int kFloat = 1, kUint8 = 2, kInt8 = 3, kInt32 = 6;
+
 class OnnxWriter {
  public:
-  OnnxWriter(const Graph& g, bool fp16) : g_(g), fp16_(fp16) {}
+  OnnxWriter(const Graph& g, bool fp16, bool qdq) : g_(g), fp16_(fp16), qdq_(qdq) {}
   std::string bytes();
 
  private:
   const Graph& g_;
   bool fp16_;
+  bool qdq_;  // value_ names uint8 tensors; ops run between DequantizeLinear / QuantizeLinear
   std::vector<OnnxOut> nodes_;
   pb::Writer inits_;  // serialised initializers (field 5 of GraphProto)
   std::set<std::string> used_;
@@ -87,6 +102,24 @@ class OnnxWriter {
     t.bytes(9, std::string_view(reinterpret_cast<const char*>(data), count * 4));
     inits_.message(5, t);
     return name;
+  }
+  // An initializer of data type `type` whose little-endian bytes are `raw`.
+  std::string raw_initializer(const std::string& base, const std::vector<int64_t>& dims, int type,
+                              std::string_view raw) {
+    const std::string name = fresh(base);
+    pb::Writer t;
+    for (int64_t d : dims) t.sint(1, d);
+    t.varint(2, uint64_t(type));
+    t.bytes(8, name);
+    t.bytes(9, raw);
+    inits_.message(5, t);
+    return name;
+  }
+  template <class T>
+  std::string typed_initializer(const std::string& base, const std::vector<int64_t>& dims,
+                                int type, const std::vector<T>& v) {
+    return raw_initializer(base, dims, type,
+                           std::string_view(reinterpret_cast<const char*>(v.data()), v.size() * sizeof(T)));
   }
   std::string int64_initializer(const std::string& base, const std::vector<int64_t>& v) {
     const std::string name = fresh(base);
@@ -146,7 +179,95 @@ class OnnxWriter {
     }
   }
   void lower(int id);
+
+  // ---- QDQ form ----
+  std::vector<std::string> qscale_, qzp_;  // per IR node: its output's scale / zero point
+  void quant_params(int id) {
+    const QuantParams& q = g_.node(id).out_q;
+    if (!q.valid()) throw Error("ONNX writer: node '" + g_.node(id).name + "' is not quantized");
+    qscale_[size_t(id)] = initializer(g_.node(id).name + "/scale", {}, &q.scale, 1);
+    qzp_[size_t(id)] = typed_initializer(g_.node(id).name + "/zero_point", {}, kUint8,
+                                         std::vector<uint8_t>{uint8_t(q.zero_point)});
+  }
+  // The float value of uint8 tensor `x` carrying node id's quantization.
+  std::string dequant(int id, const std::string& x) {
+    const std::string out = fresh(x + "/dq");
+    emit("DequantizeLinear", out, {x, qscale_[size_t(id)], qzp_[size_t(id)]}, out);
+    return out;
+  }
+  // value_[id] = QuantizeLinear(f) with node id's quantization.
+  void quant(int id, std::string f) {  // by value: f is often value_[id] itself
+    value_[size_t(id)] = fresh(g_.node(id).name);
+    emit("QuantizeLinear", value_[size_t(id)] + "/q", {f, qscale_[size_t(id)], qzp_[size_t(id)]},
+         value_[size_t(id)]);
+  }
+  // The activation of node n when its output quantization does not already clamp to it
+  // (ReLU6 onto a [0, 6] grid saturates in QuantizeLinear, so no op is needed).
+  bool activation_needed(const Node& n) const {
+    if (n.activation == Activation::None) return false;
+    if (!qdq_) return true;
+    int32_t lo = 0, hi = 255;
+    q::activation_range(n.activation, n.out_q.scale, n.out_q.zero_point, &lo, &hi);
+    return lo != 0 || hi != 255;
+  }
+  // DequantizeLinear of node n's weights (w laid out as dims, ONNX order; qw the integer
+  // weights minus zero point in the same order) and bias; returns {weights, bias or ""}.
+  std::pair<std::string, std::string> qdq_weights(const Node& n, int in_id,
+                                                  const std::vector<int64_t>& dims,
+                                                  const std::vector<int16_t>& qw);
 };
+
+std::pair<std::string, std::string> OnnxWriter::qdq_weights(const Node& n, int in_id,
+                                                            const std::vector<int64_t>& dims,
+                                                            const std::vector<int16_t>& qw) {
+  const int64_t cout = dims[0];
+  const int64_t per = int64_t(qw.size()) / cout;
+  const bool per_channel = n.qweight_scales.size() > 1;
+  if (!per_channel && n.qweight_scales.size() != 1)
+    throw Error("ONNX writer: node '" + n.name + "' has no weight scales");
+  const int64_t groups = per_channel ? cout : 1;
+  // int8 with zero point 0 when every weight fits; else uint8, each group's zero point
+  // lifting its smallest weight to 0.
+  const bool fit8 = std::all_of(qw.begin(), qw.end(), [](int16_t v) { return v >= -128 && v <= 127; });
+  std::vector<uint8_t> zp(size_t(groups), 0);
+  std::vector<uint8_t> raw(qw.size());
+  for (int64_t gi = 0; gi < groups; ++gi) {
+    const int64_t b = per_channel ? gi * per : 0, e = per_channel ? b + per : int64_t(qw.size());
+    int lo = 0, hi = 0;
+    for (int64_t i = b; i < e; ++i) lo = std::min<int>(lo, qw[size_t(i)]), hi = std::max<int>(hi, qw[size_t(i)]);
+    int z = 0;
+    if (!fit8) {
+      z = -lo;
+      if (hi + z > 255)
+        throw Error("ONNX writer: weights of node '" + n.name + "' span more than 8 bits");
+      zp[size_t(gi)] = uint8_t(z);
+    }
+    for (int64_t i = b; i < e; ++i) raw[size_t(i)] = uint8_t(qw[size_t(i)] + z);  // int8: two's complement
+  }
+  const std::vector<int64_t> sdims = per_channel ? std::vector<int64_t>{cout} : std::vector<int64_t>{};
+  const std::string ws = initializer(n.name + "/weight_scale", sdims, n.qweight_scales.data(),
+                                     n.qweight_scales.size());
+  const int wtype = fit8 ? kInt8 : kUint8;
+  const std::string wz = typed_initializer(n.name + "/weight_zero_point", sdims, wtype, zp);
+  const std::string wq = typed_initializer(n.name + "/weights_q", dims, wtype, raw);
+  const std::string wf = fresh(n.name + "/weights");
+  OnnxOut& d = emit("DequantizeLinear", wf, {wq, ws, wz}, wf);
+  if (per_channel) attr_int(d.attrs, "axis", 0);
+  if (n.qbias.empty()) return {wf, ""};
+  // Bias: int32 in units of input scale * weight scale (TFLite's convention, and what
+  // QLinearConv expects), zero point 0.
+  const float in_scale = g_.node(in_id).out_q.scale;
+  std::vector<float> bscale(n.qweight_scales.size());
+  for (size_t i = 0; i < bscale.size(); ++i) bscale[i] = in_scale * n.qweight_scales[i];
+  const std::string bs = initializer(n.name + "/bias_scale", sdims, bscale.data(), bscale.size());
+  const std::string bz = typed_initializer(n.name + "/bias_zero_point", sdims, kInt32,
+                                           std::vector<int32_t>(bscale.size(), 0));
+  const std::string bq = typed_initializer(n.name + "/bias_q", {cout}, kInt32, n.qbias);
+  const std::string bf = fresh(n.name + "/bias");
+  OnnxOut& db = emit("DequantizeLinear", bf, {bq, bs, bz}, bf);
+  if (per_channel) attr_int(db.attrs, "axis", 0);
+  return {wf, bf};
+}
 
 void OnnxWriter::lower(int id) {
   const Node& n = g_.node(id);
@@ -157,12 +278,14 @@ void OnnxWriter::lower(int id) {
     case OpType::Input:
       out = g_.info.input_name;
       rank = 4;
+      if (qdq_) quant(id, out);
       return;
     case OpType::Conv2D:
     case OpType::DepthwiseConv2D: {
       const std::string x = as4d(in(0));
       const int cin = g_.node(in(0)).shape.c, cout = n.shape.c, kh = n.kernel_h, kw = n.kernel_w;
-      std::vector<float> w(n.weights.size());
+      // src[i]: the IR index of ONNX weight element i.
+      std::vector<size_t> src(n.weights.size());
       int64_t group;
       std::vector<int64_t> wdims;
       if (n.op == OpType::Conv2D) {
@@ -172,28 +295,40 @@ void OnnxWriter::lower(int id) {
           for (int c = 0; c < cin; ++c)
             for (int y = 0; y < kh; ++y)
               for (int xx = 0; xx < kw; ++xx)
-                w[((size_t(o) * cin + c) * kh + y) * kw + xx] =
-                    n.weights[((size_t(o) * kh + y) * kw + xx) * cin + c];
+                src[((size_t(o) * cin + c) * kh + y) * kw + xx] = ((size_t(o) * kh + y) * kw + xx) * cin + c;
       } else {
         group = cin;
         wdims = {cout, 1, kh, kw};
         for (int o = 0; o < cout; ++o)
           for (int y = 0; y < kh; ++y)
             for (int xx = 0; xx < kw; ++xx)
-              w[(size_t(o) * kh + y) * kw + xx] = n.weights[(size_t(y) * kw + xx) * cout + o];
+              src[(size_t(o) * kh + y) * kw + xx] = (size_t(y) * kw + xx) * cout + o;
       }
-      std::vector<std::string> inputs = {x, initializer(n.name + "/weights", wdims, w.data(), w.size())};
-      if (!n.bias.empty())
-        inputs.push_back(initializer(n.name + "/bias", {cout}, n.bias.data(), n.bias.size()));
-      out = fresh(n.name);
-      const std::string pre = n.activation == Activation::None ? out : fresh(n.name + "/conv");
+      std::vector<std::string> inputs;
+      if (qdq_) {
+        std::vector<int16_t> qw(src.size());
+        for (size_t i = 0; i < src.size(); ++i) qw[i] = n.qweights.at(src[i]);
+        const auto [wf, bf] = qdq_weights(n, in(0), wdims, qw);
+        inputs = {dequant(in(0), x), wf};
+        if (!bf.empty()) inputs.push_back(bf);
+      } else {
+        std::vector<float> w(src.size());
+        for (size_t i = 0; i < src.size(); ++i) w[i] = n.weights[src[i]];
+        inputs = {x, initializer(n.name + "/weights", wdims, w.data(), w.size())};
+        if (!n.bias.empty())
+          inputs.push_back(initializer(n.name + "/bias", {cout}, n.bias.data(), n.bias.size()));
+      }
+      out = fresh(qdq_ ? n.name + "/f" : n.name);
+      const bool act = activation_needed(n);
+      const std::string pre = act ? fresh(n.name + "/conv") : out;
       OnnxOut& c = emit("Conv", n.name, inputs, pre);
       attr_ints(c.attrs, "kernel_shape", {kh, kw});
       attr_ints(c.attrs, "strides", {n.stride_h, n.stride_w});
       attr_ints(c.attrs, "pads", {n.pad_top, n.pad_left, n.pad_bottom, n.pad_right});
       attr_ints(c.attrs, "dilations", {1, 1});
       attr_int(c.attrs, "group", group);
-      if (n.activation != Activation::None) activation(n, pre, out);
+      if (act) activation(n, pre, out);
+      if (qdq_) quant(id, out);
       rank = 4;
       return;
     }
@@ -204,40 +339,59 @@ void OnnxWriter::lower(int id) {
         a = as4d(in(0));
         b = as4d(in(1));
       }
-      out = fresh(n.name);
+      if (qdq_) {
+        a = dequant(in(0), a);
+        b = dequant(in(1), b);
+      }
+      out = fresh(qdq_ ? n.name + "/f" : n.name);
       emit("Add", n.name, {a, b}, out);
+      if (qdq_) quant(id, out);
       return;
     }
     case OpType::GlobalAvgPool: {
-      const std::string x = as4d(in(0));
-      out = fresh(n.name);
+      std::string x = as4d(in(0));
+      if (qdq_) x = dequant(in(0), x);
+      out = fresh(qdq_ ? n.name + "/f" : n.name);
       emit("GlobalAveragePool", n.name, {x}, out);
+      if (qdq_) quant(id, out);
       rank = 4;
       return;
     }
     case OpType::FullyConnected: {
-      const std::string x = flat(in(0), "");
-      std::vector<std::string> inputs = {
-          x, initializer(n.name + "/weights", {n.out_channels, int64_t(n.weights.size()) / n.out_channels},
-                         n.weights.data(), n.weights.size())};
-      if (!n.bias.empty())
-        inputs.push_back(initializer(n.name + "/bias", {n.out_channels}, n.bias.data(), n.bias.size()));
-      out = fresh(n.name);
-      const std::string pre = n.activation == Activation::None ? out : fresh(n.name + "/gemm");
+      std::string x = flat(in(0), "");
+      std::vector<std::string> inputs;
+      const std::vector<int64_t> wdims = {n.out_channels, int64_t(n.weights.size()) / n.out_channels};
+      if (qdq_) {
+        const auto [wf, bf] = qdq_weights(n, in(0), wdims, n.qweights);
+        inputs = {dequant(in(0), x), wf};
+        if (!bf.empty()) inputs.push_back(bf);
+      } else {
+        inputs = {x, initializer(n.name + "/weights", wdims, n.weights.data(), n.weights.size())};
+        if (!n.bias.empty())
+          inputs.push_back(initializer(n.name + "/bias", {n.out_channels}, n.bias.data(), n.bias.size()));
+      }
+      out = fresh(qdq_ ? n.name + "/f" : n.name);
+      const bool act = activation_needed(n);
+      const std::string pre = act ? fresh(n.name + "/gemm") : out;
       OnnxOut& gm = emit("Gemm", n.name, inputs, pre);
       attr_int(gm.attrs, "transB", 1);
-      if (n.activation != Activation::None) activation(n, pre, out);
+      if (act) activation(n, pre, out);
+      if (qdq_) quant(id, out);
       rank = 2;
       return;
     }
     case OpType::Softmax: {
-      const std::string x = value_[size_t(in(0))];
+      std::string x = value_[size_t(in(0))];
+      if (qdq_) x = dequant(in(0), x);
       rank = rank_[size_t(in(0))];
-      out = fresh(n.name);
+      out = fresh(qdq_ ? n.name + "/f" : n.name);
       attr_int(emit("Softmax", n.name, {x}, out).attrs, "axis", 1);
+      if (qdq_) quant(id, out);
       return;
     }
     case OpType::Reshape: {
+      if (qdq_ && !(n.out_q == g_.node(in(0)).out_q))
+        throw Error("ONNX writer: reshape '" + n.name + "' changes the quantization");
       const Shape& t = n.reshape_to;
       if (t.h == 0 && t.w == 0 && t.c == 0) {
         out = flat(in(0), "");
@@ -265,6 +419,7 @@ void OnnxWriter::lower(int id) {
       return;
     }
     case OpType::ChannelAffine: {
+      if (qdq_) throw Error("ONNX writer: node '" + n.name + "' (ChannelAffine) has no QDQ form");
       const std::string x = value_[size_t(in(0))];
       rank = rank_[size_t(in(0))];
       const int64_t c = int64_t(n.weights.size());
@@ -310,12 +465,23 @@ std::string OnnxWriter::bytes() {
   used_.insert(info.output_name);
   value_.assign(g_.nodes.size(), "");
   rank_.assign(g_.nodes.size(), 0);
+  if (qdq_) {
+    if (!g_.quantized()) throw Error("ONNX writer: a QDQ model needs a quantized graph");
+    qscale_.assign(g_.nodes.size(), "");
+    qzp_.assign(g_.nodes.size(), "");
+    for (int id = 0; id < int(g_.nodes.size()); ++id) quant_params(id);
+  }
   for (int id = 0; id < int(g_.nodes.size()); ++id) lower(id);
 
   // The output: [N, classes] named as the model's output.
   const int out_id = g_.output;
   std::string final_value;
-  if (rank_[size_t(out_id)] == 4) {
+  if (qdq_) {  // the uint8 result, flattened, dequantized into the float output
+    const std::string q = rank_[size_t(out_id)] == 4 ? flat(out_id, "") : value_[size_t(out_id)];
+    emit("DequantizeLinear", info.output_name + "/dq",
+         {q, qscale_[size_t(out_id)], qzp_[size_t(out_id)]}, info.output_name);
+    final_value = info.output_name;
+  } else if (rank_[size_t(out_id)] == 4) {
     final_value = flat(out_id, info.output_name);
   } else {
     final_value = value_[size_t(out_id)];
@@ -383,7 +549,13 @@ std::string OnnxWriter::bytes() {
 std::string onnx_model_bytes(const Graph& graph, bool fp16) {
   Graph g = graph;
   g.infer_shapes(1);
-  return OnnxWriter(g, fp16).bytes();
+  return OnnxWriter(g, fp16, false).bytes();
+}
+
+std::string onnx_qdq_model_bytes(const Graph& graph) {
+  Graph g = graph;
+  g.infer_shapes(1);
+  return OnnxWriter(g, false, true).bytes();
 }
 
 void save_onnx(const Graph& g, const std::string& path, bool fp16) {

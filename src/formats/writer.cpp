@@ -52,8 +52,14 @@ void save_graph(const Graph& g, const std::string& path, const SaveOptions& opti
     write_bytes(path, write_tflite(g, o));
     return;
   }
+  if (options.int8 && ext == ".onnx") {
+    if (options.fp16) throw Error("cannot write '" + path + "': --fp16 with an int8 (QDQ) ONNX model");
+    const std::string bytes = onnx_qdq_model_bytes(g);
+    write_bytes(path, std::vector<uint8_t>(bytes.begin(), bytes.end()));
+    return;
+  }
   if (options.int8)
-    throw Error("cannot write '" + path + "': int8 models are written as .tflite only");
+    throw Error("cannot write '" + path + "': int8 models are written as .tflite or .onnx (QDQ) only");
   if (ext == ".xml") {
     // OpenVINO IR (.xml + .bin beside it). Like the Open Model Zoo IR, it takes BGR raw
     // pixels whenever the source takes normalised RGB (mean/scale and the channel swap go

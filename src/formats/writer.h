@@ -9,7 +9,9 @@ namespace mnv2 {
 
 struct SaveOptions {
   bool fp16 = false;  // store weights as float16 where the format allows it
-  bool int8 = false;  // .tflite only: full-integer int8 model (the graph must be quantized)
+  // The graph must be quantized. .tflite: full-integer int8 model; .onnx: QDQ model
+  // (onnx_qdq_model_bytes); other formats refuse it.
+  bool int8 = false;
 };
 
 // Writes g to `path`; the extension chooses the format (.tflite, .onnx, .pb, .xml =

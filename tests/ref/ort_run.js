@@ -1,5 +1,7 @@
 // Runs ONNX models in ONNX Runtime (onnxruntime-node, CPU) on raw float32 inputs.
-// Usage: node ort_run.js MODEL.onnx INPUT.bin D0,D1,D2,D3 OUTPUT.bin
+// Usage: node ort_run.js MODEL.onnx INPUT.bin D0,D1,D2,D3 OUTPUT.bin [OPTIMIZED.onnx]
+//          OPTIMIZED.onnx: also save the graph ONNX Runtime runs after its (hardware-
+//          independent, 'extended' level) graph rewrites, e.g. its QDQ -> QLinearConv fusion
 //        node ort_run.js --jobs JOBS.txt   (one "MODEL INPUT DIMS OUTPUT" per line)
 // Writes the first output as raw little-endian float32. A job that fails writes
 // OUTPUT.err with the message instead (batch mode) or exits 1 (single mode).
@@ -7,8 +9,13 @@
 const ort = require('onnxruntime-node');
 const fs = require('fs');
 
-async function runOne(model, input, dims, output) {
-  const session = await ort.InferenceSession.create(model, {intraOpNumThreads: 1});
+async function runOne(model, input, dims, output, optimized) {
+  const options = {intraOpNumThreads: 1};
+  if (optimized) {
+    options.graphOptimizationLevel = 'extended';
+    options.optimizedModelFilePath = optimized;
+  }
+  const session = await ort.InferenceSession.create(model, options);
   const bytes = fs.readFileSync(input);
   const data = new Float32Array(bytes.length / 4);
   for (let i = 0; i < data.length; ++i) data[i] = bytes.readFloatLE(4 * i);
@@ -36,9 +43,9 @@ async function main() {
     }
     return;
   }
-  const [model, input, dims, output] = args;
-  if (!output) throw new Error('usage: ort_run.js MODEL INPUT.bin D0,D1,... OUTPUT.bin');
-  console.log(await runOne(model, input, dims, output));
+  const [model, input, dims, output, optimized] = args;
+  if (!output) throw new Error('usage: ort_run.js MODEL INPUT.bin D0,D1,... OUTPUT.bin [OPTIMIZED.onnx]');
+  console.log(await runOne(model, input, dims, output, optimized));
 }
 
 main().catch((e) => {
