@@ -16,7 +16,9 @@ int64_t fma_peak_avx512(int64_t iterations, float* sink);
 // the scalar table and ISAs of another architecture. The caller checks cpu_supports.
 using FmaPeakLoop = int64_t (*)(int64_t iterations, float* sink);
 FmaPeakLoop fma_peak_loop(Isa isa);
-// The integer counterpart: vpmaddwd + vpaddd chains (AVX2); returns int16 multiply-adds.
+// The integer counterparts, returning 8/16-bit multiply-adds: vpmaddwd + vpaddd chains
+// (AVX2) and vpdpbusd chains (AVX-512 VNNI, u8 x s8; the caller checks cpu_has_vnni).
 int64_t madd_peak_avx2(int64_t iterations, int32_t* sink);
+int64_t vnni_peak_avx512(int64_t iterations, int32_t* sink);
 
 }  // namespace mnv2::kernels
