@@ -18,6 +18,7 @@
 #include "kernels/kernels.h"
 #include "runtime/arena.h"
 #include "runtime/cpu.h"
+#include "runtime/dispatch.h"
 
 namespace {
 
@@ -78,8 +79,8 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const kernels::KernelTable& kt = kernels::table(isa);
-  std::printf("kernel table %s: GEMM tile %dx%d\n", isa_name(isa), kt.mr, kt.nr);
+  const kernels::KernelTable& kt = kernel_table(isa);
+  std::printf("kernel table %s: GEMM tile %dx%d\n", isa_name(isa), kt.gemm.mr, kt.gemm.nr);
   uint32_t seed = 7;
   auto fill = [&](float* p, size_t n, float scale) {
     for (size_t i = 0; i < n; ++i) {
@@ -89,25 +90,25 @@ int main(int argc, char** argv) {
   };
   for (int k : {32, 144, 384}) {
     // Full tile, operands in L1: A (mr x k), one packed panel (k x nr).
-    AlignedBuffer a(size_t(kt.mr) * k), b(size_t(k) * kt.nr), bias(size_t(kt.nr)),
-        c(size_t(kt.mr) * kt.nr);
+    AlignedBuffer a(size_t(kt.gemm.mr) * k), b(size_t(k) * kt.gemm.nr), bias(size_t(kt.gemm.nr)),
+        c(size_t(kt.gemm.mr) * kt.gemm.nr);
     fill(a.data(), a.size(), 1.f);
     fill(b.data(), b.size(), 0.01f);
     fill(bias.data(), bias.size(), 1.f);
     kernels::GemmTile t;
-    t.mr = kt.mr;
-    t.nr = kt.nr;
+    t.mr = kt.gemm.mr;
+    t.nr = kt.gemm.nr;
     t.k = k;
     t.a = a.data();
     t.lda = k;
     t.b = b.data();
     t.bias = bias.data();
     t.c = c.data();
-    t.ldc = kt.nr;
+    t.ldc = kt.gemm.nr;
     t.act = Activation::Relu6;
     char name[64];
-    std::snprintf(name, sizeof name, "gemm tile %dx%d, K=%d", kt.mr, kt.nr, k);
-    report(name, isa, [&] { kt.gemm(t); }, double(kt.mr) * kt.nr * k, 200000 * 32 / k / kt.mr);
+    std::snprintf(name, sizeof name, "gemm tile %dx%d, K=%d", kt.gemm.mr, kt.gemm.nr, k);
+    report(name, isa, [&] { kt.gemm.tile(t); }, double(kt.gemm.mr) * kt.gemm.nr * k, 200000 * 32 / k / kt.gemm.mr);
   }
   // Depthwise 3x3 row: one 56-wide output row of a 56x56x192 stride-1 layer and of a
   // 112x112x144 -> 56x56 stride-2 layer (the MobileNetV2-1.4 shapes).

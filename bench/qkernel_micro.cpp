@@ -19,6 +19,7 @@
 #include "kernels/qkernels.h"
 #include "runtime/arena.h"
 #include "runtime/cpu.h"
+#include "runtime/dispatch.h"
 
 namespace {
 
@@ -74,11 +75,11 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
-  const kernels::QKernelTable& qt = kernels::qtable(isa);
-  const kernels::KernelTable& ft = kernels::table(isa);
+  const kernels::QKernelTable& qt = qkernel_table(isa);
+  const kernels::KernelTable& ft = kernel_table(isa);
   std::printf("ISA %s: int8 gemm16 tile %dx%d%s, fp32 tile %dx%d\n", isa_name(isa),
               qt.gemm16.mr, qt.gemm16.nr,
-              qt.gemm8.available() ? " (+ VNNI gemm8)" : "", ft.mr, ft.nr);
+              qt.gemm8.available() ? " (+ VNNI gemm8)" : "", ft.gemm.mr, ft.gemm.nr);
 #if defined(__x86_64__)
   if (cpu_supports(Isa::Avx2)) {
     int32_t isink = 0;
@@ -122,16 +123,16 @@ int main(int argc, char** argv) {
     const double q16f = run_q(qt.gemm16, rq_f);
     const double q8 = qt.gemm8.available() ? run_q(qt.gemm8, rq_t) : 0.0;
     // fp32: the same block through the fp32 tiles (panels of nr columns, rows of mr).
-    const int nr = ft.nr, np = (s.n + nr - 1) / nr;
+    const int nr = ft.gemm.nr, np = (s.n + nr - 1) / nr;
     AlignedBuffer fa(size_t(s.m) * s.k), fb(size_t(np) * s.k * nr), fbias(size_t(np) * nr),
         fc(size_t(s.m) * s.n);
     for (size_t i = 0; i < fa.size(); ++i) fa.data()[i] = float(next() >> 24) / 256.f;
     for (size_t i = 0; i < fb.size(); ++i) fb.data()[i] = float(int(next() >> 24) - 128) / 1e3f;
     for (size_t i = 0; i < fbias.size(); ++i) fbias.data()[i] = 0.1f;
     auto fp32_block = [&] {
-      for (int r0 = 0; r0 < s.m; r0 += ft.mr) {
+      for (int r0 = 0; r0 < s.m; r0 += ft.gemm.mr) {
         kernels::GemmTile t;
-        t.mr = std::min(ft.mr, s.m - r0);
+        t.mr = std::min(ft.gemm.mr, s.m - r0);
         t.k = s.k;
         t.a = fa.data() + int64_t(r0) * s.k;
         t.lda = s.k;
@@ -142,7 +143,7 @@ int main(int argc, char** argv) {
           t.b = fb.data() + int64_t(p) * s.k * nr;
           t.bias = fbias.data() + p * nr;
           t.c = fc.data() + int64_t(r0) * s.n + p * nr;
-          ft.gemm(t);
+          ft.gemm.tile(t);
         }
       }
     };

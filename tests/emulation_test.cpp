@@ -23,6 +23,7 @@
 #include "quant/calibration.h"
 #include "quant/quantize.h"
 #include "runtime/cpu.h"
+#include "runtime/dispatch.h"
 #include "runtime/executor.h"
 #include "runtime/qexecutor.h"
 #include "runtime/reference.h"
@@ -134,12 +135,12 @@ std::vector<float> rnd(size_t n, uint32_t seed, float scale = 1.f) {
 TEST(EmulatedAvx512, Fp32KernelsMatchNativeBitForBit) {
   SKIP_UNLESS_NATIVE_AND_EMULATED(kNative);
   const kernels::KernelTable* t[2] = {&kNative.table(), &kEmulated.table()};
-  ASSERT_EQ(t[0]->mr, t[1]->mr);
-  ASSERT_EQ(t[0]->nr, t[1]->nr);
-  const int nr = t[0]->nr;
+  ASSERT_EQ(t[0]->gemm.mr, t[1]->gemm.mr);
+  ASSERT_EQ(t[0]->gemm.nr, t[1]->gemm.nr);
+  const int nr = t[0]->gemm.nr;
   uint32_t seed = 1;
   for (int k : {1, 5, 33}) {
-    for (int mr = 1; mr <= t[0]->mr; ++mr) {
+    for (int mr = 1; mr <= t[0]->gemm.mr; ++mr) {
       for (int ncols : {1, 7, 16, 17, 31, 32}) {
         for (int act = 0; act < 3; ++act) {
           const int64_t lda = k + 1, ldc = nr + 3;
@@ -161,7 +162,7 @@ TEST(EmulatedAvx512, Fp32KernelsMatchNativeBitForBit) {
             g.c = c[i].data();
             g.ldc = ldc;
             g.act = Activation(act);
-            t[i]->gemm(g);
+            t[i]->gemm.tile(g);
           }
           ASSERT_TRUE(same_bits(c[0].data(), c[1].data(), c[0].size() * 4))
               << "gemm k " << k << " mr " << mr << " nr " << ncols << " act " << act;
@@ -183,7 +184,7 @@ TEST(EmulatedAvx512, Fp32KernelsMatchNativeBitForBit) {
       g.bias = bias.data();
       g.c = c[i].data();
       g.act = Activation::Relu6;
-      t[i]->gemm_row4(g);
+      t[i]->gemm.row4(g);
     }
     ASSERT_TRUE(same_bits(c[0].data(), c[1].data(), c[0].size() * 4)) << "gemm_row4 k " << k;
   }
@@ -298,7 +299,7 @@ TEST(EmulatedAvx512, Int8GemmsMatchNativeBitForBit) {
 std::vector<float> run_fp32(const Graph& g, const IsaVariant& v, const std::vector<float>& x,
                             int batch) {
   test::IsaScope scope(v);
-  EXPECT_EQ(&kernels::table(Isa::Avx512), &v.table()) << v.name();
+  EXPECT_EQ(&kernel_table(Isa::Avx512), &v.table()) << v.name();
   auto ex = Executor::create(g, {2, Isa::Avx512, batch});
   std::vector<float> probs(size_t(batch) * size_t(g.info.num_classes));
   ex->run(x.data(), batch, probs.data(), nullptr, nullptr);
@@ -318,7 +319,7 @@ Graph quantized_model() {
 std::vector<float> run_int8(const Graph& g, const IsaVariant& v, const std::vector<float>& x,
                             int batch, Int8Rounding r) {
   test::IsaScope scope(v);
-  EXPECT_EQ(&kernels::qtable(Isa::Avx512), &v.qtable()) << v.name();
+  EXPECT_EQ(&qkernel_table(Isa::Avx512), &v.qtable()) << v.name();
   auto ex = make_int8_executor(g, {2, Isa::Avx512, batch, r});
   std::vector<float> probs(size_t(batch) * 1001), logits(probs.size());
   ex->run(x.data(), batch, probs.data(), logits.data(), nullptr);
@@ -365,8 +366,8 @@ TEST(EmulatedAvx512, RunWhereAvx512IsHidden) {
   for (const IsaVariant& v : {kEmulated, kEmulatedVnni}) {
     ASSERT_EQ(v.unavailable(), "");
     test::IsaScope scope(v);
-    EXPECT_EQ(&kernels::table(Isa::Avx512), &v.table());
-    EXPECT_EQ(&kernels::qtable(Isa::Avx512), &v.qtable());
+    EXPECT_EQ(&kernel_table(Isa::Avx512), &v.table());
+    EXPECT_EQ(&qkernel_table(Isa::Avx512), &v.qtable());
     EXPECT_TRUE(cpu_supports(Isa::Avx512));
     EXPECT_EQ(cpu_has_vnni(), v.vnni);
     Model m = Model::synthetic(0.35f, 96, 1001, 1, Options{1, Isa::Avx512, 1});

@@ -40,9 +40,9 @@ TEST_P(Kernels, GemmTilesMatchDoubleOnEveryRowAndColumnCount) {
   const IsaVariant& v = GetParam();
   {
     const kernels::KernelTable& kt = v.table();
-    const int nr = kt.nr;
+    const int nr = kt.gemm.nr;
     for (int k : {1, 7, 17, 33}) {
-      for (int mr = 1; mr <= kt.mr; ++mr) {
+      for (int mr = 1; mr <= kt.gemm.mr; ++mr) {
         for (int ncols : {1, 7, nr / 2, nr / 2 + 1, nr - 1, nr}) {
           if (ncols < 1 || ncols > nr) continue;
           for (int act = 0; act < 3; ++act) {
@@ -67,7 +67,7 @@ TEST_P(Kernels, GemmTilesMatchDoubleOnEveryRowAndColumnCount) {
               t.c = c.data();
               t.ldc = ldc;
               t.act = Activation(act);
-              kt.gemm(t);
+              kt.gemm.tile(t);
               for (int m = 0; m < mr; ++m)
                 for (int n = 0; n < ldc; ++n) {
                   const float got = c[size_t(m * ldc + n)];
@@ -97,12 +97,12 @@ TEST_P(Kernels, GemmRowOverFourPanelsEqualsFourTiles) {
   {
     const kernels::KernelTable& kt = v.table();
     for (int k : {1, 17, 1001}) {
-      auto a = rnd(size_t(k), 21), b = rnd(size_t(4 * k * kt.nr), 22),
-           bias = rnd(size_t(4 * kt.nr), 23), res = rnd(size_t(4 * kt.nr), 24);
-      std::vector<float> c4(size_t(4 * kt.nr)), c1(c4.size());
+      auto a = rnd(size_t(k), 21), b = rnd(size_t(4 * k * kt.gemm.nr), 22),
+           bias = rnd(size_t(4 * kt.gemm.nr), 23), res = rnd(size_t(4 * kt.gemm.nr), 24);
+      std::vector<float> c4(size_t(4 * kt.gemm.nr)), c1(c4.size());
       kernels::GemmTile t;
       t.mr = 1;
-      t.nr = kt.nr;
+      t.nr = kt.gemm.nr;
       t.k = k;
       t.a = a.data();
       t.lda = k;
@@ -111,14 +111,14 @@ TEST_P(Kernels, GemmRowOverFourPanelsEqualsFourTiles) {
       t.residual = res.data();
       t.c = c4.data();
       t.act = Activation::Relu6;
-      kt.gemm_row4(t);
+      kt.gemm.row4(t);
       for (int j = 0; j < 4; ++j) {
         kernels::GemmTile one = t;
-        one.b = b.data() + size_t(j) * k * kt.nr;
-        one.bias = bias.data() + j * kt.nr;
-        one.residual = res.data() + j * kt.nr;
-        one.c = c1.data() + j * kt.nr;
-        kt.gemm(one);
+        one.b = b.data() + size_t(j) * k * kt.gemm.nr;
+        one.bias = bias.data() + j * kt.gemm.nr;
+        one.residual = res.data() + j * kt.gemm.nr;
+        one.c = c1.data() + j * kt.gemm.nr;
+        kt.gemm.tile(one);
       }
       // Same per-element reduction order, so the same bits.
       EXPECT_EQ(c4, c1) << v.name() << " k " << k;

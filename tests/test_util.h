@@ -51,7 +51,7 @@ Graph all_ops_graph(bool affine, uint32_t seed = 11);
 // Tests are parameterized over the variants (one ctest case each); a variant that cannot
 // run here skips with the reason (MNV2_SKIP_UNLESS_RUNS). Kernel-level tests call table() /
 // qtable(); engine-level tests hold an IsaScope while creating models or executors with
-// `isa`, which routes kernels::table(isa) / qtable(isa) to the variant's tables.
+// `isa`, which routes kernel_table(isa) / qkernel_table(isa) to the variant's tables.
 struct IsaVariant {
   Isa isa = Isa::Scalar;
   bool emulated = false;

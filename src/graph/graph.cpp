@@ -214,6 +214,11 @@ int64_t node_macs(const Graph&, const Node& n) {
   }
 }
 
+bool is_pointwise(const Node& n) {
+  return n.kernel_h == 1 && n.kernel_w == 1 && n.stride_h == 1 && n.stride_w == 1 &&
+         n.pad_top == 0 && n.pad_bottom == 0 && n.pad_left == 0 && n.pad_right == 0;
+}
+
 bool Graph::quantized() const {
   if (nodes.empty()) return false;
   for (const Node& n : nodes) {

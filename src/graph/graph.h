@@ -116,6 +116,10 @@ struct Graph {
 // Multiply-accumulates of one node for one image (0 for ops without weights).
 int64_t node_macs(const Graph& g, const Node& n);
 
+// The one "is this a 1x1 convolution" rule: a Conv2D (or any node with that geometry)
+// with a 1x1 kernel, stride 1 and no padding, i.e. a GEMM over the pixels.
+bool is_pointwise(const Node& n);
+
 // TF "SAME" padding for one axis: the total pad, split with the extra one after.
 void same_padding(int in, int kernel, int stride, int* out, int* pad_before, int* pad_after);
 

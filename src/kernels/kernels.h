@@ -12,16 +12,17 @@
 namespace mnv2::kernels {
 
 // One register tile of a GEMM: c[m][n] = act(bias[n] + sum_k a[m][k] * b[k][n]) (+ residual).
-// `b` is one packed weight panel, [k][nr_max] with zero padding past the real columns, where
-// nr_max is the table's nr. Every output element accumulates k = 0..K-1 in order starting
-// from the bias, so its value does not depend on how the caller tiles the problem.
+// `b` is one packed weight panel in the format of the GemmKernel that runs the tile (fp32:
+// [k][nr] floats with zero padding past the real columns). Every output element
+// accumulates k = 0..K-1 in order starting from the bias, so its value does not depend on
+// how the caller tiles the problem.
 struct GemmTile {
-  int mr = 0;  // rows, 1..table.mr
-  int nr = 0;  // real columns, 1..table.nr
+  int mr = 0;  // rows, 1..kernel mr
+  int nr = 0;  // real columns, 1..kernel nr
   int k = 0;
   const float* a = nullptr;
   int64_t lda = 0;
-  const float* b = nullptr;
+  const void* b = nullptr;
   const float* bias = nullptr;  // table.nr values (padded)
   const float* residual = nullptr;  // optional, added after the activation
   int64_t ldr = 0;
@@ -43,13 +44,34 @@ struct DwArgs {
   Activation act = Activation::None;
 };
 
+// The GEMM kernel of the float executor: the seam where a precision that computes GEMMs
+// differently plugs in (bf16: the same executor, plan and fp32 depthwise / elementwise
+// kernels, with weights packed as bf16 pairs and a dot-product tile). Activations, bias,
+// residual and output stay fp32 for every such kernel; only the weight panels and the
+// arithmetic of `tile` / `row4` belong to the kernel. The executor packs each GEMM layer
+// once with `pack`, panel j (columns j*nr ..) at j * panel_bytes(k), and calls the tiles
+// with GemmTile::b pointing at a panel.
+struct GemmKernel {
+  const char* name = "fp32";
+  int mr = 1;          // rows of a register tile
+  int nr = 1;          // columns of a packed panel
+  int kgroup = 1;      // consecutive k values packed together (k is padded to a multiple)
+  int elem_bytes = 4;  // bytes of one packed weight
+  // One panel: columns [0, cols) (cols <= nr) of weights w, column j's k values at
+  // w + j * ldw (the graph's [Cout][..] layout), into panel_bytes(k) bytes at `panel`, zero
+  // past cols and past k.
+  void (*pack)(const float* w, int64_t ldw, int cols, int k, int nr, void* panel) = nullptr;
+  void (*tile)(const GemmTile& t) = nullptr;
+  // mr = 1 over four consecutive full panels (b, bias, c, residual span 4*nr columns).
+  void (*row4)(const GemmTile& t) = nullptr;
+  int64_t panel_bytes(int k) const {
+    return (int64_t(k) + kgroup - 1) / kgroup * kgroup * nr * elem_bytes;
+  }
+};
+
 struct KernelTable {
   Isa isa = Isa::Scalar;
-  int mr = 1;  // rows of a GEMM register tile
-  int nr = 1;  // columns of a packed weight panel
-  void (*gemm)(const GemmTile& t) = nullptr;
-  // mr = 1 over four consecutive full panels (b, bias, c, residual span 4*nr columns).
-  void (*gemm_row4)(const GemmTile& t) = nullptr;
+  GemmKernel gemm;  // fp32
   // One output row `oy` of a 3x3 depthwise conv with multiplier 1, any stride and pads.
   void (*dw3x3_row)(const DwArgs& a, int oy) = nullptr;
   // y[c] = mean over hw pixels of x[p][c], one image.
@@ -60,9 +82,8 @@ struct KernelTable {
                          const float* bias) = nullptr;
 };
 
-// The table for `isa` (which must be supported by the CPU; see cpu_supports).
-const KernelTable& table(Isa isa);
-
+// The tables, one per ISA; which one runs on this CPU is runtime/dispatch.h's choice
+// (kernel_table): kernels/ never looks at the CPU.
 extern const KernelTable kScalarTable;
 #if defined(MNV2_X86)
 extern const KernelTable kAvx2Table;
@@ -73,6 +94,9 @@ extern const KernelTable kAvx512TableEmulated;
 #endif
 
 // ISA-independent helpers (scalar; they are either cheap or rare).
+
+// GemmKernel::pack of every fp32 table: panel [k][nr] floats.
+void pack_panel_f32(const float* w, int64_t ldw, int cols, int k, int nr, void* panel);
 
 // Any depthwise geometry and multiplier, one output row.
 void dw_generic_row(const DwArgs& a, int oy);

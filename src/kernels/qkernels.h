@@ -177,10 +177,8 @@ struct QKernelTable {
                   const q::XnnAddParams& p) = nullptr;
 };
 
-// The table for `isa` (which must be supported by the CPU; see cpu_supports). For Avx512
-// the gemm8 kernel is the VNNI one when cpu_has_vnni(), else unavailable.
-const QKernelTable& qtable(Isa isa);
-
+// The tables, one per ISA; which one runs on this CPU is runtime/dispatch.h's choice
+// (qkernel_table): kernels/ never looks at the CPU.
 extern const QKernelTable kScalarQTable;
 #if defined(MNV2_X86)
 extern const QKernelTable kAvx2QTable;
@@ -189,12 +187,20 @@ extern const QKernelTable kAvx512VnniQTable;  // gemm8 = vpdpbusd
 // Both built against SIMDe: test-only, see kAvx512TableEmulated in kernels.h.
 extern const QKernelTable kAvx512QTableEmulated;
 extern const QKernelTable kAvx512VnniQTableEmulated;
-#endif
 
-// The Quads8 GEMM over an exact AVX2 emulation of vpdpbusd (slower than Pairs16, so in no
-// table): the tests run the loop structure of the VNNI kernel with it. Null where there
-// is no AVX2 build or the CPU lacks AVX2.
-const QGemmKernel* qgemm_quads8_emulated();
+// Kernels of one ISA that another ISA's table reuses or the tests run directly, declared
+// here once (AVX-512 CPUs run the AVX2 depthwise and ADD kernels).
+namespace avx2 {
+void qdw3x3_row(const QDw& a, int oy);
+void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p);
+void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
+              const q::XnnAddParams& p);
+// The Quads8 layout over an exact AVX2 emulation of vpdpbusd (slower than Pairs16, so in
+// no table): the tests run the loop structure of the VNNI kernel with it on any CPU with
+// AVX2.
+extern const QGemmKernel kQuads8Emulated;
+}  // namespace avx2
+#endif
 
 // ISA-independent helpers (scalar).
 

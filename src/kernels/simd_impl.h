@@ -82,7 +82,7 @@ void gemm_tile(const GemmTile& t) {
   // from memory every step, one more load competing with the operand loads.
   const float* a = t.a;
   const int64_t lda = t.lda;
-  const float* b = t.b;
+  const float* b = static_cast<const float*>(t.b);
   const int kk = t.k;
   for (int k = 0; k < kk; ++k, b += NR) {
     R w[NV];
@@ -128,7 +128,7 @@ void gemm_row4(const GemmTile& t) {
 #pragma GCC unroll 8
   for (int j = 0; j < NV; ++j) acc[j] = V::load(t.bias + (j / NRV) * NR + (j % NRV) * L);
   const int64_t ps = int64_t(t.k) * NR;
-  const float* b = t.b;
+  const float* b = static_cast<const float*>(t.b);
   const float* a = t.a;
   const int kk = t.k;
   for (int k = 0; k < kk; ++k, b += NR) {
@@ -397,10 +397,8 @@ template <class V, int MR, int NRV>
 constexpr KernelTable make_table(Isa isa) {
   KernelTable t;
   t.isa = isa;
-  t.mr = MR;
-  t.nr = NRV * V::L;
-  t.gemm = &gemm<V, MR, NRV>;
-  t.gemm_row4 = &gemm_row4<V, NRV>;
+  t.gemm = GemmKernel{"fp32", MR, NRV * V::L, 1, 4, &pack_panel_f32, &gemm<V, MR, NRV>,
+                      &gemm_row4<V, NRV>};
   t.dw3x3_row = &dw3x3_row<V>;
   t.global_avg_pool = &global_avg_pool<V>;
   t.add = &add<V>;

@@ -42,7 +42,7 @@ int physical_cores();
 // Test hook: kernels for `isa` from tables other than the native ones. The test suite runs
 // the AVX-512 kernels built against SIMDe this way on CPUs without AVX-512, and the native
 // non-VNNI int8 table on CPUs with VNNI. While one is installed, cpu_supports(isa) is true,
-// cpu_has_vnni() says `vnni`, and kernels::table(isa) / kernels::qtable(isa) return `fp32` /
+// cpu_has_vnni() says `vnni`, and kernel_table(isa) / qkernel_table(isa) return `fp32` /
 // `int8`. Executors read their tables when they are created, so an executor keeps the
 // tables it started with. Not for use while other threads create executors.
 struct IsaSubstitute {

@@ -1,6 +1,7 @@
-// The fast executor: weights packed once at construction, an activation arena planned
-// for max_batch, kernels chosen per ISA, work split over a thread pool with a fixed
-// partition so results are bit-identical for every thread count.
+// The executor interface and the fp32 executor: weights packed once at construction, the
+// shared plan (runtime/plan.h) run by PlanRunner with the kernels of one ISA, an activation
+// arena planned for max_batch, work split over a thread pool with a fixed partition so
+// results are bit-identical for every thread count.
 #pragma once
 
 #include <memory>
@@ -10,6 +11,8 @@
 #include "graph/graph.h"
 
 namespace mnv2 {
+
+struct Plan;
 
 // Per-step wall time of the executor (what `mnv2 bench --per-layer` and MNV2_PROFILE=1 show).
 struct StepProfile {
@@ -58,6 +61,8 @@ class Executor {
   virtual void set_profiling(bool) {}
   virtual void reset_profile() {}
   virtual ExecutorProfile profile() const { return {}; }
+  // The plan this executor runs (runtime/plan.h), for tests and tools; null if it has none.
+  virtual const Plan* execution_plan() const { return nullptr; }
 };
 
 }  // namespace mnv2

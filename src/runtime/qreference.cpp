@@ -84,7 +84,15 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g, QRequantMode mode) {
   return ps;
 }
 
-void quantize_input(const QuantParams& q, const float* x, uint8_t* out, int64_t n) {
+// The fast executor quantizes its input here too (inside its first convolution). GCC
+// if-converts the float selects below, and so vectorizes the loop, only when comparisons
+// may not trap; no code here reads the floating-point exception flags, and the values do
+// not change.
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-trapping-math")))
+#endif
+void quantize_input(const QuantParams& q, const float* __restrict x, uint8_t* __restrict out,
+                    int64_t n) {
   const float s = q.scale;
   for (int64_t i = 0; i < n; ++i) {
     // round(x / s) half away from zero, branch-free with baseline SSE2 so that it vectorizes.

@@ -233,7 +233,6 @@ void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
 
 // The Quads8 layout over emulated vpdpbusd: not in the table (slower than Pairs16 here);
 // the tests run it to check the loop structure the AVX-512 VNNI kernel shares.
-extern const QGemmKernel kQuads8Emulated;
 constinit const QGemmKernel kQuads8Emulated = GemmQuadsEmu::kernel(&GemmQuadsEmu::run);
 
 }  // namespace avx2

@@ -10,13 +10,6 @@
 
 namespace mnv2::kernels {
 
-namespace avx2 {
-void qdw3x3_row(const QDw& a, int oy);
-void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p);
-void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
-              const q::XnnAddParams& p);
-}  // namespace avx2
-
 namespace {
 
 using Gemm16 = qsimd::Gemm<avx512::QVec, QLayout::Pairs16, 8, 2>;

@@ -17,7 +17,7 @@ void gemm(const GemmTile& t) {
   for (int m = 0; m < t.mr; ++m)
     for (int n = 0; n < t.nr; ++n) acc[m][n] = t.bias[n];
   for (int k = 0; k < t.k; ++k) {
-    const float* bk = t.b + int64_t(k) * kScalarNr;
+    const float* bk = static_cast<const float*>(t.b) + int64_t(k) * kScalarNr;
     for (int m = 0; m < t.mr; ++m) {
       const float av = t.a[m * t.lda + k];
       for (int n = 0; n < t.nr; ++n) acc[m][n] += av * bk[n];
@@ -39,7 +39,7 @@ void gemm_row4(const GemmTile& t) {
   one.mr = 1;
   one.nr = kScalarNr;
   for (int j = 0; j < 4; ++j) {
-    one.b = t.b + int64_t(j) * t.k * kScalarNr;
+    one.b = static_cast<const float*>(t.b) + int64_t(j) * t.k * kScalarNr;
     one.bias = t.bias + j * kScalarNr;
     one.c = t.c + j * kScalarNr;
     one.residual = t.residual ? t.residual + j * kScalarNr : nullptr;
@@ -129,6 +129,13 @@ void im2col_row(const float* x, int ih, int iw, int cin, int kh, int kw, int sh,
   }
 }
 
+void pack_panel_f32(const float* w, int64_t ldw, int cols, int k, int nr, void* panel) {
+  float* p = static_cast<float*>(panel);
+  std::fill(p, p + int64_t(k) * nr, 0.f);
+  for (int j = 0; j < cols; ++j)
+    for (int i = 0; i < k; ++i) p[int64_t(i) * nr + j] = w[j * ldw + i];
+}
+
 void softmax_row(const float* x, float* y, int c) {
   const float m = *std::max_element(x, x + c);
   double s = 0;
@@ -137,7 +144,12 @@ void softmax_row(const float* x, float* y, int c) {
   for (int i = 0; i < c; ++i) y[i] *= inv;
 }
 
-const KernelTable kScalarTable = {Isa::Scalar,    kScalarMr, kScalarNr, gemm,          gemm_row4,
-                                  dw3x3_row,      global_avg_pool,      add,       channel_affine};
+const KernelTable kScalarTable = {
+    Isa::Scalar,
+    GemmKernel{"fp32", kScalarMr, kScalarNr, 1, 4, &pack_panel_f32, &gemm, &gemm_row4},
+    dw3x3_row,
+    global_avg_pool,
+    add,
+    channel_affine};
 
 }  // namespace mnv2::kernels
