@@ -76,7 +76,9 @@ class QExecutor final : public PlanRunner {
     const Graph& g = graph();
     packed_.resize(plan().steps.size());
     // The input is quantized inside the convolutions that read it when no other step does.
-    input_fused_ = g.input != g.output && g.input != g.logits && g.input != g.features;
+    input_fused_ = true;
+    for (int id : {g.output, g.logits, g.features})
+      if (id >= 0 && plan().root[size_t(id)] == g.input) input_fused_ = false;
     int64_t scratch = 0;
     for (size_t i = 0; i < plan().steps.size(); ++i) {
       const PlanStep& s = plan().steps[i];
