@@ -4,7 +4,7 @@
 FROM debian:bookworm AS build
 RUN apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       build-essential cmake pkg-config libjpeg-dev libpng-dev zlib1g-dev libcurl4-openssl-dev \
-      libarchive-dev libpugixml-dev nlohmann-json3-dev libcpp-httplib-dev ca-certificates \
+      libarchive-dev libssl-dev libpugixml-dev nlohmann-json3-dev libcpp-httplib-dev ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .

@@ -5,7 +5,9 @@ find_package(ZLIB REQUIRED)
 find_package(CURL REQUIRED)
 find_package(LibArchive REQUIRED)
 find_package(pugixml REQUIRED)
-target_link_libraries(mnv2 PUBLIC JPEG::JPEG PNG::PNG ZLIB::ZLIB CURL::libcurl LibArchive::LibArchive pugixml::pugixml)
+# SHA-256/384 of downloads (src/fetch/digest.cpp): OpenSSL libcrypto, already needed by libcurl4-openssl.
+find_package(OpenSSL REQUIRED COMPONENTS Crypto)
+target_link_libraries(mnv2 PUBLIC JPEG::JPEG PNG::PNG ZLIB::ZLIB CURL::libcurl LibArchive::LibArchive OpenSSL::Crypto pugixml::pugixml)
 
 # mnv2 serve: cpp-httplib (Debian builds it as a shared library; its pkg-config file
 # carries the feature defines the library was built with) and nlohmann-json.

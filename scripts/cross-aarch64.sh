@@ -34,7 +34,7 @@ if ((install)); then
   # The host tools, then the arm64 builds of the libraries libmnv2 and the tests link
   # (the architecture-free headers, nlohmann-json, come with scripts/install-deps.sh).
   host_packages=(g++-aarch64-linux-gnu qemu-user cmake pkg-config nlohmann-json3-dev)
-  arm64_packages=(libjpeg-dev libpng-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev
+  arm64_packages=(libjpeg-dev libpng-dev zlib1g-dev libcurl4-openssl-dev libarchive-dev libssl-dev
                   libpugixml-dev libcpp-httplib-dev libgtest-dev)
   sudo=""
   [[ $(id -u) -ne 0 ]] && sudo="sudo"

@@ -24,7 +24,8 @@ refs=${MNV2_WITH_REFERENCES:-1}
 packages=(
   build-essential cmake pkg-config ca-certificates
   libjpeg-dev libpng-dev zlib1g-dev
-  libcurl4-openssl-dev libarchive-dev
+  # fetch: downloads, archives, and SHA-256/384 through OpenSSL libcrypto's EVP interface.
+  libcurl4-openssl-dev libarchive-dev libssl-dev
   libpugixml-dev nlohmann-json3-dev libcpp-httplib-dev
 )
 if ((full)); then

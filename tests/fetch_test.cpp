@@ -22,9 +22,9 @@
 
 #include "mnv2/mnv2.h"
 #include "test_util.h"
-#include "util/cache.h"
-#include "util/fetch.h"
-#include "util/sha.h"
+#include "fetch/cache.h"
+#include "fetch/fetch.h"
+#include "fetch/digest.h"
 
 namespace fs = std::filesystem;
 
@@ -65,7 +65,7 @@ std::string shell_quote(const std::string& s) {
   return out + "'";
 }
 
-// ---- SHA ---------------------------------------------------------------------------------
+// ---- SHA-2 (OpenSSL EVP) -----------------------------------------------------------------
 
 TEST(FetchSha, KnownVectors) {
   // FIPS 180-4 example messages.
@@ -89,8 +89,8 @@ TEST(FetchSha, KnownVectors) {
             "09330c33f71147e83d192fc782cd1b4753111b173b3b05d22fa08086e3b0f712fcc7c71a557e2db966c"
             "3e9fa91746039");
   // One million 'a', fed in uneven pieces to exercise the streaming buffer.
-  Sha256 h256;
-  Sha384 h384;
+  Digest h256(DigestAlgorithm::Sha256);
+  Digest h384(DigestAlgorithm::Sha384);
   const std::string chunk(997, 'a');
   size_t left = 1000000;
   while (left) {
@@ -119,8 +119,8 @@ TEST(FetchSha, MatchesPythonHashlibOnRandomData) {
     const std::string d = random_bytes(lens[i], uint32_t(i) + 1);
     all += d;
     // Streaming in random-sized pieces must equal hashing at once.
-    Sha256 a;
-    Sha384 b;
+    Digest a(DigestAlgorithm::Sha256);
+    Digest b(DigestAlgorithm::Sha384);
     size_t pos = 0;
     while (pos < d.size()) {
       const size_t n = std::min<size_t>(d.size() - pos, 1 + rng() % 300);
@@ -152,9 +152,9 @@ TEST(FetchSha, MatchesPythonHashlibOnRandomData) {
             0)
       << out;
   EXPECT_EQ(out, expected_local);
-  EXPECT_EQ(sha384_file_hex(dir + "/data.bin"), sha384_hex(all.data(), all.size()));
-  EXPECT_EQ(sha256_file_hex(dir + "/data.bin"), sha256_hex(all.data(), all.size()));
-  EXPECT_THROW(sha256_file_hex(dir + "/missing.bin"), Error);
+  EXPECT_EQ(digest_file_hex(DigestAlgorithm::Sha384, dir + "/data.bin"), sha384_hex(all.data(), all.size()));
+  EXPECT_EQ(digest_file_hex(DigestAlgorithm::Sha256, dir + "/data.bin"), sha256_hex(all.data(), all.size()));
+  EXPECT_THROW(digest_file_hex(DigestAlgorithm::Sha256, dir + "/missing.bin"), Error);
   fs::remove_all(dir);
 }
 
@@ -740,7 +740,7 @@ TEST_F(FetchTest, DownloadHandles416ByStartingOver) {
   // A right-sized file with its SHA-256 downloads; a stale longer partial is discarded.
   const std::string data = read_file(serve_ + "/small.bin");
   spec.size = data.size();
-  spec.hash = DownloadSpec::Hash::Sha256;
+  spec.hash = DigestAlgorithm::Sha256;
   spec.hex = sha256_hex(data.data(), data.size());
   write_file(part, random_bytes(3500, 11));
   const auto r = download_verified(spec, part, root_ + "/dl/x", true);

@@ -32,8 +32,8 @@
 #include "image/decode.h"
 #include "image/preprocess.h"
 #include "mnv2/mnv2.h"
-#include "util/cache.h"
-#include "util/fetch.h"
+#include "fetch/cache.h"
+#include "fetch/fetch.h"
 #include "util/labels.h"
 
 namespace py = pybind11;

@@ -22,7 +22,7 @@
 #include "eval/dataset.h"
 #include "eval/metrics.h"
 #include "eval/pipeline.h"
-#include "util/cache.h"
+#include "fetch/cache.h"
 #include "util/labels.h"
 
 namespace mnv2::cli {

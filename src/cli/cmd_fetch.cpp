@@ -3,7 +3,7 @@
 
 #include "cli/args.h"
 #include "mnv2/mnv2.h"
-#include "util/fetch.h"
+#include "fetch/fetch.h"
 
 namespace mnv2::cli {
 namespace {

@@ -8,8 +8,8 @@
 #include <system_error>
 
 #include "cli/model_args.h"
-#include "util/cache.h"
-#include "util/fetch.h"
+#include "fetch/cache.h"
+#include "fetch/fetch.h"
 
 namespace mnv2::cli {
 namespace fs = std::filesystem;

@@ -1,4 +1,4 @@
-#include "util/cache.h"
+#include "fetch/cache.h"
 
 #include <cstdlib>
 

@@ -1,5 +1,5 @@
 // `mnv2 fetch`: downloads the official MobileNetV2 1.4/224 archive and the ImageNet label
-// file into the cache (src/util/cache.h), verifying pinned sizes and checksums, resuming
+// file into the cache (src/fetch/cache.h), verifying pinned sizes and checksums, resuming
 // partial downloads, and unpacking only the expected model files, safely and atomically.
 //
 // Test-only environment overrides (never needed by users; the tests point them at a local
@@ -11,13 +11,15 @@
 #include <string>
 #include <vector>
 
+#include "fetch/digest.h"
+
 namespace mnv2 {
 
 // One file to download: where from (tried in order), how big, and its checksum.
 struct DownloadSpec {
   std::vector<std::string> urls;
   uint64_t size = 0;
-  enum class Hash { Sha256, Sha384 } hash = Hash::Sha384;
+  DigestAlgorithm hash = DigestAlgorithm::Sha384;
   std::string hex;  // expected digest, lower-case hex
   std::string what; // human name for messages, e.g. "model archive"
   // Appended to the error when a URL failed at the network level (no answer); otherwise

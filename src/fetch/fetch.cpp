@@ -1,4 +1,4 @@
-#include "util/fetch.h"
+#include "fetch/fetch.h"
 
 #include <archive.h>
 #include <archive_entry.h>
@@ -19,8 +19,8 @@
 #include <set>
 
 #include "mnv2/mnv2.h"
-#include "util/cache.h"
-#include "util/sha.h"
+#include "fetch/cache.h"
+#include "fetch/digest.h"
 
 namespace mnv2 {
 namespace fs = std::filesystem;
@@ -449,14 +449,6 @@ Outcome transfer_once(const std::string& url, const std::string& part, uint64_t 
   return Outcome::Failed;
 }
 
-std::string hash_file(const DownloadSpec& spec, const std::string& path) {
-  return spec.hash == DownloadSpec::Hash::Sha384 ? sha384_file_hex(path) : sha256_file_hex(path);
-}
-
-const char* hash_name(const DownloadSpec& spec) {
-  return spec.hash == DownloadSpec::Hash::Sha384 ? "SHA-384" : "SHA-256";
-}
-
 // ---- archive members ---------------------------------------------------------------------
 
 // Splits a member name into components, dropping "." and empty ones. Throws on names that
@@ -540,11 +532,11 @@ DownloadResult download_verified(const DownloadSpec& spec, const std::string& pa
       result.resumed_from = had;
       note(quiet, "found a complete partial download of the " + spec.what + "; verifying it");
     }
-    note(quiet, "verifying the " + std::string(hash_name(spec)) + " of the " + spec.what);
-    const std::string got = hash_file(spec, part);
+    note(quiet, "verifying the " + std::string(digest_name(spec.hash)) + " of the " + spec.what);
+    const std::string got = digest_file_hex(spec.hash, part);
     if (got != spec.hex) {
       remove_file(part);
-      failures.push_back(url + ": " + hash_name(spec) + " mismatch: expected " + spec.hex +
+      failures.push_back(url + ": " + digest_name(spec.hash) + " mismatch: expected " + spec.hex +
                          ", got " + got + " (the download was deleted)");
       if (result.resumed_from > 0 && !retried_fresh) {
         // Part of the file came from an earlier run; it may be what is wrong, so fetch
@@ -744,7 +736,7 @@ bool labels_ok(const std::string& path, const DownloadSpec& spec) {
       return int64_t(-1);
     }
   }();
-  return size == int64_t(spec.size) && sha256_file_hex(path) == spec.hex;
+  return size == int64_t(spec.size) && digest_file_hex(spec.hash, path) == spec.hex;
 }
 
 }  // namespace
@@ -760,7 +752,7 @@ FetchResult fetch_model(const FetchOptions& opts) {
     if (archive_spec.urls.empty()) throw Error("MNV2_FETCH_URL holds no URL");
   }
   archive_spec.size = env_size("MNV2_FETCH_SIZE", src.size);
-  archive_spec.hash = DownloadSpec::Hash::Sha384;
+  archive_spec.hash = DigestAlgorithm::Sha384;
   archive_spec.hex = env_hex("MNV2_FETCH_SHA384", src.sha384, 96);
   archive_spec.what = "model archive";
   archive_spec.network_hint = kOfflineHint;
@@ -774,7 +766,7 @@ FetchResult fetch_model(const FetchOptions& opts) {
     if (labels_spec.urls.empty()) throw Error("MNV2_LABELS_URL holds no URL");
   }
   labels_spec.size = env_size("MNV2_LABELS_SIZE", lsrc.size);
-  labels_spec.hash = DownloadSpec::Hash::Sha256;
+  labels_spec.hash = DigestAlgorithm::Sha256;
   labels_spec.hex = env_hex("MNV2_LABELS_SHA256", lsrc.sha256, 64);
   labels_spec.what = "ImageNet labels";
   labels_spec.network_hint =
@@ -865,7 +857,7 @@ std::string fetch_sample_image(bool quiet) {
     if (spec.urls.empty()) throw Error("MNV2_SAMPLE_URL holds no URL");
   }
   spec.size = env_size("MNV2_SAMPLE_SIZE", 921738ull);
-  spec.hash = DownloadSpec::Hash::Sha256;
+  spec.hash = DigestAlgorithm::Sha256;
   spec.hex = env_hex("MNV2_SAMPLE_SHA256",
                      "c43444bf3b1b1e3080551ca194bd231da4b67f20fc91454502915a6b806b614f", 64);
   spec.what = "sample photo";
