@@ -79,6 +79,30 @@ struct Options {
   Int8Rounding int8_rounding = Int8Rounding::Tflite;
 };
 
+// How an image becomes the model's input (docs/preprocessing.md):
+//  Omz:  central crop 0.875 of the shorter side, OpenCV bilinear resize (Open Model Zoo).
+//  Tf:   TF-slim evaluation: central crop 0.875, TF1 bilinear resize in float.
+//  None: the whole image, half-pixel bilinear resize (the TFLite / libcoral convention).
+enum class Preprocess { Omz, Tf, None };
+
+// Decodes an image file (JPEG, PNG, BMP, PPM/PGM; recognised by content, EXIF orientation
+// applied) and prepares it for a model with `info`: height*width*channels floats, NHWC, in
+// the channel order and input domain Model::run expects for one image.
+std::vector<float> load_image(const std::string& path, const ModelInfo& info,
+                              Preprocess preprocess = Preprocess::Omz);
+
+// The ImageNet class names built into the library, for a model of `num_classes` outputs:
+// 1001 names with index 0 "background" (TF-slim models), the same 1000 without it for
+// 1000-class models, and an empty list for any other class count.
+std::vector<std::string> imagenet_labels(int num_classes);
+
+// One class of a classification result.
+struct Prediction {
+  int index = 0;           // class index in the model's output
+  float probability = 0;
+  std::string label;       // its built-in ImageNet name, empty when there is none
+};
+
 class Model {
  public:
   // A MobileNetV2 of any width multiplier / square resolution with the exact TF-slim
@@ -103,6 +127,12 @@ class Model {
   // null: probs has batch*num_classes floats, logits the same, features batch*feature_dim.
   void run(const float* input, int batch, float* probs, float* logits = nullptr,
            float* features = nullptr);
+
+  // Loads, preprocesses and runs one image file and returns its `top` most probable classes,
+  // best first, named by imagenet_labels(). The background class (index 0 of 1001-class
+  // models) is reported only when it is the most probable.
+  std::vector<Prediction> classify(const std::string& image_path, int top = 5,
+                                   Preprocess preprocess = Preprocess::Omz);
 
   // A human-readable per-layer table (name, op, output shape, params, MACs) with totals.
   std::string summary() const;

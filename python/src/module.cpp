@@ -378,9 +378,9 @@ class PyModel {
   void set_labels(const py::object& spec) {
     std::vector<std::string> names;
     if (spec.is_none()) {
-      const std::string cached = cached_labels_path();
-      struct stat st {};
-      if (stat(cached.c_str(), &st) == 0 && S_ISREG(st.st_mode)) names = read_labels(cached);
+      // The cached label file of `mnv2 fetch`, else the built-in ImageNet names (as the CLI).
+      labels_ = resolve_labels("", cached_labels_path(), info().num_classes, info().has_background);
+      return;
     } else if (is_path_like(spec)) {
       const std::string p = fspath(spec);
       check_readable_file(p, "labels");

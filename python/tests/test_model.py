@@ -137,6 +137,17 @@ def test_labels_are_aligned_and_optional(ppm_images, tmp_path):
     assert r[0]["label"] == f"name {r[0]['index']}"
 
 
+def test_builtin_imagenet_names_without_cache(tmp_path, monkeypatch):
+    # No label file given or cached: the ImageNet names compiled into libmnv2.
+    monkeypatch.setenv("MNV2_HOME", str(tmp_path / "empty-cache"))
+    m = mnv2.Model(synthetic=(0.35, 96), threads=1)
+    assert len(m.labels) == 1001 and m.labels[0] == "background" and m.labels[286] == "Egyptian cat"
+    m1000 = mnv2.Model(synthetic=(0.35, 96), threads=1, classes=1000)
+    assert len(m1000.labels) == 1000 and m1000.labels[285] == "Egyptian cat"
+    # Other class counts have no built-in names.
+    assert mnv2.Model(synthetic=(0.35, 96), threads=1, classes=10).labels is None
+
+
 def test_pickle_roundtrip(small_model, ppm_images):
     paths, _ = ppm_images
     m2 = pickle.loads(pickle.dumps(small_model))

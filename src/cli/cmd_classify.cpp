@@ -21,7 +21,8 @@ const char* kHelp =
     "others are still classified and the exit status is 1.\n\n"
     "options:\n"
     "  --top K               classes per image (default 5)\n"
-    "  --labels FILE         one label per line (default: the cached imagenet_labels.txt)\n"
+    "  --labels FILE         one label per line (default: the cached imagenet_labels.txt, else\n"
+    "                        the built-in ImageNet names for 1000/1001-class models)\n"
     "  --json                one JSON object: {model, preprocess, results:[{file, top, ms}],\n"
     "                        errors:[{file, error}]}; ms = decode + preprocessing +\n"
     "                        the image's share of its batch's inference\n";

@@ -50,7 +50,8 @@ const char* kHelp =
     "  --label-offset N      model class = dataset label + N (default: 1 when the model has\n"
     "                        a background class, as 1001-class models do; else 0)\n"
     "  --names FILE          class names for the output (default: the cached\n"
-    "                        imagenet_labels.txt, else the synset folder names)\n"
+    "                        imagenet_labels.txt, else the built-in ImageNet names for\n"
+    "                        1000/1001-class models, else the synset folder names)\n"
     "  --decode-threads D    decode/preprocess worker threads (default: half the cores, 1..8)\n"
     "  --limit N             evaluate only the first N images (after --shuffle-seed)\n"
     "  --shuffle-seed S      shuffle the images first (SplitMix64 Fisher-Yates; the same\n"
@@ -231,10 +232,8 @@ int run(int argc, char** argv) {
   }
   std::vector<std::string> names(size_t(info.num_classes));
   {
-    std::string names_path = a.get("names");
-    if (names_path.empty() && file_exists(cached_labels_path())) names_path = cached_labels_path();
-    if (!names_path.empty()) {
-      Labels l = align_labels(read_labels(names_path), info.num_classes, info.has_background);
+    const Labels l = resolve_labels(a.get("names"), cached_labels_path(), info.num_classes, info.has_background);
+    if (!l.names.empty()) {
       for (size_t c = 0; c < names.size() && c < l.names.size(); ++c) names[c] = l.names[c];
     } else {
       for (size_t lab = 0; lab < ds.label_names.size(); ++lab) {

@@ -53,7 +53,8 @@ const char* kHelp =
     "  --api-key KEY            require Authorization: Bearer KEY (also $MNV2_API_KEY);\n"
     "                           health endpoints and the page stay open\n"
     "  --top K                  default classes for /v1/classify (default 5)\n"
-    "  --labels FILE            label file (default: the cached imagenet_labels.txt)\n"
+    "  --labels FILE            label file (default: the cached imagenet_labels.txt, else the\n"
+    "                           built-in ImageNet names for 1000/1001-class models)\n"
     "  --quiet                  no access log (default: one JSON line per request on stderr)\n";
 
 int run(int argc, char** argv) {

@@ -4,7 +4,6 @@
 #include <chrono>
 #include <filesystem>
 #include <cstdio>
-#include <sys/stat.h>
 #include <system_error>
 
 #include "cli/model_args.h"
@@ -15,21 +14,13 @@ namespace mnv2::cli {
 namespace fs = std::filesystem;
 
 Labels load_labels_option(const Args& a, const ModelInfo& info, const char* command) {
-  Labels labels;
-  std::string label_path = a.get("labels");
-  if (label_path.empty()) {
-    const std::string cached = cached_labels_path();
-    struct stat st {};
-    if (stat(cached.c_str(), &st) == 0 && S_ISREG(st.st_mode)) label_path = cached;
-  }
-  if (!label_path.empty()) {
-    labels = align_labels(read_labels(label_path), info.num_classes, info.has_background);
-    if (!labels.note.empty()) std::fprintf(stderr, "mnv2 %s: note: %s\n", command, labels.note.c_str());
-  } else {
+  Labels labels = resolve_labels(a.get("labels"), cached_labels_path(), info.num_classes, info.has_background);
+  if (!labels.note.empty()) std::fprintf(stderr, "mnv2 %s: note: %s\n", command, labels.note.c_str());
+  if (labels.names.empty())
     std::fprintf(stderr,
-                 "mnv2 %s: no label file (pass --labels FILE or run `mnv2 fetch`): "
-                 "showing class indices only\n", command);
-  }
+                 "mnv2 %s: no names for a %d-class model (the built-in ImageNet names fit 1000 or "
+                 "1001 classes; pass --labels FILE): showing class indices only\n",
+                 command, info.num_classes);
   return labels;
 }
 

@@ -5,6 +5,7 @@
 #include <numeric>
 #include <fstream>
 #include <sstream>
+#include <sys/stat.h>
 
 #include "mnv2/mnv2.h"
 
@@ -40,7 +41,44 @@ bool synset(const std::string& line, std::string* rest) {
   return !rest->empty();
 }
 
+constexpr char kImageNetClassText[] =
+#include "util/imagenet_classes.inc"
+    ;
+
 }  // namespace
+
+std::string_view imagenet_class_text() { return {kImageNetClassText, sizeof(kImageNetClassText) - 1}; }
+
+std::vector<std::string> builtin_labels(int num_classes) {
+  if (num_classes != 1000 && num_classes != 1001) return {};
+  std::vector<std::string> names;
+  names.reserve(1001);
+  const std::string_view text = imagenet_class_text();
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t end = text.find('\n', pos);
+    names.emplace_back(text.substr(pos, end - pos));
+    pos = end + 1;
+  }
+  if (num_classes == 1000) names.erase(names.begin());  // no background class
+  return names;
+}
+
+Labels resolve_labels(const std::string& path, const std::string& cached_path, int num_classes,
+                      bool has_background) {
+  std::string file = path;
+  struct stat st {};
+  if (file.empty() && !cached_path.empty() && stat(cached_path.c_str(), &st) == 0 && S_ISREG(st.st_mode))
+    file = cached_path;
+  Labels out;
+  if (!file.empty()) {
+    out = align_labels(read_labels(file), num_classes, has_background);
+    out.source = file;
+  } else {
+    out.names = builtin_labels(num_classes);
+    if (!out.names.empty()) out.source = kBuiltinLabelsSource;
+  }
+  return out;
+}
 
 std::vector<std::string> parse_labels(const std::string& text, const std::string& name) {
   std::vector<std::string> lines;
