@@ -10,6 +10,11 @@
 #include <string>
 #include <vector>
 
+// libmnv2 is built with hidden symbols; what this header declares is its exported interface.
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
+
 namespace mnv2 {
 
 // Every failure the library reports is an mnv2::Error with a message meant for people.
@@ -145,3 +150,7 @@ class Model {
 };
 
 }  // namespace mnv2
+
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif
