@@ -90,9 +90,10 @@ int main(int argc, char** argv) {
   }
 #endif
   std::printf("int8 = Pairs16 kernel with TFLite requantization; +xnn = float (XNNPACK)\n"
-              "requantization; int8x8 = Quads8 (VNNI) kernel\n");
-  std::printf("%-22s %10s %10s %10s %10s %9s\n", "GEMM M x K -> N", "int8", "int8+xnn", "int8x8",
-              "fp32", "int8/fp32");
+              "requantization; int8x8 = Quads8 (VNNI) kernel; u8x8 = QuadsU8 (VNNI, uint8\n"
+              "weights in [-255, 0])\n");
+  std::printf("%-22s %10s %10s %10s %10s %10s %9s\n", "GEMM M x K -> N", "int8", "int8+xnn",
+              "int8x8", "u8x8", "fp32", "int8/fp32");
 
   struct Shape {
     int m, k, n;
@@ -122,6 +123,12 @@ int main(int argc, char** argv) {
     const double q16 = run_q(qt.gemm16, rq_t);
     const double q16f = run_q(qt.gemm16, rq_f);
     const double q8 = qt.gemm8.available() ? run_q(qt.gemm8, rq_t) : 0.0;
+    double q8u = 0.0;
+    if (qt.gemm8u.available()) {  // weights shifted to [-255, 0]: not int8, one panel's span
+      for (auto& x : w) x = int16_t(x - 127);
+      q8u = run_q(qt.gemm8u, rq_t);
+      for (auto& x : w) x = int16_t(x + 127);
+    }
     // fp32: the same block through the fp32 tiles (panels of nr columns, rows of mr).
     const int nr = ft.gemm.nr, np = (s.n + nr - 1) / nr;
     AlignedBuffer fa(size_t(s.m) * s.k), fb(size_t(np) * s.k * nr), fbias(size_t(np) * nr),
@@ -150,9 +157,11 @@ int main(int argc, char** argv) {
     const double f = best_rate(fp32_block, double(s.m) * s.n * s.k);
     char name[64];
     std::snprintf(name, sizeof name, "%4d x %4d -> %4d", s.m, s.k, s.n);
-    char q8s[32] = "-";
+    char q8s[32] = "-", q8us[32] = "-";
     if (q8 > 0) std::snprintf(q8s, sizeof q8s, "%.1f", q8);
-    std::printf("%-22s %10.1f %10.1f %10s %10.1f %9.2f\n", name, q16, q16f, q8s, f, q16 / f);
+    if (q8u > 0) std::snprintf(q8us, sizeof q8us, "%.1f", q8u);
+    std::printf("%-22s %10.1f %10.1f %10s %10s %10.1f %9.2f\n", name, q16, q16f, q8s, q8us, f,
+                q16 / f);
   }
 
   // Depthwise 3x3 rows (MobileNetV2-1.4 shapes) and ADD.

@@ -237,19 +237,38 @@ TEST(EmulatedAvx512, Fp32KernelsMatchNativeBitForBit) {
   }
 }
 
+// Random per-channel biases and output stages (TFLite multipliers / shifts and float
+// scales) for n channels.
+struct RandomRequant {
+  std::vector<int32_t> bias, mult, shift;
+  std::vector<float> scale;
+  RandomRequant(std::mt19937& g, int n) {
+    for (int j = 0; j < n; ++j) {
+      bias.push_back(int32_t(g() % 40001) - 20000);
+      mult.push_back(int32_t((1u << 30) + g() % (1u << 30)));
+      shift.push_back(-int32_t(6 + g() % 10));
+      scale.push_back(std::ldexp(1.f + float(g() % 1000) / 1000.f, -int(8 + g() % 8)));
+    }
+  }
+  kernels::QRequant view(bool float_mode) const {
+    return {mult.data(), shift.data(), true, 3, 0, 255, float_mode ? scale.data() : nullptr};
+  }
+};
+
 TEST(EmulatedAvx512, Int8GemmsMatchNativeBitForBit) {
   SKIP_UNLESS_NATIVE_AND_EMULATED(kNative);
   std::vector<std::pair<const kernels::QGemmKernel*, const kernels::QGemmKernel*>> pairs = {
       {&kNative.qtable().gemm16, &kEmulated.qtable().gemm16}};
-  if (kNativeVnni.unavailable().empty())
+  if (kNativeVnni.unavailable().empty()) {
     pairs.push_back({&kNativeVnni.qtable().gemm8, &kEmulatedVnni.qtable().gemm8});
-  // Depthwise and ADD come from the AVX2 build in both tables (see avx512/qkernels.cpp).
-  EXPECT_EQ(kNative.qtable().dw3x3_row, kEmulated.qtable().dw3x3_row);
+    pairs.push_back({&kNativeVnni.qtable().gemm8u, &kEmulatedVnni.qtable().gemm8u});
+  }
+  // ADD comes from the AVX2 build in both tables (see avx512/qkernels.cpp).
   EXPECT_EQ(kNative.qtable().add, kEmulated.qtable().add);
   std::mt19937 g(7);
   for (const auto& [kn, ke] : pairs) {
     ASSERT_TRUE(kn->available() && ke->available());
-    const bool quads = kn->layout == kernels::QLayout::Quads8;
+    const kernels::QLayout layout = kn->layout;
     for (int m : {1, 3, 8, 9, 17})
       for (int n : {1, 15, 33, 64})
         for (int k : {1, 3, 4, 27, 96})
@@ -257,25 +276,20 @@ TEST(EmulatedAvx512, Int8GemmsMatchNativeBitForBit) {
             std::vector<uint8_t> a(size_t(m * k));
             for (auto& v : a) v = uint8_t(g());
             std::vector<int16_t> w(size_t(n * k));
-            for (auto& v : w) v = int16_t(int(g() % (quads ? 256 : 511)) - (quads ? 128 : 255));
-            const size_t nn = static_cast<size_t>(n);
-            std::vector<int32_t> bias(nn), mult(nn), shift(nn);
-            std::vector<float> scale(nn);
-            for (int j = 0; j < n; ++j) {
-              bias[size_t(j)] = int32_t(g() % 40001) - 20000;
-              mult[size_t(j)] = int32_t((1u << 30) + g() % (1u << 30));
-              shift[size_t(j)] = -int32_t(6 + g() % 10);
-              scale[size_t(j)] = std::ldexp(1.f + float(g() % 1000) / 1000.f, -int(8 + g() % 8));
-            }
-            kernels::QRequant rq{mult.data(), shift.data(), true, 3,   0,
-                                 255,         float_mode ? scale.data() : nullptr};
+            // Pairs16 [-255, 255], Quads8 [-128, 127], QuadsU8 [-255, 0] or [0, 255].
+            for (auto& v : w)
+              v = int16_t(layout == kernels::QLayout::Pairs16  ? int(g() % 511) - 255
+                          : layout == kernels::QLayout::Quads8 ? int(g() % 256) - 128
+                                                               : int(g() % 256) - 255 * (n % 2));
+            const RandomRequant r(g, n);
+            const kernels::QRequant rq = r.view(float_mode);
             std::vector<uint8_t> c[2];
             for (int i = 0; i < 2; ++i) {
               const kernels::QGemmKernel& kern = i == 0 ? *kn : *ke;
               std::vector<uint8_t> buf(size_t(kern.packed_bytes(n, k)) + 64);
               void* packed = reinterpret_cast<void*>(
                   (reinterpret_cast<uintptr_t>(buf.data()) + 63) / 64 * 64);
-              kernels::qgemm_pack(kern, w.data(), k, n, k, bias.data(), 17, rq, packed);
+              kernels::qgemm_pack(kern, w.data(), k, n, k, r.bias.data(), 17, rq, packed);
               c[i].assign(size_t(m * n), 0xA5);
               kernels::QGemm q;
               q.m = m;
@@ -288,10 +302,45 @@ TEST(EmulatedAvx512, Int8GemmsMatchNativeBitForBit) {
               q.ldc = n;
               kern.run(q);
             }
-            ASSERT_EQ(c[0], c[1]) << (quads ? "quads8" : "pairs16") << " m " << m << " n " << n
+            ASSERT_EQ(c[0], c[1]) << int(layout) << " layout, m " << m << " n " << n
                                   << " k " << k << (float_mode ? " float requant" : "");
           }
   }
+}
+
+TEST(EmulatedAvx512, Int8DepthwiseMatchesNativeBitForBit) {
+  SKIP_UNLESS_NATIVE_AND_EMULATED(kNative);
+  std::vector<std::pair<const kernels::QKernelTable*, const kernels::QKernelTable*>> pairs = {
+      {&kNative.qtable(), &kEmulated.qtable()}};
+  if (kNativeVnni.unavailable().empty()) pairs.push_back({&kNativeVnni.qtable(), &kEmulatedVnni.qtable()});
+  std::mt19937 g(11);
+  for (const auto& [tn, te] : pairs)
+    for (int c : {5, 16, 40})
+      for (int s : {1, 2})
+        for (bool float_mode : {false, true}) {
+          const int ih = 6, iw = 9, oh = (ih + 2 - 3) / s + 1, ow = (iw + 2 - 3) / s + 1;
+          std::vector<uint8_t> in(size_t(ih * iw * c));
+          for (auto& v : in) v = uint8_t(g());
+          std::vector<int16_t> w(size_t(9 * c));
+          for (auto& v : w) v = int16_t(int(g() % 511) - 255);
+          const RandomRequant r(g, c);
+          std::vector<uint8_t> blob(size_t(kernels::qdw3x3_packed_bytes(c)));
+          kernels::qdw3x3_pack(w.data(), c, r.bias.data(), 77, r.view(float_mode), blob.data());
+          std::vector<uint8_t> out[2];
+          for (int i = 0; i < 2; ++i) {
+            out[i].assign(size_t(oh * ow * c), 0xA5);
+            kernels::QDw d;
+            d.in = in.data();
+            d.ih = ih, d.iw = iw, d.c = c;
+            d.out = out[i].data();
+            d.oh = oh, d.ow = ow;
+            d.sh = d.sw = s;
+            d.pad_top = d.pad_left = 1;
+            d.w = blob.data();
+            for (int oy = 0; oy < oh; ++oy) (i == 0 ? tn : te)->dw3x3_row(d, oy);
+          }
+          ASSERT_EQ(out[0], out[1]) << "c " << c << " stride " << s << (float_mode ? " float" : "");
+        }
 }
 
 // ---- whole models ------------------------------------------------------------------------

@@ -264,15 +264,20 @@ struct PackedGemm {
   }
 };
 
+const char* layout_name(kernels::QLayout l) {
+  return l == kernels::QLayout::Pairs16 ? "pairs16" : l == kernels::QLayout::Quads8 ? "quads8" : "quadsu8";
+}
+
+// Weights in [-wlim, wlim] + wshift.
 void check_gemm(const std::string& name, const QGemmKernel& kern, int m, int n, int k,
-                uint32_t seed, int wlim, bool float_mode = false) {
+                uint32_t seed, int wlim, bool float_mode = false, int wshift = 0) {
   SCOPED_TRACE(name + (float_mode ? " float-requant" : "") + " m=" + std::to_string(m) +
-               " n=" + std::to_string(n) +
-               " k=" + std::to_string(k) + " layout=" +
-               (kern.layout == kernels::QLayout::Pairs16 ? "pairs16" : "quads8"));
+               " n=" + std::to_string(n) + " k=" + std::to_string(k) +
+               " wshift=" + std::to_string(wshift) + " layout=" + layout_name(kern.layout));
   const int64_t lda = k + 5, ldc = n + 3;
   const auto a = rnd_u8(size_t(m * lda), seed);
-  const auto w = rnd_w(size_t(n) * k, seed + 1, wlim);
+  auto w = rnd_w(size_t(n) * k, seed + 1, wlim);
+  for (auto& v : w) v = int16_t(v + wshift);
   const auto bias = rnd_i32(size_t(n), seed + 2, -20000, 20000);
   const Rq rq = float_mode ? rnd_rq_float(n, seed + 3) : rnd_rq(n, seed + 3);
   const int32_t a_zp = int32_t(seed * 37 % 256), zp = int32_t(seed * 11 % 256);
@@ -322,16 +327,20 @@ void check_gemm(const std::string& name, const QGemmKernel& kern, int m, int n, 
 
 TEST_P(QKernels, GemmEveryTableMatchesTfliteFormulaOnOddSizes) {
   for (const auto& nt : tables(GetParam())) {
-    for (const QGemmKernel* kern : {&nt.t->gemm16, &nt.t->gemm8}) {
+    for (const QGemmKernel* kern : {&nt.t->gemm16, &nt.t->gemm8, &nt.t->gemm8u}) {
       if (!kern->available()) continue;
-      const int wlim = kern->layout == kernels::QLayout::Quads8 ? 127 : 255;
+      const int wlim = kern->layout == kernels::QLayout::Pairs16 ? 255 : 127;
+      // QuadsU8: weights anywhere in [-255, 255] as long as a panel spans <= 256 values.
+      const bool shifted = kern->layout == kernels::QLayout::QuadsU8;
       uint32_t seed = 100;
       for (int k : {1, 2, 3, 4, 5, 8, 27, 33, 64, 97, 144}) {
         for (int m : {1, 2, kern->mr - 1, kern->mr, kern->mr + 1, 2 * kern->mr + 3}) {
           if (m < 1) continue;
           for (int n : {1, 7, kern->nr - 1, kern->nr, kern->nr + 1, 33, 2 * kern->nr + 5}) {
             if (n < 1) continue;
-            check_gemm(nt.name, *kern, m, n, k, ++seed, wlim, seed % 2 == 0);
+            ++seed;
+            check_gemm(nt.name, *kern, m, n, k, seed, wlim, seed % 2 == 0,
+                       shifted ? int(seed % 3) * 128 - 128 : 0);
             if (HasFatalFailure()) return;
           }
         }
@@ -364,6 +373,54 @@ TEST(QKernelGemm, EmulatedVnniLayoutMatchesTfliteFormula) {
       }
   // Weights at both int8 extremes against 255 activations.
   check_gemm("avx2-emulated-vnni", *kern, 7, 40, 300, 3, 128 - 1);
+}
+
+TEST(QKernelGemm, EmulatedVnniUint8LayoutMatchesTfliteFormula) {
+  // The AVX-512 VNNI kernel for uint8 per-tensor weights (operands' roles swapped), over
+  // exact AVX2 arithmetic, with weight ranges at both ends of [-255, 255].
+#if defined(MNV2_X86)
+  if (!cpu_hardware_supports(Isa::Avx2)) GTEST_SKIP() << "no AVX2 on this CPU";
+  const QGemmKernel* kern = &kernels::avx2::kQuadsU8Emulated;
+#else
+  GTEST_SKIP() << "no AVX2 kernels in this build";
+  const QGemmKernel* kern = nullptr;
+#endif
+  uint32_t seed = 950;
+  for (int k : {1, 3, 4, 5, 9, 27, 64, 99})
+    for (int m : {1, kern->mr - 1, kern->mr, kern->mr + 2})
+      for (int n : {1, kern->nr - 1, kern->nr + 1, 3 * kern->nr})
+        for (int shift : {-128, 0, 128}) {
+          ++seed;
+          check_gemm("avx2-emulated-vnni-u8", *kern, m, n, k, seed, 127, seed % 2 == 0, shift);
+          if (HasFatalFailure()) return;
+        }
+}
+
+TEST_P(QKernels, Uint8LayoutTakesFullSpanPanelsExactly) {
+  // Each panel's weights span exactly 256 values ([-255, 0] and [0, 255]) against all-255
+  // and all-0 activations, k large.
+  for (const auto& nt : tables(GetParam())) {
+    const QGemmKernel& kern = nt.t->gemm8u;
+    if (!kern.available()) continue;
+    const int m = kern.mr + 1, n = 2 * kern.nr + 3, k = 1280;
+    for (int a_value : {0, 255, -1}) {
+      std::vector<uint8_t> a(size_t(m) * k);
+      for (size_t i = 0; i < a.size(); ++i) a[i] = a_value >= 0 ? uint8_t(a_value) : uint8_t(i * 7);
+      std::vector<int16_t> w(size_t(n) * k);
+      for (size_t i = 0; i < w.size(); ++i)
+        w[i] = int16_t((i / k) / kern.nr % 2 ? int(i % 256) : int(i % 256) - 255);
+      std::vector<int32_t> bias = rnd_i32(size_t(n), 4, -20000, 20000);
+      Rq rq = rnd_rq(n, 6);
+      ASSERT_TRUE(kernels::qgemm_fits(kern, w.data(), k, n, k));
+      PackedGemm pk;
+      void* packed = pk.aligned(kern.packed_bytes(n, k));
+      kernels::qgemm_pack(kern, w.data(), k, n, k, bias.data(), 17, rq.view(128, 0, 255), packed);
+      std::vector<uint8_t> c(size_t(m) * n);
+      kernels::QGemm g{m, n, k, a.data(), k, packed, c.data(), n};
+      kern.run(g);
+      EXPECT_EQ(c, gemm_ref(m, n, k, a, k, w, bias, 17, rq, 128, 0, 255)) << nt.name << " a " << a_value;
+    }
+  }
 }
 
 TEST_P(QKernels, GemmExtremeOperandsStayExact) {
@@ -414,6 +471,19 @@ TEST(QKernelGemm, PackingRefusesWhatTheLayoutCannotHold) {
   rq.use_float = true;
   rq.scale[2] = std::nanf("");
   EXPECT_THROW(kernels::qgemm_pack(k8, w.data(), 8, 16, 8, nullptr, 0, rq.view(0, 0, 255),
+                                   buf.data()),
+               Error);
+  // A panel of QuadsU8 holds 256 consecutive values, not 257.
+  const QGemmKernel& ku = kernels::kScalarQTable.gemm8u;
+  Rq rqu = rnd_rq(16, 1);
+  std::vector<int16_t> wu(16 * 8, -255);
+  wu[3] = 0;
+  EXPECT_TRUE(kernels::qgemm_fits(ku, wu.data(), 8, 16, 8));
+  EXPECT_NO_THROW(kernels::qgemm_pack(ku, wu.data(), 8, 16, 8, nullptr, 0, rqu.view(0, 0, 255),
+                                      buf.data()));
+  wu[3] = 1;
+  EXPECT_FALSE(kernels::qgemm_fits(ku, wu.data(), 8, 16, 8));
+  EXPECT_THROW(kernels::qgemm_pack(ku, wu.data(), 8, 16, 8, nullptr, 0, rqu.view(0, 0, 255),
                                    buf.data()),
                Error);
   EXPECT_FALSE(kernels::qweights_fit_int8(std::vector<int16_t>{0, -129}.data(), 2));

@@ -47,8 +47,15 @@ struct QRequant {
 //
 // Weight layouts. Pairs16: int16 weights in pairs of consecutive k (vpmaddwd), any int16
 // value. Quads8: int8 weights in groups of four consecutive k (vpdpbusd, u8 x s8), only
-// for layers whose weights all lie in [-128, 127] (qweights_fit_int8).
-enum class QLayout : uint8_t { Pairs16, Quads8 };
+// for layers whose weights all lie in [-128, 127] (qweights_fit_int8). QuadsU8: the same
+// groups of four, for weights that span at most 256 values per panel (uint8 per-tensor
+// models, whose weight minus zero point lies in [-255, 255]): the panel stores w + o as
+// uint8 (o = the panel's offset, minus its smallest weight) and vpdpbusd runs with the
+// roles swapped, the weights unsigned and the activations shifted to int8 (a - 128):
+//   sum a*w = sum (a-128)*(w+o) + 128 * sum (w+o) - o * sum a,
+// the middle term folded into the packed bias, the last one from the row sums of A that the
+// kernel takes while packing its rows (qgemm_fits).
+enum class QLayout : uint8_t { Pairs16, Quads8, QuadsU8 };
 
 struct QGemm {
   int m = 0, n = 0, k = 0;  // rows, columns (n <= panels * nr), depth
@@ -72,16 +79,22 @@ struct QGemmKernel {
 
   bool available() const { return run != nullptr; }
   int kgroup() const { return layout == QLayout::Pairs16 ? 2 : 4; }
+  // Bytes of one packed row of A (k groups as dwords; QuadsU8 adds the row sum).
+  int64_t a_row_bytes(int k) const { return kpad(k) / kgroup() * 4 + (layout == QLayout::QuadsU8 ? 4 : 0); }
   int64_t kpad(int k) const { return (int64_t(k) + kgroup() - 1) / kgroup() * kgroup(); }
   // Bytes of one packed panel (a multiple of 64): int32 arrays of nr values bias (input
   // zero point folded in), mult, lshift (max(shift, 0)), rshift (max(-shift, 0)), rmask
   // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, mode (0 TFLite, 1 float:
-  // then the mult array holds the float scales' bits and the shift arrays are 0); then from
-  // weights_offset() (64-aligned) the weights: for each k group g, for each column j of the
-  // panel, kgroup() consecutive-k values (int16 for Pairs16, int8 for Quads8), zero past k
-  // and past the real columns. One group of one column is 4 bytes in both layouts.
+  // then the mult array holds the float scales' bits and the shift arrays are 0), o (the
+  // QuadsU8 weight offset, else 0); then from weights_offset() (64-aligned) the weights: for
+  // each k group g, for each column j of the panel, kgroup() consecutive-k values (int16 for
+  // Pairs16, int8 for Quads8, uint8 w + o for QuadsU8), zero past k and past the real
+  // columns. One group of one column is 4 bytes in every layout.
   static constexpr int kPanelArrays = 5;
-  int64_t weights_offset() const { return (kPanelArrays * 4 * int64_t(nr) + 16 + 63) / 64 * 64; }
+  static constexpr int kHeaderInts = 5;
+  int64_t weights_offset() const {
+    return (kPanelArrays * 4 * int64_t(nr) + 4 * kHeaderInts + 63) / 64 * 64;
+  }
   int64_t panel_bytes(int k) const {
     const int64_t elem = layout == QLayout::Pairs16 ? 2 : 1;
     return (weights_offset() + kpad(k) * nr * elem + 63) / 64 * 64;
@@ -92,26 +105,35 @@ struct QGemmKernel {
 // Packs all ceil(n/nr) panels of weights w (column j's k values at w + j * ldw: the graph's
 // [Cout][..Cin] layout), the optional bias (n values, TFLite int32 units), the input zero
 // point and the requantization into dst (packed_bytes(n, k) bytes, 64-byte aligned for
-// speed). Throws mnv2::Error for a Quads8 kernel when a weight is outside [-128, 127], or
+// speed). Throws mnv2::Error when the layout cannot hold the weights (!qgemm_fits), or
 // when a multiplier is negative or a shift outside -31..30.
 void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k,
                 const int32_t* bias, int32_t a_zp, const QRequant& rq, void* dst);
 
 bool qweights_fit_int8(const int16_t* w, int64_t count);
+// Whether kern's layout holds the n x k weights (column j at w + j * ldw): Pairs16 always,
+// Quads8 when every weight fits int8, QuadsU8 when each panel's weights span <= 256 values.
+bool qgemm_fits(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k);
 
 // ---- 3x3 depthwise convolution (multiplier 1) ---------------------------------------------
 //
 // Packed per layer by qdw3x3_pack (the same blob for every table): a 64-byte header of
-// int32 c, in_zp, out_zp, qmin, qmax, mode (as in a GEMM panel); the nine taps (index ky*3+kx) paired (0,1) (2,3)
-// (4,5) (6,7) (8,-) and interleaved per channel as int16 [cpad][2]; then int32 arrays of
-// cpad values bias (zero point folded), mult, lshift, rshift, rmask (as in a GEMM panel);
-// cpad = c rounded up to 16, padding zero.
+// int32 c, in_zp, out_zp, qmin, qmax, mode (as in a GEMM panel); the nine taps (index
+// ky*3+kx) paired (0,1) (2,3) (4,5) (6,7) (8,-) and interleaved per channel as int16
+// [cpad][2]; then int32 arrays of cpad values bias (zero point folded), mult, lshift,
+// rshift, rmask (as in a GEMM panel); then the same taps paired by kernel row, (3ky,
+// 3ky+1) and (3ky+2, -) for ky = 0..2, as int16 [cpad][2] (the AVX-512 kernel's order:
+// horizontally adjacent pixels form its pairs); cpad = c rounded up to 16, padding zero.
 int64_t qdw3x3_packed_bytes(int c);
 inline int qdw3x3_cpad(int c) { return (c + 15) / 16 * 16; }
 inline int64_t qdw3x3_pair_offset(int c, int p) { return 64 + int64_t(p) * qdw3x3_cpad(c) * 4; }
 // Array a (0 bias, 1 mult, 2 lshift, 3 rshift, 4 rmask).
 inline int64_t qdw3x3_array_offset(int c, int a) {
   return qdw3x3_pair_offset(c, 5) + int64_t(a) * qdw3x3_cpad(c) * 4;
+}
+// Row pair p (2ky: taps 3ky, 3ky+1; 2ky+1: tap 3ky+2 and zero).
+inline int64_t qdw3x3_row_pair_offset(int c, int p) {
+  return qdw3x3_array_offset(c, 5) + int64_t(p) * qdw3x3_cpad(c) * 4;
 }
 void qdw3x3_pack(const int16_t* w /* [3][3][c] */, int c, const int32_t* bias, int32_t in_zp,
                  const QRequant& rq, void* dst);
@@ -166,6 +188,7 @@ struct QKernelTable {
   bool vnni = false;  // gemm8 uses vpdpbusd
   QGemmKernel gemm16;  // Pairs16: always available
   QGemmKernel gemm8;   // Quads8: available where the ISA has a u8 x s8 dot product
+  QGemmKernel gemm8u;  // QuadsU8: likewise (uint8 per-tensor weights on vpdpbusd)
   // One output row `oy` of a 3x3 depthwise conv, multiplier 1, any stride and pads.
   void (*dw3x3_row)(const QDw& a, int oy) = nullptr;
   // Quantized ADD of n elements (q::add_one for each).
@@ -199,6 +222,7 @@ void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
 // no table): the tests run the loop structure of the VNNI kernel with it on any CPU with
 // AVX2.
 extern const QGemmKernel kQuads8Emulated;
+extern const QGemmKernel kQuadsU8Emulated;
 }  // namespace avx2
 #endif
 

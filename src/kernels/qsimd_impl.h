@@ -8,7 +8,8 @@
 // from memory to every lane); add, sub, and_, max, min, srli (by an immediate), sllv, srav
 // (per-lane counts), cmpgt (all-ones lanes); mul_even (signed 32x32->64 of the even lanes,
 // as vpmuldq), add64, srli64, slli64, blend_odd (even lanes of a, odd lanes of b);
-// dot<Layout>(acc, a, w) = acc + the pair (vpmaddwd) or quad (vpdpbusd) dot products;
+// dot<Layout>(acc, a, w) = acc + the pair (vpmaddwd) or quad (vpdpbusd: a unsigned, w
+// signed; QuadsU8 the other way round) dot products;
 // store_u8(p, v) / store_u8_n(p, v, n): the low byte of each of the first L / n lanes;
 // mul_round(acc, s): float(acc) * (float bits s), rounded to nearest even, as int32.
 #pragma once
@@ -72,7 +73,8 @@ struct Gemm {
   }
 
   // Rows of A in the layout the broadcasts read: each k group of a row is one dword (two
-  // uint16 for Pairs16, four uint8 for Quads8), zero past k; row stride rs bytes.
+  // uint16 for Pairs16, four uint8 for Quads8, four int8 a - 128 for QuadsU8, then the
+  // row's sum of a as int32), zero past k; row stride rs bytes.
   static void pack_a(const uint8_t* a, int64_t lda, int rows, int k, int kg, uint8_t* dst,
                      int64_t rs) {
     for (int r = 0; r < rows; ++r) {
@@ -82,6 +84,14 @@ struct Gemm {
         auto* d16 = reinterpret_cast<uint16_t*>(d);
         for (int i = 0; i < k; ++i) d16[i] = src[i];
         for (int i = k; i < kg * G; ++i) d16[i] = 0;
+      } else if constexpr (LAYOUT == QLayout::QuadsU8) {
+        int32_t sum = 0;
+        for (int i = 0; i < k; ++i) {
+          d[i] = uint8_t(src[i] ^ 0x80);
+          sum += src[i];
+        }
+        std::memset(d + k, 0, size_t(kg * G - k));
+        std::memcpy(d + kg * G, &sum, 4);
       } else {
         std::memcpy(d, src, size_t(k));
         std::memset(d + k, 0, size_t(kg * G - k));
@@ -93,12 +103,22 @@ struct Gemm {
   template <int M>
   static void tile(const uint8_t* pa, int64_t rs, int kg, const uint8_t* panel, int64_t woff,
                    uint8_t* c, int64_t ldc, int ncols) {
+    int32_t hdr[QGemmKernel::kHeaderInts];
+    std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * NR, sizeof hdr);
     R acc[M][NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
       const R b = V::load(panel + 4 * j * L);
 #pragma GCC unroll 16
-      for (int m = 0; m < M; ++m) acc[m][j] = b;
+      for (int m = 0; m < M; ++m) {
+        if constexpr (LAYOUT == QLayout::QuadsU8) {  // - o * (row sum), wrapping
+          int32_t sum;
+          std::memcpy(&sum, pa + m * rs + 4 * kg, 4);
+          acc[m][j] = V::sub(b, V::set1(int32_t(uint32_t(hdr[4]) * uint32_t(sum))));
+        } else {
+          acc[m][j] = b;
+        }
+      }
     }
     const uint8_t* w = panel + woff;
     for (int g = 0; g < kg; ++g, w += 4 * NR) {
@@ -112,8 +132,6 @@ struct Gemm {
         for (int j = 0; j < NV; ++j) acc[m][j] = V::template dot<LAYOUT>(acc[m][j], x, wv[j]);
       }
     }
-    int32_t hdr[4];
-    std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * NR, sizeof hdr);
     const R zp = V::set1(hdr[0]), lo = V::set1(hdr[1]), hi = V::set1(hdr[2]);
     if (hdr[3] == 1) {  // float requantization
 #pragma GCC unroll 4
@@ -162,7 +180,7 @@ struct Gemm {
   static void run(const QGemm& g) {
     constexpr QGemmKernel kern{LAYOUT, MR, NR, nullptr};
     const int kg = (g.k + G - 1) / G;
-    const int64_t rs = int64_t(kg) * 4;
+    const int64_t rs = kern.a_row_bytes(g.k);
     const int64_t pb = kern.panel_bytes(g.k);
     const int64_t woff = kern.weights_offset();
     // All rows of the block are packed first; then each panel (which stays in L1 while the

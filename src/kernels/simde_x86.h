@@ -4,7 +4,8 @@
 //
 // The emulated kernels must give the native kernels' bits, so this header also
 //  * defines the intrinsics SIMDe 0.7.4 (Debian 12) lacks: masked float load / store, the
-//    int32 <-> float conversions, the int32 -> int8 truncations, srav, reduce_add, the
+//    int32 <-> float conversions, the int32 -> int8 truncations, the uint8 -> int32
+//    widening, srav, reduce_add, the
 //    bf16 conversions;
 //  * replaces SIMDe's vdpbf16ps, which adds the two products first and rounds differently:
 //    the instruction does two fused multiply-adds, the odd pair first, with denormal inputs
@@ -115,6 +116,12 @@ static inline __m128i mnv2_mm512_cvtepi32_epi8(__m512i a) {
   for (int i = 0; i < 16; ++i) r.v[i] = uint8_t(uint32_t(l.v[i]));  // vpmovdb truncates
   return mnv2::simde_extra::vec<__m128i>(r);
 }
+static inline __m512i mnv2_mm512_cvtepu8_epi32(__m128i a) {
+  const auto l = mnv2::simde_extra::lanes<uint8_t, 16>(a);
+  mnv2::simde_extra::Lanes<int32_t, 16> r;
+  for (int i = 0; i < 16; ++i) r.v[i] = l.v[i];  // vpmovzxbd
+  return mnv2::simde_extra::vec<__m512i>(r);
+}
 static inline void mnv2_mm512_mask_cvtepi32_storeu_epi8(void* p, __mmask16 k, __m512i a) {
   const auto l = mnv2::simde_extra::lanes<int32_t, 16>(a);
   auto* d = static_cast<uint8_t*>(p);
@@ -196,6 +203,8 @@ static inline __m512 mnv2_mm512_cvtpbh_ps(__m256bh a) {
 #define _mm512_cvtps_epi32 mnv2_mm512_cvtps_epi32
 #undef _mm512_cvtepi32_epi8
 #define _mm512_cvtepi32_epi8 mnv2_mm512_cvtepi32_epi8
+#undef _mm512_cvtepu8_epi32
+#define _mm512_cvtepu8_epi32 mnv2_mm512_cvtepu8_epi32
 #undef _mm512_mask_cvtepi32_storeu_epi8
 #define _mm512_mask_cvtepi32_storeu_epi8 mnv2_mm512_mask_cvtepi32_storeu_epi8
 #undef _mm512_srav_epi32

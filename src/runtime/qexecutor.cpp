@@ -92,9 +92,14 @@ class QExecutor final : public PlanRunner {
           scratch = std::max(scratch, int64_t(s.ys.w) * s.k + int64_t(s.geom.kh) * s.xs.w * s.xs.c);
           [[fallthrough]];
         case StepKind::Gemm: {
-          const bool fit8 = kt_.gemm8.available() &&
-                            kernels::qweights_fit_int8(n.qweights.data(), int64_t(n.qweights.size()));
-          pk.gk = fit8 ? &kt_.gemm8 : &kt_.gemm16;
+          // The fastest layout that holds the weights: int8 quads, uint8 quads (uint8
+          // per-tensor models), int16 pairs.
+          pk.gk = &kt_.gemm16;
+          for (const kernels::QGemmKernel* gk : {&kt_.gemm8, &kt_.gemm8u})
+            if (gk->available() && kernels::qgemm_fits(*gk, n.qweights.data(), s.k, s.cout, s.k)) {
+              pk.gk = gk;
+              break;
+            }
           const kernels::QRequant rq = requant(pk, p);
           pk.blob_bytes = pk.gk->packed_bytes(s.cout, s.k);
           pk.blob.alloc(pk.blob_bytes);

@@ -19,6 +19,7 @@ namespace {
 using V = QVec;
 using Gemm16 = qsimd::Gemm<V, QLayout::Pairs16, 6, 2>;
 using GemmQuadsEmu = qsimd::Gemm<V, QLayout::Quads8, 6, 2>;
+using GemmQuadsU8Emu = qsimd::Gemm<V, QLayout::QuadsU8, 6, 2>;
 
 // Requantizes 16 accumulators (channels 0..7 in r0, 8..15 in r1) and packs them to bytes.
 // q[] holds the per-channel mult, lshift, rshift, rmask of both halves.
@@ -234,6 +235,7 @@ void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
 // The Quads8 layout over emulated vpdpbusd: not in the table (slower than Pairs16 here);
 // the tests run it to check the loop structure the AVX-512 VNNI kernel shares.
 constinit const QGemmKernel kQuads8Emulated = GemmQuadsEmu::kernel(&GemmQuadsEmu::run);
+constinit const QGemmKernel kQuadsU8Emulated = GemmQuadsU8Emu::kernel(&GemmQuadsU8Emu::run);
 
 }  // namespace avx2
 
@@ -245,6 +247,7 @@ constexpr QKernelTable make_avx2_qtable() {
   t.vnni = false;
   t.gemm16 = avx2::Gemm16::kernel(&avx2::Gemm16::run);
   t.gemm8 = QGemmKernel{QLayout::Quads8, 1, 1, nullptr};
+  t.gemm8u = QGemmKernel{QLayout::QuadsU8, 1, 1, nullptr};
   t.dw3x3_row = &avx2::qdw3x3_row;
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;

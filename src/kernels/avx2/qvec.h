@@ -49,12 +49,14 @@ struct QVec {
     } else {
       // vpdpbusd emulated exactly: u8 x s8 in groups of four, split into the even and odd
       // bytes of each 16-bit half, widened to int16 (zero- / sign-extended), two vpmaddwd.
-      const __m256i ae = _mm256_and_si256(a, _mm256_set1_epi16(0x00FF));
-      const __m256i ao = _mm256_srli_epi16(a, 8);
-      const __m256i we = _mm256_srai_epi16(_mm256_slli_epi16(w, 8), 8);
-      const __m256i wo = _mm256_srai_epi16(w, 8);
+      // QuadsU8 swaps the roles: the weights unsigned, the (shifted) activations signed.
+      const __m256i u = LAYOUT == QLayout::Quads8 ? a : w, s = LAYOUT == QLayout::Quads8 ? w : a;
+      const __m256i ue = _mm256_and_si256(u, _mm256_set1_epi16(0x00FF));
+      const __m256i uo = _mm256_srli_epi16(u, 8);
+      const __m256i se = _mm256_srai_epi16(_mm256_slli_epi16(s, 8), 8);
+      const __m256i so = _mm256_srai_epi16(s, 8);
       return _mm256_add_epi32(
-          acc, _mm256_add_epi32(_mm256_madd_epi16(ae, we), _mm256_madd_epi16(ao, wo)));
+          acc, _mm256_add_epi32(_mm256_madd_epi16(ue, se), _mm256_madd_epi16(uo, so)));
     }
   }
 

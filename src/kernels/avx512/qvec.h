@@ -49,10 +49,12 @@ struct QVec {
   static R dot(R acc, R a, R w) {
     if constexpr (LAYOUT == QLayout::Pairs16) {
       return _mm512_add_epi32(acc, _mm512_madd_epi16(a, w));
-    } else {
+    } else if constexpr (LAYOUT == QLayout::Quads8) {
       // vpdpbusd: unsigned bytes of the first source times signed bytes of the second,
       // four per lane, summed into acc without saturation.
       return _mm512_dpbusd_epi32(acc, a, w);
+    } else {  // QuadsU8: the weights unsigned, the (shifted) activations signed
+      return _mm512_dpbusd_epi32(acc, w, a);
     }
   }
 

@@ -1,8 +1,10 @@
 // Scalar integer kernels: packing (shared by every table), the portable fallback and the
 // tests' yardstick for the SIMD kernels. Accumulation wraps like the SIMD adds do.
 #include <algorithm>
+#include <cstdint>
 #include <cstring>
 #include <string>
+#include <utility>
 
 #include "kernels/qkernels.h"
 
@@ -76,6 +78,7 @@ inline int32_t panel_weight(const QGemmKernel& kern, const uint8_t* panel, int j
     std::memcpy(&v, w + idx * 2, 2);
     return v;
   }
+  if (kern.layout == QLayout::QuadsU8) return w[idx];  // w + o, unsigned
   return static_cast<int8_t>(w[idx]);
 }
 
@@ -94,7 +97,7 @@ void gemm_scalar(const QGemm& g) {
     uint8_t* c = g.c + r * g.ldc;
     for (int n0 = 0; n0 < g.n; n0 += kern.nr) {
       const uint8_t* panel = base + (n0 / kern.nr) * pb;
-      int32_t hdr[4];
+      int32_t hdr[QGemmKernel::kHeaderInts];
       std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * kern.nr, sizeof hdr);
       const int cols = std::min(kern.nr, g.n - n0);
       for (int j = 0; j < cols; ++j) {
@@ -103,8 +106,18 @@ void gemm_scalar(const QGemm& g) {
         const int32_t shift =
             get_array(panel, 4 * kern.nr, 2, j) - get_array(panel, 4 * kern.nr, 3, j);
         uint32_t acc = uint32_t(bias);
-        for (int kk = 0; kk < g.k; ++kk)
-          acc += uint32_t(int32_t(a[kk]) * panel_weight(kern, panel, j, kk));
+        if constexpr (LAYOUT == QLayout::QuadsU8) {
+          // (a - 128) x (w + o), and o times the row sum taken off (see QLayout).
+          uint32_t row_sum = 0;
+          for (int kk = 0; kk < g.k; ++kk) {
+            acc += uint32_t((int32_t(a[kk]) - 128) * panel_weight(kern, panel, j, kk));
+            row_sum += a[kk];
+          }
+          acc -= uint32_t(hdr[4]) * row_sum;
+        } else {
+          for (int kk = 0; kk < g.k; ++kk)
+            acc += uint32_t(int32_t(a[kk]) * panel_weight(kern, panel, j, kk));
+        }
         c[n0 + j] = out_stage(int32_t(acc), hdr[3] == 1, mult, shift, hdr[0], hdr[1], hdr[2]);
       }
     }
@@ -171,6 +184,37 @@ bool qweights_fit_int8(const int16_t* w, int64_t count) {
   return true;
 }
 
+namespace {
+// The smallest and largest weight of columns [n0, n1).
+std::pair<int, int> weight_range(const int16_t* w, int64_t ldw, int n0, int n1, int k) {
+  int lo = INT16_MAX, hi = INT16_MIN;
+  for (int j = n0; j < n1; ++j)
+    for (int kk = 0; kk < k; ++kk) {
+      lo = std::min<int>(lo, w[j * ldw + kk]);
+      hi = std::max<int>(hi, w[j * ldw + kk]);
+    }
+  return {lo, hi};
+}
+}  // namespace
+
+bool qgemm_fits(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k) {
+  switch (kern.layout) {
+    case QLayout::Pairs16:
+      return true;
+    case QLayout::Quads8:
+      for (int j = 0; j < n; ++j)
+        if (!qweights_fit_int8(w + j * ldw, k)) return false;
+      return true;
+    case QLayout::QuadsU8:
+      for (int n0 = 0; n0 < n; n0 += kern.nr) {
+        const auto [lo, hi] = weight_range(w, ldw, n0, std::min(n, n0 + kern.nr), k);
+        if (hi - lo > 255) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
 void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k,
                 const int32_t* bias, int32_t a_zp, const QRequant& rq, void* dst) {
   if (n <= 0 || k <= 0) throw Error("qgemm_pack: empty weight matrix");
@@ -180,16 +224,23 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
       if (!qweights_fit_int8(w + j * ldw, k))
         throw Error("qgemm_pack: weights of output channel " + std::to_string(j) +
                     " do not fit int8; use the Pairs16 kernel");
+  if (!qgemm_fits(kern, w, ldw, n, k))
+    throw Error("qgemm_pack: the weights of a panel span more than 256 values; use the Pairs16 "
+                "kernel");
   const int64_t pb = kern.panel_bytes(k);
   const int g = kern.kgroup();
   auto* out = static_cast<uint8_t*>(dst);
   std::memset(out, 0, size_t(kern.packed_bytes(n, k)));
   for (int n0 = 0; n0 < n; n0 += kern.nr) {
     uint8_t* panel = out + (n0 / kern.nr) * pb;
-    const int32_t hdr[4] = {rq.out_zp, rq.qmin, rq.qmax, rq.scale ? 1 : 0};
+    const int cols = std::min(kern.nr, n - n0);
+    const int32_t o =
+        kern.layout == QLayout::QuadsU8 ? -weight_range(w, ldw, n0, n0 + cols, k).first : 0;
+    const int32_t hdr[QGemmKernel::kHeaderInts] = {rq.out_zp, rq.qmin, rq.qmax,
+                                                   rq.scale ? 1 : 0, o};
     std::memcpy(panel + QGemmKernel::kPanelArrays * 4 * kern.nr, hdr, sizeof hdr);
     uint8_t* wp = panel + kern.weights_offset();
-    for (int j = 0; j < std::min(kern.nr, n - n0); ++j) {
+    for (int j = 0; j < cols; ++j) {
       const int16_t* col = w + (n0 + j) * ldw;
       int64_t wsum = 0;
       for (int kk = 0; kk < k; ++kk) {
@@ -197,17 +248,20 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
         const int64_t idx = (int64_t(kk / g) * kern.nr + j) * g + kk % g;
         if (kern.layout == QLayout::Pairs16)
           std::memcpy(wp + idx * 2, &col[kk], 2);
+        else if (kern.layout == QLayout::QuadsU8)
+          wp[idx] = static_cast<uint8_t>(col[kk] + o);
         else
           wp[idx] = static_cast<uint8_t>(static_cast<int8_t>(col[kk]));
       }
-      const int64_t b64 = (bias ? int64_t(bias[n0 + j]) : 0) - int64_t(a_zp) * wsum;
+      int64_t b64 = (bias ? int64_t(bias[n0 + j]) : 0) - int64_t(a_zp) * wsum;
+      if (kern.layout == QLayout::QuadsU8) b64 += 128 * (wsum + int64_t(k) * o);
       const int32_t b = static_cast<int32_t>(b64);
       put_requant(panel, 4 * kern.nr, j, b, rq, n0 + j);
     }
   }
 }
 
-int64_t qdw3x3_packed_bytes(int c) { return qdw3x3_array_offset(c, 5); }
+int64_t qdw3x3_packed_bytes(int c) { return qdw3x3_row_pair_offset(c, 6); }
 
 void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, const QRequant& rq,
                  void* dst) {
@@ -224,6 +278,8 @@ void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, co
       const int16_t v = w[t * c + ch];
       wsum += v;
       std::memcpy(blob + qdw3x3_pair_offset(c, t / 2) + (2 * ch + t % 2) * 2, &v, 2);
+      const int ky = t / 3, kx = t % 3;
+      std::memcpy(blob + qdw3x3_row_pair_offset(c, 2 * ky + kx / 2) + (2 * ch + kx % 2) * 2, &v, 2);
     }
     const int32_t b = static_cast<int32_t>((bias ? int64_t(bias[ch]) : 0) - int64_t(in_zp) * wsum);
     put_requant(blob + qdw3x3_array_offset(c, 0), int64_t(qdw3x3_cpad(c)) * 4, ch, b, rq, ch);
@@ -309,6 +365,7 @@ constexpr QKernelTable make_scalar_qtable() {
   t.vnni = false;
   t.gemm16 = QGemmKernel{QLayout::Pairs16, 4, 16, &gemm_scalar<QLayout::Pairs16>};
   t.gemm8 = QGemmKernel{QLayout::Quads8, 4, 16, &gemm_scalar<QLayout::Quads8>};
+  t.gemm8u = QGemmKernel{QLayout::QuadsU8, 4, 16, &gemm_scalar<QLayout::QuadsU8>};
   t.dw3x3_row = &dw3x3_row;
   t.add = &add;
   t.pool = &qpool_scalar;
