@@ -35,14 +35,11 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe.cpp" -o "$probe" 2>"$pro
   exit 77
 fi
 
-srcs=(src/formats/flatbuf.cpp src/formats/tflite.cpp src/formats/tflite_schema.cpp
-      src/formats/tflite_writer.cpp src/formats/openvino_ir.cpp
-      src/formats/openvino_ir_writer.cpp src/formats/pb_wire.cpp src/formats/onnx.cpp
-      src/formats/onnx_writer.cpp src/formats/tf_graphdef.cpp src/formats/tf_graphdef_writer.cpp
-      src/formats/half.cpp
-      src/image/decode.cpp src/graph/graph.cpp src/graph/mobilenet_v2.cpp
-      src/runtime/reference.cpp src/runtime/qreference.cpp src/quant/quantize.cpp
-      src/quant/calibration.cpp src/image/preprocess.cpp)
+# The loaders (src/formats, one translation each), the graph layer they hand over to
+# (src/graph, with the passes) and what the targets run on a loaded graph.
+srcs=($(ls src/formats/*.cpp src/graph/*.cpp src/graph/passes/*.cpp)
+      src/image/decode.cpp src/runtime/reference.cpp src/runtime/qreference.cpp
+      src/quant/quantize.cpp src/quant/calibration.cpp src/image/preprocess.cpp)
 libs=(-lpugixml -ljpeg -lpng -lz)
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root/include" -I"$root/src")
 
@@ -58,7 +55,7 @@ seeder() { echo "fuzz/seed_${1#fuzz_}.cpp"; }
 # Every source is compiled once with coverage instrumentation and both sanitizers (object
 # files are rebuilt only when the source or any header is newer), then linked with
 # libFuzzer's main into each target and with each seed writer's own main.
-newest_header=$(ls -t src/formats/*.h src/graph/*.h src/runtime/*.h src/image/*.h src/quant/*.h src/kernels/qmath.h include/mnv2/*.h | head -1)
+newest_header=$(ls -t src/formats/*.h src/graph/*.h src/graph/passes/*.h src/runtime/*.h src/image/*.h src/quant/*.h src/kernels/qmath.h include/mnv2/*.h | head -1)
 cflags=("${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
 units=("${srcs[@]}")
 for t in "${targets[@]}"; do units+=("fuzz/$t.cpp" "$(seeder "$t")"); done

@@ -13,7 +13,8 @@ namespace mnv2::cli {
 namespace {
 
 const char* kHelp =
-    "usage: mnv2 info MODEL | --model MODEL | --synthetic WIDTH RES [--json] [--verbose]\n\n"
+    "usage: mnv2 info MODEL | --model MODEL | --synthetic WIDTH RES [--json] [--verbose]\n"
+    "                 [--passes]\n\n"
     "Prints the model's input/output contract (names, layout, channel order, whether the\n"
     "normalisation is inside the graph, class count and background class), a per-layer\n"
     "table (name, op, output shape, params, MACs) and the totals.\n\n"
@@ -28,15 +29,46 @@ const char* kHelp =
     "  --verbose             also the quantization of every node (output scale and zero\n"
     "                        point in the uint8 domain, weight scales) of quantized models\n"
     "  --json                machine-readable output (metadata and totals; with --verbose\n"
-    "                        also \"nodes\" with the per-node quantization)\n";
+    "                        also \"nodes\" with the per-node quantization)\n"
+    "  --passes              also the graph as translated from the file (batch norms, bias\n"
+    "                        adds, activations as nodes of their own, weights in the file's\n"
+    "                        layout), every change of each graph pass, and the graph after\n"
+    "                        them (model files only)\n";
+
+// The model file named by the arguments ("" for a synthetic model).
+std::string model_path(const Args& a) {
+  std::string path = a.get("model");
+  if (path.empty() && !a.has("synthetic") && !a.positional().empty()) path = a.positional().front();
+  return path;
+}
 
 // The per-node quantization of a model file (empty for synthetic or float models).
 Graph quant_graph(const Args& a) {
-  std::string path = a.get("model");
-  if (path.empty() && !a.has("synthetic") && !a.positional().empty()) path = a.positional().front();
+  const std::string path = model_path(a);
   if (path.empty()) return Graph{};
   Graph g = load_graph(path);
   return g.quantized() ? g : Graph{};
+}
+
+// --passes: the translated graph, what each graph pass changed, and the rewritten graph.
+void print_passes(const std::string& path) {
+  if (path.empty()) throw Error("--passes needs a model file (synthetic models are built folded)");
+  Translation t = translate_model(path);
+  Graph before = t.graph;
+  before.infer_shapes(1);
+  PassLog log;
+  const Graph after = rewrite_model(std::move(t), &log);
+  std::printf("\ngraph as translated from the file (before the passes):\n%s",
+              graph_summary(before).c_str());
+  std::printf("\ngraph passes:\n");
+  for (const PassInfo& p : graph_passes()) {
+    size_t count = 0;
+    for (const PassLog::Entry& e : log.entries) count += e.pass == p.name;
+    std::printf("  %-17s %4zu change(s)  %s\n", p.name, count, p.summary);
+    for (const PassLog::Entry& e : log.entries)
+      if (e.pass == p.name) std::printf("      %s\n", e.text.c_str());
+  }
+  std::printf("\ngraph after the passes:\n%s", graph_summary(after).c_str());
 }
 
 std::string weight_scales(const Node& n) {
@@ -53,12 +85,13 @@ std::string weight_scales(const Node& n) {
 }
 
 int run(int argc, char** argv) {
-  Args a(argc, argv, {"json", "help", "verbose"});
+  Args a(argc, argv, {"json", "help", "verbose", "passes"});
   if (a.has("help")) {
     std::fputs(kHelp, stdout);
     return 0;
   }
-  a.reject_unknown({"json", "help", "verbose", "model", "synthetic", "classes", "seed", "precision", "int8-rounding"});
+  a.reject_unknown({"json", "help", "verbose", "passes", "model", "synthetic", "classes", "seed", "precision", "int8-rounding"});
+  if (a.has("passes") && a.has("json")) throw Error("--passes has no --json form");
   Model m = open_model(a, 1, true);
   const ModelInfo& i = m.info();
   const bool verbose = a.has("verbose");
@@ -130,6 +163,7 @@ int run(int argc, char** argv) {
                   double(n.out_q.scale), n.out_q.zero_point, weight_scales(n).c_str());
     }
   }
+  if (a.has("passes")) print_passes(model_path(a));
   return 0;
 }
 

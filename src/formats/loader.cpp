@@ -69,25 +69,66 @@ ModelFormat detect_format(const std::string& path) {
   return ModelFormat::Unknown;
 }
 
-Graph load_graph(const std::string& path) {
+Translation translate_model(const std::string& path) {
   const ModelFormat f = detect_format(path);
   switch (f) {
     case ModelFormat::OpenVINOIR:
       require_regular_file(openvino_bin_path(path), "the OpenVINO IR weights file");
-      return load_openvino_ir(path);
+      return translate_openvino_ir(path);
     case ModelFormat::TFLite:
-      return load_tflite(path);
+      return translate_tflite(path);
     case ModelFormat::TFGraphDef:
-      return load_graphdef(path);
+      return translate_graphdef(path);
     case ModelFormat::Unknown:
       throw Error("'" + path + "': not a model format mnv2 recognises (TFLite, TF GraphDef, "
                   "OpenVINO IR .xml, ONNX)");
     case ModelFormat::ONNX:
-      return load_onnx(path);
+      return translate_onnx(path);
     default:
       throw Error("'" + path + "': " + format_name(f) +
                   " models cannot be loaded by this build of mnv2 yet");
   }
 }
+
+Graph rewrite_model(Translation t, PassLog* log) {
+  try {
+    run_passes(t.graph, log);
+  } catch (const Error& e) {
+    throw Error(t.label + ": " + e.what());
+  }
+  if (t.finish) {
+    t.finish(t.graph);
+  } else {
+    try {
+      t.graph.finalize();
+    } catch (const Error& e) {
+      throw Error(t.label + ": " + e.what());
+    }
+  }
+  return std::move(t.graph);
+}
+
+Graph load_graph(const std::string& path) { return rewrite_model(translate_model(path)); }
+
+// The per-format entry points: translation, then the same passes as load_graph.
+Graph load_onnx_bytes(std::string_view bytes, const std::string& name) {
+  return rewrite_model(translate_onnx_bytes(bytes, name));
+}
+Graph load_onnx(const std::string& path) { return rewrite_model(translate_onnx(path)); }
+Graph load_graphdef_bytes(std::string_view bytes, const std::string& source) {
+  return rewrite_model(translate_graphdef_bytes(bytes, source));
+}
+Graph load_graphdef(const std::string& path) { return rewrite_model(translate_graphdef(path)); }
+Graph load_openvino_ir_memory(const std::string& xml_text, const std::vector<uint8_t>& bin,
+                              const std::string& label) {
+  return rewrite_model(translate_openvino_ir_memory(xml_text, bin, label));
+}
+Graph load_openvino_ir(const std::string& xml_path) {
+  return rewrite_model(translate_openvino_ir(xml_path));
+}
+Graph load_tflite_bytes(const uint8_t* data, size_t size, const std::string& name) {
+  return rewrite_model(translate_tflite_bytes(data, size, name));
+}
+Graph load_tflite(const std::string& path) { return rewrite_model(translate_tflite(path)); }
 
 }  // namespace mnv2

@@ -1,9 +1,13 @@
-// Model file loading: detects the format from the file's content and lowers it to the IR.
+// Model file loading: detects the format from the file's content, translates the file into
+// the graph IR as the file states it (formats/*), then runs the graph passes
+// (graph/passes.h) once, whatever the format, to make the graph executable.
 #pragma once
 
+#include <functional>
 #include <string>
 
 #include "graph/graph.h"
+#include "graph/passes.h"
 
 namespace mnv2 {
 
@@ -12,7 +16,23 @@ enum class ModelFormat { Unknown, TFLite, TFGraphDef, OpenVINOIR, ONNX };
 const char* format_name(ModelFormat f);
 // Looks at the first bytes (and, for IR, the .xml text); the extension is only a hint.
 ModelFormat detect_format(const std::string& path);
-// Loads and validates; throws mnv2::Error naming the file and what is wrong.
+
+// A file translated into the IR: ops as the file states them (unfolded ops, weights in the
+// file's layout), not yet executable.
+struct Translation {
+  Graph graph;
+  // Names the file in errors from the passes, e.g. "'model.onnx' (ONNX)".
+  std::string label;
+  // Completes graph.info from the rewritten graph (what depends on the folded structure,
+  // such as normalisation inside the graph) and finalizes it. Null: just finalize().
+  std::function<void(Graph&)> finish;
+};
+
+// Detects the format and translates; throws mnv2::Error naming the file and what is wrong.
+Translation translate_model(const std::string& path);
+// Runs the passes on t.graph (logging them into *log if given), then t.finish.
+Graph rewrite_model(Translation t, PassLog* log = nullptr);
+// translate_model + rewrite_model.
 Graph load_graph(const std::string& path);
 
 }  // namespace mnv2

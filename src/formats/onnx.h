@@ -1,27 +1,34 @@
-// ONNX: a ModelProto reader that lowers classifier graphs into the NHWC IR, and a writer
-// that saves the IR as a standard opset-13 ONNX model. Both work on the protobuf wire
-// format directly (pb_wire.h); field numbers follow onnx.proto.
+// ONNX: a ModelProto reader that translates classifier graphs into the NHWC IR, and a
+// writer that saves the IR as a standard opset-13 ONNX model. Both work on the protobuf
+// wire format directly (pb_wire.h); field numbers follow onnx.proto.
 //
-// Reader: opsets 9..21, float32/float16/bfloat16/double initializers (float_data,
-// int32_data or raw_data), Conv (group 1 or depthwise), BatchNormalization (folded into
-// the producing conv), Relu/Clip (fused), Add (residual or bias), GlobalAveragePool and a
-// global AveragePool/ReduceMean, Flatten/Reshape/Squeeze/Unsqueeze/Transpose (as views),
-// Pad (zero pads merged into the next conv), Gemm/MatMul, Softmax, Constant, Identity,
-// Dropout, and per-channel Mul/Sub/Div (input normalisation). Anything else is an error
-// naming the operator and node.
+// Reader (onnx_parse.cpp, onnx_lower.cpp, onnx_views.cpp): opsets 9..21,
+// float32/float16/bfloat16/double initializers (float_data, int32_data or raw_data), Conv
+// (group 1 or depthwise), BatchNormalization, Relu/Clip, Add (residual or with a
+// constant), GlobalAveragePool and a global AveragePool/ReduceMean,
+// Flatten/Reshape/Squeeze/Unsqueeze/Transpose (as views), Pad (zero pads merged into the
+// next conv), Gemm/MatMul, Softmax, Constant, Identity, Dropout, per-channel Mul/Sub/Div,
+// and shape arithmetic on constants (evaluated, graph/const_eval.h). Batch norms,
+// constant operands and activations are emitted as nodes of their own; the graph passes
+// fold them. Anything else is an error naming the operator and node.
 #pragma once
 
 #include <string>
 #include <string_view>
 
+#include "formats/loader.h"
 #include "graph/graph.h"
 
 namespace mnv2 {
 
-// Loads an .onnx file. Throws mnv2::Error naming the file and what is wrong.
+// Loads an .onnx file (translation and graph passes). Throws mnv2::Error naming the file
+// and what is wrong.
 Graph load_onnx(const std::string& path);
 // The same for a ModelProto held in memory; `name` labels errors and becomes info.name.
 Graph load_onnx_bytes(std::string_view bytes, const std::string& name);
+// The translation alone (formats/loader.h), before the passes.
+Translation translate_onnx(const std::string& path);
+Translation translate_onnx_bytes(std::string_view bytes, const std::string& name);
 // True when the first bytes look like the start of an ONNX ModelProto (never throws).
 bool looks_like_onnx(std::string_view head);
 

@@ -1,551 +1,16 @@
-// OpenVINO IR loader: parses the XML with pugixml, checks every reference and every
-// constant against the .bin, evaluates the layers in topological order and lowers
-// them into the graph IR (see openvino_ir.h for the rules).
-#include "formats/openvino_ir.h"
-
+// OpenVINO IR loader: evaluates the layers in topological order and translates them into
+// the graph IR (see openvino_ir.h for the rules; bias adds, scales and activations stay
+// nodes of their own for the graph passes to fold). Parsing: openvino_ir_parse.cpp.
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstdlib>
-#include <cstring>
-#include <fstream>
-#include <limits>
-#include <map>
-#include <memory>
-#include <pugixml.hpp>
+
+#include "formats/half.h"
+#include "formats/openvino_ir.h"
+#include "formats/openvino_ir_loader.h"
 
 namespace mnv2 {
-
-
-
-std::string openvino_bin_path(const std::string& xml_path) {
-  const size_t slash = xml_path.find_last_of('/');
-  const size_t dot = xml_path.find_last_of('.');
-  if (dot != std::string::npos && (slash == std::string::npos || dot > slash))
-    return xml_path.substr(0, dot) + ".bin";
-  return xml_path + ".bin";
-}
-
-namespace {
-
-constexpr int64_t kMaxDim = 1 << 16;
-constexpr int64_t kMaxConstElements = int64_t(1) << 30;
-constexpr size_t kMaxLayers = 200000;
-
-struct Port {
-  int id = 0;
-  std::string precision;
-  std::vector<int64_t> dims;  // -1 for a dynamic dimension
-  std::string names;
-};
-
-struct Layer {
-  int id = 0;
-  std::string name, type, version;
-  pugi::xml_node data;
-  std::vector<Port> inputs, outputs;
-  // per input port (in the order the ports are listed): producing layer index and its
-  // output index; -1 until an edge connects it
-  std::vector<std::pair<int, int>> src;
-};
-
-// The value a layer output carries while lowering.
-struct Value {
-  enum Kind { Unset, Act, Const } kind = Unset;
-  std::vector<int64_t> dims;  // NCHW (rank 4) or NC (rank 2) for activations
-  int node = -1;              // Act: graph node id
-  // Const: floats (f32/f16) or integers (i64/i32)
-  bool is_int = false;
-  std::shared_ptr<std::vector<float>> f;
-  std::shared_ptr<std::vector<int64_t>> i;
-  int64_t count() const {
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
-    return n;
-  }
-};
-
-std::string dims_str(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t k = 0; k < d.size(); ++k) {
-    if (k) s += ',';
-    s += std::to_string(d[k]);
-  }
-  return s + "]";
-}
-
-bool parse_int_text(const char* s, int64_t* out) {
-  while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') ++s;
-  if (!*s) return false;
-  errno = 0;
-  char* end = nullptr;
-  const long long v = std::strtoll(s, &end, 10);
-  if (end == s || errno == ERANGE) return false;
-  while (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r') ++end;
-  if (*end) return false;
-  *out = v;
-  return true;
-}
-
-bool parse_float_text(const std::string& text, double* out) {
-  const char* s = text.c_str();
-  while (*s == ' ') ++s;
-  if (!*s) return false;
-  char* end = nullptr;
-  const double v = std::strtod(s, &end);
-  if (end == s) return false;
-  while (*end == ' ') ++end;
-  if (*end) return false;
-  if (std::isnan(v)) return false;
-  *out = v;
-  return true;
-}
-
-std::vector<std::string> split_list(const std::string& s) {
-  std::vector<std::string> parts;
-  std::string cur;
-  for (char ch : s) {
-    if (ch == ',') {
-      parts.push_back(cur);
-      cur.clear();
-    } else {
-      cur += ch;
-    }
-  }
-  parts.push_back(cur);
-  for (auto& p : parts) {
-    const size_t a = p.find_first_not_of(" \t");
-    const size_t b = p.find_last_not_of(" \t");
-    p = a == std::string::npos ? "" : p.substr(a, b - a + 1);
-  }
-  return parts;
-}
-
-bool is_true(std::string v) {
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return v == "true" || v == "yes" || v == "1";
-}
-bool is_false(std::string v) {
-  std::transform(v.begin(), v.end(), v.begin(), [](unsigned char c) { return char(std::tolower(c)); });
-  return v == "false" || v == "no" || v == "0";
-}
-
-// Numbers inside the first [...] of a converter parameter like "input[127.5,127.5,127.5]".
-std::vector<double> bracket_numbers(const std::string& v) {
-  std::vector<double> out;
-  const size_t a = v.find('[');
-  const size_t b = v.find(']', a == std::string::npos ? 0 : a);
-  if (a == std::string::npos || b == std::string::npos) return out;
-  for (const std::string& p : split_list(v.substr(a + 1, b - a - 1))) {
-    double x;
-    if (!parse_float_text(p, &x)) return {};
-    out.push_back(x);
-  }
-  return out;
-}
-
-class Loader {
- public:
-  Loader(const std::string& xml, const std::vector<uint8_t>& bin, const std::string& label)
-      : xml_(xml), bin_(bin), label_(label) {}
-
-  Graph run();
-
- private:
-  const std::string& xml_;
-  const std::vector<uint8_t>& bin_;
-  const std::string& label_;
-  pugi::xml_document doc_;
-  std::vector<Layer> layers_;
-  std::map<int, int> index_of_;  // layer id -> index
-  std::vector<std::vector<Value>> values_;
-  std::vector<std::vector<int>> out_uses_;  // edges leaving each output
-  std::vector<int> node_uses_;              // pending IR consumers of each graph node
-  Graph g_;
-  int result_layer_ = -1;
-
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error("'" + label_ + "': OpenVINO IR: " + what);
-  }
-  [[noreturn]] void fail(const Layer& l, const std::string& what) const {
-    fail("layer " + std::to_string(l.id) + " '" + l.name + "' (" + l.type + "): " + what);
-  }
-
-  void parse();
-  void connect();
-  std::vector<int> topo_order() const;
-  void lower(int li);
-
-  // attribute helpers
-  std::string attr(const Layer& l, const char* name, const char* def = nullptr) const;
-  std::vector<int64_t> int_list(const Layer& l, const char* name, size_t want, int64_t lo,
-                                int64_t hi, const std::vector<int64_t>* def = nullptr) const;
-  double float_attr(const Layer& l, const char* name) const;
-
-  const Value& in(const Layer& l, size_t k) const {
-    const auto& s = l.src[k];
-    return values_[size_t(s.first)][size_t(s.second)];
-  }
-  const Value& act_in(const Layer& l, size_t k) const {
-    const Value& v = in(l, k);
-    if (v.kind != Value::Act)
-      fail(l, "input " + std::to_string(k) + " must be a computed tensor, not a constant");
-    return v;
-  }
-  const Value& const_in(const Layer& l, size_t k) const {
-    const Value& v = in(l, k);
-    if (v.kind != Value::Const)
-      fail(l, "input " + std::to_string(k) + " must be a constant");
-    return v;
-  }
-  void want_inputs(const Layer& l, size_t n) const {
-    if (l.inputs.size() != n)
-      fail(l, "expects " + std::to_string(n) + " input port(s), has " +
-                  std::to_string(l.inputs.size()));
-  }
-  void want_outputs(const Layer& l, size_t lo) const {
-    if (l.outputs.size() < lo) fail(l, "has no output port");
-  }
-
-  // Sets output 0 of layer li; checks the declared dims.
-  void set_out(int li, Value v, size_t k = 0);
-  int uses(int li, size_t k = 0) const { return out_uses_[size_t(li)][k]; }
-  int new_node(Node n, int li) {
-    const int id = g_.add(std::move(n));
-    node_uses_.push_back(uses(li));
-    return id;
-  }
-  // The value of layer li's output is node `node` itself (folded or aliased).
-  void alias(int li, const Value& from, std::vector<int64_t> dims) {
-    Value v = from;
-    v.dims = std::move(dims);
-    node_uses_[size_t(v.node)] += uses(li) - 1;
-    set_out(li, v);
-  }
-  bool foldable(const Value& a) const {
-    return node_uses_[size_t(a.node)] == 1;
-  }
-
-  std::vector<float> channel_vector(const Layer& l, const Value& k, const Value& act) const;
-  std::vector<int64_t> int_values(const Layer& l, const Value& k) const;
-  void affine(int li, const Value& act, const std::vector<double>& w,
-              const std::vector<double>& b);
-  void lower_const(int li);
-  void lower_conv(int li, bool group);
-};
-
-std::string Loader::attr(const Layer& l, const char* name, const char* def) const {
-  const pugi::xml_attribute a = l.data ? l.data.attribute(name) : pugi::xml_attribute();
-  if (!a) {
-    if (def) return def;
-    fail(l, std::string("missing attribute '") + name + "'");
-  }
-  return a.value();
-}
-
-std::vector<int64_t> Loader::int_list(const Layer& l, const char* name, size_t want, int64_t lo,
-                                      int64_t hi, const std::vector<int64_t>* def) const {
-  const pugi::xml_attribute a = l.data ? l.data.attribute(name) : pugi::xml_attribute();
-  if (!a) {
-    if (def) return *def;
-    fail(l, std::string("missing attribute '") + name + "'");
-  }
-  std::vector<int64_t> out;
-  for (const std::string& p : split_list(a.value())) {
-    int64_t v;
-    if (!parse_int_text(p.c_str(), &v) || v < lo || v > hi)
-      fail(l, std::string("attribute ") + name + "=\"" + a.value() + "\" is not a list of " +
-                  std::to_string(want) + " integers in [" + std::to_string(lo) + ", " +
-                  std::to_string(hi) + "]");
-    out.push_back(v);
-  }
-  if (out.size() != want)
-    fail(l, std::string("attribute ") + name + "=\"" + a.value() + "\" must have " +
-                std::to_string(want) + " values");
-  return out;
-}
-
-double Loader::float_attr(const Layer& l, const char* name) const {
-  const std::string s = attr(l, name);
-  double v;
-  if (!parse_float_text(s, &v)) fail(l, std::string("attribute ") + name + "=\"" + s + "\" is not a number");
-  return v;
-}
-
-void Loader::parse() {
-  const pugi::xml_parse_result r = doc_.load_buffer(xml_.data(), xml_.size(),
-                                                    pugi::parse_default, pugi::encoding_utf8);
-  if (!r)
-    fail(std::string("XML parse error: ") + r.description() + " at byte " +
-         std::to_string(r.offset));
-  const pugi::xml_node net = doc_.child("net");
-  if (!net) fail("the XML root element is not <net>");
-  const pugi::xml_attribute ver = net.attribute("version");
-  int64_t version = 0;
-  if (!ver || !parse_int_text(ver.value(), &version))
-    fail("<net> has no numeric version attribute");
-  if (version != 10 && version != 11)
-    fail("IR version " + std::to_string(version) + " is not supported (10 and 11 are)");
-  const pugi::xml_node layers = net.child("layers");
-  if (!layers) fail("<net> has no <layers>");
-
-  auto parse_ports = [&](pugi::xml_node parent, std::vector<Port>& ports, Layer& l) {
-    for (pugi::xml_node p : parent.children()) {
-      if (p.type() != pugi::node_element) continue;
-      if (std::strcmp(p.name(), "port") != 0) continue;
-      Port port;
-      int64_t id;
-      if (!parse_int_text(p.attribute("id").value(), &id) || id < 0 || id > 1000000)
-        fail("layer " + std::to_string(l.id) + " '" + l.name + "': port without a valid id");
-      port.id = int(id);
-      port.precision = p.attribute("precision").value();
-      port.names = p.attribute("names").value();
-      for (pugi::xml_node d : p.children("dim")) {
-        int64_t v;
-        const std::string t = d.text().get();
-        if (t == "?" || t == "-1") {
-          v = -1;
-        } else if (!parse_int_text(t.c_str(), &v) || v < 0 || v > (int64_t(1) << 40)) {
-          fail("layer " + std::to_string(l.id) + " '" + l.name + "': port " +
-               std::to_string(port.id) + " has an invalid <dim> '" + t + "'");
-        }
-        port.dims.push_back(v);
-        if (port.dims.size() > 8)
-          fail("layer " + std::to_string(l.id) + " '" + l.name + "': port " +
-               std::to_string(port.id) + " has more than 8 dims");
-      }
-      for (const Port& q : l.inputs)
-        if (q.id == port.id)
-          fail("layer " + std::to_string(l.id) + " '" + l.name + "': duplicate port id " +
-               std::to_string(port.id));
-      for (const Port& q : l.outputs)
-        if (q.id == port.id)
-          fail("layer " + std::to_string(l.id) + " '" + l.name + "': duplicate port id " +
-               std::to_string(port.id));
-      ports.push_back(std::move(port));
-      if (ports.size() > 64)
-        fail("layer " + std::to_string(l.id) + " '" + l.name + "' has too many ports");
-    }
-  };
-
-  for (pugi::xml_node ln : layers.children()) {
-    if (ln.type() != pugi::node_element) continue;
-    if (std::strcmp(ln.name(), "layer") != 0) continue;
-    if (layers_.size() >= kMaxLayers) fail("too many layers");
-    Layer l;
-    int64_t id;
-    if (!parse_int_text(ln.attribute("id").value(), &id) || id < 0 || id > 100000000)
-      fail("a <layer> has no valid id (after " + std::to_string(layers_.size()) + " layers)");
-    l.id = int(id);
-    l.name = ln.attribute("name").value();
-    l.type = ln.attribute("type").value();
-    l.version = ln.attribute("version").value();
-    if (l.type.empty()) fail("layer " + std::to_string(l.id) + " has no type");
-    l.data = ln.child("data");
-    parse_ports(ln.child("input"), l.inputs, l);
-    parse_ports(ln.child("output"), l.outputs, l);
-    l.src.assign(l.inputs.size(), {-1, -1});
-    if (index_of_.count(l.id)) fail("duplicate layer id " + std::to_string(l.id));
-    index_of_[l.id] = int(layers_.size());
-    layers_.push_back(std::move(l));
-  }
-  if (layers_.empty()) fail("<layers> is empty");
-}
-
-void Loader::connect() {
-  const pugi::xml_node edges = doc_.child("net").child("edges");
-  if (!edges) fail("<net> has no <edges>");
-  out_uses_.resize(layers_.size());
-  for (size_t i = 0; i < layers_.size(); ++i) out_uses_[i].assign(layers_[i].outputs.size(), 0);
-  int count = 0;
-  for (pugi::xml_node e : edges.children()) {
-    if (e.type() != pugi::node_element) continue;
-    if (std::strcmp(e.name(), "edge") != 0) continue;
-    ++count;
-    const std::string where = "edge " + std::to_string(count);
-    int64_t fl, fp, tl, tp;
-    if (!parse_int_text(e.attribute("from-layer").value(), &fl) ||
-        !parse_int_text(e.attribute("from-port").value(), &fp) ||
-        !parse_int_text(e.attribute("to-layer").value(), &tl) ||
-        !parse_int_text(e.attribute("to-port").value(), &tp))
-      fail(where + ": from-layer/from-port/to-layer/to-port must be integers");
-    auto fi = index_of_.find(int(std::clamp<int64_t>(fl, -1, 1 << 30)));
-    if (fl < 0 || fl > (1 << 30) || fi == index_of_.end())
-      fail(where + ": from-layer " + std::to_string(fl) + " does not exist (dangling edge)");
-    auto ti = index_of_.find(int(std::clamp<int64_t>(tl, -1, 1 << 30)));
-    if (tl < 0 || tl > (1 << 30) || ti == index_of_.end())
-      fail(where + ": to-layer " + std::to_string(tl) + " does not exist (dangling edge)");
-    Layer& from = layers_[size_t(fi->second)];
-    Layer& to = layers_[size_t(ti->second)];
-    int oi = -1;
-    for (size_t k = 0; k < from.outputs.size(); ++k)
-      if (from.outputs[k].id == fp) oi = int(k);
-    if (oi < 0)
-      fail(where + ": layer " + std::to_string(fl) + " '" + from.name + "' has no output port " +
-           std::to_string(fp));
-    int ii = -1;
-    for (size_t k = 0; k < to.inputs.size(); ++k)
-      if (to.inputs[k].id == tp) ii = int(k);
-    if (ii < 0)
-      fail(where + ": layer " + std::to_string(tl) + " '" + to.name + "' has no input port " +
-           std::to_string(tp));
-    if (to.src[size_t(ii)].first >= 0)
-      fail(where + ": input port " + std::to_string(tp) + " of layer " + std::to_string(tl) +
-           " '" + to.name + "' already has an incoming edge");
-    to.src[size_t(ii)] = {fi->second, oi};
-    ++out_uses_[size_t(fi->second)][size_t(oi)];
-  }
-  for (const Layer& l : layers_)
-    for (size_t k = 0; k < l.inputs.size(); ++k)
-      if (l.src[k].first < 0)
-        fail("input port " + std::to_string(l.inputs[k].id) + " of layer " +
-             std::to_string(l.id) + " '" + l.name + "' (" + l.type +
-             ") is not connected (dangling input)");
-}
-
-std::vector<int> Loader::topo_order() const {
-  const size_t n = layers_.size();
-  std::vector<int> pending(n, 0);
-  std::vector<std::vector<int>> consumers(n);
-  for (size_t i = 0; i < n; ++i)
-    for (const auto& s : layers_[i].src) {
-      ++pending[i];
-      consumers[size_t(s.first)].push_back(int(i));
-    }
-  std::vector<int> order, ready;
-  for (size_t i = n; i-- > 0;)
-    if (pending[i] == 0) ready.push_back(int(i));
-  while (!ready.empty()) {
-    const int i = ready.back();
-    ready.pop_back();
-    order.push_back(i);
-    for (int c : consumers[size_t(i)])
-      if (--pending[size_t(c)] == 0) ready.push_back(c);
-  }
-  if (order.size() != n) {
-    for (size_t i = 0; i < n; ++i)
-      if (pending[i] > 0)
-        fail("the graph has a cycle through layer " + std::to_string(layers_[i].id) + " '" +
-             layers_[i].name + "' (" + layers_[i].type + ")");
-  }
-  return order;
-}
-
-void Loader::set_out(int li, Value v, size_t k) {
-  const Layer& l = layers_[size_t(li)];
-  if (k >= l.outputs.size()) fail(l, "has no output port " + std::to_string(k));
-  const Port& p = l.outputs[k];
-  // A port that lists dims must agree with what the operation computes.
-  if (!p.dims.empty()) {
-    bool ok = p.dims.size() == v.dims.size();
-    for (size_t d = 0; ok && d < p.dims.size(); ++d)
-      ok = p.dims[d] == v.dims[d] || (p.dims[d] == -1 && d == 0);
-    if (!ok)
-      fail(l, "output port " + std::to_string(p.id) + " declares dims " + dims_str(p.dims) +
-                  " but the operation produces " + dims_str(v.dims));
-  }
-  values_[size_t(li)][k] = std::move(v);
-}
-
-std::vector<float> Loader::channel_vector(const Layer& l, const Value& k, const Value& act) const {
-  if (k.is_int) fail(l, "integer constant used as an arithmetic operand");
-  const size_t r = act.dims.size();
-  if (k.dims.size() > r)
-    fail(l, "constant operand " + dims_str(k.dims) + " has a higher rank than " +
-                dims_str(act.dims));
-  const int64_t c = act.dims[1];
-  bool per_channel = false;
-  for (size_t j = 0; j < k.dims.size(); ++j) {
-    const size_t axis = r - k.dims.size() + j;
-    if (k.dims[j] == 1) continue;
-    if (axis == 1 && k.dims[j] == c) {
-      per_channel = true;
-      continue;
-    }
-    fail(l, "constant operand " + dims_str(k.dims) + " does not broadcast per channel over " +
-                dims_str(act.dims));
-  }
-  std::vector<float> out(static_cast<size_t>(c));
-  for (int64_t i = 0; i < c; ++i) out[size_t(i)] = (*k.f)[per_channel ? size_t(i) : 0];
-  return out;
-}
-
-std::vector<int64_t> Loader::int_values(const Layer& l, const Value& k) const {
-  if (k.kind != Value::Const || !k.is_int) fail(l, "expects an integer constant (i64/i32) input");
-  if (k.dims.size() > 1 || k.count() > 8) fail(l, "shape/axes constant must be a short 1-D list");
-  return *k.i;
-}
-
-void Loader::lower_const(int li) {
-  const Layer& l = layers_[size_t(li)];
-  want_inputs(l, 0);
-  want_outputs(l, 1);
-  const std::string et = attr(l, "element_type");
-  size_t esize;
-  if (et == "f32") esize = 4;
-  else if (et == "f16") esize = 2;
-  else if (et == "i64") esize = 8;
-  else if (et == "i32") esize = 4;
-  else fail(l, "element_type '" + et + "' is not supported (f32, f16, i64, i32 are)");
-  Value v;
-  v.kind = Value::Const;
-  const std::string shape = attr(l, "shape");
-  int64_t count = 1;
-  if (!shape.empty()) {
-    for (const std::string& p : split_list(shape)) {
-      int64_t d;
-      if (!parse_int_text(p.c_str(), &d) || d < 0 || d > kMaxConstElements)
-        fail(l, "invalid shape \"" + shape + "\"");
-      v.dims.push_back(d);
-      if (v.dims.size() > 8) fail(l, "shape \"" + shape + "\" has too many dims");
-      count *= d;
-      if (count > kMaxConstElements) fail(l, "shape \"" + shape + "\" is absurdly large");
-    }
-  }
-  int64_t offset, size;
-  const std::string so = attr(l, "offset"), ss = attr(l, "size");
-  if (!parse_int_text(so.c_str(), &offset) || offset < 0)
-    fail(l, "invalid offset \"" + so + "\"");
-  if (!parse_int_text(ss.c_str(), &size) || size < 0) fail(l, "invalid size \"" + ss + "\"");
-  if (size != count * int64_t(esize))
-    fail(l, "size " + std::to_string(size) + " does not match shape " + dims_str(v.dims) +
-                " of " + et + " (" + std::to_string(count * int64_t(esize)) + " bytes)");
-  if (uint64_t(offset) > bin_.size() || uint64_t(size) > bin_.size() - uint64_t(offset))
-    fail(l, "offset " + std::to_string(offset) + " + size " + std::to_string(size) +
-                " is outside the .bin (" + std::to_string(bin_.size()) + " bytes)");
-  const uint8_t* p = bin_.data() + offset;
-  if (et == "f32" || et == "f16") {
-    v.f = std::make_shared<std::vector<float>>(size_t(count));
-    for (int64_t i = 0; i < count; ++i) {
-      float x;
-      if (esize == 4) {
-        std::memcpy(&x, p + i * 4, 4);
-      } else {
-        uint16_t h;
-        std::memcpy(&h, p + i * 2, 2);
-        x = half_to_float(h);
-      }
-      if (!std::isfinite(x))
-        fail(l, "value " + std::to_string(i) + " is not finite");
-      (*v.f)[size_t(i)] = x;
-    }
-  } else {
-    v.is_int = true;
-    v.i = std::make_shared<std::vector<int64_t>>(size_t(count));
-    for (int64_t i = 0; i < count; ++i) {
-      int64_t x;
-      if (esize == 8) {
-        std::memcpy(&x, p + i * 8, 8);
-      } else {
-        int32_t y;
-        std::memcpy(&y, p + i * 4, 4);
-        x = y;
-      }
-      (*v.i)[size_t(i)] = x;
-    }
-  }
-  set_out(li, std::move(v));
-}
+namespace ovir {
 
 void Loader::lower_conv(int li, bool group) {
   const Layer& l = layers_[size_t(li)];
@@ -627,87 +92,23 @@ void Loader::lower_conv(int li, bool group) {
   n.pad_bottom = int(pb);
   n.pad_left = int(pl);
   n.pad_right = int(pr);
-  const std::vector<float>& src = *w.f;
+  // As the IR stores it, [Cout][Cin/groups][KH][KW] (a group convolution's [G][M][1][KH][KW]
+  // is the same order); normalise-layout reorders.
+  n.weights = *w.f;
+  n.layout = WeightLayout::OIHW;
   if (!group || groups == 1) {
-    // OIHW -> OHWI
     n.op = OpType::Conv2D;
     n.out_channels = int(cout);
-    n.weights.resize(size_t(cout * kh * kw * cin));
-    for (int64_t o = 0; o < cout; ++o)
-      for (int64_t i = 0; i < cin; ++i)
-        for (int64_t y = 0; y < kh; ++y)
-          for (int64_t xx = 0; xx < kw; ++xx)
-            n.weights[size_t(((o * kh + y) * kw + xx) * cin + i)] =
-                src[size_t(((o * cin + i) * kh + y) * kw + xx)];
   } else {
-    // [C, M, 1, KH, KW] -> [KH][KW][C*M]
     n.op = OpType::DepthwiseConv2D;
     n.depth_multiplier = int(per_group_out);
     if (per_group_out > 64) fail(l, "depth multiplier too large");
-    n.weights.resize(size_t(kh * kw * cout));
-    for (int64_t c = 0; c < cout; ++c)
-      for (int64_t y = 0; y < kh; ++y)
-        for (int64_t xx = 0; xx < kw; ++xx)
-          n.weights[size_t((y * kw + xx) * cout + c)] = src[size_t((c * kh + y) * kw + xx)];
   }
   Value v;
   v.kind = Value::Act;
   v.dims = {x.dims[0], cout, oh, ow};
   if (oh > kMaxDim || ow > kMaxDim) fail(l, "output too large");
-  v.node = new_node(std::move(n), li);
-  set_out(li, std::move(v));
-}
-
-void Loader::affine(int li, const Value& act, const std::vector<double>& w,
-                    const std::vector<double>& b) {
-  const Layer& l = layers_[size_t(li)];
-  Node& p = g_.node(act.node);
-  const size_t c = w.size();
-  const bool weighted = p.op == OpType::Conv2D || p.op == OpType::DepthwiseConv2D ||
-                        p.op == OpType::FullyConnected;
-  if (foldable(act) && weighted && p.activation == Activation::None) {
-    // Fold into the producer: scale its output channels, then add.
-    bool scaled = false;
-    for (double s : w) scaled |= s != 1.0;
-    if (scaled) {
-      const size_t per = p.weights.size() / c;
-      if (p.op == OpType::DepthwiseConv2D) {
-        for (size_t i = 0; i < p.weights.size(); ++i)
-          p.weights[i] = float(double(p.weights[i]) * w[i % c]);
-      } else {
-        for (size_t o = 0; o < c; ++o)
-          for (size_t i = 0; i < per; ++i)
-            p.weights[o * per + i] = float(double(p.weights[o * per + i]) * w[o]);
-      }
-    }
-    if (p.bias.empty()) p.bias.assign(c, 0.f);
-    for (size_t o = 0; o < c; ++o) p.bias[o] = float(double(p.bias[o]) * w[o] + b[o]);
-    alias(li, act, act.dims);
-    return;
-  }
-  if (foldable(act) && p.op == OpType::ChannelAffine) {
-    for (size_t o = 0; o < c; ++o) {
-      p.weights[o] = float(double(p.weights[o]) * w[o]);
-      p.bias[o] = float(double(p.bias[o]) * w[o] + b[o]);
-    }
-    alias(li, act, act.dims);
-    return;
-  }
-  --node_uses_[size_t(act.node)];  // the caller counted this op as a pending reader
-  Node n;
-  n.name = l.name;
-  n.op = OpType::ChannelAffine;
-  n.inputs = {act.node};
-  n.weights.resize(c);
-  n.bias.resize(c);
-  for (size_t o = 0; o < c; ++o) {
-    n.weights[o] = float(w[o]);
-    n.bias[o] = float(b[o]);
-  }
-  Value v;
-  v.kind = Value::Act;
-  v.dims = act.dims;
-  v.node = new_node(std::move(n), li);
+  v.node = new_node(std::move(n));
   set_out(li, std::move(v));
 }
 
@@ -721,14 +122,6 @@ void Loader::lower(int li) {
     v.dims = std::move(dims);
     return v;
   };
-  // Every consumed activation input stops being pending for its node.
-  auto consume = [&]() {
-    for (size_t k = 0; k < l.inputs.size(); ++k) {
-      const Value& v = in(l, k);
-      if (v.kind == Value::Act) --node_uses_[size_t(v.node)];
-    }
-  };
-  // For folds, the folding op is the single pending consumer: check before consume().
   if (t == "Const") {
     lower_const(li);
   } else if (t == "Parameter") {
@@ -764,7 +157,7 @@ void Loader::lower(int li) {
     g_.info.height = int(dims[2]);
     g_.info.width = int(dims[3]);
     g_.info.input_name = l.name;
-    g_.input = new_node(std::move(n), li);
+    g_.input = new_node(std::move(n));
     set_out(li, act_value(g_.input, dims));
   } else if (t == "Convert") {
     want_inputs(l, 1);
@@ -788,16 +181,13 @@ void Loader::lower(int li) {
       set_out(li, std::move(v));
     } else {
       if (dt != "f32" && dt != "f16") fail(l, "destination_type '" + dt + "' is not supported");
-      const Value a = x;
-      consume();
-      ++node_uses_[size_t(a.node)];
-      alias(li, a, a.dims);
+      Node id;
+      id.op = OpType::Identity;
+      unary(li, x, std::move(id));
     }
   } else if (t == "Convolution") {
-    consume();
     lower_conv(li, false);
   } else if (t == "GroupConvolution") {
-    consume();
     lower_conv(li, true);
   } else if (t == "Add" || t == "Multiply" || t == "Subtract" || t == "Divide") {
     want_inputs(l, 2);
@@ -811,38 +201,32 @@ void Loader::lower(int li) {
       if (a.dims != b.dims)
         fail(l, "operand shapes differ: " + dims_str(a.dims) + " vs " + dims_str(b.dims));
       const Value va = a, vb = b;
-      consume();
       Node n;
       n.name = l.name;
       n.op = OpType::Add;
       n.inputs = {va.node, vb.node};
-      set_out(li, act_value(new_node(std::move(n), li), va.dims));
+      set_out(li, act_value(new_node(std::move(n)), va.dims));
     } else if (a.kind == Value::Act || b.kind == Value::Act) {
       const bool act_first = a.kind == Value::Act;
       const Value x = act_first ? a : b;
       const Value& k = act_first ? b : a;
       if (ab == "none" && k.dims != x.dims) fail(l, "auto_broadcast none needs equal shapes");
-      const std::vector<float> cv = channel_vector(l, k, x);
-      const size_t c = cv.size();
-      std::vector<double> w(c, 1.0), bb(c, 0.0);
-      for (size_t i = 0; i < c; ++i) {
-        const double q = cv[i];
-        if (t == "Add") {
-          bb[i] = q;
-        } else if (t == "Multiply") {
-          w[i] = q;
-        } else if (t == "Subtract") {
-          if (act_first) bb[i] = -q;
-          else { w[i] = -1; bb[i] = q; }
-        } else {
-          if (!act_first) fail(l, "dividing a constant by a tensor is not supported");
+      Node n;
+      n.op = OpType::ConstArith;
+      n.weights = channel_vector(l, k, x);
+      if (t == "Add") {
+        n.arith = Arith::Add;
+      } else if (t == "Multiply") {
+        n.arith = Arith::Mul;
+      } else if (t == "Subtract") {
+        n.arith = act_first ? Arith::Sub : Arith::SubFrom;
+      } else {
+        if (!act_first) fail(l, "dividing a constant by a tensor is not supported");
+        for (float q : n.weights)
           if (q == 0) fail(l, "division by zero");
-          w[i] = 1.0 / q;
-        }
+        n.arith = Arith::Div;
       }
-      consume();
-      ++node_uses_[size_t(x.node)];
-      affine(li, x, w, bb);
+      unary(li, x, std::move(n));
     } else {
       fail(l, "arithmetic on two constants is not supported (fold it in the converter)");
     }
@@ -858,16 +242,10 @@ void Loader::lower(int li) {
       else if (hi >= 3.0e38) act = Activation::Relu;
       else fail(l, "only Clamp(min=0, max=6) (ReLU6) or max=inf (ReLU) is supported");
     }
-    Node& p = g_.node(x.node);
-    const bool weighted = p.op == OpType::Conv2D || p.op == OpType::DepthwiseConv2D ||
-                          p.op == OpType::FullyConnected;
-    if (!weighted || !foldable(x) || p.activation != Activation::None)
-      fail(l, "an activation must directly follow a convolution or fully-connected layer "
-              "(and its bias) that nothing else reads");
-    p.activation = act;
-    consume();
-    ++node_uses_[size_t(x.node)];
-    alias(li, x, x.dims);
+    Node n;
+    n.op = OpType::Activation;
+    n.activation = act;
+    unary(li, x, std::move(n));
   } else if (t == "ReduceMean") {
     want_inputs(l, 2);
     want_outputs(l, 1);
@@ -881,12 +259,11 @@ void Loader::lower(int li) {
     std::sort(axes.begin(), axes.end());
     if (axes != std::vector<int64_t>{2, 3}) fail(l, "only the mean over H and W (axes 2,3) is supported");
     const bool keep = is_true(attr(l, "keep_dims", "false"));
-    consume();
     Node n;
     n.name = l.name;
     n.op = OpType::GlobalAvgPool;
     n.inputs = {x.node};
-    const int id = new_node(std::move(n), li);
+    const int id = new_node(std::move(n));
     g_.features = id;
     set_out(li, act_value(id, keep ? std::vector<int64_t>{x.dims[0], x.dims[1], 1, 1}
                                    : std::vector<int64_t>{x.dims[0], x.dims[1]}));
@@ -920,12 +297,11 @@ void Loader::lower(int li) {
       fail(l, "only global average pooling (kernel = input size " +
                   std::to_string(x.dims[2]) + "x" + std::to_string(x.dims[3]) +
                   ", no padding) is supported");
-    consume();
     Node n;
     n.name = l.name;
     n.op = OpType::GlobalAvgPool;
     n.inputs = {x.node};
-    const int id = new_node(std::move(n), li);
+    const int id = new_node(std::move(n));
     g_.features = id;
     set_out(li, act_value(id, {x.dims[0], x.dims[1], 1, 1}));
   } else if (t == "Reshape" || t == "Squeeze" || t == "Unsqueeze") {
@@ -988,10 +364,10 @@ void Loader::lower(int li) {
     int64_t prod = 1;
     for (int64_t d : out) prod *= d;
     if (prod != total) fail(l, "reshape from " + dims_str(x.dims) + " to " + dims_str(out) + " changes the element count");
-    consume();
     if (out == x.dims) {
-      ++node_uses_[size_t(x.node)];
-      alias(li, x, out);
+      Node id;
+      id.op = OpType::Identity;
+      unary(li, x, std::move(id));
       return;
     }
     // NCHW and NHWC agree on the order of the elements only when H = W = 1.
@@ -1005,15 +381,11 @@ void Loader::lower(int li) {
     n.name = l.name;
     n.op = OpType::Reshape;
     n.inputs = {x.node};
-    set_out(li, act_value(new_node(std::move(n), li), out));
+    set_out(li, act_value(new_node(std::move(n)), out));
   } else if (t == "ShapeOf") {
     want_inputs(l, 1);
     want_outputs(l, 1);
     const Value x = in(l, 0);
-    if (x.kind == Value::Act) {
-      consume();
-      if (node_uses_[size_t(x.node)] < 0) node_uses_[size_t(x.node)] = 0;
-    }
     Value v;
     v.kind = Value::Const;
     v.is_int = true;
@@ -1031,12 +403,11 @@ void Loader::lower(int li) {
     if (axis < -r || axis >= r) fail(l, "axis out of range");
     if (axis < 0) axis += r;
     if (axis != 1) fail(l, "only softmax over the channel axis (1) is supported");
-    consume();
     Node n;
     n.name = l.name;
     n.op = OpType::Softmax;
     n.inputs = {x.node};
-    set_out(li, act_value(new_node(std::move(n), li), x.dims));
+    set_out(li, act_value(new_node(std::move(n)), x.dims));
   } else if (t == "MatMul") {
     want_inputs(l, 2);
     want_outputs(l, 1);
@@ -1051,7 +422,6 @@ void Loader::lower(int li) {
     const int64_t m = tb ? w.dims[0] : w.dims[1];
     if ((tb ? w.dims[1] : w.dims[0]) != k) fail(l, "weights " + dims_str(w.dims) + " do not match K=" + std::to_string(k));
     if (m < 1 || m > kMaxDim) fail(l, "output width out of range");
-    consume();
     Node n;
     n.name = l.name;
     n.op = OpType::FullyConnected;
@@ -1061,13 +431,12 @@ void Loader::lower(int li) {
     for (int64_t o = 0; o < m; ++o)
       for (int64_t i = 0; i < k; ++i)
         n.weights[size_t(o * k + i)] = (*w.f)[size_t(tb ? o * k + i : i * m + o)];
-    set_out(li, act_value(new_node(std::move(n), li), {x.dims[0], m}));
+    set_out(li, act_value(new_node(std::move(n)), {x.dims[0], m}));
   } else if (t == "Result") {
     want_inputs(l, 1);
     const Value x = act_in(l, 0);
     if (result_layer_ >= 0) fail(l, "a second Result; only single-output models are supported");
     result_layer_ = li;
-    consume();
     g_.output = x.node;
   } else {
     fail(l, "operation type '" + t + "' (version " + (l.version.empty() ? "?" : l.version) +
@@ -1075,7 +444,7 @@ void Loader::lower(int li) {
   }
 }
 
-Graph Loader::run() {
+Translation Loader::run() {
   parse();
   connect();
   const std::vector<int> order = topo_order();
@@ -1155,84 +524,61 @@ Graph Loader::run() {
   if (auto a = net.child("rt_info").child("model_info").child("scale_values").attribute("value")) mi_scale = a.value();
 
   info.channel_order = is_false(reverse) ? ChannelOrder::RGB : ChannelOrder::BGR;
-  const std::vector<double> means = bracket_numbers(mean_v), scales = bracket_numbers(scale_v);
-  int affine_node = -1;
-  for (int id = 0; id < int(g_.nodes.size()); ++id) {
-    const Node& n = g_.nodes[size_t(id)];
-    if (n.op == OpType::ChannelAffine && n.inputs.size() == 1 && n.inputs[0] == g_.input)
-      affine_node = id;
-  }
-  info.normalization_in_graph = affine_node >= 0 || !means.empty() || !scales.empty();
-  info.mean = 127.5f;
-  info.scale = 127.5f;
-  if (!means.empty() || !scales.empty()) {
-    info.mean = means.empty() ? 0.f : float(means[0]);
-    info.scale = scales.empty() ? 1.f : float(scales[0]);
-  } else if (affine_node >= 0) {
-    const Node& a = g_.node(affine_node);
-    if (a.weights[0] != 0) {
-      info.scale = float(1.0 / double(a.weights[0]));
-      info.mean = float(-double(a.bias[0]) / double(a.weights[0]));
+  Translation t{std::move(g_), "'" + label_ + "': OpenVINO IR", nullptr};
+  t.finish = [label = label_, means = bracket_numbers(mean_v), scales = bracket_numbers(scale_v),
+              mi_mean, mi_scale](Graph& g) {
+    auto fail = [&](const std::string& what) { throw Error("'" + label + "': OpenVINO IR: " + what); };
+    ModelInfo& info = g.info;
+    // Normalisation inside the graph: an affine op on the input, or converter metadata.
+    int affine_node = -1;
+    for (int id = 0; id < int(g.nodes.size()); ++id) {
+      const Node& n = g.nodes[size_t(id)];
+      if (n.op == OpType::ChannelAffine && n.inputs.size() == 1 && n.inputs[0] == g.input)
+        affine_node = id;
     }
-  } else {
-    double m, s;
-    if (parse_float_text(split_list(mi_mean)[0].substr(0, split_list(mi_mean)[0].find(' ')), &m)) info.mean = float(m);
-    if (parse_float_text(split_list(mi_scale)[0].substr(0, split_list(mi_scale)[0].find(' ')), &s) && s != 0) info.scale = float(s);
-  }
+    info.normalization_in_graph = affine_node >= 0 || !means.empty() || !scales.empty();
+    info.mean = 127.5f;
+    info.scale = 127.5f;
+    if (!means.empty() || !scales.empty()) {
+      info.mean = means.empty() ? 0.f : float(means[0]);
+      info.scale = scales.empty() ? 1.f : float(scales[0]);
+    } else if (affine_node >= 0) {
+      const Node& a = g.node(affine_node);
+      if (a.weights[0] != 0) {
+        info.scale = float(1.0 / double(a.weights[0]));
+        info.mean = float(-double(a.bias[0]) / double(a.weights[0]));
+      }
+    } else {
+      double m, s;
+      if (parse_float_text(split_list(mi_mean)[0].substr(0, split_list(mi_mean)[0].find(' ')), &m)) info.mean = float(m);
+      if (parse_float_text(split_list(mi_scale)[0].substr(0, split_list(mi_scale)[0].find(' ')), &s) && s != 0) info.scale = float(s);
+    }
 
-  // logits: what the softmax reads; features: the (last) global pool.
-  for (int id = 0; id < int(g_.nodes.size()); ++id)
-    if (g_.nodes[size_t(id)].op == OpType::Softmax) g_.logits = g_.nodes[size_t(id)].inputs[0];
-  try {
-    g_.finalize();
-  } catch (const Error& e) {
-    fail(e.what());
-  }
-  info.has_background = info.num_classes == 1001;
-  // Refuse models whose activations alone would need gigabytes.
-  for (const Node& n : g_.nodes)
-    if (n.shape.per_image() > (int64_t(1) << 28))
-      fail("node '" + n.name + "' has an activation of " + n.shape.str() +
-           ", more than 2^28 values per image");
-  return std::move(g_);
+    // logits: what the softmax reads; features: the (last) global pool.
+    for (int id = 0; id < int(g.nodes.size()); ++id)
+      if (g.nodes[size_t(id)].op == OpType::Softmax) g.logits = g.nodes[size_t(id)].inputs[0];
+    try {
+      g.finalize();
+    } catch (const Error& e) {
+      fail(e.what());
+    }
+    info.has_background = info.num_classes == 1001;
+    // Refuse models whose activations alone would need gigabytes.
+    for (const Node& n : g.nodes)
+      if (n.shape.per_image() > (int64_t(1) << 28))
+        fail("node '" + n.name + "' has an activation of " + n.shape.str() +
+             ", more than 2^28 values per image");
+  };
+  return t;
 }
 
-}  // namespace
+}  // namespace ovir
 
-Graph load_openvino_ir_memory(const std::string& xml_text, const std::vector<uint8_t>& bin,
-                              const std::string& label) {
-  Loader loader(xml_text, bin, label);
+Translation translate_openvino_ir_memory(const std::string& xml_text,
+                                         const std::vector<uint8_t>& bin,
+                                         const std::string& label) {
+  ovir::Loader loader(xml_text, bin, label);
   return loader.run();
-}
-
-namespace {
-std::vector<uint8_t> read_file(const std::string& path, const std::string& what) {
-  std::ifstream f(path, std::ios::binary);
-  if (!f) throw Error("cannot open " + what + " '" + path + "'");
-  f.seekg(0, std::ios::end);
-  const std::streamoff size = f.tellg();
-  if (size < 0) throw Error("cannot read " + what + " '" + path + "'");
-  if (size > (std::streamoff(1) << 32)) throw Error(what + " '" + path + "' is larger than 4 GiB");
-  f.seekg(0);
-  std::vector<uint8_t> data(static_cast<size_t>(size));
-  if (size > 0 && !f.read(reinterpret_cast<char*>(data.data()), size))
-    throw Error("cannot read " + what + " '" + path + "'");
-  return data;
-}
-}  // namespace
-
-Graph load_openvino_ir(const std::string& xml_path) {
-  const std::vector<uint8_t> x = read_file(xml_path, "OpenVINO IR .xml");
-  if (x.size() > (size_t(256) << 20)) throw Error("'" + xml_path + "': the .xml is larger than 256 MiB");
-  const std::string bin_path = openvino_bin_path(xml_path);
-  std::ifstream probe(bin_path, std::ios::binary);
-  if (!probe)
-    throw Error("'" + xml_path + "': the weights file '" + bin_path +
-                "' (same name, .bin) is missing or unreadable");
-  probe.close();
-  const std::vector<uint8_t> bin = read_file(bin_path, "OpenVINO IR .bin");
-  const std::string text(x.begin(), x.end());
-  return load_openvino_ir_memory(text, bin, xml_path);
 }
 
 }  // namespace mnv2

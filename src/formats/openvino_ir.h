@@ -2,11 +2,11 @@
 //
 // The loader lowers the operations a MobileNetV2 IR uses (Parameter, Const, Convert,
 // Convolution, GroupConvolution, Add/Subtract/Multiply/Divide, Clamp, ReLU, AvgPool,
-// ReduceMean, Reshape, Squeeze, ShapeOf, SoftMax, MatMul, Result) into the graph IR:
-// NCHW weights become the canonical NHWC layouts, bias adds and activations fold into
-// the convolution that produces them, and element-wise affine ops on the input become
-// one ChannelAffine node (never folded into the first convolution: its zero padding
-// makes that inexact).
+// ReduceMean, Reshape, Squeeze, ShapeOf, SoftMax, MatMul, Result) into the graph IR
+// (openvino_ir_parse.cpp, openvino_ir.cpp). The graph passes then make the NCHW weights
+// the canonical NHWC layouts, fold bias adds and activations into the convolution that
+// produces them, and merge element-wise affine ops on the input into one ChannelAffine
+// node (never folded into the first convolution: its zero padding makes that inexact).
 //
 // Which channel order the input has cannot be read from the tensors. The rule:
 //  * the IR's conversion metadata (<rt_info><conversion_parameters> of newer converters,
@@ -24,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/loader.h"
 #include "graph/graph.h"
 
 namespace mnv2 {
@@ -34,6 +35,11 @@ Graph load_openvino_ir(const std::string& xml_path);
 // The same from memory. `label` names the model in error messages (usually the path).
 Graph load_openvino_ir_memory(const std::string& xml_text, const std::vector<uint8_t>& bin,
                               const std::string& label);
+// The translation alone (formats/loader.h), before the passes.
+Translation translate_openvino_ir(const std::string& xml_path);
+Translation translate_openvino_ir_memory(const std::string& xml_text,
+                                         const std::vector<uint8_t>& bin,
+                                         const std::string& label);
 
 struct OpenVinoIrFiles {
   std::string xml;

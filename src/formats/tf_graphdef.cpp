@@ -1,507 +1,39 @@
-// TF frozen GraphDef reader: protobuf wire parsing (graph.proto, node_def.proto,
-// attr_value.proto, tensor.proto, tensor_shape.proto field numbers), topological sort,
-// and lowering of the TF-slim inference ops into the IR with BN/bias/ReLU6 folding.
+// TF frozen GraphDef reader: translation of the TF-slim inference ops of a parsed graph
+// (tf_graphdef_parse.h) into the IR. Batch norms, bias adds and activations stay nodes of
+// their own, for the graph passes to fold.
 #include "formats/tf_graphdef.h"
 
 #include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <memory>
-#include <unordered_map>
 
-#include "formats/pb_wire.h"
+#include "formats/tf_graphdef_parse.h"
 
 namespace mnv2 {
 namespace {
 
-// tensorflow.DataType values used here.
-enum : int64_t { kDtFloat = 1, kDtDouble = 2, kDtInt32 = 3, kDtInt64 = 9 };
-
-// Nothing in the MobileNet family comes near these; they stop corrupt files from
-// requesting huge allocations.
-constexpr int64_t kMaxConstElements = int64_t(1) << 24;
-constexpr int kMaxRank = 8;
-constexpr int64_t kMaxDim = 1 << 16;
-constexpr size_t kMaxFileBytes = size_t(1) << 30;
-
-struct AttrRef {
-  std::string_view data;  // the serialised AttrValue
-  size_t offset = 0;      // its absolute offset in the file
-};
-
-struct TfNode {
-  std::string name, op;
-  std::vector<std::string> raw_inputs;
-  std::vector<std::pair<std::string, AttrRef>> attrs;
-  size_t offset = 0;
-  std::vector<int> inputs;  // resolved data inputs (control inputs dropped)
-};
-
-struct Tensor {
-  int64_t dtype = 0;
-  std::vector<int64_t> dims;
-  std::vector<float> f;    // DT_FLOAT data
-  std::vector<int64_t> i;  // integer data
-  int64_t count() const {
-    int64_t n = 1;
-    for (int64_t d : dims) n *= d;
-    return n;
-  }
-  bool is_float() const { return dtype == kDtFloat; }
-  bool is_int() const { return dtype == kDtInt32 || dtype == kDtInt64; }
-};
-
-std::string dims_str(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t k = 0; k < d.size(); ++k) {
-    if (k) s += ',';
-    s += std::to_string(d[k]);
-  }
-  return s + "]";
-}
-
-std::string dtype_name(int64_t t) {
-  switch (t) {
-    case kDtFloat: return "float32";
-    case kDtDouble: return "float64";
-    case kDtInt32: return "int32";
-    case 4: return "uint8";
-    case 6: return "int8";
-    case 7: return "string";
-    case kDtInt64: return "int64";
-    case 10: return "bool";
-    case 19: return "float16";
-    default: return "dtype " + std::to_string(t);
-  }
-}
+using namespace tfgraph;
 
 // What a TF node's output is while lowering.
 struct Value {
-  enum Kind { Unset, Const, Tensor4, Padded } kind = Unset;
+  enum Kind { Unset, Const, Tensor4 } kind = Unset;
   std::shared_ptr<const Tensor> c;  // Const
-  int ir = -1;                      // Tensor4 / Padded: the IR node holding the data
+  int ir = -1;                      // Tensor4: the IR node holding the data
   int rank = 4;                     // TF rank: 4 (NHWC) or 2 ([N,C] with h = w = 1)
   int h = 0, w = 0, ch = 0;         // per-image shape
-  // The IR node's current value is seen only through this TF value, so ops such as
-  // BiasAdd or Relu6 may be folded into it in place.
-  bool exclusive = false;
-  int pad_t = 0, pad_b = 0, pad_l = 0, pad_r = 0;  // Padded: pending zero padding
 };
-
-class GraphDefLoader {
+class GraphDefLoader : public ParsedGraphDef {
  public:
   GraphDefLoader(std::string_view bytes, std::string source)
-      : bytes_(bytes), src_(std::move(source)), const_budget_(int64_t(bytes.size()) + (1 << 22)) {}
+      : ParsedGraphDef(bytes, std::move(source)) {}
 
-  Graph load() {
-    parse_graph();
-    resolve_inputs();
-    topo_sort();
-    pick_output();
-    mark_reachable();
+  Translation load() {
     lower();
     return finish();
   }
 
  private:
-  // ---------------------------------------------------------------- errors
-  [[noreturn]] void fail(const std::string& what) const {
-    throw Error("'" + src_ + "': " + what);
-  }
-  [[noreturn]] void fail(const TfNode& n, const std::string& what) const {
-    throw Error("'" + src_ + "': node '" + n.name + "' (" + n.op + "): " + what);
-  }
-
-  // ---------------------------------------------------------------- parsing
-  void parse_graph() {
-    if (bytes_.empty()) fail("empty file, not a TF GraphDef");
-    pb::Reader r(bytes_, 0, "'" + src_ + "' (TF GraphDef)");
-    pb::Field f;
-    {
-      // Check the top-level framing first: a cut or corrupt file fails here cheaply,
-      // before any node is decoded.
-      pb::Reader scan = r;
-      while (scan.next(f)) {
-        if (f.number == 1 && f.type != pb::kLength) scan.fail("GraphDef.node is not a message");
-      }
-    }
-    bool has_versions = false;
-    while (r.next(f)) {
-      if (f.number == 1) {  // GraphDef.node
-        if (f.type != pb::kLength) r.fail("GraphDef.node is not a message");
-        parse_node(r.sub(f), r.absolute(f));
-      }
-      if (f.number == 4) has_versions = true;
-      // library (2), version (3) and unknown fields are not needed.
-    }
-    if (nodes_.empty()) fail("the GraphDef has no nodes");
-    // A GraphDef names no outputs, so a file cut between two nodes would otherwise load as
-    // a shorter network. TensorFlow always writes `versions` (field 4), and protobuf puts it
-    // after every node: its absence means the file was truncated.
-    if (!has_versions)
-      fail("the GraphDef has no versions field: the file is truncated (TensorFlow always "
-           "writes it after the nodes)");
-  }
-
-  void parse_node(pb::Reader r, size_t offset) {
-    TfNode n;
-    n.offset = offset;
-    pb::Field f;
-    while (r.next(f)) {
-      switch (f.number) {
-        case 1:
-          if (f.type != pb::kLength) r.fail("NodeDef.name is not a string");
-          n.name = std::string(f.data);
-          break;
-        case 2:
-          if (f.type != pb::kLength) r.fail("NodeDef.op is not a string");
-          n.op = std::string(f.data);
-          break;
-        case 3:
-          if (f.type != pb::kLength) r.fail("NodeDef.input is not a string");
-          n.raw_inputs.emplace_back(f.data);
-          break;
-        case 5: {  // map<string, AttrValue> entry
-          if (f.type != pb::kLength) r.fail("NodeDef.attr is not a message");
-          pb::Reader e = r.sub(f);
-          pb::Field g;
-          std::string key;
-          AttrRef value;
-          bool has_value = false;
-          while (e.next(g)) {
-            if (g.number == 1) {
-              if (g.type != pb::kLength) e.fail("attr key is not a string");
-              key = std::string(g.data);
-            } else if (g.number == 2) {
-              if (g.type != pb::kLength) e.fail("AttrValue is not a message");
-              value = {g.data, e.absolute(g)};
-              has_value = true;
-            }
-          }
-          if (!has_value) value = {std::string_view(), e.absolute(f)};
-          n.attrs.emplace_back(std::move(key), value);
-          break;
-        }
-        default: break;  // device (4), experimental fields
-      }
-    }
-    if (n.name.empty())
-      fail("NodeDef at offset " + std::to_string(offset) + " has no name");
-    if (n.op.empty()) fail("node '" + n.name + "' has no op");
-    if (index_.count(n.name)) fail("two nodes are named '" + n.name + "'");
-    index_[n.name] = int(nodes_.size());
-    nodes_.push_back(std::move(n));
-  }
-
-  void resolve_inputs() {
-    for (TfNode& n : nodes_) {
-      for (const std::string& raw : n.raw_inputs) {
-        if (!raw.empty() && raw[0] == '^') continue;  // control dependency
-        std::string name = raw;
-        const size_t colon = raw.rfind(':');
-        if (colon != std::string::npos) {
-          const std::string port = raw.substr(colon + 1);
-          if (port.empty() || port.size() > 6 ||
-              !std::all_of(port.begin(), port.end(), [](char c) { return c >= '0' && c <= '9'; }))
-            fail(n, "malformed input reference '" + raw + "'");
-          if (std::stoi(port) != 0)
-            fail(n, "reads output " + port + " of '" + raw.substr(0, colon) +
-                        "'; only the first output of a node is supported");
-          name = raw.substr(0, colon);
-        }
-        auto it = index_.find(name);
-        if (it == index_.end()) fail(n, "input '" + raw + "' refers to no node in the graph");
-        n.inputs.push_back(it->second);
-      }
-    }
-  }
-
-  void topo_sort() {
-    const int count = int(nodes_.size());
-    std::vector<int> pending(size_t(count), 0);
-    std::vector<std::vector<int>> users(static_cast<size_t>(count));
-    consumers_.assign(size_t(count), 0);
-    for (int id = 0; id < count; ++id)
-      for (int in : nodes_[size_t(id)].inputs) {
-        users[size_t(in)].push_back(id);
-        ++pending[size_t(id)];
-        ++consumers_[size_t(in)];
-      }
-    std::vector<int> ready;
-    for (int id = count - 1; id >= 0; --id)
-      if (pending[size_t(id)] == 0) ready.push_back(id);
-    order_.clear();
-    while (!ready.empty()) {
-      const int id = ready.back();
-      ready.pop_back();
-      order_.push_back(id);
-      for (int u : users[size_t(id)])
-        if (--pending[size_t(u)] == 0) ready.push_back(u);
-    }
-    if (int(order_.size()) == count) return;
-    // Some node is on (or behind) a cycle: walk back through unfinished inputs until a
-    // node repeats, and report that loop.
-    int start = 0;
-    while (pending[size_t(start)] == 0) ++start;
-    std::vector<int> seen(size_t(count), -1), path;
-    int cur = start;
-    while (seen[size_t(cur)] < 0) {
-      seen[size_t(cur)] = int(path.size());
-      path.push_back(cur);
-      int next = -1;
-      for (int in : nodes_[size_t(cur)].inputs)
-        if (pending[size_t(in)] > 0) {
-          next = in;
-          break;
-        }
-      if (next < 0) break;  // cannot happen: an unfinished node has an unfinished input
-      cur = next;
-    }
-    std::string loop;
-    for (size_t k = size_t(std::max(0, seen[size_t(cur)])); k < path.size() && k < 40; ++k)
-      loop += "'" + nodes_[size_t(path[k])].name + "' <- ";
-    loop += "'" + nodes_[size_t(cur)].name + "'";
-    fail("the graph has a cycle: " + loop);
-  }
-
-  void pick_output() {
-    std::vector<int> sinks;
-    for (int id = 0; id < int(nodes_.size()); ++id) {
-      const TfNode& n = nodes_[size_t(id)];
-      if (consumers_[size_t(id)] == 0 && n.op != "Const" && n.op != "Placeholder" &&
-          n.op != "NoOp")
-        sinks.push_back(id);
-    }
-    if (sinks.empty()) fail("the graph has no output node");
-    if (sinks.size() == 1) {
-      output_ = sinks[0];
-      return;
-    }
-    auto ends_with = [](const std::string& s, const std::string& t) {
-      return s.size() >= t.size() && s.compare(s.size() - t.size(), t.size(), t) == 0;
-    };
-    std::vector<int> preferred;
-    for (int id : sinks)
-      if (ends_with(nodes_[size_t(id)].name, "Predictions/Reshape_1")) preferred.push_back(id);
-    if (preferred.empty())
-      for (int id : sinks)
-        if (nodes_[size_t(id)].op == "Softmax") preferred.push_back(id);
-    if (preferred.size() == 1) {
-      output_ = preferred[0];
-      return;
-    }
-    std::string names;
-    for (size_t k = 0; k < sinks.size() && k < 8; ++k)
-      names += (k ? ", '" : "'") + nodes_[size_t(sinks[k])].name + "'";
-    fail("the graph has " + std::to_string(sinks.size()) +
-         " unconsumed nodes and none is clearly the output: " + names);
-  }
-
-  void mark_reachable() {
-    reachable_.assign(nodes_.size(), false);
-    std::vector<int> stack = {output_};
-    reachable_[size_t(output_)] = true;
-    while (!stack.empty()) {
-      const int id = stack.back();
-      stack.pop_back();
-      for (int in : nodes_[size_t(id)].inputs)
-        if (!reachable_[size_t(in)]) {
-          reachable_[size_t(in)] = true;
-          stack.push_back(in);
-        }
-    }
-    // Consumer counts that matter for folding are those within the computed graph.
-    std::fill(consumers_.begin(), consumers_.end(), 0);
-    for (int id = 0; id < int(nodes_.size()); ++id)
-      if (reachable_[size_t(id)])
-        for (int in : nodes_[size_t(id)].inputs) ++consumers_[size_t(in)];
-  }
-
-  // ---------------------------------------------------------------- attributes
-  const AttrRef* attr(const TfNode& n, const std::string& key) const {
-    const AttrRef* found = nullptr;
-    for (const auto& [k, v] : n.attrs)
-      if (k == key) found = &v;
-    return found;
-  }
-  pb::Reader attr_reader(const TfNode& n, const AttrRef& a) const {
-    return pb::Reader(a.data, a.offset, "'" + src_ + "' node '" + n.name + "'");
-  }
-  // The AttrValue field `number` of attr `key`; false when the attr is absent.
-  bool attr_field(const TfNode& n, const std::string& key, uint32_t number, pb::WireType type,
-                  pb::Field* out, const char* kind) const {
-    const AttrRef* a = attr(n, key);
-    if (!a) return false;
-    pb::Reader r = attr_reader(n, *a);
-    pb::Field f;
-    bool got = false;
-    while (r.next(f))
-      if (f.number == number) {
-        if (f.type != type) fail(n, "attr '" + key + "' is not " + kind);
-        *out = f;
-        got = true;
-      }
-    if (!got) fail(n, "attr '" + key + "' does not hold " + kind);
-    return true;
-  }
-  std::string attr_string(const TfNode& n, const std::string& key, const std::string& def) const {
-    pb::Field f;
-    if (!attr_field(n, key, 2, pb::kLength, &f, "a string")) return def;
-    return std::string(f.data);
-  }
-  bool attr_bool(const TfNode& n, const std::string& key, bool def) const {
-    pb::Field f;
-    if (!attr_field(n, key, 5, pb::kVarint, &f, "a bool")) return def;
-    return f.value != 0;
-  }
-  float attr_float(const TfNode& n, const std::string& key, float def) const {
-    pb::Field f;
-    if (!attr_field(n, key, 4, pb::kFixed32, &f, "a float")) return def;
-    return pb::as_float(f);
-  }
-  int64_t attr_type(const TfNode& n, const std::string& key, int64_t def) const {
-    pb::Field f;
-    if (!attr_field(n, key, 6, pb::kVarint, &f, "a type")) return def;
-    return int64_t(f.value);
-  }
-  // list(int); *present tells whether the attr exists.
-  std::vector<int64_t> attr_ints(const TfNode& n, const std::string& key, bool* present) const {
-    std::vector<int64_t> out;
-    pb::Field f;
-    *present = attr_field(n, key, 1, pb::kLength, &f, "a list");
-    if (!*present) return out;
-    pb::Reader r = attr_reader(n, *attr(n, key)).sub(f);
-    pb::Field g;
-    while (r.next(g))
-      if (g.number == 3) {
-        pb::read_packed_varints(r, g, out);
-        if (out.size() > 64) fail(n, "attr '" + key + "' has too many values");
-      }
-    return out;
-  }
-
-  // TensorShapeProto -> dims (-1 = unknown); false for unknown rank.
-  bool parse_shape(const TfNode& n, pb::Reader r, std::vector<int64_t>* dims) const {
-    pb::Field f;
-    bool unknown_rank = false;
-    while (r.next(f)) {
-      if (f.number == 2) {
-        if (f.type != pb::kLength) r.fail("TensorShapeProto.dim is not a message");
-        pb::Reader d = r.sub(f);
-        pb::Field g;
-        int64_t size = 0;
-        while (d.next(g))
-          if (g.number == 1) {
-            if (g.type != pb::kVarint) d.fail("Dim.size is not a varint");
-            size = int64_t(g.value);
-          }
-        if (dims->size() >= size_t(kMaxRank)) fail(n, "shape has more than 8 dimensions");
-        dims->push_back(size);
-      } else if (f.number == 3) {
-        unknown_rank = f.value != 0;
-      }
-    }
-    return !unknown_rank;
-  }
-
-  std::shared_ptr<Tensor> parse_tensor(const TfNode& n, pb::Reader r) {
-    auto t = std::make_shared<Tensor>();
-    pb::Field f;
-    std::string_view content;
-    bool has_content = false;
-    std::vector<pb::Field> float_vals, int_vals, int64_vals, double_vals;
-    bool has_shape = false;
-    while (r.next(f)) {
-      switch (f.number) {
-        case 1: t->dtype = int64_t(f.value); break;
-        case 2: {
-          if (f.type != pb::kLength) r.fail("TensorProto.tensor_shape is not a message");
-          t->dims.clear();
-          if (!parse_shape(n, r.sub(f), &t->dims)) fail(n, "constant has unknown rank");
-          has_shape = true;
-          break;
-        }
-        case 4:
-          if (f.type != pb::kLength) r.fail("TensorProto.tensor_content is not bytes");
-          content = f.data;
-          has_content = true;
-          break;
-        case 5: float_vals.push_back(f); break;
-        case 6: double_vals.push_back(f); break;
-        case 7: int_vals.push_back(f); break;
-        case 10: int64_vals.push_back(f); break;
-        default: break;
-      }
-    }
-    (void)has_shape;  // no shape = scalar
-    int64_t count = 1;
-    for (int64_t d : t->dims) {
-      if (d < 0 || d > kMaxConstElements)
-        fail(n, "constant has an invalid shape " + dims_str(t->dims));
-      count *= d;
-      if (count > kMaxConstElements)
-        fail(n, "constant shape " + dims_str(t->dims) + " is too large");
-    }
-    // The splat form lets a few bytes declare a large constant: all constants together
-    // may hold at most about one element per byte of the file (plus 4 Mi), as real files do.
-    if (count > const_budget_)
-      fail(n, "constant shape " + dims_str(t->dims) + " is larger than a " +
-                  std::to_string(bytes_.size()) + "-byte file can plausibly hold");
-    const_budget_ -= count;
-    auto fill_rest = [&](auto& v, const char* what) {
-      if (int64_t(v.size()) > count)
-        fail(n, "constant has " + std::to_string(v.size()) + " " + what + " values for shape " +
-                    dims_str(t->dims));
-      // As in TF: fewer values than elements repeat the last one (the splat form).
-      if (v.empty()) v.resize(size_t(count));
-      else v.resize(size_t(count), v.back());
-    };
-    if (t->dtype == kDtFloat) {
-      if (has_content) {
-        if (int64_t(content.size()) != count * 4)
-          fail(n, "tensor_content has " + std::to_string(content.size()) +
-                      " bytes, shape " + dims_str(t->dims) + " needs " +
-                      std::to_string(count * 4));
-        t->f.resize(size_t(count));
-        if (count) std::memcpy(t->f.data(), content.data(), content.size());
-      } else {
-        for (const pb::Field& v : float_vals) {
-          pb::read_packed_floats(r, v, t->f);
-          if (int64_t(t->f.size()) > count) break;
-        }
-        fill_rest(t->f, "float");
-      }
-    } else if (t->dtype == kDtInt32 || t->dtype == kDtInt64) {
-      const size_t width = t->dtype == kDtInt32 ? 4 : 8;
-      if (has_content) {
-        if (int64_t(content.size()) != count * int64_t(width))
-          fail(n, "tensor_content has " + std::to_string(content.size()) +
-                      " bytes for shape " + dims_str(t->dims));
-        t->i.resize(size_t(count));
-        for (int64_t k = 0; k < count; ++k) {
-          if (width == 4) {
-            int32_t v;
-            std::memcpy(&v, content.data() + k * 4, 4);
-            t->i[size_t(k)] = v;
-          } else {
-            std::memcpy(&t->i[size_t(k)], content.data() + k * 8, 8);
-          }
-        }
-      } else {
-        for (const pb::Field& v : (t->dtype == kDtInt32 ? int_vals : int64_vals)) {
-          pb::read_packed_varints(r, v, t->i);
-          if (int64_t(t->i.size()) > count) break;
-        }
-        if (t->dtype == kDtInt32)
-          for (int64_t& v : t->i) v = int32_t(uint32_t(uint64_t(v)));
-        fill_rest(t->i, "integer");
-      }
-    } else {
-      fail(n, "constants of type " + dtype_name(t->dtype) + " are not supported");
-    }
-    return t;
-  }
-
   // ---------------------------------------------------------------- lowering helpers
   const Value& in_value(const TfNode& n, size_t k) const {
     if (k >= n.inputs.size()) fail(n, "missing input " + std::to_string(k));
@@ -516,9 +48,6 @@ class GraphDefLoader {
   }
   const Value& tensor_in(const TfNode& n, size_t k) const {
     const Value& v = in_value(n, k);
-    if (v.kind == Value::Padded)
-      fail(n, "reads the output of Pad '" + nodes_[size_t(n.inputs[k])].name +
-                  "'; Pad is supported only in front of a convolution");
     if (v.kind != Value::Tensor4)
       fail(n, "input " + std::to_string(k) + " ('" + nodes_[size_t(n.inputs[k])].name +
                   "') must be a computed tensor, not a constant");
@@ -537,59 +66,19 @@ class GraphDefLoader {
     const int64_t t = attr_type(n, "T", kDtFloat);
     if (t != kDtFloat) fail(n, "element type " + dtype_name(t) + " is not supported");
   }
-  // The IR node behind input k when an op may be folded into it in place.
-  Node* foldable(const TfNode& n, size_t k) {
-    const Value& v = in_value(n, k);
-    if (v.kind != Value::Tensor4) return nullptr;
-    if (!v.exclusive || consumers_[size_t(n.inputs[k])] != 1) return nullptr;
-    return &g_.node(v.ir);
-  }
-  static bool is_conv(const Node& x) {
-    return x.op == OpType::Conv2D || x.op == OpType::DepthwiseConv2D ||
-           x.op == OpType::FullyConnected;
-  }
-  static int out_channels(const Node& x, int in_c) {
-    return x.op == OpType::DepthwiseConv2D ? in_c * x.depth_multiplier : x.out_channels;
-  }
   // A constant broadcast over channels: a scalar or a vector of `c` values whose other
   // dims are 1.
-  std::vector<double> per_channel(const TfNode& n, const Tensor& t, int c, const char* what) {
+  std::vector<float> per_channel(const TfNode& n, const Tensor& t, int c, const char* what) {
     if (!t.is_float()) fail(n, std::string(what) + " must be float32, is " + dtype_name(t.dtype));
     const int64_t cnt = t.count();
-    std::vector<double> out(static_cast<size_t>(c));
-    if (cnt == 1) {
-      std::fill(out.begin(), out.end(), double(t.f[0]));
-      return out;
-    }
+    if (cnt == 1) return std::vector<float>(size_t(c), t.f[0]);
     bool ok = cnt == c && !t.dims.empty() && t.dims.back() == c;
     if (ok)
       for (size_t k = 0; k + 1 < t.dims.size(); ++k) ok = ok && t.dims[k] == 1;
     if (!ok)
       fail(n, std::string(what) + " has shape " + dims_str(t.dims) + ", expected [" +
                   std::to_string(c) + "] or a scalar");
-    for (int k = 0; k < c; ++k) out[size_t(k)] = double(t.f[size_t(k)]);
-    return out;
-  }
-  // Per-output-channel y = x * scale + shift folded into a conv without activation.
-  void fold_affine(const TfNode& n, Node& x, int in_c, const std::vector<double>& scale,
-                   const std::vector<double>& shift) {
-    if (x.activation != Activation::None)
-      fail(n, "follows an activation; it cannot be folded into '" + x.name + "'");
-    const int oc = out_channels(x, in_c);
-    if (x.bias.empty()) x.bias.assign(size_t(oc), 0.f);
-    for (int o = 0; o < oc; ++o)
-      x.bias[size_t(o)] = float(double(x.bias[size_t(o)]) * scale[size_t(o)] + shift[size_t(o)]);
-    if (x.op == OpType::DepthwiseConv2D) {
-      for (size_t k = 0; k < x.weights.size(); ++k)
-        x.weights[k] = float(double(x.weights[k]) * scale[k % size_t(oc)]);
-    } else {
-      const size_t per = x.weights.size() / size_t(oc);
-      for (size_t k = 0; k < x.weights.size(); ++k)
-        x.weights[k] = float(double(x.weights[k]) * scale[k / per]);
-    }
-  }
-  int conv_input_channels(const Node& x) const {
-    return g_.node(x.inputs.at(0)).op == OpType::Input ? in_c_ : ir_c_.at(size_t(x.inputs[0]));
+    return std::vector<float>(t.f.begin(), t.f.begin() + c);
   }
   Value tensor_value(int ir, int rank, int h, int w, int c) {
     Value v;
@@ -599,15 +88,14 @@ class GraphDefLoader {
     v.h = h;
     v.w = w;
     v.ch = c;
-    v.exclusive = true;
-    if (ir_c_.size() <= size_t(ir)) ir_c_.resize(size_t(ir) + 1, 0);
-    ir_c_[size_t(ir)] = c;
     return v;
   }
-  int add_ir(Node node) {
-    const int id = g_.add(std::move(node));
-    if (ir_c_.size() <= size_t(id)) ir_c_.resize(size_t(id) + 1, 0);
-    return id;
+  int add_ir(Node node) { return g_.add(std::move(node)); }
+  // A node of the same shape reading x (bias adds, batch norms, activations, identities).
+  Value unary(const TfNode& n, const Value& x, Node node, int rank = 0) {
+    node.name = n.name;
+    node.inputs = {x.ir};
+    return tensor_value(add_ir(std::move(node)), rank ? rank : x.rank, x.h, x.w, x.ch);
   }
   static std::string strip_suffix(const std::string& s, const std::string& suffix) {
     if (s.size() > suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0)
@@ -615,57 +103,14 @@ class GraphDefLoader {
     return s;
   }
 
-  // y = x * a + b with constants on the graph input: an IR ChannelAffine.
-  Value input_affine(const TfNode& n, const Value& x, int64_t xin, const std::vector<double>& a,
-                     const std::vector<double>& b) {
-    const Node& src = g_.node(x.ir);
-    if (src.op == OpType::ChannelAffine && x.exclusive && consumers_[size_t(xin)] == 1) {
-      Node& aff = g_.node(x.ir);
-      for (int c = 0; c < x.ch; ++c) {
-        aff.weights[size_t(c)] = float(double(aff.weights[size_t(c)]) * a[size_t(c)]);
-        aff.bias[size_t(c)] = float(double(aff.bias[size_t(c)]) * a[size_t(c)] + b[size_t(c)]);
-      }
-      Value v = x;
-      v.exclusive = true;
-      return v;
-    }
-    if (src.op != OpType::Input)
-      fail(n, "element-wise arithmetic with a constant is supported only on the graph input "
-              "or directly after a convolution");
-    Node aff;
-    aff.name = n.name;
-    aff.op = OpType::ChannelAffine;
-    aff.inputs = {x.ir};
-    for (int c = 0; c < x.ch; ++c) {
-      aff.weights.push_back(float(a[size_t(c)]));
-      aff.bias.push_back(float(b[size_t(c)]));
-    }
-    return tensor_value(add_ir(std::move(aff)), x.rank, x.h, x.w, x.ch);
-  }
-
-  // Add/AddV2/Sub/Mul/BiasAdd where one operand is a constant.
+  // Add/AddV2/Sub/Mul where one operand is a constant: a ConstArith node.
   Value arith_const(const TfNode& n, size_t xk, size_t ck, char opch) {
     const Value& x = tensor_in(n, xk);
-    const Tensor& t = const_in(n, ck, "operand");
-    std::vector<double> cv = per_channel(n, t, x.ch, "the constant operand");
-    std::vector<double> a(size_t(x.ch), 1.0), b(size_t(x.ch), 0.0);
-    for (int c = 0; c < x.ch; ++c) {
-      if (opch == '+') b[size_t(c)] = cv[size_t(c)];
-      else if (opch == '*') a[size_t(c)] = cv[size_t(c)];
-      else if (xk == 0) b[size_t(c)] = -cv[size_t(c)];  // x - c
-      else {                                             // c - x
-        a[size_t(c)] = -1.0;
-        b[size_t(c)] = cv[size_t(c)];
-      }
-    }
-    Node* target = foldable(n, xk);
-    if (target && is_conv(*target)) {
-      fold_affine(n, *target, conv_input_channels(*target), a, b);
-      Value v = x;
-      v.exclusive = true;
-      return v;
-    }
-    return input_affine(n, x, n.inputs[xk], a, b);
+    Node a;
+    a.op = OpType::ConstArith;
+    a.weights = per_channel(n, const_in(n, ck, "operand"), x.ch, "the constant operand");
+    a.arith = opch == '+' ? Arith::Add : opch == '*' ? Arith::Mul : xk == 0 ? Arith::Sub : Arith::SubFrom;
+    return unary(n, x, std::move(a));
   }
 
   // ---------------------------------------------------------------- the ops
@@ -689,10 +134,12 @@ class GraphDefLoader {
     }
     if (op == "Identity" || op == "StopGradient" || op == "Snapshot") {
       expect_arity(n, 1);
-      Value v = in_value(n, 0);
+      const Value& v = in_value(n, 0);
       if (v.kind == Value::Unset) fail(n, "input has no value");
-      v.exclusive = v.exclusive && consumers_[size_t(n.inputs[0])] == 1;
-      return v;
+      if (v.kind != Value::Tensor4) return v;  // constants pass as they are
+      Node id;
+      id.op = OpType::Identity;
+      return unary(n, v, std::move(id));
     }
     if (op == "Placeholder" || op == "PlaceholderV2") {
       if (g_.input >= 0)
@@ -720,7 +167,6 @@ class GraphDefLoader {
       g_.info.height = int(dims[1]);
       g_.info.width = int(dims[2]);
       g_.info.channels = int(dims[3]);
-      in_c_ = int(dims[3]);
       return tensor_value(g_.input, 4, int(dims[1]), int(dims[2]), int(dims[3]));
     }
     if (op == "Conv2D" || op == "DepthwiseConv2dNative") return lower_conv(n);
@@ -728,17 +174,13 @@ class GraphDefLoader {
       expect_arity(n, 2);
       expect_nhwc(n);
       const Value& x = tensor_in(n, 0);
-      Node* target = foldable(n, 0);
-      if (!target || !is_conv(*target))
-        fail(n, "BiasAdd must directly follow a convolution whose output nothing else reads");
       const Tensor& b = const_in(n, 1, "the bias");
       if (b.dims.size() != 1) fail(n, "bias must be 1-D, has shape " + dims_str(b.dims));
-      std::vector<double> shift = per_channel(n, b, x.ch, "the bias");
-      fold_affine(n, *target, conv_input_channels(*target), std::vector<double>(size_t(x.ch), 1.0),
-                  shift);
-      Value v = x;
-      v.exclusive = true;
-      return v;
+      Node add;
+      add.op = OpType::ConstArith;
+      add.arith = Arith::Add;
+      add.weights = per_channel(n, b, x.ch, "the bias");
+      return unary(n, x, std::move(add));
     }
     if (op == "FusedBatchNorm" || op == "FusedBatchNormV2" || op == "FusedBatchNormV3")
       return lower_batchnorm(n);
@@ -746,16 +188,10 @@ class GraphDefLoader {
       expect_arity(n, 1);
       expect_float(n);
       const Value& x = tensor_in(n, 0);
-      Node* target = foldable(n, 0);
-      if (!target || !is_conv(*target))
-        fail(n, op + " must follow a convolution (with its bias/batch norm) whose output "
-                     "nothing else reads");
-      if (target->activation != Activation::None)
-        fail(n, "'" + target->name + "' already has an activation");
-      target->activation = op == "Relu6" ? Activation::Relu6 : Activation::Relu;
-      Value v = x;
-      v.exclusive = true;
-      return v;
+      Node act;
+      act.op = OpType::Activation;
+      act.activation = op == "Relu6" ? Activation::Relu6 : Activation::Relu;
+      return unary(n, x, std::move(act));
     }
     if (op == "Add" || op == "AddV2" || op == "Sub" || op == "Mul") {
       expect_arity(n, 2);
@@ -831,10 +267,9 @@ class GraphDefLoader {
         fail(n, "only squeezing dims 1,2 is supported, got " + dims_str(dims));
       if (x.h != 1 || x.w != 1)
         fail(n, "squeezes dims of size " + std::to_string(x.h) + "x" + std::to_string(x.w));
-      Value v = x;
-      v.rank = 2;
-      v.exclusive = x.exclusive && consumers_[size_t(n.inputs[0])] == 1;
-      return v;
+      Node id;  // [N,1,1,C] -> [N,C]: the same NHWC memory
+      id.op = OpType::Identity;
+      return unary(n, x, std::move(id), 2);
     }
     if (op == "Shape") {
       expect_arity(n, 1);
@@ -857,15 +292,11 @@ class GraphDefLoader {
       sm.name = n.name;
       sm.op = OpType::Softmax;
       sm.inputs = {x.ir};
-      const int id = add_ir(std::move(sm));
-      softmax_ = id;
-      logits_ = x.ir;
-      return tensor_value(id, x.rank, x.h, x.w, x.ch);
+      return tensor_value(add_ir(std::move(sm)), x.rank, x.h, x.w, x.ch);
     }
     if (op == "Pad" || op == "PadV2") {
       expect_arity(n, op == "Pad" ? 2 : 3);
-      const Value& x0 = in_value(n, 0);
-      if (x0.kind != Value::Padded) tensor_in(n, 0);
+      const Value& x0 = tensor_in(n, 0);
       if (x0.rank != 4) fail(n, "input must be 4-D");
       const Tensor& p = const_in(n, 1, "the paddings");
       if (!p.is_int() || p.dims != std::vector<int64_t>{4, 2})
@@ -879,14 +310,17 @@ class GraphDefLoader {
         if (v < 0 || v > 64) fail(n, "pad amount " + std::to_string(v) + " is not supported");
       if (p.i[0] || p.i[1] || p.i[6] || p.i[7])
         fail(n, "padding the batch or channel dimension is not supported");
-      Value v = x0;
-      v.kind = Value::Padded;
-      v.pad_t += int(p.i[2]);
-      v.pad_b += int(p.i[3]);
-      v.pad_l += int(p.i[4]);
-      v.pad_r += int(p.i[5]);
-      v.exclusive = false;
-      return v;
+      // fold-pad merges it into the convolutions that read it.
+      Node pad;
+      pad.name = n.name;
+      pad.op = OpType::Pad;
+      pad.inputs = {x0.ir};
+      pad.pad_top = int(p.i[2]);
+      pad.pad_bottom = int(p.i[3]);
+      pad.pad_left = int(p.i[4]);
+      pad.pad_right = int(p.i[5]);
+      return tensor_value(add_ir(std::move(pad)), 4, x0.h + pad.pad_top + pad.pad_bottom,
+                          x0.w + pad.pad_left + pad.pad_right, x0.ch);
     }
     fail(n, "unsupported op '" + op + "' (mnv2 reads the MobileNet inference ops only)");
   }
@@ -906,8 +340,7 @@ class GraphDefLoader {
     expect_arity(n, 2);
     expect_nhwc(n);
     expect_float(n);
-    const Value& x = in_value(n, 0);
-    if (x.kind != Value::Padded) tensor_in(n, 0);
+    const Value& x = tensor_in(n, 0);
     if (x.rank != 4) fail(n, "input must be 4-D");
     const Tensor& w = const_in(n, 1, "the filter");
     if (!w.is_float()) fail(n, "filter must be float32, is " + dtype_name(w.dtype));
@@ -929,9 +362,8 @@ class GraphDefLoader {
     for (int64_t d : dil)
       if (d != 1) fail(n, "dilated convolution is not supported, dilations " + dims_str(dil));
     const int sh = int(strides[1]), sw = int(strides[2]);
-    int pt = x.kind == Value::Padded ? x.pad_t : 0, pb_ = x.kind == Value::Padded ? x.pad_b : 0;
-    int pl = x.kind == Value::Padded ? x.pad_l : 0, pr = x.kind == Value::Padded ? x.pad_r : 0;
-    const int hh = x.h + pt + pb_, ww = x.w + pl + pr;
+    int pt = 0, pb_ = 0, pl = 0, pr = 0;
+    const int hh = x.h, ww = x.w;
     const std::string padding = attr_string(n, "padding", "");
     int oh = 0, ow = 0;
     if (padding == "SAME") {
@@ -981,15 +413,10 @@ class GraphDefLoader {
       c.weights = w.f;
       out_c = int(ci * co);
     } else {
-      // HWIO -> [Cout][KH][KW][Cin]
+      // As TF stores it; normalise-layout reorders to [Cout][KH][KW][Cin].
       c.out_channels = int(co);
-      c.weights.resize(w.f.size());
-      for (int64_t y = 0; y < kh; ++y)
-        for (int64_t z = 0; z < kw; ++z)
-          for (int64_t i = 0; i < ci; ++i)
-            for (int64_t o = 0; o < co; ++o)
-              c.weights[size_t(((o * kh + y) * kw + z) * ci + i)] =
-                  w.f[size_t(((y * kw + z) * ci + i) * co + o)];
+      c.weights = w.f;
+      c.layout = WeightLayout::HWIO;
       out_c = int(co);
     }
     if (out_c > kMaxDim) fail(n, "too many output channels");
@@ -1007,25 +434,15 @@ class GraphDefLoader {
     const float eps = attr_float(n, "epsilon", 0.0001f);
     if (!(eps >= 0.f) || !std::isfinite(eps)) fail(n, "invalid epsilon");
     const Value& x = tensor_in(n, 0);
-    Node* target = foldable(n, 0);
-    if (!target || !is_conv(*target))
-      fail(n, "batch norm must directly follow a convolution whose output nothing else reads");
     const int c = x.ch;
-    const auto gamma = per_channel(n, const_in(n, 1, "scale"), c, "scale");
-    const auto beta = per_channel(n, const_in(n, 2, "offset"), c, "offset");
-    const auto mean = per_channel(n, const_in(n, 3, "mean"), c, "mean");
-    const auto var = per_channel(n, const_in(n, 4, "variance"), c, "variance");
-    std::vector<double> a(static_cast<size_t>(c)), b(static_cast<size_t>(c));
-    for (int k = 0; k < c; ++k) {
-      const double v = var[size_t(k)] + double(eps);
-      if (!(v > 0)) fail(n, "variance + epsilon is not positive for channel " + std::to_string(k));
-      a[size_t(k)] = gamma[size_t(k)] / std::sqrt(v);
-      b[size_t(k)] = beta[size_t(k)] - mean[size_t(k)] * a[size_t(k)];
-    }
-    fold_affine(n, *target, conv_input_channels(*target), a, b);
-    Value v = x;
-    v.exclusive = true;
-    return v;
+    Node bn;
+    bn.op = OpType::BatchNorm;
+    bn.weights = per_channel(n, const_in(n, 1, "scale"), c, "scale");
+    bn.bias = per_channel(n, const_in(n, 2, "offset"), c, "offset");
+    bn.bn_mean = per_channel(n, const_in(n, 3, "mean"), c, "mean");
+    bn.bn_var = per_channel(n, const_in(n, 4, "variance"), c, "variance");
+    bn.bn_epsilon = eps;
+    return unary(n, x, std::move(bn));
   }
 
   Value lower_reshape(const TfNode& n) {
@@ -1060,11 +477,10 @@ class GraphDefLoader {
     }
     const int nh = d.size() == 4 ? int(d[1]) : 1, nw = d.size() == 4 ? int(d[2]) : 1;
     const int nc = int(d.back());
-    if (nh == x.h && nw == x.w && nc == x.ch) {  // same NHWC memory: an alias
-      Value v = x;
-      v.rank = int(d.size());
-      v.exclusive = x.exclusive && consumers_[size_t(n.inputs[0])] == 1;
-      return v;
+    if (nh == x.h && nw == x.w && nc == x.ch) {  // same NHWC memory
+      Node id;
+      id.op = OpType::Identity;
+      return unary(n, x, std::move(id), int(d.size()));
     }
     Node r;
     r.name = n.name;
@@ -1083,18 +499,12 @@ class GraphDefLoader {
     }
   }
 
-  Graph finish() {
+  Translation finish() {
     const TfNode& out = nodes_[size_t(output_)];
     const Value& v = values_[size_t(output_)];
     if (v.kind != Value::Tensor4) fail(out, "the graph output is not a computed tensor");
     if (g_.input < 0) fail("the graph has no Placeholder input");
     g_.output = v.ir;
-    if (g_.node(v.ir).op == OpType::Softmax) {
-      g_.node(v.ir).name = out.name;
-      g_.logits = g_.node(v.ir).inputs[0];
-    } else {
-      g_.logits = v.ir;
-    }
     g_.features = features_;
     ModelInfo& info = g_.info;
     std::string stem = src_;
@@ -1110,48 +520,47 @@ class GraphDefLoader {
     info.normalization_in_graph = false;
     info.mean = 127.5f;
     info.scale = 127.5f;
-    // Arithmetic on the input inside the graph: the caller feeds raw pixels.
-    for (const Node& node : g_.nodes)
-      if (node.op == OpType::ChannelAffine && node.inputs[0] == g_.input) {
-        info.normalization_in_graph = true;
-        const float w0 = node.weights[0], b0 = node.bias[0];
-        bool uniform = w0 != 0.f;
-        for (size_t c = 0; c < node.weights.size(); ++c)
-          uniform = uniform && node.weights[c] == w0 && node.bias[c] == b0;
-        info.mean = uniform ? -b0 / w0 : 0.f;
-        info.scale = uniform ? 1.f / w0 : 1.f;
+    Translation t{std::move(g_), "'" + src_ + "'", nullptr};
+    t.finish = [src = src_, out_name = out.name](Graph& g) {
+      if (g.node(g.output).op == OpType::Softmax) {
+        g.node(g.output).name = out_name;  // the output keeps the name the file gives it
+        g.logits = g.node(g.output).inputs[0];
+      } else {
+        g.logits = g.output;
       }
-    try {
-      g_.finalize();
-    } catch (const Error& e) {
-      fail(e.what());
-    }
-    info.has_background = info.num_classes == 1001;
-    return std::move(g_);
+      // Arithmetic on the input inside the graph: the caller feeds raw pixels.
+      ModelInfo& info = g.info;
+      for (const Node& node : g.nodes)
+        if (node.op == OpType::ChannelAffine && node.inputs[0] == g.input) {
+          info.normalization_in_graph = true;
+          const float w0 = node.weights[0], b0 = node.bias[0];
+          bool uniform = w0 != 0.f;
+          for (size_t c = 0; c < node.weights.size(); ++c)
+            uniform = uniform && node.weights[c] == w0 && node.bias[c] == b0;
+          info.mean = uniform ? -b0 / w0 : 0.f;
+          info.scale = uniform ? 1.f / w0 : 1.f;
+        }
+      try {
+        g.finalize();
+      } catch (const Error& e) {
+        throw Error("'" + src + "': " + e.what());
+      }
+      info.has_background = info.num_classes == 1001;
+    };
+    return t;
   }
-
-  std::string_view bytes_;
-  std::string src_;
-  std::vector<TfNode> nodes_;
-  std::unordered_map<std::string, int> index_;
-  std::vector<int> consumers_, order_;
-  std::vector<bool> reachable_;
-  int output_ = -1;
   std::vector<Value> values_;
   Graph g_;
-  std::vector<int> ir_c_;  // channels of each IR node's output
-  int in_c_ = 0;
-  int softmax_ = -1, logits_ = -1, features_ = -1;
-  int64_t const_budget_;  // constant elements still allowed
+  int features_ = -1;
 };
 
 }  // namespace
 
-Graph load_graphdef_bytes(std::string_view bytes, const std::string& source) {
+Translation translate_graphdef_bytes(std::string_view bytes, const std::string& source) {
   return GraphDefLoader(bytes, source).load();
 }
 
-Graph load_graphdef(const std::string& path) {
+Translation translate_graphdef(const std::string& path) {
   std::ifstream f(path, std::ios::binary | std::ios::ate);
   if (!f) throw Error("cannot open model file '" + path + "'");
   const std::streamoff size = f.tellg();
@@ -1160,7 +569,7 @@ Graph load_graphdef(const std::string& path) {
   std::string data(size_t(size), '\0');
   f.seekg(0);
   if (!f.read(data.data(), size)) throw Error("'" + path + "': read error");
-  return load_graphdef_bytes(data, path);
+  return translate_graphdef_bytes(data, path);
 }
 
 bool looks_like_graphdef(std::string_view head) {

@@ -1,9 +1,10 @@
 // TensorFlow frozen GraphDef (.pb): reader and writer.
 //
-// The reader lowers the inference graph TF-slim exports (Placeholder, Const, Identity,
-// Conv2D, DepthwiseConv2dNative, FusedBatchNorm*, BiasAdd, Relu6/Relu, Add/AddV2,
-// AvgPool/Mean, Squeeze, Reshape/Shape, Softmax, Pad, and Mul/Sub/Add by constants) into
-// the IR, folding batch norm, biases and activations into the convolutions. The writer
+// The reader (tf_graphdef_parse.cpp, tf_graphdef.cpp) translates the inference graph
+// TF-slim exports (Placeholder, Const, Identity, Conv2D, DepthwiseConv2dNative,
+// FusedBatchNorm*, BiasAdd, Relu6/Relu, Add/AddV2, AvgPool/Mean, Squeeze, Reshape/Shape,
+// Softmax, Pad, and Mul/Sub/Add by constants) into the IR; the graph passes fold batch
+// norms, biases and activations into the convolutions. The writer
 // emits the same dialect, optionally with BatchNorm left unfolded, so that the reader can
 // be checked against independent TF-graph consumers.
 #pragma once
@@ -12,6 +13,7 @@
 #include <string>
 #include <string_view>
 
+#include "formats/loader.h"
 #include "graph/graph.h"
 
 namespace mnv2 {
@@ -19,6 +21,9 @@ namespace mnv2 {
 // Parses a GraphDef held in memory. `source` names it in error messages (the file path).
 Graph load_graphdef_bytes(std::string_view bytes, const std::string& source);
 Graph load_graphdef(const std::string& path);
+// The translation alone (formats/loader.h), before the passes.
+Translation translate_graphdef_bytes(std::string_view bytes, const std::string& source);
+Translation translate_graphdef(const std::string& path);
 
 // True when `head` (the first bytes of a file) starts like a serialised GraphDef: a
 // length-delimited field 1 (NodeDef) whose own first fields are a name and an op string.

@@ -161,6 +161,12 @@ class GraphDefWriter {
       return tf_[size_t(src)];
     };
     switch (n.op) {
+      case OpType::BatchNorm:
+      case OpType::ConstArith:
+      case OpType::Activation:
+      case OpType::Identity:
+      case OpType::Pad:
+        unfolded_op(n);
       case OpType::Input: {
         node(n.name, "Placeholder", {},
              {{"dtype", T},

@@ -1,6 +1,7 @@
 // TensorFlow Lite models (.tflite, FlatBuffers schema version 3).
 //
-// The loader reads subgraph 0 and lowers it into the IR. Quantized models (uint8 per-tensor,
+// The loader (tflite_tensors.cpp, tflite.cpp) reads subgraph 0 and translates it into the
+// IR; stand-alone RELU / RELU6 operators are fused by the graph passes. Quantized models (uint8 per-tensor,
 // int8 per-channel, float16) are dequantized at load time and run on the float path; the IR
 // input is then the *real-valued* input tensor and ModelInfo's mean/scale are set so that
 // (pixel - mean) / scale reproduces what feeding the raw pixel as the quantized input means.
@@ -13,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "formats/loader.h"
 #include "graph/graph.h"
 
 namespace mnv2 {
@@ -21,6 +23,9 @@ namespace mnv2 {
 Graph load_tflite(const std::string& path);
 // The same from bytes in memory; `name` stands for the file in error messages.
 Graph load_tflite_bytes(const uint8_t* data, size_t size, const std::string& name);
+// The translation alone (formats/loader.h), before the passes.
+Translation translate_tflite(const std::string& path);
+Translation translate_tflite_bytes(const uint8_t* data, size_t size, const std::string& name);
 
 struct TfliteWriteOptions {
   bool fp16 = false;  // store weights as float16 (+ DEQUANTIZE), as TFLite's fp16 quantization

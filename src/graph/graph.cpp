@@ -17,6 +17,32 @@ const char* op_name(OpType op) {
     case OpType::Softmax: return "Softmax";
     case OpType::Reshape: return "Reshape";
     case OpType::ChannelAffine: return "ChannelAffine";
+    case OpType::BatchNorm: return "BatchNorm";
+    case OpType::ConstArith: return "ConstArith";
+    case OpType::Activation: return "Activation";
+    case OpType::Identity: return "Identity";
+    case OpType::Pad: return "Pad";
+  }
+  return "?";
+}
+
+const char* arith_name(Arith a) {
+  switch (a) {
+    case Arith::Add: return "add";
+    case Arith::Sub: return "sub";
+    case Arith::SubFrom: return "subfrom";
+    case Arith::Mul: return "mul";
+    case Arith::Div: return "div";
+  }
+  return "?";
+}
+
+const char* layout_name(WeightLayout l) {
+  switch (l) {
+    case WeightLayout::Canonical: return "canonical";
+    case WeightLayout::OIHW: return "OIHW";
+    case WeightLayout::HWIO: return "HWIO";
+    case WeightLayout::InOut: return "IO";
   }
   return "?";
 }
@@ -81,6 +107,23 @@ void check_arity(const Node& n, int id, size_t want) {
                     std::to_string(n.inputs.size()));
 }
 
+void check_per_channel(const Node& n, int id, const std::vector<float>& v, const char* what,
+                       int channels) {
+  if (int64_t(v.size()) != channels)
+    fail(n, id, std::string(what) + " has " + std::to_string(v.size()) + " values, expected " +
+                    std::to_string(channels));
+}
+
+void check_layout(const Node& n, int id) {
+  const WeightLayout l = n.layout;
+  const bool ok = l == WeightLayout::Canonical ||
+                  (l == WeightLayout::OIHW &&
+                   (n.op == OpType::Conv2D || n.op == OpType::DepthwiseConv2D)) ||
+                  (l == WeightLayout::HWIO && n.op == OpType::Conv2D) ||
+                  (l == WeightLayout::InOut && n.op == OpType::FullyConnected);
+  if (!ok) fail(n, id, std::string("weight layout ") + layout_name(l) + " does not apply");
+}
+
 void check_bias(const Node& n, int id, int channels) {
   if (!n.bias.empty() && int64_t(n.bias.size()) != channels)
     fail(n, id, "bias has " + std::to_string(n.bias.size()) + " values, expected " +
@@ -110,6 +153,7 @@ void Graph::infer_shapes(int batch) {
         fail(n, id, "input " + std::to_string(in) +
                         " is not an earlier node (dangling reference or cycle)");
     auto in_shape = [&](size_t k) { return nodes[size_t(n.inputs[k])].shape; };
+    check_layout(n, id);
     Shape s;
     switch (n.op) {
       case OpType::Input: {
@@ -196,10 +240,51 @@ void Graph::infer_shapes(int batch) {
           fail(n, id, "needs one scale and one offset per channel");
         break;
       }
+      case OpType::BatchNorm: {
+        check_arity(n, id, 1);
+        s = in_shape(0);
+        check_per_channel(n, id, n.weights, "scale", s.c);
+        check_per_channel(n, id, n.bias, "offset", s.c);
+        check_per_channel(n, id, n.bn_mean, "mean", s.c);
+        check_per_channel(n, id, n.bn_var, "variance", s.c);
+        if (!(n.bn_epsilon >= 0.f)) fail(n, id, "invalid epsilon");
+        break;
+      }
+      case OpType::ConstArith: {
+        check_arity(n, id, 1);
+        s = in_shape(0);
+        if (n.weights.size() != 1) check_per_channel(n, id, n.weights, "constant operand", s.c);
+        if (n.arith == Arith::Div)
+          for (float k : n.weights)
+            if (k == 0.f) fail(n, id, "division by zero");
+        break;
+      }
+      case OpType::Activation:
+        if (n.activation == Activation::None) fail(n, id, "activation without a function");
+        [[fallthrough]];
+      case OpType::Identity:
+        check_arity(n, id, 1);
+        s = in_shape(0);
+        break;
+      case OpType::Pad: {
+        check_arity(n, id, 1);
+        const int pads[4] = {n.pad_top, n.pad_bottom, n.pad_left, n.pad_right};
+        for (int p : pads)
+          if (p < 0 || p > 64) fail(n, id, "padding " + std::to_string(p) + " outside [0, 64]");
+        s = in_shape(0);
+        s.h += n.pad_top + n.pad_bottom;
+        s.w += n.pad_left + n.pad_right;
+        break;
+      }
     }
     check_dims(n, id, s);
     n.shape = s;
   }
+}
+
+void unfolded_op(const Node& n) {
+  throw Error("graph node '" + n.name + "' (" + op_name(n.op) +
+              ") is not executable: the graph passes (graph/passes.h) have not run");
 }
 
 int64_t node_macs(const Graph&, const Node& n) {
@@ -242,6 +327,12 @@ int64_t Graph::total_macs() const {
 }
 
 void Graph::finalize() {
+  for (const Node& n : nodes) {
+    if (is_unfolded(n.op)) unfolded_op(n);
+    if (n.layout != WeightLayout::Canonical)
+      throw Error("graph node '" + n.name + "' has " + layout_name(n.layout) +
+                  " weights, not executable: the graph passes (graph/passes.h) have not run");
+  }
   infer_shapes(1);
   info.params = total_params();
   info.macs = total_macs();
@@ -271,11 +362,13 @@ std::string graph_summary(const Graph& g) {
       op += " " + std::to_string(n.kernel_h) + "x" + std::to_string(n.kernel_w);
       if (n.stride_h != 1 || n.stride_w != 1) op += "/" + std::to_string(n.stride_h);
     }
+    if (n.layout != WeightLayout::Canonical) op += std::string(" ") + layout_name(n.layout);
+    if (n.op == OpType::ConstArith) op += std::string(" ") + arith_name(n.arith);
     std::string name = n.name.size() > 44 ? "..." + n.name.substr(n.name.size() - 41) : n.name;
     std::snprintf(line, sizeof line, "%-4zu %-44s %-16s %-8s %-18s %12lld %14lld\n", i,
                   name.c_str(), op.c_str(),
                   (n.op == OpType::Conv2D || n.op == OpType::DepthwiseConv2D ||
-                   n.op == OpType::FullyConnected)
+                   n.op == OpType::FullyConnected || n.op == OpType::Activation)
                       ? activation_name(n.activation)
                       : "",
                   n.shape.str().c_str(), (long long)p, (long long)m);

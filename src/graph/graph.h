@@ -2,8 +2,13 @@
 //
 // It covers exactly the MobileNet family: each node produces one value, nodes are
 // stored in topological order, and every activation is a logical NHWC tensor
-// (2-D results such as logits are [N,1,1,C]). Weights are stored in one canonical
-// layout per op so that loaders do the layout conversion once and kernels never do.
+// (2-D results such as logits are [N,1,1,C]).
+//
+// A graph has two stages. Loaders emit it as the file states it: batch norms, bias adds
+// and activations as nodes of their own, pass-through ops, weights in the file's layout
+// (the "unfolded" op kinds and WeightLayout below). The passes (graph/passes.h) then fold
+// and normalise it into the executable stage, where only the first block of op kinds
+// occurs and every weight tensor has its one canonical layout, so kernels never convert.
 #pragma once
 
 #include <cstdint>
@@ -24,9 +29,31 @@ enum class OpType {
   Softmax,          // over channels
   Reshape,          // element count preserving; in NHWC memory a no-op
   ChannelAffine,    // y = x * weights[c] + bias[c] (input normalisation baked into a graph)
+
+  // Unfolded ops: loaders emit them, the passes fold or remove every one (is_unfolded()).
+  BatchNorm,   // inference batch norm: weights = gamma, bias = beta, bn_mean, bn_var, bn_epsilon
+  ConstArith,  // x (arith) k with a per-channel constant k in weights (C values, or 1 = scalar)
+  Activation,  // a stand-alone ReLU / ReLU6 (Node::activation)
+  Identity,    // passes its input through (Identity, Dropout, Convert, a unit Squeeze...)
+  Pad,         // zero padding of H and W by pad_top / pad_bottom / pad_left / pad_right
 };
 
+// True for the op kinds only an unfolded graph has.
+inline bool is_unfolded(OpType op) { return op >= OpType::BatchNorm; }
+
 enum class Activation { None, Relu, Relu6 };
+
+// ConstArith's operation: x + k, x - k, k - x, x * k, x / k.
+enum class Arith { Add, Sub, SubFrom, Mul, Div };
+
+// How a weighted node's `weights` are ordered. Executable graphs use Canonical only (see
+// OpType); loaders may keep the file's order and leave the transpose to the passes.
+enum class WeightLayout {
+  Canonical,  // the layouts listed at OpType
+  OIHW,       // Conv2D [Cout][Cin][KH][KW]; DepthwiseConv2D [C*mult][1][KH][KW]
+  HWIO,       // Conv2D [KH][KW][Cin][Cout]
+  InOut,      // FullyConnected [Cin][Cout]
+};
 
 // Affine quantization of a tensor, TFLite convention: real = scale * (q - zero_point).
 // Quantized activations are always held as uint8: an int8 tensor with zero point z is the
@@ -41,6 +68,8 @@ struct QuantParams {
 
 const char* op_name(OpType op);
 const char* activation_name(Activation act);
+const char* arith_name(Arith a);
+const char* layout_name(WeightLayout l);
 
 struct Shape {
   int n = 0, h = 0, w = 0, c = 0;
@@ -63,6 +92,10 @@ struct Node {
   int out_channels = 0;      // Conv2D, FullyConnected
   Activation activation = Activation::None;
   Shape reshape_to;  // Reshape only: target h, w, c (n follows the batch); all 0 = flatten
+  WeightLayout layout = WeightLayout::Canonical;  // order of `weights` (weighted ops)
+  Arith arith = Arith::Add;                       // ConstArith only
+  std::vector<float> bn_mean, bn_var;             // BatchNorm only (one value per channel)
+  float bn_epsilon = 0.f;                         // BatchNorm only
 
   std::vector<float> weights;
   std::vector<float> bias;  // empty = no bias
@@ -82,7 +115,9 @@ struct Node {
   // Bias in units of input_scale * qweight_scales[c] (TFLite's int32 bias); empty = no bias.
   std::vector<int32_t> qbias;
 
-  int64_t param_count() const { return int64_t(weights.size()) + int64_t(bias.size()); }
+  int64_t param_count() const {
+    return int64_t(weights.size() + bias.size() + bn_mean.size() + bn_var.size());
+  }
 };
 
 struct Graph {
@@ -103,6 +138,7 @@ struct Graph {
   // batch `batch`. Throws mnv2::Error naming the offending node.
   void infer_shapes(int batch = 1);
   // infer_shapes + the model totals into info (params, macs, feature_dim, num_classes).
+  // Only for executable graphs: throws if a node is unfolded or not in canonical layout.
   void finalize();
 
   // True when every node carries the integer view above (out_q everywhere, qweights on
@@ -112,6 +148,10 @@ struct Graph {
   int64_t total_params() const;
   int64_t total_macs() const;  // for one image
 };
+
+// Executable graphs have no unfolded nodes (finalize() refuses them). Switches over their
+// op kinds end the unfolded cases here, which throws saying the passes have not run.
+[[noreturn]] void unfolded_op(const Node& n);
 
 // Multiply-accumulates of one node for one image (0 for ops without weights).
 int64_t node_macs(const Graph& g, const Node& n);
