@@ -187,11 +187,7 @@ OpenVinoIrFiles Writer::run() {
     const Shape s = n.shape;
     auto in = [&](size_t k) { return vals[size_t(n.inputs[k])]; };
     switch (n.op) {
-      case OpType::BatchNorm:
-      case OpType::ConstArith:
-      case OpType::Activation:
-      case OpType::Identity:
-      case OpType::Pad:
+      MNV2_UNFOLDED_OP_CASES:
         unfolded_op(n);
       case OpType::Input: {
         const std::vector<int64_t> d = {1, s.c, s.h, s.w};

@@ -161,11 +161,7 @@ class GraphDefWriter {
       return tf_[size_t(src)];
     };
     switch (n.op) {
-      case OpType::BatchNorm:
-      case OpType::ConstArith:
-      case OpType::Activation:
-      case OpType::Identity:
-      case OpType::Pad:
+      MNV2_UNFOLDED_OP_CASES:
         unfolded_op(n);
       case OpType::Input: {
         node(n.name, "Placeholder", {},

@@ -251,11 +251,7 @@ std::vector<uint8_t> Writer::run() {
     auto in_q = [&](size_t k) { return g.node(n.inputs[k]).out_q; };
     int t = -1;
     switch (n.op) {
-      case OpType::BatchNorm:
-      case OpType::ConstArith:
-      case OpType::Activation:
-      case OpType::Identity:
-      case OpType::Pad:
+      MNV2_UNFOLDED_OP_CASES:
         unfolded_op(n);
       case OpType::Input:
         t = add_tensor({1, n.shape.h, n.shape.w, n.shape.c}, name);

@@ -150,8 +150,15 @@ struct Graph {
 };
 
 // Executable graphs have no unfolded nodes (finalize() refuses them). Switches over their
-// op kinds end the unfolded cases here, which throws saying the passes have not run.
+// op kinds list the unfolded ones with MNV2_UNFOLDED_OP_CASES and end them here, which
+// throws saying the passes have not run:  MNV2_UNFOLDED_OP_CASES: unfolded_op(n);
 [[noreturn]] void unfolded_op(const Node& n);
+#define MNV2_UNFOLDED_OP_CASES \
+  case OpType::BatchNorm:      \
+  case OpType::ConstArith:     \
+  case OpType::Activation:     \
+  case OpType::Identity:       \
+  case OpType::Pad
 
 // Multiply-accumulates of one node for one image (0 for ops without weights).
 int64_t node_macs(const Graph& g, const Node& n);

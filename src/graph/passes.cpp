@@ -1,6 +1,7 @@
 // The pass driver and the bookkeeping every pass shares (graph/passes/rewrite.h).
 #include "graph/passes.h"
 
+#include <algorithm>
 #include <iterator>
 
 #include "graph/passes/rewrite.h"
@@ -9,30 +10,33 @@ namespace mnv2 {
 namespace passes {
 
 Rewrite::Rewrite(Graph& graph, PassLog* log, const char* pass)
-    : g(graph), log_(log), pass_(pass), readers_(graph.nodes.size(), 0),
+    : g(graph), log_(log), pass_(pass), users_(graph.nodes.size()),
       removed_(graph.nodes.size(), false) {
-  for (const Node& n : g.nodes)
-    for (int in : n.inputs) ++readers_[size_t(in)];
-  if (g.output >= 0) ++readers_[size_t(g.output)];
+  for (int id = 0; id < int(g.nodes.size()); ++id)
+    for (int in : g.nodes[size_t(id)].inputs) users_[size_t(in)].push_back(id);
 }
 
 void Rewrite::bypass(int id) {
   Node& n = g.node(id);
   if (n.inputs.size() != 1) fail(n, "internal: only single-input nodes can be bypassed");
   const int src = n.inputs[0];
-  // Later nodes only: the graph is in topological order.
-  for (size_t k = size_t(id) + 1; k < g.nodes.size(); ++k)
-    for (int& in : g.nodes[k].inputs)
+  std::vector<int>& to = users_[size_t(src)];
+  if (auto it = std::find(to.begin(), to.end(), id); it != to.end()) to.erase(it);
+  for (int u : users_[size_t(id)]) {
+    for (int& in : g.node(u).inputs)
       if (in == id) in = src;
+    to.push_back(u);
+  }
+  users_[size_t(id)].clear();
   for (int* ref : {&g.output, &g.logits, &g.features})
     if (*ref == id) *ref = src;
-  readers_[size_t(src)] += readers_[size_t(id)] - 1;
-  readers_[size_t(id)] = 0;
   removed_[size_t(id)] = true;
   any_removed_ = true;
 }
 
 void Rewrite::drop_integer_view(const std::string& why) {
+  if (view_dropped_) return;
+  view_dropped_ = true;
   bool had = false;
   for (Node& n : g.nodes) {
     had = had || n.out_q.valid() || !n.qweights.empty();

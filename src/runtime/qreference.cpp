@@ -28,11 +28,7 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g, QRequantMode mode) {
     const QuantParams in_q = n.inputs.empty() ? QuantParams{} : g.node(n.inputs[0]).out_q;
     p.zp_in = in_q.zero_point;
     switch (n.op) {
-      case OpType::BatchNorm:
-      case OpType::ConstArith:
-      case OpType::Activation:
-      case OpType::Identity:
-      case OpType::Pad:
+      MNV2_UNFOLDED_OP_CASES:
         unfolded_op(n);
       case OpType::Input:
       case OpType::Reshape:
@@ -161,11 +157,7 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
     auto in = [&](size_t k) -> const std::vector<uint8_t>& { return values[size_t(n.inputs[k])]; };
     auto in_shape = [&](size_t k) { return g.nodes[size_t(n.inputs[k])].shape; };
     switch (n.op) {
-      case OpType::BatchNorm:
-      case OpType::ConstArith:
-      case OpType::Activation:
-      case OpType::Identity:
-      case OpType::Pad:
+      MNV2_UNFOLDED_OP_CASES:
         unfolded_op(n);
       case OpType::Input:
         std::copy(input, input + ys.elements(), y.begin());

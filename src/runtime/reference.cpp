@@ -66,11 +66,7 @@ ReferenceResult reference_run(const Graph& graph, const float* input, int batch,
     auto in = [&](size_t k) -> const std::vector<double>& { return values[size_t(n.inputs[k])]; };
     auto in_shape = [&](size_t k) { return g.nodes[size_t(n.inputs[k])].shape; };
     switch (n.op) {
-      case OpType::BatchNorm:
-      case OpType::ConstArith:
-      case OpType::Activation:
-      case OpType::Identity:
-      case OpType::Pad:
+      MNV2_UNFOLDED_OP_CASES:
         unfolded_op(n);
       case OpType::Input:
         for (size_t i = 0; i < y.size(); ++i) y[i] = input[i];

@@ -3,6 +3,8 @@
 // their convolution attributes cannot express (TF "SAME" as exported by PyTorch, pads
 // beyond SAME/VALID in TFLite). A Pad read by anything else, or that is the graph
 // output, is an error: no executor pads on its own.
+#include <algorithm>
+
 #include "graph/passes/rewrite.h"
 
 namespace mnv2::passes {
@@ -13,10 +15,9 @@ void fold_pad(Rewrite& r) {
     const Node& pad = g.node(id);
     if (pad.op != OpType::Pad) continue;
     if (g.output == id) fail(pad, "the graph output is a zero padding");
-    std::vector<int> readers;
-    for (int k = id + 1; k < int(g.nodes.size()); ++k)
-      for (int in : g.nodes[size_t(k)].inputs)
-        if (in == id) readers.push_back(k);
+    std::vector<int> readers = r.users(id);
+    std::sort(readers.begin(), readers.end());
+    readers.erase(std::unique(readers.begin(), readers.end()), readers.end());
     for (int k : readers) {
       Node& conv = g.node(k);  // a convolution, or a Pad that later merges into them
       if (conv.op != OpType::Conv2D && conv.op != OpType::DepthwiseConv2D &&

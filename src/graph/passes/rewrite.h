@@ -16,11 +16,13 @@ class Rewrite {
 
   // How many times node id's value is read: by node inputs, and once more when it is the
   // graph output. Logits and features only name a value; they do not keep it from folding.
-  int readers(int id) const { return readers_[size_t(id)]; }
+  int readers(int id) const { return int(users_[size_t(id)].size()) + (g.output == id); }
+  // The nodes that read node id (one entry per input that names it).
+  const std::vector<int>& users(int id) const { return users_[size_t(id)]; }
   bool removed(int id) const { return removed_[size_t(id)]; }
 
   // Node id (one input) disappears: whatever read it, and the output / logits / features
-  // when they name it, now refer to its input.
+  // when they name it, now refer to its input. Costs as much as id has readers.
   void bypass(int id);
 
   // The graph's integer view no longer matches its float weights: dropped on every node.
@@ -34,9 +36,10 @@ class Rewrite {
  private:
   PassLog* log_;
   const char* pass_;
-  std::vector<int> readers_;
+  std::vector<std::vector<int>> users_;
   std::vector<bool> removed_;
   bool any_removed_ = false;
+  bool view_dropped_ = false;
 };
 
 // "'name' (Op)" for messages.
