@@ -35,6 +35,7 @@ if ! "$cxx" -fsanitize=fuzzer,address,undefined "$probe.cpp" -o "$probe" 2>"$pro
   exit 77
 fi
 
+cd "$root"
 # The loaders (src/formats, one translation each), the graph layer they hand over to
 # (src/graph, with the passes) and what the targets run on a loaded graph.
 srcs=($(ls src/formats/*.cpp src/graph/*.cpp src/graph/passes/*.cpp)
@@ -43,7 +44,6 @@ srcs=($(ls src/formats/*.cpp src/graph/*.cpp src/graph/passes/*.cpp)
 libs=(-lpugixml -ljpeg -lpng -lz)
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root/include" -I"$root/src")
 
-cd "$root"
 targets=()
 for f in fuzz/fuzz_*.cpp; do
   name=$(basename "$f" .cpp)
