@@ -571,6 +571,10 @@ TEST(ConstEval, ShapeArithmeticAsExportersChainIt) {
   x.iv = {0, 1, 2, 3, 4, 5};
   EXPECT_EQ(transpose(x, {}).iv, (std::vector<int64_t>{0, 3, 1, 4, 2, 5}));
   EXPECT_EQ(slice(x, {-1}, {-100}, {1}, {-1}).iv, (std::vector<int64_t>{2, 1, 0, 5, 4, 3}));
+  // A step that is never taken may be anything a file says (the fuzzer's overflow).
+  const int64_t huge = int64_t(1) << 62;
+  EXPECT_EQ(slice(x, {1}, {2}, {1}, {huge}).iv, (std::vector<int64_t>{1, 4}));
+  EXPECT_EQ(slice(x, {2}, {-100}, {1}, {-huge}).iv, (std::vector<int64_t>{2, 5}));
   Tensor idx;
   idx.dims = {2};
   idx.iv = {-1, 0};

@@ -205,7 +205,9 @@ Tensor slice(const Tensor& x, const std::vector<int64_t>& starts,
       len = s0 > e0 ? (s0 - e0 + (-step) - 1) / (-step) : 0;
     }
     b[size_t(a)] = s0;
-    st[size_t(a)] = step;
+    // With one element or none the step is never taken; a file's huge step must not
+    // overflow step * stride below (with two or more, |step| < d keeps it in range).
+    st[size_t(a)] = len > 1 ? step : 1;
     dims[size_t(a)] = len;
   }
   const auto is = strides_of(x.dims);
