@@ -188,6 +188,8 @@ class Planner {
         case OpType::ChannelAffine:
           s.kind = StepKind::Affine;
           break;
+        MNV2_UNFOLDED_OP_CASES:
+          unfolded_op(n);
       }
       s.items = items_per_image(s);
       count_work(s);
