@@ -432,6 +432,8 @@ void OnnxWriter::lower(int id) {
       emit("Add", n.name + "/add", {mid, b}, out);
       return;
     }
+    MNV2_UNFOLDED_OP_CASES:
+      unfolded_op(n);
   }
   throw Error("ONNX writer: node '" + n.name + "' has an op the writer does not know");
 }
