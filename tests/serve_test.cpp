@@ -1595,6 +1595,27 @@ TEST(ServeMemory, DecompressionBombsAreRefusedWithBoundedRss) {
 }
 
 
+struct Answer {
+  int status = -1;  // -1: no answer
+  std::string body, retry_after;
+};
+
+// `n` concurrent POSTs of `body` to `path`, each on its own connection.
+std::vector<Answer> concurrent_posts(int port, int n, const std::string& path, const test::Bytes& body,
+                                     const std::string& type) {
+  std::vector<Answer> out(size_t(n));
+  std::vector<std::thread> th;
+  for (int i = 0; i < n; ++i)
+    th.emplace_back([&, i] {
+      httplib::Client c("127.0.0.1", port);
+      c.set_read_timeout(120, 0);
+      auto r = c.Post(path, std::string(body.begin(), body.end()), type);
+      if (r) out[size_t(i)] = Answer{r->status, r->body.substr(0, 300), r->get_header_value("Retry-After")};
+    });
+  for (auto& t : th) t.join();
+  return out;
+}
+
 // Large legitimate uploads at once: the budget lets as many decode as fit and answers the
 // rest 503 + Retry-After, so the resident set stays bounded by it.
 TEST(ServeMemory, ConcurrentLargeImagesShareTheBudget) {
@@ -1602,24 +1623,13 @@ TEST(ServeMemory, ConcurrentLargeImagesShareTheBudget) {
   ASSERT_GT(cs.port, 0) << cs.log_text();
   const test::Bytes png = test::encode_png_rgb(test::pattern_image(4000, 3000, 5));  // 12 MP: 72 MB to decode
   const int n = 16;
-  std::vector<int> status(n, 0);
-  std::vector<std::string> retry(n);
-  std::vector<std::thread> th;
-  for (int i = 0; i < n; ++i)
-    th.emplace_back([&, i] {
-      httplib::Client c("127.0.0.1", cs.port);
-      c.set_read_timeout(120, 0);
-      auto r = c.Post("/v1/classify?name=big.png", std::string(png.begin(), png.end()), "image/png");
-      status[size_t(i)] = r ? r->status : -1;
-      retry[size_t(i)] = r ? r->get_header_value("Retry-After") : "";
-    });
-  for (auto& t : th) t.join();
+  const std::vector<Answer> got = concurrent_posts(cs.port, n, "/v1/classify?name=big.png", png, "image/png");
   int ok = 0, busy = 0;
-  for (int i = 0; i < n; ++i) {
-    ok += status[size_t(i)] == 200;
-    busy += status[size_t(i)] == 503;
-    EXPECT_TRUE(status[size_t(i)] == 200 || status[size_t(i)] == 503) << status[size_t(i)];
-    if (status[size_t(i)] == 503) EXPECT_EQ(retry[size_t(i)], "1");
+  for (const Answer& a : got) {
+    ok += a.status == 200;
+    busy += a.status == 503;
+    EXPECT_TRUE(a.status == 200 || a.status == 503) << a.status << " " << a.body;
+    if (a.status == 503) EXPECT_EQ(a.retry_after, "1");
   }
   EXPECT_GE(ok, 1);
   httplib::Client c("127.0.0.1", cs.port);
@@ -1634,6 +1644,32 @@ TEST(ServeMemory, ConcurrentLargeImagesShareTheBudget) {
               "%.1f MiB of %.0f MiB; server peak RSS (VmHWM) %.1f MiB\n",
               n, png.size(), ok, busy, peak_budget / 1048576.0,
               metric(r->body, "mnv2_request_memory_limit_bytes") / 1048576.0, peak);
+}
+
+// A huge but valid JPEG costs what preprocessing needs, not what its header declares:
+// libjpeg-turbo's DCT scaling decodes a 6000 x 6000 photo at 1/8 (750 x 750) for a 96
+// model, so 16 of them at once all fit the default budget (at full size each would need
+// 216 MB of request memory, more than all of it: 413).
+TEST(ServeMemory, HugeJpegsDecodeSmallAtTheirDctScale) {
+  CliServer cs({"--synthetic", "0.35", "96", "--threads", "1", "--quiet", "--name", "mnv2"});
+  ASSERT_GT(cs.port, 0) << cs.log_text();
+  const test::Bytes jpg = test::encode_jpeg(test::pattern_image(6000, 6000, 4), 60);
+  const int n = 16;
+  for (const Answer& a : concurrent_posts(cs.port, n, "/v1/classify?name=huge.jpg", jpg, "image/jpeg"))
+    EXPECT_EQ(a.status, 200) << a.body;
+  httplib::Client c("127.0.0.1", cs.port);
+  auto r = c.Get("/metrics");
+  ASSERT_TRUE(r);
+  const double peak_budget = metric(r->body, "mnv2_request_memory_peak_bytes");
+  // Per request at most: its body, the 750 x 750 decode and one working copy, the tensor.
+  const double per = double(jpg.size()) + 2.0 * 750 * 750 * 3 + 96.0 * 96 * 3 * 4;
+  EXPECT_GT(peak_budget, 0);
+  EXPECT_LE(peak_budget, n * per);
+  const double peak = cs.peak_rss_mib();
+  EXPECT_LT(peak, 400.0);
+  std::printf("[ huge jpegs ] %d concurrent 6000x6000 JPEGs (%zu B): all 200; request memory peak %.1f MiB "
+              "(full-size decodes would need %.0f MiB each); server peak RSS (VmHWM) %.1f MiB\n",
+              n, jpg.size(), peak_budget / 1048576.0, 2.0 * 6000 * 6000 * 3 / 1048576.0, peak);
 }
 }  // namespace
 }  // namespace mnv2
