@@ -121,19 +121,13 @@ bool qgemm_fits(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
 // int32 c, in_zp, out_zp, qmin, qmax, mode (as in a GEMM panel); the nine taps (index
 // ky*3+kx) paired (0,1) (2,3) (4,5) (6,7) (8,-) and interleaved per channel as int16
 // [cpad][2]; then int32 arrays of cpad values bias (zero point folded), mult, lshift,
-// rshift, rmask (as in a GEMM panel); then the same taps paired by kernel row, (3ky,
-// 3ky+1) and (3ky+2, -) for ky = 0..2, as int16 [cpad][2] (the AVX-512 kernel's order:
-// horizontally adjacent pixels form its pairs); cpad = c rounded up to 16, padding zero.
+// rshift, rmask (as in a GEMM panel); cpad = c rounded up to 16, padding zero.
 int64_t qdw3x3_packed_bytes(int c);
 inline int qdw3x3_cpad(int c) { return (c + 15) / 16 * 16; }
 inline int64_t qdw3x3_pair_offset(int c, int p) { return 64 + int64_t(p) * qdw3x3_cpad(c) * 4; }
 // Array a (0 bias, 1 mult, 2 lshift, 3 rshift, 4 rmask).
 inline int64_t qdw3x3_array_offset(int c, int a) {
   return qdw3x3_pair_offset(c, 5) + int64_t(a) * qdw3x3_cpad(c) * 4;
-}
-// Row pair p (2ky: taps 3ky, 3ky+1; 2ky+1: tap 3ky+2 and zero).
-inline int64_t qdw3x3_row_pair_offset(int c, int p) {
-  return qdw3x3_array_offset(c, 5) + int64_t(p) * qdw3x3_cpad(c) * 4;
 }
 void qdw3x3_pack(const int16_t* w /* [3][3][c] */, int c, const int32_t* bias, int32_t in_zp,
                  const QRequant& rq, void* dst);

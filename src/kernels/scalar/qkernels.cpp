@@ -261,7 +261,7 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
   }
 }
 
-int64_t qdw3x3_packed_bytes(int c) { return qdw3x3_row_pair_offset(c, 6); }
+int64_t qdw3x3_packed_bytes(int c) { return qdw3x3_array_offset(c, 5); }
 
 void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, const QRequant& rq,
                  void* dst) {
@@ -278,8 +278,6 @@ void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, co
       const int16_t v = w[t * c + ch];
       wsum += v;
       std::memcpy(blob + qdw3x3_pair_offset(c, t / 2) + (2 * ch + t % 2) * 2, &v, 2);
-      const int ky = t / 3, kx = t % 3;
-      std::memcpy(blob + qdw3x3_row_pair_offset(c, 2 * ky + kx / 2) + (2 * ch + kx % 2) * 2, &v, 2);
     }
     const int32_t b = static_cast<int32_t>((bias ? int64_t(bias[ch]) : 0) - int64_t(in_zp) * wsum);
     put_requant(blob + qdw3x3_array_offset(c, 0), int64_t(qdw3x3_cpad(c)) * 4, ch, b, rq, ch);
