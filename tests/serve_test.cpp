@@ -1603,7 +1603,7 @@ struct Answer {
 // `n` concurrent POSTs of `body` to `path`, each on its own connection.
 std::vector<Answer> concurrent_posts(int port, int n, const std::string& path, const test::Bytes& body,
                                      const std::string& type) {
-  std::vector<Answer> out(size_t(n));
+  std::vector<Answer> out(static_cast<size_t>(n));
   std::vector<std::thread> th;
   for (int i = 0; i < n; ++i)
     th.emplace_back([&, i] {
