@@ -27,19 +27,85 @@ __attribute__((noinline)) void triad(float* a, const float* b, const float* c, i
 
 }  // namespace
 
-double measure_fma_peak_gmacs(Isa isa, int reps) {
-  const kernels::FmaPeakLoop loop = kernels::fma_peak_loop(isa);
-  if (!loop || !cpu_supports(isa)) return 0.0;
-  float sink = 0;
-  loop(1'000'000, &sink);  // wake the core up
+const char* peak_probe_name(PeakProbe p) {
+  switch (p) {
+    case PeakProbe::Fp32Avx2: return "fp32_avx2";
+    case PeakProbe::Fp32Avx512: return "fp32_avx512";
+    case PeakProbe::Int16Avx2: return "int16_avx2";
+    case PeakProbe::Int16Avx512: return "int16_avx512";
+    case PeakProbe::Int8Vnni: return "int8_vnni";
+    case PeakProbe::Bf16Avx512: return "bf16_avx512";
+  }
+  return "?";
+}
+
+bool peak_probe_available(PeakProbe p) {
+#if !defined(MNV2_X86)
+  (void)p;
+  return false;
+#endif
+  switch (p) {
+    case PeakProbe::Fp32Avx2:
+    case PeakProbe::Int16Avx2: return cpu_hardware_supports(Isa::Avx2);
+    case PeakProbe::Fp32Avx512:
+    case PeakProbe::Int16Avx512: return cpu_hardware_supports(Isa::Avx512);
+    case PeakProbe::Int8Vnni: return cpu_hardware_supports(Isa::Avx512) && cpu_info().avx512_vnni;
+    case PeakProbe::Bf16Avx512: return cpu_hardware_supports(Isa::Avx512) && cpu_info().avx512_bf16;
+  }
+  return false;
+}
+
+int64_t run_peak_probe(PeakProbe p, int64_t iterations) {
+#if defined(MNV2_X86)  // the x86 loops exist only in x86 builds
+  float f = 0;
+  int32_t i = 0;
+  switch (p) {
+    case PeakProbe::Fp32Avx2: return kernels::fma_peak_avx2(iterations, &f);
+    case PeakProbe::Fp32Avx512: return kernels::fma_peak_avx512(iterations, &f);
+    case PeakProbe::Int16Avx2: return kernels::madd_peak_avx2(iterations, &i);
+    case PeakProbe::Int16Avx512: return kernels::madd_peak_avx512(iterations, &i);
+    case PeakProbe::Int8Vnni: return kernels::vnni_peak_avx512(iterations, &i);
+    case PeakProbe::Bf16Avx512: return kernels::bf16_peak_avx512(iterations, &f);
+  }
+#else
+  (void)p;
+  (void)iterations;
+#endif
+  return 0;
+}
+
+double measure_peak_gmacs(PeakProbe p, int reps) {
+  // The hardware, not cpu_supports: a test's emulated AVX-512 tables do not make the
+  // probe's instructions run.
+  if (!peak_probe_available(p)) return 0.0;
+  auto run = [p](int64_t iterations) { return run_peak_probe(p, iterations); };
+  // A first run wakes the core up and sizes the timed runs to about 25 ms each.
+  int64_t iterations = 1'000'000;
+  const double c0 = thread_cpu_seconds();
+  run(iterations);
+  const double first = thread_cpu_seconds() - c0;
+  if (first > 0) iterations = std::clamp<int64_t>(int64_t(double(iterations) * 0.025 / first),
+                                                  1000, int64_t(1) << 32);
   double best = 0;
   for (int r = 0; r < std::max(1, reps); ++r) {
     const double c0 = thread_cpu_seconds();
-    const int64_t macs = loop(20'000'000, &sink);
+    const int64_t macs = run(iterations);
     const double s = thread_cpu_seconds() - c0;
     if (s > 0) best = std::max(best, double(macs) / s / 1e9);
   }
   return best;
+}
+
+double measure_fma_peak_gmacs(Isa isa, int reps) {
+  if (isa == Isa::Avx2) return measure_peak_gmacs(PeakProbe::Fp32Avx2, reps);
+  if (isa == Isa::Avx512) return measure_peak_gmacs(PeakProbe::Fp32Avx512, reps);
+  return 0.0;
+}
+
+PeakProbe int8_peak_probe(Isa isa) {
+  if (isa == Isa::Avx512)
+    return cpu_info().avx512_vnni ? PeakProbe::Int8Vnni : PeakProbe::Int16Avx512;
+  return PeakProbe::Int16Avx2;
 }
 
 double measure_triad_gbs(int64_t array_bytes, int threads, int reps) {

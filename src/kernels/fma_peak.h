@@ -16,9 +16,12 @@ int64_t fma_peak_avx512(int64_t iterations, float* sink);
 // the scalar table and ISAs of another architecture. The caller checks cpu_supports.
 using FmaPeakLoop = int64_t (*)(int64_t iterations, float* sink);
 FmaPeakLoop fma_peak_loop(Isa isa);
-// The integer counterparts, returning 8/16-bit multiply-adds: vpmaddwd + vpaddd chains
-// (AVX2) and vpdpbusd chains (AVX-512 VNNI, u8 x s8; the caller checks cpu_has_vnni).
+// The integer counterparts: vpmaddwd + vpaddd chains (AVX2, AVX-512BW; int16
+// multiply-accumulates) and vpdpbusd chains (AVX-512 VNNI; u8 x s8 multiply-accumulates).
 int64_t madd_peak_avx2(int64_t iterations, int32_t* sink);
+int64_t madd_peak_avx512(int64_t iterations, int32_t* sink);
 int64_t vnni_peak_avx512(int64_t iterations, int32_t* sink);
+// vdpbf16ps chains (AVX512_BF16); bf16 multiply-accumulates.
+int64_t bf16_peak_avx512(int64_t iterations, float* sink);
 
 }  // namespace mnv2::kernels
