@@ -28,6 +28,7 @@
 #include <vector>
 
 #include "api/bench.h"
+#include "api/cpu_report.h"
 #include "docs.h"
 #include "image/decode.h"
 #include "image/preprocess.h"
@@ -678,6 +679,13 @@ py::dict bench(const py::object& model, const py::object& synthetic, const py::o
   d["gmacs_per_s"] = r.gmacs_per_s;
   d["peak_rss_mib"] = r.peak_rss_mib;
   d["macs"] = info.macs;
+  // The machine, as the CLI's "cpu" object (probed after the timed runs).
+  std::string cpu;
+  {
+    py::gil_scoped_release nogil;
+    cpu = cpu_report_json(cpu_report(true, 1));
+  }
+  d["cpu"] = py::module_::import("json").attr("loads")(cpu);
   return d;
 }
 

@@ -166,6 +166,9 @@ def test_bench_mirrors_cli_json(cli):
     assert set(r["latency_ms"]) == set(ref["latency_ms"])
     for k in ("model", "format", "isa", "threads", "batch", "iterations", "macs"):
         assert r[k] == ref[k], k
+    assert set(r["cpu"]) == set(ref["cpu"])
+    for k in ("vendor", "model_name", "family", "model", "flags", "fp32", "int8"):
+        assert r["cpu"][k] == ref["cpu"][k], k
     lat = r["latency_ms"]
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert r["throughput_ips"] > 0 and r["peak_rss_mib"] > 0

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "api/bench.h"
+#include "api/cpu_report.h"
 #include "api/roofline.h"
 #include "cli/args.h"
 #include "cli/model_args.h"
@@ -52,7 +53,9 @@ const char* kHelp =
     "  --peak-gmacs G        per-layer roofline: G GMAC/s per core instead of measuring\n"
     "  --cache-gbs C         per-layer roofline: C GB/s for activations instead of measuring\n"
     "  --mem-gbs B           per-layer roofline: B GB/s for weights instead of measuring\n"
-    "  --json                one JSON object on stdout\n"
+    "  --json                one JSON object on stdout, with a \"cpu\" object: the machine\n"
+    "                        (as `mnv2 info --cpu --json`, peaks and bandwidth probed once\n"
+    "                        after the timed runs)\n"
     "  --samples             with --json: also list every timed latency (\"samples_ms\")\n"
     "  --dump PREFIX         write the input (PREFIX.input.bin, NHWC float32) and the\n"
     "                        probabilities of the first run (PREFIX.probs.bin), raw\n"
@@ -156,6 +159,9 @@ int run(int argc, char** argv) {
       out += "]";
       std::fputs(out.c_str(), stdout);
     }
+    // The machine, probed after the timed runs so the probes do not disturb them: every
+    // recorded figure names its CPU and the peaks measured alongside it.
+    std::printf(",\"cpu\":%s", cpu_report_json(cpu_report(true, 1)).c_str());
     if (per_layer) {
       std::printf(",\"per_layer\":{\"sum_ms\":%.4f,\"peak_gmacs\":%.2f,\"cache_gbs\":%.2f,"
                   "\"dram_gbs\":%.2f,\"rows\":[",
@@ -176,6 +182,11 @@ int run(int argc, char** argv) {
     }
     std::fputs("}\n", stdout);
     return 0;
+  }
+  {
+    const CpuInfo& c = cpu_info();
+    std::printf("cpu              %s (%s family %d model %d)\n", c.model_name.c_str(),
+                c.vendor.c_str(), c.family, c.model);
   }
   std::printf("model            %s (%s), %lld MACs/image\n", info.name.c_str(),
               info.format.c_str(), (long long)info.macs);
