@@ -14,6 +14,93 @@ namespace {
               "): " + what);
 }
 
+// The reference's own reading of a node's quantization, written from TFLite's and
+// XNNPACK's definitions apart from prepare_qparams (the fast executor's), so that the tests
+// comparing the two executors do not compare one derivation with itself. Both use the
+// fixed-point primitives of kernels/qmath.h, which tests check against exact arithmetic.
+struct RefNode {
+  int32_t zp_in = 0, zp_out = 0, lo = 0, hi = 255;
+  std::vector<q::Multiplier> rq;  // conv / fc, TFLite mode: per output channel
+  std::vector<float> fscale;      // conv / fc, XNNPACK mode: per output channel
+  q::AddParams add;
+  q::XnnAddParams xadd;
+};
+
+RefNode ref_node(const Graph& g, int id, bool xnn) {
+  const Node& n = g.node(id);
+  RefNode r;
+  r.zp_out = n.out_q.zero_point;
+  if (!n.inputs.empty()) r.zp_in = g.node(n.inputs[0]).out_q.zero_point;
+  // TFLite's CalculateActivationRangeQuantized; no activation leaves the full uint8 range.
+  q::activation_range(n.activation, n.out_q.scale, n.out_q.zero_point, &r.lo, &r.hi);
+  if (n.op == OpType::Conv2D || n.op == OpType::DepthwiseConv2D ||
+      n.op == OpType::FullyConnected) {
+    const float in_scale = g.node(n.inputs[0]).out_q.scale, out_scale = n.out_q.scale;
+    const bool per_channel = n.qweight_scales.size() > 1;
+    if (per_channel && n.qweight_scales.size() != size_t(n.shape.c))
+      fail_node(g, id, "bad weight scale count");
+    if (n.qweight_scales.empty()) fail_node(g, id, "no weight scales");
+    for (int c = 0; c < n.shape.c; ++c) {
+      const float w_scale = n.qweight_scales[per_channel ? size_t(c) : 0];
+      if (xnn) {
+        // XNNPACK's requantization scale: input_scale * kernel_scale / output_scale, float.
+        r.fscale.push_back(in_scale * w_scale / out_scale);
+      } else if (per_channel) {
+        // TFLite's per-channel path: the effective scale in double.
+        r.rq.push_back(q::quantize_multiplier(double(in_scale) * double(w_scale) /
+                                              double(out_scale)));
+      } else {
+        // GetQuantizedConvolutionMultipler: input_product_scale = in * w in float, then
+        // divided by the output scale in double.
+        const float product = in_scale * w_scale;
+        r.rq.push_back(q::quantize_multiplier(double(product) / double(out_scale)));
+      }
+    }
+  } else if (n.op == OpType::Add) {
+    const QuantParams a = g.node(n.inputs[0]).out_q, b = g.node(n.inputs[1]).out_q;
+    if (xnn)
+      r.xadd = q::make_xnn_add_params(a.scale, a.zero_point, b.scale, b.zero_point,
+                                      n.out_q.scale, n.out_q.zero_point, r.lo, r.hi);
+    else
+      r.add = q::make_add_params(a.scale, a.zero_point, b.scale, b.zero_point, n.out_q.scale,
+                                 n.out_q.zero_point, r.lo, r.hi);
+  }
+  return r;
+}
+
+// TFLite's 8-bit softmax (the optimized, non-ARM kernel, which works in float): for each
+// element e = expf(-in_scale * (max - q)), the sum of e in channel order, then
+// out = int(e / (sum * out_scale) + 0.5) + zp_out, clamped to 0..255.
+void ref_softmax(float in_scale, float out_scale, int32_t zp_out, const uint8_t* x, uint8_t* y,
+                 int c) {
+  const uint8_t mx = *std::max_element(x, x + c);
+  auto e = [&](int j) { return std::exp(-in_scale * float(mx - x[j])); };
+  float sum = 0.f;
+  for (int j = 0; j < c; ++j) sum += e(j);
+  const float inv = 1.0f / (sum * out_scale);
+  for (int j = 0; j < c; ++j) {
+    const float v = std::min(e(j) * inv + 0.5f, 1024.f);  // bounded: degenerate scales
+    y[j] = uint8_t(std::clamp(int32_t(v) + zp_out, 0, 255));
+  }
+}
+
+// TFLite's QuantizedMeanOrSum for int8 tensors over the hw pixels of one image: in the int8
+// domain (q - 128), mean = float(sum) / float(hw), then round(mean * (in_scale / out_scale)
+// - zp_in * (in_scale / out_scale)) + zp_out, clamped to -128..127, all in float.
+void ref_mean(const QuantParams& in_q, const QuantParams& out_q, const uint8_t* x, uint8_t* y,
+              int hw, int c) {
+  const float scale = in_q.scale / out_q.scale;
+  const float bias = -float(in_q.zero_point - 128) * scale;
+  for (int ch = 0; ch < c; ++ch) {
+    int32_t sum = 0;
+    for (int k = 0; k < hw; ++k) sum += int32_t(x[int64_t(k) * c + ch]) - 128;
+    const float v = std::round(float(sum) / float(hw) * scale + bias) + float(out_q.zero_point - 128);
+    // NaN (degenerate scales) becomes -128, as in qmean_image.
+    const float clamped = v > -128.f ? (v < 127.f ? v : 127.f) : -128.f;
+    y[ch] = uint8_t(int32_t(clamped) + 128);
+  }
+}
+
 }  // namespace
 
 std::vector<QNodeParams> prepare_qparams(const Graph& g, QRequantMode mode) {
@@ -145,12 +232,17 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
   const bool xnn = mode == QRequantMode::Xnnpack;
   Graph g = graph;
   g.infer_shapes(batch);
-  const std::vector<QNodeParams> ps = prepare_qparams(g, mode);
+  if (!g.quantized()) throw Error("int8: the graph has no integer (quantized) form");
   const int count = int(g.nodes.size());
   std::vector<std::vector<uint8_t>> values(static_cast<size_t>(count));
   for (int id = 0; id < count; ++id) {
     const Node& n = g.nodes[size_t(id)];
-    const QNodeParams& p = ps[size_t(id)];
+    if (n.op == OpType::ChannelAffine) fail_node(g, id, "has no integer form");
+    if (!n.bias.empty() && n.qbias.size() != size_t(n.shape.c) &&
+        (n.op == OpType::Conv2D || n.op == OpType::DepthwiseConv2D ||
+         n.op == OpType::FullyConnected))
+      fail_node(g, id, "bias has no integer form");
+    const RefNode p = ref_node(g, id, xnn);
     const Shape& ys = n.shape;
     std::vector<uint8_t>& y = values[size_t(id)];
     y.assign(size_t(ys.elements()), 0);
@@ -194,9 +286,9 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
                   }
                 }
                 y[((size_t(b) * ys.h + oy) * ys.w + ox) * ys.c + oc] =
-                    xnn ? q::requantize_float(acc, p.xnn_scale[size_t(oc)], p.zp_out, p.lo, p.hi)
-                        : q::requantize(acc, p.mult[size_t(oc)], p.shift[size_t(oc)], p.zp_out,
-                                        p.lo, p.hi);
+                    xnn ? q::requantize_float(acc, p.fscale[size_t(oc)], p.zp_out, p.lo, p.hi)
+                        : q::requantize(acc, p.rq[size_t(oc)].mult, p.rq[size_t(oc)].shift,
+                                        p.zp_out, p.lo, p.hi);
               }
         break;
       }
@@ -210,24 +302,25 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
               acc = q::add_wrap(acc, (int32_t(x[size_t(b * cin + i)]) - p.zp_in) *
                                          int32_t(n.qweights[size_t(o * cin + i)]));
             y[size_t(b) * ys.c + o] =
-                xnn ? q::requantize_float(acc, p.xnn_scale[size_t(o)], p.zp_out, p.lo, p.hi)
-                    : q::requantize(acc, p.mult[size_t(o)], p.shift[size_t(o)], p.zp_out, p.lo,
-                                    p.hi);
+                xnn ? q::requantize_float(acc, p.fscale[size_t(o)], p.zp_out, p.lo, p.hi)
+                    : q::requantize(acc, p.rq[size_t(o)].mult, p.rq[size_t(o)].shift, p.zp_out,
+                                    p.lo, p.hi);
           }
         break;
       }
       case OpType::Add:
         for (size_t i = 0; i < y.size(); ++i)
-          y[i] = xnn ? q::xnn_add_one(in(0)[i], in(1)[i], p.xnn_add)
+          y[i] = xnn ? q::xnn_add_one(in(0)[i], in(1)[i], p.xadd)
                      : q::add_one(in(0)[i], in(1)[i], p.add);
         break;
       case OpType::GlobalAvgPool: {
         const Shape xs = in_shape(0);
         const std::vector<uint8_t>& x = in(0);
         const int32_t hw = xs.h * xs.w;
+        const QuantParams in_q = g.node(n.inputs[0]).out_q;
         for (int b = 0; b < xs.n; ++b) {
-          if (!p.pool_same_q) {
-            qmean_image(p, &x[size_t(b) * hw * xs.c], &y[size_t(b) * xs.c], hw, xs.c);
+          if (!(in_q == n.out_q)) {  // MEAN
+            ref_mean(in_q, n.out_q, &x[size_t(b) * hw * xs.c], &y[size_t(b) * xs.c], hw, xs.c);
             continue;
           }
           for (int c = 0; c < xs.c; ++c) {
@@ -241,14 +334,15 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
       case OpType::Softmax: {
         const int64_t rows = ys.elements() / ys.c;
         for (int64_t r = 0; r < rows; ++r)
-          qsoftmax_row(p, &in(0)[size_t(r * ys.c)], &y[size_t(r * ys.c)], ys.c);
+          ref_softmax(g.node(n.inputs[0]).out_q.scale, n.out_q.scale, n.out_q.zero_point,
+                      &in(0)[size_t(r * ys.c)], &y[size_t(r * ys.c)], ys.c);
         break;
       }
       case OpType::Reshape:
         y = in(0);
         break;
       case OpType::ChannelAffine:
-        fail_node(g, id, "has no integer form");
+        break;  // refused above
     }
   }
   QReferenceResult result;

@@ -42,8 +42,9 @@ namespace mnv2 {
 //           TFLite-wasm golden outputs.
 enum class QRequantMode { Tflite, Xnnpack };
 
-// The requantisation parameters of one node, derived once from the graph so that the
-// reference and the fast executor use identical integers.
+// The requantisation parameters of one node as the fast int8 executor derives them, once
+// per graph. The reference executor (qreference_run) derives its own from the graph, apart
+// from this code, so that comparing the two executors checks this derivation too.
 struct QNodeParams {
   std::vector<int32_t> mult, shift;  // per output channel (conv/fc); one for MEAN
   int32_t zp_in = 0, zp_out = 0;
@@ -69,10 +70,10 @@ inline float dequantize(const QuantParams& q, uint8_t v) {
   return q.scale * float(int32_t(v) - q.zero_point);
 }
 
-// One softmax row in the integer domain (shared with the fast executor).
+// The fast executor's softmax row in the integer domain (the reference has its own).
 void qsoftmax_row(const QNodeParams& p, const uint8_t* x, uint8_t* y, int c);
-// MEAN over the hw pixels of one image x[hw][c] (shared with the fast executor); p of a
-// GlobalAvgPool whose input and output quantization differ.
+// The fast executor's MEAN over the hw pixels of one image x[hw][c] (the reference has its
+// own); p of a GlobalAvgPool whose input and output quantization differ.
 void qmean_image(const QNodeParams& p, const uint8_t* x, uint8_t* y, int hw, int c);
 
 
