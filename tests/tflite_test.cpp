@@ -57,11 +57,12 @@ const char* const kImages[] = {"bird.bmp",     "bird.rgb",      "cat.bmp",      
                                "sunflower.rgb"};
 
 // Runs every golden input through the model and checks it against both references.
-// `top_tol`: allowed |256 p - reference| on the top class, in output levels. The float path
-// ignores the activation quantization of the integer pipelines, which costs more on the
+// `top_tol`: allowed |256 p - reference| on any class (the top class among them), in output
+// levels; `mean_tol`: allowed mean over the 1001 classes, per image. The float path ignores
+// the activation quantization of the integer pipelines, which costs more on the
 // post-training-quantized model (the two references differ by up to 15 levels there).
 void check_golden(const std::string& model_file, const std::string& golden_sub, double top_tol,
-                  bool coral_cat_case) {
+                  double mean_tol, bool coral_cat_case) {
   const std::string data = test::data_dir();
   if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA)";
   const std::string coral = data + "/coral/";
@@ -111,6 +112,11 @@ void check_golden(const std::string& model_file, const std::string& golden_sub, 
                 kImages[i], top, p[top], max_a, mean_a, max_w, mean_w);
     EXPECT_LE(std::fabs(256.0 * p[top] - armnn[size_t(top)]), top_tol) << kImages[i];
     EXPECT_LE(std::fabs(256.0 * p[top] - wasm[size_t(top)]), top_tol) << kImages[i];
+    // The whole probability vector, not only its top class.
+    EXPECT_LE(max_a, top_tol) << kImages[i] << ": max over the classes vs Arm NN";
+    EXPECT_LE(max_w, top_tol) << kImages[i] << ": max over the classes vs TFLite-wasm";
+    EXPECT_LE(mean_a, mean_tol) << kImages[i] << ": mean over the classes vs Arm NN";
+    EXPECT_LE(mean_w, mean_tol) << kImages[i] << ": mean over the classes vs TFLite-wasm";
     if (coral_cat_case && std::string(kImages[i]) == "cat.bmp") {
       EXPECT_EQ(top, 286);  // Egyptian cat (libcoral's test case)
       EXPECT_GE(p[top], 0.7f);
@@ -121,12 +127,16 @@ void check_golden(const std::string& model_file, const std::string& golden_sub, 
   }
 }
 
+// Measured (fp32 executor, AVX-512, 2026-12-07): max over all classes 15.2 levels (pets.jpg),
+// mean at most 0.032 levels per image.
 TEST(TfliteGolden, CoralQuantMatchesReferences) {
-  check_golden("mobilenet_v2_1.0_224_quant.tflite", "", 24.0, true);
+  check_golden("mobilenet_v2_1.0_224_quant.tflite", "", 24.0, 0.05, true);
 }
 
+// Measured: max 64.1 levels (pets.jpg vs TFLite-wasm), mean at most 0.128 levels per image.
 TEST(TfliteGolden, Tf2PtqMatchesReferences) {
-  check_golden("tf2_mobilenet_v2_1.0_224_ptq.tflite", "tf2_mobilenet_v2_1.0_224_ptq/", 72.0, false);
+  check_golden("tf2_mobilenet_v2_1.0_224_ptq.tflite", "tf2_mobilenet_v2_1.0_224_ptq/", 72.0,
+               0.2, false);
 }
 
 TEST(TfliteGolden, InputQuantizationGivesPreprocessing) {
