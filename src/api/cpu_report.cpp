@@ -54,8 +54,8 @@ CpuReport cpu_report(bool measure, int reps) {
   switch (r.int8_isa) {
     case Isa::Avx512:
       r.int8_kernels = cpu_has_vnni()
-                           ? "avx512 + VNNI: vpdpbusd GEMM where a layer's weights fit int8, "
-                             "else vpmaddwd; AVX2 depthwise and ADD"
+                           ? "avx512 + VNNI: vpdpbusd GEMM (int8 weights, or uint8 per-tensor "
+                             "weights with the roles swapped), else vpmaddwd; AVX2 depthwise and ADD"
                            : "avx512: vpmaddwd GEMM; AVX2 depthwise and ADD";
       break;
     case Isa::Avx2: r.int8_kernels = "avx2: vpmaddwd GEMM, depthwise and ADD"; break;
