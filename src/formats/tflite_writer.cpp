@@ -61,7 +61,12 @@ class Writer {
  private:
   int add_tensor(std::vector<int32_t> shape, const std::string& name, int type = kFloat32,
                  uint32_t buffer = 0) {
-    tensors_.push_back({std::move(shape), type, buffer, name});
+    TensorDef t;
+    t.shape = std::move(shape);
+    t.type = type;
+    t.buffer = buffer;
+    t.name = name;
+    tensors_.push_back(std::move(t));
     return int(tensors_.size()) - 1;
   }
   // A float constant; with fp16 a float16 tensor plus a DEQUANTIZE into a float32 one.
