@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "formats/loader.h"
+#include "graph/const_eval.h"
 
 namespace mnv2::ovir {
 
@@ -52,7 +53,7 @@ struct Value {
   }
 };
 
-std::string dims_str(const std::vector<int64_t>& d);
+using const_eval::dims_str;  // one spelling of a shape in every error message
 // Whole-string integer / float parsing (surrounding blanks allowed); false when malformed.
 bool parse_int_text(const char* s, int64_t* out);
 bool parse_float_text(const std::string& text, double* out);

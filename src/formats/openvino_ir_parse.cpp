@@ -23,15 +23,6 @@ std::string openvino_bin_path(const std::string& xml_path) {
 
 namespace ovir {
 
-std::string dims_str(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t k = 0; k < d.size(); ++k) {
-    if (k) s += ',';
-    s += std::to_string(d[k]);
-  }
-  return s + "]";
-}
-
 bool parse_int_text(const char* s, int64_t* out) {
   while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') ++s;
   if (!*s) return false;

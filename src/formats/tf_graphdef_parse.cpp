@@ -6,15 +6,6 @@
 
 namespace mnv2::tfgraph {
 
-std::string dims_str(const std::vector<int64_t>& d) {
-  std::string s = "[";
-  for (size_t k = 0; k < d.size(); ++k) {
-    if (k) s += ',';
-    s += std::to_string(d[k]);
-  }
-  return s + "]";
-}
-
 std::string dtype_name(int64_t t) {
   switch (t) {
     case kDtFloat: return "float32";

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "formats/pb_wire.h"
+#include "graph/const_eval.h"
 #include "mnv2/mnv2.h"
 
 namespace mnv2::tfgraph {
@@ -55,7 +56,7 @@ struct Tensor {
   bool is_int() const { return dtype == kDtInt32 || dtype == kDtInt64; }
 };
 
-std::string dims_str(const std::vector<int64_t>& d);
+using const_eval::dims_str;  // one spelling of a shape in every error message
 std::string dtype_name(int64_t t);
 
 class ParsedGraphDef {
