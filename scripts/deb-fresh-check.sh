@@ -26,10 +26,11 @@ mkdir -p "$stage/coral"
 cp "$deb" "$stage/"
 cp "$coral/mobilenet_v2_1.0_224_quant.tflite" "$coral/cat.bmp" "$coral/parrot.jpg" "$stage/coral/"
 
-# Inside the fresh root ($stage is /root/shared there).
+# Inside the fresh root: run-in-fresh.sh puts $stage at shared/ in the root's home.
 inner='set -euo pipefail
+shared="$HOME/shared"
 apt-get update -qq
-DEBIAN_FRONTEND=noninteractive apt-get install -y -qq /root/shared/mnv2_*.deb >/tmp/apt.log 2>&1 ||
+DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $shared/mnv2_*.deb >/tmp/apt.log 2>&1 ||
   { cat /tmp/apt.log; exit 1; }
 echo "installed: $(dpkg-query -W -f="\${Package} \${Version} \${Architecture}" mnv2)"
 for f in /usr/bin/mnv2 /usr/include/mnv2/mnv2.h /usr/lib/*/pkgconfig/mnv2.pc /usr/lib/*/cmake/mnv2/mnv2Config.cmake \
@@ -40,8 +41,8 @@ mkdir -p /tmp/empty-home
 offline() { unshare --net env HOME=/tmp/empty-home MNV2_HOME=/tmp/empty-home/cache "$@"; }
 if offline mnv2 fetch >/tmp/fetch.log 2>&1; then echo "mnv2 fetch worked: the network is not cut"; exit 1; fi
 echo "offline: mnv2 fetch fails as expected: $(grep -m1 -i -o "network[^.]*" /tmp/fetch.log || head -c 200 /tmp/fetch.log)"
-offline mnv2 classify --top 3 --model /root/shared/coral/mobilenet_v2_1.0_224_quant.tflite \
-  /root/shared/coral/cat.bmp /root/shared/coral/parrot.jpg | tee /tmp/out.txt
+offline mnv2 classify --top 3 --model $shared/coral/mobilenet_v2_1.0_224_quant.tflite \
+  $shared/coral/cat.bmp $shared/coral/parrot.jpg | tee /tmp/out.txt
 grep -q "Egyptian cat" /tmp/out.txt && grep -q "macaw" /tmp/out.txt ||
   { echo "FAIL: no class names in the output"; exit 1; }
 test ! -e /tmp/empty-home/cache/imagenet_labels.txt
