@@ -13,6 +13,9 @@
 //  * fixes SIMDe 0.7.4's _mm512_madd_epi16 alias, which takes the masked form's 4 arguments.
 // Each definition is per lane in plain C++, checked against the hardware by the test
 // EmulatedAvx512.TraitsMatchNativeBitForBit where the CPU has AVX-512.
+// The bf16 helpers here (daz, cvt_ps_bf16, the dot product) repeat what kernels/bf16.h's
+// scalar twin computes on purpose: the emulated bf16 kernels are tested against that twin,
+// so they model the instruction independently rather than through the code under test.
 //
 // SIMDe runs each 512-bit operation as two native 256-bit ones when compiled with AVX2 and
 // FMA; without native FMA it would compute a*b+c with two roundings, so both are required.
