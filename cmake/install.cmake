@@ -1,11 +1,17 @@
-# `cmake --install`: the mnv2 CLI, libmnv2 (shared and static), the public header, a CMake
-# package (find_package(mnv2) -> mnv2::mnv2, or mnv2::mnv2_static with COMPONENTS static),
-# and mnv2.pc for pkg-config. `cpack -G DEB` (scripts/package-deb.sh) packs the same tree
+# `cmake --install`: the mnv2 CLI and its bash completion, libmnv2 (shared and static), the
+# public header, a CMake package (find_package(mnv2) -> mnv2::mnv2, or mnv2::mnv2_static
+# with COMPONENTS static), and mnv2.pc for pkg-config. `cpack -G DEB` (scripts/package-deb.sh) packs the same tree
 # into a .deb whose Depends dpkg-shlibdeps computes.
 include(CMakePackageConfigHelpers)
 set(MNV2_CMAKE_PACKAGE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/mnv2)
 
 install(TARGETS mnv2_cli RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
+if(MNV2_BASH_COMPLETION)
+  # Where bash-completion looks for a command's script (/usr/share/..., or
+  # $XDG_DATA_HOME/bash-completion/completions under a home prefix).
+  install(FILES ${MNV2_BASH_COMPLETION} DESTINATION ${CMAKE_INSTALL_DATADIR}/bash-completion/completions
+          RENAME mnv2)
+endif()
 install(TARGETS mnv2_shared EXPORT mnv2SharedTargets
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS mnv2 EXPORT mnv2StaticTargets ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR})

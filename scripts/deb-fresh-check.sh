@@ -34,7 +34,9 @@ DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $shared/mnv2_*.deb >/tmp/a
   { cat /tmp/apt.log; exit 1; }
 echo "installed: $(dpkg-query -W -f="\${Package} \${Version} \${Architecture}" mnv2)"
 for f in /usr/bin/mnv2 /usr/include/mnv2/mnv2.h /usr/lib/*/pkgconfig/mnv2.pc /usr/lib/*/cmake/mnv2/mnv2Config.cmake \
-         /usr/lib/*/libmnv2.a; do test -e $f || { echo "missing: $f"; exit 1; }; done
+         /usr/lib/*/libmnv2.a /usr/share/bash-completion/completions/mnv2; do
+  test -e $f || { echo "missing: $f"; exit 1; }; done
+bash -n /usr/share/bash-completion/completions/mnv2
 ls /usr/lib/*/libmnv2.so.*
 ldconfig -p | grep -q libmnv2.so || { echo "libmnv2 not in the ld.so cache"; exit 1; }
 mkdir -p /tmp/empty-home

@@ -5,43 +5,50 @@
 #include <cstdio>
 #include <cstdlib>
 
+#include "cli/options.h"
 #include "mnv2/mnv2.h"
 #include "util/classify_json.h"
 
 namespace mnv2::cli {
+namespace {
 
-Args::Args(int argc, char** argv, std::vector<std::string> flags) : flags_(std::move(flags)) {
+[[noreturn]] void unknown_option(unsigned command, const std::string& given, const std::string& name) {
+  std::string msg = "unknown option " + given;
+  if (const std::string near = closest_option(command, name); !near.empty())
+    msg += "; did you mean --" + near + "?";
+  throw Error(msg + " (see --help)");
+}
+
+}  // namespace
+
+Args::Args(unsigned command, int argc, char** argv) {
   for (int i = 0; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.size() > 2 && a.rfind("--", 0) == 0) {
-      std::string name = a.substr(2), value;
-      bool has_value = false;
-      if (auto eq = name.find('='); eq != std::string::npos) {
-        value = name.substr(eq + 1);
-        name = name.substr(0, eq);
-        has_value = true;
-      }
-      auto& slot = options_[name];
-      if (std::find(flags_.begin(), flags_.end(), name) != flags_.end()) {
-        if (has_value) throw Error("option --" + name + " takes no value");
-        continue;
-      }
-      if (!has_value) {
-        if (i + 1 >= argc) throw Error("option --" + name + " needs a value");
-        value = argv[++i];
-      }
-      slot.push_back(value);
-    } else if (a.size() == 2 && a[0] == '-' && a[1] != '-' && a != "-") {
-      // short aliases
-      static const std::map<char, std::string> alias = {
-          {'o', "output"}, {'t', "threads"}, {'b', "batch"}, {'k', "top"}, {'m', "model"}};
-      auto it = alias.find(a[1]);
-      if (it == alias.end()) throw Error("unknown option " + a);
-      if (i + 1 >= argc) throw Error("option " + a + " needs a value");
-      options_[it->second].push_back(argv[++i]);
-    } else {
-      positional_.push_back(a);
+    const std::string a = argv[i];
+    const bool is_long = a.size() > 2 && a.rfind("--", 0) == 0;
+    const bool is_short = a.size() == 2 && a[0] == '-' && a[1] != '-';
+    if (!is_long && !is_short) {
+      positional_.push_back(a);  // also "-" (stdin) and "--"
+      continue;
     }
+    std::string name = is_long ? a.substr(2) : a.substr(1), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); is_long && eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    const OptionSpec* o = find_option(command, name);
+    if (!o) unknown_option(command, is_long ? "--" + name : a, name);
+    auto& slot = options_[o->name];
+    if (o->value.empty()) {
+      if (has_value) throw Error("option --" + o->name + " takes no value");
+      continue;
+    }
+    if (!has_value) {
+      if (i + 1 >= argc) throw Error("option " + a + " needs a value (" + a + " " + o->value + ")");
+      value = argv[++i];
+    }
+    slot.push_back(value);
   }
 }
 
@@ -81,10 +88,10 @@ std::vector<std::string> Args::values(const std::string& name) const {
   return it == options_.end() ? std::vector<std::string>{} : it->second;
 }
 
-void Args::reject_unknown(const std::vector<std::string>& known) const {
+void Args::only(const std::vector<std::string>& allowed, const std::string& mode) const {
   for (const auto& [name, _] : options_)
-    if (std::find(known.begin(), known.end(), name) == known.end())
-      throw Error("unknown option --" + name + " (see --help)");
+    if (std::find(allowed.begin(), allowed.end(), name) == allowed.end())
+      throw Error("unknown option --" + name + " with " + mode + " (see --help)");
 }
 
 std::vector<CommandSpec>& commands() {
@@ -92,8 +99,12 @@ std::vector<CommandSpec>& commands() {
   return list;
 }
 
-RegisterCommand::RegisterCommand(const char* name, const char* summary, int (*run)(int, char**)) {
-  commands().push_back({name, summary, run});
+RegisterCommand::RegisterCommand(const CommandSpec& spec) { commands().push_back(spec); }
+
+std::string command_help(const CommandSpec& c) {
+  std::string s = std::string(c.usage) + "\n" + options_help(c.bit);
+  if (c.epilogue) s += std::string("\n") + c.epilogue;
+  return s;
 }
 
 std::string json_escape(const std::string& s) { return json_escape_text(s); }

@@ -13,30 +13,14 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 classify IMAGE... [options]\n\n"
     "Prints the top-k classes (index, label, probability) for each image. IMAGE is a file\n"
     "(JPEG, PNG, BMP, PPM/PGM, raw square RGB), a folder (its image files, recursively,\n"
     "sorted) or - for stdin. An unreadable image is reported on stderr with its name; the\n"
-    "others are still classified and the exit status is 1.\n\n"
-    "options:\n"
-    "  --top K               classes per image (default 5)\n"
-    "  --labels FILE         one label per line (default: the cached imagenet_labels.txt, else\n"
-    "                        the built-in ImageNet names for 1000/1001-class models)\n"
-    "  --json                one JSON object: {model, preprocess, results:[{file, top, ms}],\n"
-    "                        errors:[{file, error}]}; ms = decode + preprocessing +\n"
-    "                        the image's share of its batch's inference\n";
+    "others are still classified and the exit status is 1.\n";
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"json", "help", "no-download"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    std::fputs(kImageOptionsHelp, stdout);
-    std::fputs(max_pixels_help(image::DecodeOptions{}.max_pixels, true).c_str(), stdout);
-    return 0;
-  }
-  a.reject_unknown({"json", "help", "no-download", "model", "synthetic", "classes", "seed", "threads", "batch",
-                    "precision", "int8-rounding", "top", "labels", "preprocess", "max-pixels", "raw"});
+int run(const Args& a) {
   const ImageBatchOptions opt = image_batch_options(a);
   const int k = a.get_int("top", 5, 1, 100000);
   const bool json = a.has("json");
@@ -85,7 +69,7 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("classify", "top-k ImageNet classes for images", run);
+RegisterCommand reg({"classify", kClassify, "top-k ImageNet classes for images", kUsage, nullptr, nullptr, run});
 
 }  // namespace
 }  // namespace mnv2::cli

@@ -14,7 +14,7 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 convert (MODEL | --model MODEL | --synthetic WIDTH RES) -o OUT [--fp16] [--float]\n\n"
     "Converts a model to the format named by OUT's extension:\n"
     "  .tflite   TensorFlow Lite flatbuffer, float32 (TF SAME/VALID padding, fused ReLU/ReLU6;\n"
@@ -33,26 +33,9 @@ const char* kHelp =
     "QLinearConv / QLinearAdd / QGemm. With --float, and in the other formats, quantized\n"
     "models are written dequantized (float). The preprocessing contract (mean, scale,\n"
     "channel order, background class) is stored in the file's metadata so that loading\n"
-    "the result gives the same `mnv2 info`.\n\n"
-    "options:\n"
-    "  MODEL, --model PATH   model to convert (.tflite, .pb, .xml, .onnx)\n"
-    "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
-    "  --classes N           class count of the synthetic model (default 1001)\n"
-    "  --seed S              weight seed of the synthetic model (default 1)\n"
-    "  -o, --output OUT      output file (required)\n"
-    "  --fp16                store weights as float16, each followed by a DEQUANTIZE op\n"
-    "                        (.tflite), a Convert to f32 (.xml) or a Cast (.onnx); half the\n"
-    "                        size, the values are rounded to float16\n"
-    "  --float               .onnx of a quantized model: dequantized float weights instead\n"
-    "                        of the QDQ form\n";
+    "the result gives the same `mnv2 info`.\n";
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"fp16", "float", "help"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  a.reject_unknown({"fp16", "float", "help", "model", "synthetic", "classes", "seed", "output"});
+int run(const Args& a) {
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: use -o OUT (e.g. -o model.tflite)");
   Graph g = load_source_graph(a);
@@ -70,7 +53,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("convert", "convert a model to another format (.tflite, .onnx, .pb, .xml)", run);
+RegisterCommand reg({"convert", kConvert, "convert a model to another format (.tflite, .onnx, .pb, .xml)",
+                     kUsage, nullptr, nullptr, run});
 
 }  // namespace
 }  // namespace mnv2::cli

@@ -11,17 +11,12 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 embed IMAGE... -o OUT [options]\n\n"
     "Writes the global-average-pooled features (the model's feature width per image, e.g.\n"
     "1792 for width 1.4) of each image, in argument order, to OUT. IMAGE is a file, a folder\n"
     "(its image files, recursively, sorted) or - for stdin. Images that cannot be read are\n"
-    "reported on stderr and left out (the exit status is then 1).\n\n"
-    "options:\n"
-    "  -o, --output OUT      output file (required)\n"
-    "  --format F            npy (float32 [N, D]; default, or from OUT's extension), csv\n"
-    "                        (file,f0,f1,...) or json ({model, dim, embeddings:[{file, vector}]})\n"
-    "  --normalize           scale each row to unit L2 norm\n";
+    "reported on stderr and left out (the exit status is then 1).\n";
 
 void write_all(FILE* f, const void* p, size_t n, const std::string& path) {
   if (n && std::fwrite(p, 1, n, f) != n) throw Error(path + ": write failed");
@@ -54,16 +49,7 @@ void write_npy(const std::string& path, const std::vector<float>& rows, size_t n
   if (std::fclose(f) != 0) throw Error(path + ": write failed");
 }
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"normalize", "help", "no-download"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    std::fputs(kImageOptionsHelp, stdout);
-    std::fputs(max_pixels_help(image::DecodeOptions{}.max_pixels, true).c_str(), stdout);
-    return 0;
-  }
-  a.reject_unknown({"normalize", "help", "no-download", "output", "format", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels", "raw"});
+int run(const Args& a) {
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: pass -o OUT.npy (or .csv / .json)");
   std::string format = a.get("format");
@@ -145,7 +131,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("embed", "pooled feature vectors for images (npy/csv/json)", run);
+RegisterCommand reg({"embed", kEmbed, "pooled feature vectors for images (npy/csv/json)", kUsage, nullptr, nullptr,
+                     run});
 
 }  // namespace
 }  // namespace mnv2::cli

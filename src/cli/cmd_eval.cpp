@@ -28,7 +28,7 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 eval DATASET [--model M] [options]\n\n"
     "Measures top-1 / top-5 accuracy of a model on a labelled image dataset, with 95 %\n"
     "confidence intervals (Wilson score interval), per-class accuracy and the most confused\n"
@@ -42,26 +42,7 @@ const char* kHelp =
     "                               labels follow --synsets FILE (one WordNet id per line)\n"
     "                               or the sorted folder names\n"
     "  [DATASET] --csv FILE         'path,label' rows; relative paths join DATASET (default:\n"
-    "                               the CSV's folder); a header row is skipped\n\n"
-    "options:\n"
-    "  --labels-file FILE    ground truth for a flat image folder (see above)\n"
-    "  --csv FILE            ground truth as CSV (see above)\n"
-    "  --synsets FILE        class order for synset folders\n"
-    "  --label-offset N      model class = dataset label + N (default: 1 when the model has\n"
-    "                        a background class, as 1001-class models do; else 0)\n"
-    "  --names FILE          class names for the output (default: the cached\n"
-    "                        imagenet_labels.txt, else the built-in ImageNet names for\n"
-    "                        1000/1001-class models, else the synset folder names)\n"
-    "  --decode-threads D    decode/preprocess worker threads (default: half the cores, 1..8)\n"
-    "  --limit N             evaluate only the first N images (after --shuffle-seed)\n"
-    "  --shuffle-seed S      shuffle the images first (SplitMix64 Fisher-Yates; the same\n"
-    "                        subset on every machine)\n"
-    "  --report FILE         per-image CSV: file, label, class, top-5 classes with\n"
-    "                        probabilities, top-1/top-5 hit, error\n"
-    "  --json                print the result as one JSON object\n"
-    "  --strict              stop with an error at the first unreadable image (default:\n"
-    "                        count and list them, evaluate the rest)\n"
-    "  --quiet               no progress bar\n";
+    "                               the CSV's folder); a header row is skipped\n";
 
 std::atomic<bool> g_interrupted{false};
 
@@ -159,18 +140,7 @@ int default_decode_threads() {
   return std::clamp(cores / 2, 1, 8);
 }
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"json", "help", "strict", "quiet"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    std::fputs(kImageOptionsHelp, stdout);
-    std::fputs(max_pixels_help(image::DecodeOptions{}.max_pixels, false).c_str(), stdout);
-    return 0;
-  }
-  a.reject_unknown({"json", "help", "strict", "quiet", "model", "synthetic", "classes", "seed",
-                    "threads", "precision", "int8-rounding", "batch", "preprocess", "max-pixels", "raw", "labels-file", "csv",
-                    "synsets", "label-offset", "names", "decode-threads", "limit",
-                    "shuffle-seed", "report"});
+int run(const Args& a) {
   const ImageBatchOptions img_opt = image_batch_options(a);
   const bool json = a.has("json"), strict = a.has("strict");
   const int decode_threads = a.get_int("decode-threads", default_decode_threads(), 1, 256);
@@ -452,7 +422,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("eval", "top-1/top-5 accuracy on a labelled image dataset", run);
+RegisterCommand reg({"eval", kEval, "top-1/top-5 accuracy on a labelled image dataset", kUsage, nullptr, nullptr,
+                     run});
 
 }  // namespace
 }  // namespace mnv2::cli

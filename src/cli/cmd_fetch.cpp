@@ -8,7 +8,7 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 fetch [mobilenet-v2-1.4-224] [--force] [--quiet] [--json]\n\n"
     "Downloads the official MobileNetV2 1.4/224 archive (135,977,516 bytes, from\n"
     "storage.googleapis.com, falling back to the Open Model Zoo mirror), checks its size and\n"
@@ -17,26 +17,15 @@ const char* kHelp =
     "checked). An interrupted download resumes on the next run. Commands run without\n"
     "--model use the cached model.\n\n"
     "Cache folder: $MNV2_HOME, else $XDG_CACHE_HOME/mnv2, else ~/.cache/mnv2.\n"
-    "Needs network access; without it, pass --model PATH to the other commands instead.\n\n"
-    "options:\n"
-    "  --force     download and unpack again even if the cache has the model\n"
-    "  --quiet     no progress or status lines on stderr\n"
-    "  --json      print the result as JSON on stdout\n"
-    "  --sample    also download a sample photo (Grace Hopper, public domain, checksum\n"
-    "              pinned) and print only its path, e.g. for `mnv2 classify \"$(mnv2 fetch\n"
-    "              --sample)\"`\n\n"
+    "Needs network access; without it, pass --model PATH to the other commands instead.\n";
+
+const char* kEpilogue =
     "test-only environment overrides (the test suite points them at a local server):\n"
     "  MNV2_FETCH_URL (comma-separated), MNV2_FETCH_SIZE, MNV2_FETCH_SHA384,\n"
     "  MNV2_LABELS_URL, MNV2_LABELS_SIZE, MNV2_LABELS_SHA256,\n"
     "  MNV2_SAMPLE_URL, MNV2_SAMPLE_SIZE, MNV2_SAMPLE_SHA256\n";
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"force", "quiet", "json", "help", "sample"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  a.reject_unknown({"force", "quiet", "json", "help", "sample"});
+int run(const Args& a) {
   FetchOptions o;
   if (a.positional().size() > 1) throw Error("mnv2 fetch takes at most one model name");
   if (!a.positional().empty()) o.model = a.positional().front();
@@ -68,7 +57,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("fetch", "download and verify the official model and ImageNet labels", run);
+RegisterCommand reg({"fetch", kFetch, "download and verify the official model and ImageNet labels", kUsage,
+                     kEpilogue, "mobilenet-v2-1.4-224", run});
 
 }  // namespace
 }  // namespace mnv2::cli

@@ -13,7 +13,7 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 info MODEL | --model MODEL | --synthetic WIDTH RES [--json] [--verbose]\n"
     "                 [--passes]\n"
     "       mnv2 info --cpu [--json]\n\n"
@@ -24,24 +24,7 @@ const char* kHelp =
     "mnv2 cares about (AVX2, FMA, AVX-512 F/BW/DQ/VL, VNNI, BF16, AMX), the kernels each\n"
     "precision will use (MNV2_ISA / MNV2_MAX_ISA apply), and the measured per-core peaks\n"
     "(GMAC/s of fp32 FMA, the int8 GEMM's vpdpbusd / vpmaddwd, bf16 vdpbf16ps, as present)\n"
-    "and memory bandwidth (STREAM triad over 3 x 64 MiB). Takes about two seconds.\n\n"
-    "options:\n"
-    "  --cpu                 describe the CPU (no model)\n"
-    "  --model PATH          model file (.tflite, .pb, .xml, .onnx); also accepted positionally\n"
-    "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
-    "  --classes N           class count of the synthetic model (default 1001)\n"
-    "  --precision P         fp32, bf16, int8 or auto: the precision to report (auto: int8 for\n"
-    "                        models with an integer form, else fp32)\n"
-    "  --int8-rounding R     tflite or xnnpack: the int8 rounding to report (see\n"
-    "                        `mnv2 classify --help`)\n"
-    "  --verbose             also the quantization of every node (output scale and zero\n"
-    "                        point in the uint8 domain, weight scales) of quantized models\n"
-    "  --json                machine-readable output (metadata and totals; with --verbose\n"
-    "                        also \"nodes\" with the per-node quantization)\n"
-    "  --passes              also the graph as translated from the file (batch norms, bias\n"
-    "                        adds, activations as nodes of their own, weights in the file's\n"
-    "                        layout), every change of each graph pass, and the graph after\n"
-    "                        them (model files only)\n";
+    "and memory bandwidth (STREAM triad over 3 x 64 MiB). Takes about two seconds.\n";
 
 // The model file named by the arguments ("" for a synthetic model).
 std::string model_path(const Args& a) {
@@ -92,14 +75,9 @@ std::string weight_scales(const Node& n) {
   return buf;
 }
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"json", "help", "verbose", "passes", "cpu"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
+int run(const Args& a) {
   if (a.has("cpu")) {
-    a.reject_unknown({"json", "help", "cpu"});
+    a.only({"json", "cpu"}, "--cpu");
     if (!a.positional().empty()) throw Error("info --cpu takes no model");
     const CpuReport r = cpu_report(true);
     if (a.has("json"))
@@ -108,7 +86,6 @@ int run(int argc, char** argv) {
       std::fputs(cpu_report_text(r).c_str(), stdout);
     return 0;
   }
-  a.reject_unknown({"json", "help", "verbose", "passes", "model", "synthetic", "classes", "seed", "precision", "int8-rounding"});
   if (a.has("passes") && a.has("json")) throw Error("--passes has no --json form");
   Model m = open_model(a, 1, true);
   const ModelInfo& i = m.info();
@@ -185,7 +162,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("info", "print a model's I/O contract, layer table and totals", run);
+RegisterCommand reg({"info", kInfo, "print a model's I/O contract, layer table and totals", kUsage, nullptr,
+                     nullptr, run});
 
 }  // namespace
 }  // namespace mnv2::cli

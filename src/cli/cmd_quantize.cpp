@@ -20,7 +20,7 @@
 namespace mnv2::cli {
 namespace {
 
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 quantize (MODEL | --model MODEL | --synthetic WIDTH RES) --calib DIR\n"
     "                     -o OUT.tflite [--method minmax|percentile|entropy] [options]\n\n"
     "Post-training quantization: runs the calibration images through the float model,\n"
@@ -32,27 +32,7 @@ const char* kHelp =
     "TFLite's int8 rules are applied: softmax output scale 1/256 zero point -128, average\n"
     "pool and reshape outputs share their input's parameters, ReLU6 outputs stay in [0, 6].\n"
     "The input keeps the pixel grid of the model's preprocessing when its mean is a whole\n"
-    "number (e.g. (p - 128) / 128: scale 1/128, zero point 0), so 8-bit pixels are exact.\n\n"
-    "options:\n"
-    "  MODEL, --model PATH   float model to quantize (.tflite, .pb, .xml, .onnx)\n"
-    "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
-    "  --classes N           class count of the synthetic model (default 1001)\n"
-    "  --seed S              weight seed of the synthetic model (default 1)\n"
-    "  --calib DIR           calibration images (a folder, searched recursively, or one file;\n"
-    "                        repeatable); preprocessed as `mnv2 classify` does\n"
-    "  -o, --output OUT      output .tflite file (required)\n"
-    "  --method M            activation ranges: minmax (default; the observed extremes),\n"
-    "                        percentile (clip both tails, see --percentile) or entropy\n"
-    "                        (TensorRT-style: the clipping threshold minimising the KL\n"
-    "                        divergence of a 2048-bin histogram)\n"
-    "  --percentile P        percentile method: keep P %% of the values (default 99.99)\n"
-    "  --max-images N        use at most the first N images (default 1000)\n"
-    "  --preprocess MODE     omz (default), tf or none (see `mnv2 classify --help`)\n"
-    "  --max-pixels N        refuse images larger than N pixels (default 100000000)\n"
-    "  --threads T           images calibrated in parallel (default: number of cores, at most 4)\n"
-    "  --layers              print the per-layer table (ranges, scales, zero points)\n"
-    "  --json                one JSON object on stdout, with every layer's ranges and scales\n"
-    "  --quiet               no progress display\n";
+    "number (e.g. (p - 128) / 128: scale 1/128, zero point 0), so 8-bit pixels are exact.\n";
 
 std::string num(double v) {
   if (!std::isfinite(v)) return "null";
@@ -61,17 +41,9 @@ std::string num(double v) {
   return b;
 }
 
-int run(int argc, char** argv) {
+int run(const Args& a) {
   using clock = std::chrono::steady_clock;
   const auto t_start = clock::now();
-  Args a(argc, argv, {"json", "help", "layers", "quiet"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    return 0;
-  }
-  a.reject_unknown({"json", "help", "layers", "quiet", "model", "synthetic", "classes", "seed",
-                    "calib", "output", "method", "percentile", "max-images", "preprocess",
-                    "max-pixels", "threads"});
   const std::string out = a.get("output");
   if (out.empty()) throw Error("no output file: use -o OUT.tflite");
   if (file_extension(out) != ".tflite")
@@ -227,7 +199,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("quantize", "post-training int8 quantization to an int8 .tflite", run);
+RegisterCommand reg({"quantize", kQuantize, "post-training int8 quantization to an int8 .tflite", kUsage, nullptr,
+                     nullptr, run});
 
 }  // namespace
 }  // namespace mnv2::cli

@@ -14,63 +14,15 @@
 namespace mnv2::cli {
 namespace {
 
-// A server decodes untrusted uploads concurrently: a tighter pixel limit than the CLI's.
-constexpr int64_t kServeMaxPixels = 40'000'000;
-
-const char* kHelp =
+const char* kUsage =
     "usage: mnv2 serve [options]\n\n"
     "Serves the model over HTTP: the KServe v2 / Open Inference Protocol REST API\n"
     "(/v2, /v2/health/{live,ready}, /v2/models/NAME[/versions/1][/ready|/infer]) with JSON,\n"
     "binary-data and encoded-image (BYTES) inputs, POST /v1/classify (image body or\n"
     "multipart; same JSON as `mnv2 classify --json`), GET /metrics (Prometheus) and a web\n"
-    "page at /. SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.\n\n"
-    "options:\n"
-    "  --name NAME              model name in URLs (default: the model's name)\n"
-    "  --host ADDR              address to listen on (default 127.0.0.1)\n"
-    "  --port P                 port (default 8080; 0 = any free port)\n"
-    "  --port-file FILE         write the bound port to FILE once listening\n"
-    "  --max-batch B            images per model call for dynamic batching (default 8; 1 = off)\n"
-    "  --batch-timeout-us U     how long a request waits for others to batch with (default 2000)\n"
-    "  --max-queue N            requests waiting for the model; more get 503 (default 256)\n"
-    "  --request-timeout-ms T   a request not served within T ms gets 503 (default 30000)\n"
-    "  --max-body BYTES         largest request body; larger gets 413 (default 67108864)\n"
-    "  --max-images N           images (batch rows) per request (default 256)\n"
-    "  --http-threads N         request handler threads (default 64); open connections do not\n"
-    "                           hold one: requests are read in full before a handler sees them\n"
-    "  --max-connections N      open connections in all (default 1024); over it, the longest-idle\n"
-    "                           keep-alive connection is closed, else the new one gets 503\n"
-    "  --max-connections-per-client N\n"
-    "                           open connections from one client address (default 256; 0 = any)\n"
-    "  --header-timeout-s S     a whole request head must arrive within S s (default 10)\n"
-    "  --body-timeout-s S       a whole request body must arrive within S s (default 60)\n"
-    "  --read-timeout-s S       a request with no new byte for S s is dropped (default 5)\n"
-    "  --idle-timeout-s S       a keep-alive connection idle for S s is closed (default 5)\n"
-    "  --write-timeout-s S      a response must be taken by the client within S s (default 10)\n"
-    "  --decode-memory BYTES    request memory shared by all requests in flight: bodies, parsed\n"
-    "                           JSON, decoded images and their preprocessing copies, input\n"
-    "                           tensors (default 201326592 = 192 MiB); spent: 503 + Retry-After;\n"
-    "                           one request needing more than all of it: 413\n"
-    "  --api-key KEY            require Authorization: Bearer KEY (also $MNV2_API_KEY);\n"
-    "                           health endpoints and the page stay open\n"
-    "  --top K                  default classes for /v1/classify (default 5)\n"
-    "  --labels FILE            label file (default: the cached imagenet_labels.txt, else the\n"
-    "                           built-in ImageNet names for 1000/1001-class models)\n"
-    "  --quiet                  no access log (default: one JSON line per request on stderr)\n";
+    "page at /. SIGTERM or SIGINT stops accepting, finishes in-flight requests, exits 0.\n";
 
-int run(int argc, char** argv) {
-  Args a(argc, argv, {"help", "no-download", "quiet"});
-  if (a.has("help")) {
-    std::fputs(kHelp, stdout);
-    std::fputs(kImageOptionsHelp, stdout);
-    std::fputs(max_pixels_help(kServeMaxPixels, true).c_str(), stdout);
-    return 0;
-  }
-  a.reject_unknown({"help", "no-download", "quiet", "model", "synthetic", "classes", "seed", "threads", "precision", "int8-rounding", "name",
-                    "host", "port", "port-file", "max-batch", "batch-timeout-us", "max-queue",
-                    "request-timeout-ms", "max-body", "max-images", "http-threads", "api-key", "top", "labels",
-                    "preprocess", "max-pixels", "raw", "max-connections", "max-connections-per-client",
-                    "header-timeout-s", "body-timeout-s", "read-timeout-s", "idle-timeout-s", "write-timeout-s",
-                    "decode-memory"});
+int run(const Args& a) {
   if (a.positional().size() > model_positional_count(a)) throw Error("unexpected argument '" + a.positional().back() + "'");
   ImageBatchOptions io = image_batch_options(a);
   // A server decodes untrusted uploads concurrently: a tighter default pixel limit.
@@ -163,7 +115,8 @@ int run(int argc, char** argv) {
   return 0;
 }
 
-RegisterCommand reg("serve", "KServe v2 inference server (HTTP, batching, metrics)", run);
+RegisterCommand reg({"serve", kServe, "KServe v2 inference server (HTTP, batching, metrics)", kUsage, nullptr,
+                     nullptr, run});
 
 }  // namespace
 }  // namespace mnv2::cli

@@ -66,15 +66,6 @@ Model open_image_model(const Args& a, int max_batch) {
   return Model::load(cached, engine_options(a, max_batch));
 }
 
-std::string max_pixels_help(int64_t default_pixels, bool jpeg_scaling) {
-  std::string s = "  --max-pixels N        refuse images larger than N pixels (default " +
-                  std::to_string(default_pixels) + ")\n";
-  if (jpeg_scaling)
-    s += "                        (JPEGs over 4 MP decode at a reduced DCT scale, still at least\n"
-         "                        the size preprocessing needs)\n";
-  return s;
-}
-
 image::DecodeOptions scaled_decode_options(const image::DecodeOptions& base, const ModelInfo& info,
                                            image::PreprocessMode mode) {
   image::DecodeOptions o = base;

@@ -2,6 +2,7 @@
 // decode -> preprocess -> batched Model::run loop with per-image error reporting.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -15,23 +16,8 @@
 
 namespace mnv2::cli {
 
-inline const char* kImageOptionsHelp =
-    "  --model PATH          model file (.tflite, .pb, .xml, .onnx); default: the official\n"
-    "                        mobilenet-v2-1.4-224 from the cache, fetched on first use\n"
-    "  --no-download         never download: fail if no model is given or cached\n"
-    "  --synthetic W R       synthetic MobileNetV2 (random weights; for testing)\n"
-    "  --batch B             images per inference (default 1)\n"
-    "  --threads T           inference threads (default: number of cores)\n"
-    "  --precision P         fp32, bf16, int8 or auto (default: int8 for quantized models,\n"
-    "                        else fp32; bf16 needs AVX512_BF16, see docs/precision.md)\n"
-    MNV2_INT8_ROUNDING_HELP
-    "  --preprocess MODE     omz (default: crop 0.875 + OpenCV bilinear), tf (TF-slim eval),\n"
-    "                        none (whole image, half-pixel bilinear; libcoral convention)\n"
-    "  --raw WxH             read inputs of exactly W*H*3 bytes as headerless raw RGB (without\n"
-    "                        it only .rgb files of a square image are raw)\n";
-// The --max-pixels help line with the command's own default; `jpeg_scaling`: the command
-// decodes large JPEGs at a reduced scale (scaled_decode_options).
-std::string max_pixels_help(int64_t default_pixels, bool jpeg_scaling);
+// A server decodes untrusted uploads concurrently: a tighter pixel limit than the CLI's.
+constexpr int64_t kServeMaxPixels = 40'000'000;
 
 // Image arguments: files, folders (image files inside, recursively, sorted by path) and
 // "-" (stdin). `skip` leading positional arguments belong to something else.

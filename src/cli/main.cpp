@@ -73,7 +73,14 @@ int main(int argc, char** argv) {
       const std::string who = std::string("mnv2 ") + c.name;
       int rc = 1;
       try {
-        rc = c.run(argc - 2, argv + 2);
+        // --help wins over everything else on the line, even an option the command lacks.
+        if (std::any_of(argv + 2, argv + argc, [](const char* s) {
+              return std::strcmp(s, "--help") == 0 || std::strcmp(s, "-h") == 0;
+            })) {
+          std::fputs(command_help(c).c_str(), stdout);
+          return finish_stdout(who.c_str(), 0);
+        }
+        rc = c.run(Args(c.bit, argc - 2, argv + 2));
       } catch (const mnv2::Error& e) {
         std::fprintf(stderr, "%s: error: %s\n", who.c_str(), e.what());
       } catch (const std::bad_alloc&) {

@@ -7,25 +7,7 @@
 #include "graph/graph.h"
 #include "mnv2/mnv2.h"
 
-// Help of --int8-rounding (a string literal, to splice into help texts).
-#define MNV2_INT8_ROUNDING_HELP                                                              \
-  "  --int8-rounding R     requantization of int8 models: tflite (default) = the fixed-point\n" \
-  "                        rounding of TFLite's builtin integer kernels; xnnpack = the float\n" \
-  "                        requantization XNNPACK uses (and so TFLite-wasm and default TFLite\n" \
-  "                        builds with the XNNPACK delegate): outputs match theirs\n"
-
 namespace mnv2::cli {
-
-// Options every model-running command accepts.
-inline const char* kModelOptionsHelp =
-    "  --model PATH          model file (.tflite, .pb, .xml, .onnx)\n"
-    "  --synthetic W R       synthetic MobileNetV2, width multiplier W, resolution R\n"
-    "  --classes N           class count of the synthetic model (default 1001)\n"
-    "  --seed S              weight seed of the synthetic model (default 1)\n"
-    "  --threads T           inference threads (default: number of cores)\n"
-    "  --precision P         fp32, bf16, int8 or auto (default: int8 for quantized models,\n"
-    "                        else fp32; bf16 needs AVX512_BF16, see docs/precision.md)\n"
-    MNV2_INT8_ROUNDING_HELP;
 
 // --threads, --precision, --int8-rounding.
 Options engine_options(const Args& a, int max_batch);

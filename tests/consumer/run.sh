@@ -2,7 +2,8 @@
 # The installed tree works for a user: `cmake --install` into a temporary prefix, then a
 # tiny program (classify_photo.cpp) is built against it twice, through find_package(mnv2)
 # (shared and static) and through pkg-config (shared, -std=c++17), and each classifies a
-# photo with the Coral MobileNetV2 (1001 classes), printing the built-in class names.
+# photo with the Coral MobileNetV2 (1001 classes), printing the built-in class names. The
+# bash completion must be installed, the same as `mnv2 completion bash` prints.
 # Also checks that the installed CMake and pkg-config interface of libmnv2 names none of the
 # CLI's own dependencies (curl, archive, httplib, json, ssl/crypto).
 #
@@ -23,6 +24,9 @@ pc=$(find "$prefix" -name mnv2.pc)
 config=$(find "$prefix" -name mnv2Config.cmake)
 [[ -n "$pc" && -n "$config" ]] || fail "mnv2.pc / mnv2Config.cmake not installed"
 for f in "$prefix/bin/mnv2" "$prefix/include/mnv2/mnv2.h"; do [[ -e "$f" ]] || fail "$f not installed"; done
+completion=$prefix/share/bash-completion/completions/mnv2
+[[ -f "$completion" ]] || fail "$completion (bash completion) not installed"
+cmp -s "$completion" <("$prefix/bin/mnv2" completion bash) || fail "$completion differs from \`mnv2 completion bash\`"
 ls "$(dirname "$pc")"/../libmnv2.so.* "$(dirname "$pc")"/../libmnv2.a >/dev/null || fail "libmnv2 (shared and static) not installed"
 if grep -n -i -E 'curl|archive|httplib|json|ssl|crypto' "$pc" "$(dirname "$config")"/*.cmake; then
   fail "the installed libmnv2 interface names a dependency of the CLI only (above)"
