@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds (and optionally runs) every libFuzzer target fuzz/fuzz_*.cpp with clang
 # (-fsanitize=fuzzer,address,undefined), each seeded with small models from mnv2's own
-# writers (fuzz_NAME by fuzz/seed_NAME.cpp): the four model loaders and the image decoders.
+# writers (fuzz_NAME by fuzz/seed_NAME.cpp): the four model loaders, the image decoders and the
+# HTTP request parser of `mnv2 serve`.
 #
 # usage: fuzz/build.sh [--run SECONDS] [--only TARGET] [OUT_DIR]
 #   OUT_DIR defaults to build-fuzz/ in the repository root. Per target, the corpus grows in
@@ -40,7 +41,8 @@ cd "$root"
 # (src/graph, with the passes) and what the targets run on a loaded graph.
 srcs=($(ls src/formats/*.cpp src/graph/*.cpp src/graph/passes/*.cpp)
       src/image/decode.cpp src/runtime/reference.cpp src/runtime/qreference.cpp
-      src/quant/quantize.cpp src/quant/calibration.cpp src/image/preprocess.cpp)
+      src/quant/quantize.cpp src/quant/calibration.cpp src/image/preprocess.cpp
+      src/server/http_message.cpp src/util/classify_json.cpp src/util/labels.cpp)
 libs=(-lpugixml -ljpeg -lpng -lz)
 flags=(-std=c++20 -O1 -g -fno-omit-frame-pointer -I"$root/include" -I"$root/src")
 
@@ -55,7 +57,7 @@ seeder() { echo "fuzz/seed_${1#fuzz_}.cpp"; }
 # Every source is compiled once with coverage instrumentation and both sanitizers (object
 # files are rebuilt only when the source or any header is newer), then linked with
 # libFuzzer's main into each target and with each seed writer's own main.
-newest_header=$(ls -t src/formats/*.h src/graph/*.h src/graph/passes/*.h src/runtime/*.h src/image/*.h src/quant/*.h src/kernels/qmath.h include/mnv2/*.h | head -1)
+newest_header=$(ls -t src/formats/*.h src/graph/*.h src/graph/passes/*.h src/runtime/*.h src/image/*.h src/quant/*.h src/kernels/qmath.h src/server/*.h src/util/*.h include/mnv2/*.h | head -1)
 cflags=("${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
 units=("${srcs[@]}")
 for t in "${targets[@]}"; do units+=("fuzz/$t.cpp" "$(seeder "$t")"); done
