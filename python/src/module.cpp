@@ -678,6 +678,9 @@ py::dict bench(const py::object& model, const py::object& synthetic, const py::o
   d["throughput_ips"] = r.throughput_ips;
   d["gmacs_per_s"] = r.gmacs_per_s;
   d["peak_rss_mib"] = r.peak_rss_mib;
+  d["rss_before_load_mib"] = rss0;
+  // The model's memory budget, as the CLI's "memory" object (docs/memory.md).
+  d["memory"] = py::module_::import("json").attr("loads")(memory_json(memory_report(m->model())));
   d["macs"] = info.macs;
   // The machine, as the CLI's "cpu" object (probed after the timed runs).
   std::string cpu;

@@ -172,6 +172,8 @@ def test_bench_mirrors_cli_json(cli):
     lat = r["latency_ms"]
     assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
     assert r["throughput_ips"] > 0 and r["peak_rss_mib"] > 0
+    assert set(r["memory"]) == set(ref["memory"])
+    assert r["memory"]["weights_bytes"] == ref["memory"]["weights_bytes"] > 0
 
 
 def test_fetch_reports_network_failure_as_oserror(tmp_path, monkeypatch):

@@ -57,12 +57,6 @@ void write_floats(const std::string& path, const std::vector<float>& v) {
   if (std::fclose(f) != 0 || n != v.size()) throw Error("bench: short write to '" + path + "'");
 }
 
-double peak_rss_mib() {
-  struct rusage ru {};
-  getrusage(RUSAGE_SELF, &ru);
-  return double(ru.ru_maxrss) / 1024.0;
-}
-
 void summarize(BenchResult& r, std::vector<double> lat, double total_ms, int64_t images,
                int64_t macs) {
   r.mean = std::accumulate(lat.begin(), lat.end(), 0.0) / double(lat.size());
@@ -112,6 +106,48 @@ std::vector<LayerRow> layer_rows(const ExecutorProfile& p, int batch, const Roof
 }
 
 }  // namespace
+
+double peak_rss_mib() {
+  struct rusage ru {};
+  getrusage(RUSAGE_SELF, &ru);
+  return double(ru.ru_maxrss) / 1024.0;
+}
+
+MemoryReport memory_report(Model& model) {
+  const ExecutorMemory e = ModelAccess::executor(model).memory();
+  MemoryReport r;
+  r.weights_bytes = e.weights;
+  r.arena_bytes_per_image = e.arena_per_image;
+  r.arena_bytes = e.arena;
+  r.arena_batch = e.batch;
+  r.scratch_bytes = e.scratch;
+  r.budget_bytes = e.total();
+  r.peak_rss_mib = peak_rss_mib();
+  return r;
+}
+
+std::string memory_json(const MemoryReport& r) {
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "{\"weights_bytes\":%lld,\"arena_bytes_per_image\":%lld,\"arena_bytes\":%lld,"
+                "\"arena_batch\":%d,\"scratch_bytes\":%lld,\"budget_bytes\":%lld,"
+                "\"peak_rss_mib\":%.1f}",
+                (long long)r.weights_bytes, (long long)r.arena_bytes_per_image,
+                (long long)r.arena_bytes, r.arena_batch, (long long)r.scratch_bytes,
+                (long long)r.budget_bytes, r.peak_rss_mib);
+  return buf;
+}
+
+std::string memory_text(const MemoryReport& r) {
+  auto mib = [](int64_t b) { return double(b) / (1024.0 * 1024.0); };
+  char buf[400];
+  std::snprintf(buf, sizeof buf,
+                "%.2f MiB: packed weights %.2f MiB, activations %.2f MiB per image (%.2f MiB "
+                "planned for batch %d), scratch %.2f MiB; peak RSS so far %.1f MiB",
+                mib(r.budget_bytes), mib(r.weights_bytes), mib(r.arena_bytes_per_image),
+                mib(r.arena_bytes), r.arena_batch, mib(r.scratch_bytes), r.peak_rss_mib);
+  return buf;
+}
 
 double current_rss_mib() {
   std::FILE* f = std::fopen("/proc/self/statm", "r");

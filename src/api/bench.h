@@ -76,5 +76,23 @@ BenchResult run_bench_streams(std::vector<Model>& models, const BenchOptions& op
 
 // Resident set size of this process now, MiB (from /proc/self/statm; 0 if unreadable).
 double current_rss_mib();
+// The most this process has had resident so far, MiB (getrusage's ru_maxrss).
+double peak_rss_mib();
+
+// The memory budget of a model: what its executor holds (runtime/executor.h,
+// ExecutorMemory), with the process's peak resident set when it was taken.
+struct MemoryReport {
+  int64_t weights_bytes = 0;          // packed weights as the kernels read them
+  int64_t arena_bytes_per_image = 0;  // activations for a batch of one
+  int64_t arena_bytes = 0;            // activations for the planned batch (arena_batch)
+  int arena_batch = 0;
+  int64_t scratch_bytes = 0;          // per-thread scratch of all threads
+  int64_t budget_bytes = 0;           // weights + arena + scratch
+  double peak_rss_mib = 0;
+};
+MemoryReport memory_report(Model& model);
+// {"weights_bytes":..,...,"peak_rss_mib":..} and a one-line summary for people.
+std::string memory_json(const MemoryReport& r);
+std::string memory_text(const MemoryReport& r);
 
 }  // namespace mnv2

@@ -13,10 +13,16 @@
 namespace mnv2 {
 
 struct Model::Impl {
-  Graph graph;
+  // What the Model keeps of its graph; the graph itself, weights and all, moves into the
+  // executor, which frees the weights as it packs them, so that they are held once.
+  ModelInfo info;
+  bool has_logits = false, has_features = false;
+  std::string summary;  // graph_summary, taken before the move
   ExecutorOptions options;
   Precision precision = Precision::Fp32;
   std::unique_ptr<Executor> executor;
+
+  void start(Graph graph, Precision want);
 };
 
 namespace {
@@ -40,7 +46,7 @@ ExecutorOptions resolve(const Options& o) {
 
 // Auto runs quantized graphs natively in int8 and everything else in fp32; Int8 on a graph
 // without an integer form is refused rather than silently run in float.
-std::unique_ptr<Executor> make_executor(const Graph& graph, const ExecutorOptions& options,
+std::unique_ptr<Executor> make_executor(Graph graph, const ExecutorOptions& options,
                                         Precision want, Precision* chosen) {
   const bool q = graph.quantized();
   if (want == Precision::Int8 && !q)
@@ -51,7 +57,7 @@ std::unique_ptr<Executor> make_executor(const Graph& graph, const ExecutorOption
                                   "cannot run; use --precision fp32)"
                                 : " (float weights)"));
   *chosen = want == Precision::Auto ? (q ? Precision::Int8 : Precision::Fp32) : want;
-  if (*chosen == Precision::Int8) return make_int8_executor(graph, options);
+  if (*chosen == Precision::Int8) return make_int8_executor(std::move(graph), options);
   ExecutorOptions o = options;
   o.bf16 = *chosen == Precision::Bf16;
   const char* which = std::getenv("MNV2_BF16");
@@ -68,10 +74,18 @@ std::unique_ptr<Executor> make_executor(const Graph& graph, const ExecutorOption
                 (o.isa == Isa::Avx512 ? " without AVX512_BF16" : "") +
                 ". Use --precision fp32, or MNV2_ISA=scalar for the (slow, bit-exact) "
                 "emulation of the bf16 arithmetic");
-  return Executor::create(graph, o);
+  return Executor::create(std::move(graph), o);
 }
 
 }  // namespace
+
+void Model::Impl::start(Graph graph, Precision want) {
+  info = graph.info;
+  has_logits = graph.logits >= 0;
+  has_features = graph.features >= 0;
+  summary = graph_summary(graph);
+  executor = make_executor(std::move(graph), options, want, &precision);
+}
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Model::Model(Model&&) noexcept = default;
@@ -82,22 +96,22 @@ Model Model::synthetic(float width_multiplier, int resolution, int num_classes, 
                        const Options& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = resolve(options);
-  impl->graph = build_mobilenet_v2(width_multiplier, resolution, num_classes, seed);
-  impl->executor =
-      make_executor(impl->graph, impl->options, options.precision, &impl->precision);
+  impl->start(build_mobilenet_v2(width_multiplier, resolution, num_classes, seed),
+               options.precision);
   return Model(std::move(impl));
 }
 
 Model Model::load(const std::string& path, const Options& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = resolve(options);
-  impl->graph = load_graph(path);
-  impl->executor =
-      make_executor(impl->graph, impl->options, options.precision, &impl->precision);
+  // Quantized weights are dequantized to float only for a float precision.
+  LoadOptions lo;
+  lo.float_weights = options.precision == Precision::Fp32 || options.precision == Precision::Bf16;
+  impl->start(load_graph(path, lo), options.precision);
   return Model(std::move(impl));
 }
 
-const ModelInfo& Model::info() const { return impl_->graph.info; }
+const ModelInfo& Model::info() const { return impl_->info; }
 int Model::threads() const { return impl_->options.threads; }
 Isa Model::isa() const { return impl_->options.isa; }
 Precision Model::precision() const { return impl_->precision; }
@@ -106,12 +120,12 @@ Int8Rounding Model::int8_rounding() const { return impl_->options.int8_rounding;
 void Model::run(const float* input, int batch, float* probs, float* logits, float* features) {
   if (!input) throw Error("run: input is null");
   if (batch < 1) throw Error("run: batch must be >= 1");
-  if (features && impl_->graph.features < 0) throw Error("run: this model has no feature output");
-  if (logits && impl_->graph.logits < 0) throw Error("run: this model has no logits output");
+  if (features && !impl_->has_features) throw Error("run: this model has no feature output");
+  if (logits && !impl_->has_logits) throw Error("run: this model has no logits output");
   impl_->executor->run(input, batch, probs, logits, features);
 }
 
-std::string Model::summary() const { return graph_summary(impl_->graph); }
+std::string Model::summary() const { return impl_->summary; }
 
 Executor& ModelAccess::executor(Model& m) { return *m.impl_->executor; }
 

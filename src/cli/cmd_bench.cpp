@@ -89,6 +89,7 @@ int run(const Args& a) {
   bo.per_layer = per_layer;
   const BenchResult r = streams == 1 ? run_bench(m, bo, roof) : run_bench_streams(models, bo);
   const double rss_per_stream = (rss_loaded - rss0) / streams;
+  const MemoryReport mem = memory_report(m);
 
   if (json) {
     std::printf(
@@ -104,6 +105,7 @@ int run(const Args& a) {
         iterations, load_ms, load_all_ms, r.first_inference_ms, r.p50, r.p90, r.p99, r.mean,
         r.min, r.max, r.throughput_ips, r.gmacs_per_s, r.peak_rss_mib, rss_loaded,
         rss_per_stream, (long long)info.macs);
+    std::printf(",\"rss_before_load_mib\":%.1f,\"memory\":%s", rss0, memory_json(mem).c_str());
     if (a.has("samples")) {
       std::string out = ",\"samples_ms\":[";
       char buf[32];
@@ -165,6 +167,7 @@ int run(const Args& a) {
               r.throughput_ips, r.gmacs_per_s);
   std::printf("memory           peak RSS %.1f MiB, after load %.1f MiB (%.1f MiB per stream)\n",
               r.peak_rss_mib, rss_loaded, rss_per_stream);
+  std::printf("budget           %s (one stream)\n", memory_text(mem).c_str());
   if (per_layer) {
     std::printf("\nper layer (mean over %d timed iterations, ms per image; roofline: %.1f GMAC/s "
                 "peak, activations at %.1f GB/s, weights at %.1f GB/s)\n",

@@ -4,6 +4,7 @@
 
 #include <string>
 
+#include "api/bench.h"
 #include "api/cpu_report.h"
 #include "cli/args.h"
 #include "cli/model_args.h"
@@ -19,7 +20,9 @@ const char* kUsage =
     "       mnv2 info --cpu [--json]\n\n"
     "Prints the model's input/output contract (names, layout, channel order, whether the\n"
     "normalisation is inside the graph, class count and background class), a per-layer\n"
-    "table (name, op, output shape, params, MACs) and the totals.\n\n"
+    "table (name, op, output shape, params, MACs) and the totals, and the memory budget of\n"
+    "the loaded model: packed weights, activation arena (one image, and the planned batch),\n"
+    "per-thread scratch, and the process's peak resident set so far (docs/memory.md).\n\n"
     "With --cpu, this machine instead: vendor, model name, family / model, the ISA flags\n"
     "mnv2 cares about (AVX2, FMA, AVX-512 F/BW/DQ/VL, VNNI, BF16, AMX), the kernels each\n"
     "precision will use (MNV2_ISA / MNV2_MAX_ISA apply), and the measured per-core peaks\n"
@@ -37,7 +40,9 @@ std::string model_path(const Args& a) {
 Graph quant_graph(const Args& a) {
   const std::string path = model_path(a);
   if (path.empty()) return Graph{};
-  Graph g = load_graph(path);
+  LoadOptions lo;
+  lo.float_weights = false;  // the scales and zero points are all this reads
+  Graph g = load_graph(path, lo);
   return g.quantized() ? g : Graph{};
 }
 
@@ -91,6 +96,7 @@ int run(const Args& a) {
   const ModelInfo& i = m.info();
   const bool verbose = a.has("verbose");
   const Graph qg = verbose ? quant_graph(a) : Graph{};
+  const MemoryReport mem = memory_report(m);
   if (a.has("json")) {
     std::printf(
         "{\"name\":\"%s\",\"format\":\"%s\",\"input\":{\"name\":\"%s\",\"layout\":\"%s\","
@@ -127,7 +133,7 @@ int run(const Args& a) {
       }
       std::fputs((o + "]").c_str(), stdout);
     }
-    std::fputs("}\n", stdout);
+    std::printf(",\"memory\":%s}\n", memory_json(mem).c_str());
     return 0;
   }
   std::printf("model:        %s (%s)\n", i.name.c_str(), i.format.c_str());
@@ -146,6 +152,7 @@ int run(const Args& a) {
   std::printf("precision:    %s\n", precision_name(m.precision()));
   if (m.precision() == Precision::Int8)
     std::printf("int8 rounding: %s\n", int8_rounding_name(m.int8_rounding()));
+  std::printf("memory:       %s\n", memory_text(mem).c_str());
   std::printf("\n");
   std::fputs(m.summary().c_str(), stdout);
   if (verbose && !qg.nodes.empty()) {

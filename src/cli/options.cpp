@@ -88,12 +88,15 @@ std::vector<OptionSpec> build_table() {
       {"json", 0, "", "", kBench,
        "one JSON object on stdout, with a \"cpu\" object: the machine\n"
        "(as `mnv2 info --cpu --json`, peaks and bandwidth probed once\n"
-       "after the timed runs)"},
+       "after the timed runs), and \"memory\": the model's budget\n"
+       "(packed weights, activation arena per image and for the batch,\n"
+       "scratch) with the peak RSS (docs/memory.md)"},
       {"json", 0, "", "", kEval | kFetch, "print the result as one JSON object on stdout"},
       {"json", 0, "", "", kQuantize, "one JSON object on stdout, with every layer's ranges and scales"},
       {"json", 0, "", "", kInfo,
-       "machine-readable output (metadata and totals; with --verbose\n"
-       "also \"nodes\" with the per-node quantization)"},
+       "machine-readable output (metadata, totals and \"memory\", the\n"
+       "budget above; with --verbose also \"nodes\" with the per-node\n"
+       "quantization)"},
       {"quiet", 0, "", "", kEval | kQuantize | kFetch, "no progress display or status lines on stderr"},
       {"quiet", 0, "", "", kServe, "no access log (default: one JSON line per request on stderr)"},
       // ---- embed
@@ -132,10 +135,9 @@ std::vector<OptionSpec> build_table() {
        "activation arena and max(1, T/S) threads, all timed together.\n"
        "Reports aggregate throughput and per-request latency. Weights\n"
        "are NOT shared: every stream loads the file and packs its own\n"
-       "copy, so resident memory grows by about 3x the weights per\n"
-       "stream (the graph, the executor's copy, the packed panels:\n"
-       "about 70 MiB for 1.4/224) plus its arena; the JSON reports\n"
-       "rss_per_stream_mib. Default 1"},
+       "copy, so resident memory grows per stream by its packed\n"
+       "weights (about 24 MiB for 1.4/224 in fp32, 6 MiB in int8)\n"
+       "plus its arena; the JSON reports rss_per_stream_mib. Default 1"},
       {"per-layer", 0, "", "", kBench,
        "time every executor step over the timed iterations and print\n"
        "name, op, ms, %, GMAC/s, bytes moved, MACs per byte and what\n"

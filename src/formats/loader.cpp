@@ -69,14 +69,14 @@ ModelFormat detect_format(const std::string& path) {
   return ModelFormat::Unknown;
 }
 
-Translation translate_model(const std::string& path) {
+Translation translate_model(const std::string& path, const LoadOptions& options) {
   const ModelFormat f = detect_format(path);
   switch (f) {
     case ModelFormat::OpenVINOIR:
       require_regular_file(openvino_bin_path(path), "the OpenVINO IR weights file");
       return translate_openvino_ir(path);
     case ModelFormat::TFLite:
-      return translate_tflite(path);
+      return translate_tflite(path, options);
     case ModelFormat::TFGraphDef:
       return translate_graphdef(path);
     case ModelFormat::Unknown:
@@ -108,7 +108,20 @@ Graph rewrite_model(Translation t, PassLog* log) {
   return std::move(t.graph);
 }
 
-Graph load_graph(const std::string& path) { return rewrite_model(translate_model(path)); }
+Graph load_graph(const std::string& path, const LoadOptions& options) {
+  if (!options.float_weights) {
+    try {
+      Translation t = translate_model(path, options);
+      const bool floats = t.float_weights;
+      Graph g = rewrite_model(std::move(t));
+      if (floats || g.quantized()) return g;
+    } catch (const Error&) {
+      // Without float weights a pass that drops the integer view leaves nodes without
+      // weights; the load with them below succeeds, or reports what is wrong with the file.
+    }
+  }
+  return rewrite_model(translate_model(path));
+}
 
 // The per-format entry points: translation, then the same passes as load_graph.
 Graph load_onnx_bytes(std::string_view bytes, const std::string& name) {

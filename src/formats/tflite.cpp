@@ -97,8 +97,7 @@ void Loader::lower_conv(const std::string& ctx, int code, const std::vector<int>
                   " is larger than the padded input " + xs.str());
   n.shape = {xs.n, span_h / stride_h + 1, span_w / stride_w + 1, channels};
 
-  const auto w = const_values(in[1], ctx, nullptr);
-  n.weights = take(*w, ctx);
+  if (!int_only_weights(in[1], ctx)) n.weights = take_const(in[1], ctx, nullptr);
   if (in.size() == 3 && in[2] >= 0) {
     const TensorInfo& bt = tensor(in[2], ctx);
     std::vector<float> computed;
@@ -136,7 +135,7 @@ void Loader::lower_fully_connected(const std::string& ctx, const std::vector<int
   n.out_channels = int(wt.shape[0]);
   n.activation = activation(act, ctx);
   n.shape = {xs.n, 1, 1, n.out_channels};
-  n.weights = take(*const_values(in[1], ctx, nullptr), ctx);
+  if (!int_only_weights(in[1], ctx)) n.weights = take_const(in[1], ctx, nullptr);
   if (in.size() == 3 && in[2] >= 0) {
     const TensorInfo& bt = tensor(in[2], ctx);
     std::vector<float> computed;
@@ -608,6 +607,7 @@ Translation Loader::run() {
   finish_integer_view();
   read_metadata(model);
   Translation t{std::move(g_), "'" + path_ + "'", nullptr};
+  t.float_weights = !skipped_floats_;
   t.finish = [path = path_, background_set = background_set_](Graph& g) {
     try {
       g.finalize();
@@ -622,23 +622,31 @@ Translation Loader::run() {
 
 }  // namespace tflr
 
-Translation translate_tflite_bytes(const uint8_t* data, size_t size, const std::string& name) {
-  tflr::Loader l(data, size, name);
+namespace {
+
+// Without float weights first when asked; a file whose integer view turns out incomplete
+// is translated again with them (the integer executor cannot run it anyway).
+Translation translate_tflite_data(const uint8_t* data, size_t size, const std::string& name,
+                                  const LoadOptions& options, const MappedFile* file) {
+  if (!options.float_weights) {
+    tflr::Loader l(data, size, name, false, file);
+    Translation t = l.run();
+    if (l.integer_view()) return t;
+  }
+  tflr::Loader l(data, size, name, true, file);
   return l.run();
 }
 
-Translation translate_tflite(const std::string& path) {
-  std::ifstream f(path, std::ios::binary | std::ios::ate);
-  if (!f) throw Error("cannot open model file '" + path + "'");
-  const std::streamoff size = f.tellg();
-  if (size < 0) throw Error("'" + path + "': cannot determine the file size");
-  if (uint64_t(size) > (uint64_t(1) << 34))
-    throw Error("'" + path + "': file larger than 16 GiB");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  f.seekg(0);
-  if (size && !f.read(reinterpret_cast<char*>(bytes.data()), size))
-    throw Error("'" + path + "': read error");
-  return translate_tflite_bytes(bytes.data(), bytes.size(), path);
+}  // namespace
+
+Translation translate_tflite_bytes(const uint8_t* data, size_t size, const std::string& name,
+                                   const LoadOptions& options) {
+  return translate_tflite_data(data, size, name, options, nullptr);
+}
+
+Translation translate_tflite(const std::string& path, const LoadOptions& options) {
+  const MappedFile file(path);
+  return translate_tflite_data(file.data(), file.size(), path, options, &file);
 }
 
 }  // namespace mnv2

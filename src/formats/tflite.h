@@ -24,8 +24,10 @@ Graph load_tflite(const std::string& path);
 // The same from bytes in memory; `name` stands for the file in error messages.
 Graph load_tflite_bytes(const uint8_t* data, size_t size, const std::string& name);
 // The translation alone (formats/loader.h), before the passes.
-Translation translate_tflite(const std::string& path);
-Translation translate_tflite_bytes(const uint8_t* data, size_t size, const std::string& name);
+// The file is mapped, read once and its pages given back as its constants are translated.
+Translation translate_tflite(const std::string& path, const LoadOptions& options = {});
+Translation translate_tflite_bytes(const uint8_t* data, size_t size, const std::string& name,
+                                   const LoadOptions& options = {});
 
 struct TfliteWriteOptions {
   bool fp16 = false;  // store weights as float16 (+ DEQUANTIZE), as TFLite's fp16 quantization

@@ -11,6 +11,7 @@
 
 #include "formats/flatbuf.h"
 #include "formats/loader.h"
+#include "formats/mapped_file.h"
 #include "formats/tflite_schema.h"
 
 namespace mnv2::tflr {
@@ -52,10 +53,16 @@ std::string shape_str(const std::vector<int64_t>& s);
 
 class Loader {
  public:
-  Loader(const uint8_t* data, size_t size, std::string path)
-      : path_(std::move(path)), buf_(data, size, path_) {}
+  // float_weights: LoadOptions::float_weights. file: the mapping `data` lies in, whose pages
+  // the loader gives back as it consumes constants (null: nothing to give back).
+  Loader(const uint8_t* data, size_t size, std::string path, bool float_weights = true,
+         const MappedFile* file = nullptr)
+      : path_(std::move(path)), buf_(data, size, path_), float_weights_(float_weights),
+        file_(file) {}
 
   Translation run();
+  // After run(): whether the graph has its integer view (Graph::quantized()).
+  bool integer_view() const { return int_ok_; }
 
  private:
   [[noreturn]] void fail(const std::string& where, const std::string& what) const {
@@ -90,6 +97,16 @@ class Loader {
     charge(int64_t(v.size()), ctx);
     return v;
   }
+  // take(*const_values(t, ...)), moving the values out of the cache when nothing else
+  // shares them (a later reader of t dequantizes it again), so that a weight tensor is not
+  // held twice while the file is translated.
+  std::vector<float> take_const(int t, const std::string& ctx,
+                                const std::vector<float>* bias_scale);
+  // Whether the weights in tensor t may stay out of Node::weights: float_weights_ is off and
+  // t is a quantized tensor the integer view may hold (int_weights decides for good).
+  bool int_only_weights(int t, const std::string& ctx);
+  // Gives back the file pages of t's buffer (see MappedFile::release).
+  void release(int t, const std::string& ctx);
   void check_declared(int t, const Shape& s, const std::string& ctx);
   Activation activation(int code, const std::string& ctx);
 
@@ -138,6 +155,10 @@ class Loader {
   bool quantized_ = false;
   bool background_set_ = false;
   bool int_ok_ = true;        // every operator so far has an integer form
+  const bool float_weights_ = true;
+  bool skipped_floats_ = false;  // some node holds its weights only in the integer view
+  const MappedFile* file_ = nullptr;
+  std::vector<bool> own_const_;  // per tensor: values_[t].data was made from t's buffer
   Graph g_;
 };
 

@@ -119,7 +119,8 @@ int64_t Loader::const_count(int t, const std::string& ctx) {
 std::shared_ptr<const std::vector<float>> Loader::const_values(
     int t, const std::string& ctx, const std::vector<float>* bias_scale) {
   tensor(t, ctx);  // validates t first
-  if (values_[size_t(t)].kind == Value::Const) return values_[size_t(t)].data;
+  if (values_[size_t(t)].kind == Value::Const && values_[size_t(t)].data)
+    return values_[size_t(t)].data;
   if (!is_const(t, ctx)) fail(ctx, tdesc(t) + " must be a constant (weights) but has no data");
   const TensorInfo& ti = tensor(t, ctx);
   const int64_t count = const_count(t, ctx);
@@ -233,7 +234,37 @@ std::shared_ptr<const std::vector<float>> Loader::const_values(
   val.kind = Value::Const;
   val.data = out;
   val.shape = ti.shape;
+  if (own_const_.size() < values_.size()) own_const_.resize(values_.size());
+  own_const_[size_t(t)] = true;
+  release(t, ctx);
   return out;
+}
+
+std::vector<float> Loader::take_const(int t, const std::string& ctx,
+                                      const std::vector<float>* bias_scale) {
+  std::shared_ptr<const std::vector<float>> v = const_values(t, ctx, bias_scale);
+  charge(int64_t(v->size()), ctx);
+  Value& val = values_[size_t(t)];
+  // Only t's own values, held by the cache and here alone, can be moved: made from t's
+  // buffer, they can be made again (and were created non-const, so moving is allowed).
+  if (!own_const_[size_t(t)] || val.data != v || v.use_count() != 2) return *v;
+  val.data.reset();
+  return std::move(const_cast<std::vector<float>&>(*v));
+}
+
+bool Loader::int_only_weights(int t, const std::string& ctx) {
+  if (float_weights_ || !int_ok_) return false;
+  const TensorInfo& ti = tensor(t, ctx);
+  if ((ti.type != kUInt8 && ti.type != kInt8) || values_[size_t(t)].kind != Value::Unset)
+    return false;
+  quantized_ = true;  // what dequantizing it would have noted
+  return true;
+}
+
+void Loader::release(int t, const std::string& ctx) {
+  if (!file_) return;
+  const auto b = buffer_bytes(t, ctx);
+  file_->release(b.first, b.second);
 }
 
 std::vector<int64_t> Loader::const_ints(int t, const std::string& ctx) {
@@ -365,7 +396,12 @@ void Loader::int_weights(Node& n, int wt, int bt, int channels, int axis,
     n.qbias.clear();
   };
   if (!int_ok_) return;
-  if ((w.type != kUInt8 && w.type != kInt8) || w.custom_quant || values_[size_t(wt)].kind != Value::Const)
+  // Without float weights (int_only_weights) nothing has dequantized the tensor yet; its
+  // checks that matter here are repeated below, and a tensor that fails them gives the
+  // integer view up, so that the loader runs again with float weights and reports it.
+  const bool no_floats = n.weights.empty();
+  if ((w.type != kUInt8 && w.type != kInt8) || w.custom_quant ||
+      (no_floats ? !is_const(wt, ctx) : values_[size_t(wt)].kind != Value::Const))
     return give_up();
   const size_t ns = w.scale.size();
   if (ns != 1 && int64_t(ns) != channels) return give_up();
@@ -373,9 +409,10 @@ void Loader::int_weights(Node& n, int wt, int bt, int channels, int axis,
   if (!w.zero_point.empty() && w.zero_point.size() != 1 && w.zero_point.size() != ns)
     return give_up();
   for (float sc : w.scale)
-    if (!std::isfinite(sc) || !(sc > 0.f)) return give_up();
+    if (!std::isfinite(sc) || !(sc > 0.f) || (no_floats && !std::isfinite(float(255.0 * sc))))
+      return give_up();
   const auto bytes = buffer_bytes(wt, ctx);
-  const size_t count = n.weights.size();
+  const size_t count = no_floats ? size_t(const_count(wt, ctx)) : n.weights.size();
   if (bytes.second != count || count % size_t(channels) != 0) return give_up();
   const size_t inner = count / size_t(channels);
   charge(int64_t(count) / 2 + channels, ctx);
@@ -390,6 +427,7 @@ void Loader::int_weights(Node& n, int wt, int bt, int channels, int axis,
     const int64_t q = w.type == kUInt8 ? int64_t(bytes.first[i]) : int64_t(int8_t(bytes.first[i]));
     n.qweights[i] = int16_t(q - z);
   }
+  release(wt, ctx);
   n.qweight_scales.assign(w.scale.begin(), w.scale.end());
   if (bt >= 0) {
     const TensorInfo& b = tensor(bt, ctx);
@@ -400,7 +438,9 @@ void Loader::int_weights(Node& n, int wt, int bt, int channels, int axis,
     if (bb.second != size_t(channels) * 4) return give_up();
     n.qbias.resize(size_t(channels));
     std::memcpy(n.qbias.data(), bb.first, bb.second);
+    release(bt, ctx);
   }
+  if (no_floats) skipped_floats_ = true;
 }
 
 void Loader::finish_integer_view() {
@@ -428,7 +468,8 @@ void Loader::finish_integer_view() {
       case OpType::Conv2D:
       case OpType::DepthwiseConv2D:
       case OpType::FullyConnected:
-        if (n.qweights.size() != n.weights.size() || (!n.bias.empty() && n.qbias.empty()))
+        if (n.qweights.empty() || (!n.weights.empty() && n.qweights.size() != n.weights.size()) ||
+            (!n.bias.empty() && n.qbias.empty()))
           int_ok_ = false;
         break;
       case OpType::Reshape:

@@ -173,8 +173,8 @@ void Graph::infer_shapes(int batch) {
           if (n.out_channels <= 0 || n.out_channels > kMaxDim) fail(n, id, "invalid out_channels");
           s.c = n.out_channels;
           const int64_t want = int64_t(s.c) * n.kernel_h * n.kernel_w * x.c;
-          if (int64_t(n.weights.size()) != want)
-            fail(n, id, "weights have " + std::to_string(n.weights.size()) +
+          if (int64_t(n.weight_count()) != want)
+            fail(n, id, "weights have " + std::to_string(n.weight_count()) +
                             " values, expected " + std::to_string(want) + " for " +
                             std::to_string(s.c) + "x" + std::to_string(n.kernel_h) + "x" +
                             std::to_string(n.kernel_w) + "x" + std::to_string(x.c));
@@ -183,8 +183,8 @@ void Graph::infer_shapes(int batch) {
             fail(n, id, "invalid depth multiplier");
           s.c = x.c * n.depth_multiplier;
           const int64_t want = int64_t(n.kernel_h) * n.kernel_w * s.c;
-          if (int64_t(n.weights.size()) != want)
-            fail(n, id, "weights have " + std::to_string(n.weights.size()) +
+          if (int64_t(n.weight_count()) != want)
+            fail(n, id, "weights have " + std::to_string(n.weight_count()) +
                             " values, expected " + std::to_string(want));
         }
         check_bias(n, id, s.c);
@@ -208,8 +208,8 @@ void Graph::infer_shapes(int batch) {
         const Shape x = in_shape(0);
         if (n.out_channels <= 0 || n.out_channels > kMaxDim) fail(n, id, "invalid out_channels");
         const int64_t want = int64_t(n.out_channels) * x.per_image();
-        if (int64_t(n.weights.size()) != want)
-          fail(n, id, "weights have " + std::to_string(n.weights.size()) + " values, expected " +
+        if (int64_t(n.weight_count()) != want)
+          fail(n, id, "weights have " + std::to_string(n.weight_count()) + " values, expected " +
                           std::to_string(want));
         s = {x.n, 1, 1, n.out_channels};
         check_bias(n, id, s.c);
@@ -293,7 +293,7 @@ int64_t node_macs(const Graph&, const Node& n) {
     case OpType::DepthwiseConv2D:
     case OpType::FullyConnected:
       // every weight is used once per output pixel
-      return int64_t(n.weights.size()) * n.shape.h * n.shape.w;
+      return int64_t(n.weight_count()) * n.shape.h * n.shape.w;
     default:
       return 0;
   }

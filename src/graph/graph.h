@@ -115,8 +115,12 @@ struct Node {
   // Bias in units of input_scale * qweight_scales[c] (TFLite's int32 bias); empty = no bias.
   std::vector<int32_t> qbias;
 
+  // Weights of a Conv2D / Depthwise / FullyConnected node whatever form holds them: a
+  // quantized model loaded for the int8 executor keeps them only in `qweights`
+  // (LoadOptions::float_weights, formats/loader.h).
+  size_t weight_count() const { return weights.empty() ? qweights.size() : weights.size(); }
   int64_t param_count() const {
-    return int64_t(weights.size() + bias.size() + bn_mean.size() + bn_var.size());
+    return int64_t(weight_count() + bias.size() + bn_mean.size() + bn_var.size());
   }
 };
 

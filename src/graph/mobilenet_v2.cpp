@@ -190,7 +190,7 @@ Graph build_mobilenet_v2(float width_multiplier, int resolution, int num_classes
   g.output = g.add(std::move(softmax));
 
   g.finalize();
-  return g;
+  return std::move(b.g);  // g is a reference: a plain return would copy every weight
 }
 
 }  // namespace mnv2

@@ -55,8 +55,8 @@ struct GemmGrid {
 
 class FastExecutor final : public PlanRunner {
  public:
-  FastExecutor(const Graph& graph, const ExecutorOptions& o, const kernels::Bf16KernelTable* bt)
-      : PlanRunner(graph, o, int(sizeof(float)), bt ? "bf16" : "fp32"),
+  FastExecutor(Graph graph, const ExecutorOptions& o, const kernels::Bf16KernelTable* bt)
+      : PlanRunner(std::move(graph), o, int(sizeof(float)), bt ? "bf16" : "fp32"),
         kt_(kernel_table(o.isa)),
         gk_(kt_.gemm),
         bt_(bt) {
@@ -75,6 +75,9 @@ class FastExecutor final : public PlanRunner {
       const PlanStep& s = plan().steps[i];
       const Node& n = g.node(s.node);
       Packed& p = packed_[i];
+      if (s.weights > 0 && n.weights.empty())
+        throw Error("fp32: node '" + n.name + "' has its weights only in integer form (the "
+                    "model was loaded for the int8 executor)");
       switch (s.kind) {
         case StepKind::Im2colGemm:
           p.seg_pixels = int(std::clamp<int64_t>(kIm2colFloats / s.k, 1, s.ys.w));
@@ -100,6 +103,9 @@ class FastExecutor final : public PlanRunner {
         default:
           break;
       }
+      // Packed (or copied): the graph's forms of these weights are not read again, and the
+      // integer view of a quantized graph run in float never is.
+      release_weights(s.node, true);
     }
     scratch_floats_ = scratch;
     if (scratch > 0) scratch_ = AlignedBuffer(size_t(scratch) * size_t(threads()));
@@ -363,6 +369,15 @@ class FastExecutor final : public PlanRunner {
     return s.weights * int64_t(sizeof(float));
   }
 
+  int64_t packed_bytes() const override {
+    int64_t b = 0;
+    for (const AlignedBuffer& s : storage_) b += int64_t(s.size() * sizeof(float));
+    return b;
+  }
+  int64_t scratch_bytes() const override {
+    return int64_t((scratch_.size() + bf16_scratch_.size()) * sizeof(float));
+  }
+
   const kernels::KernelTable& kt_;
   const kernels::GemmKernel& gk_;
   const kernels::Bf16KernelTable* bt_;  // bf16 GEMMs, or null (fp32)
@@ -378,12 +393,12 @@ class FastExecutor final : public PlanRunner {
 
 bool bf16_supported(Isa isa, bool amx) { return kernels::bf16_table(isa, amx) != nullptr; }
 
-std::unique_ptr<Executor> Executor::create(const Graph& graph, const ExecutorOptions& options) {
+std::unique_ptr<Executor> Executor::create(Graph graph, const ExecutorOptions& options) {
   const kernels::Bf16KernelTable* bt =
       options.bf16 ? kernels::bf16_table(options.isa, options.bf16_amx) : nullptr;
   if (options.bf16 && !bt)
     throw Error(std::string("bf16 kernels are not available for ") + isa_name(options.isa));
-  return std::make_unique<FastExecutor>(graph, options, bt);
+  return std::make_unique<FastExecutor>(std::move(graph), options, bt);
 }
 
 }  // namespace mnv2

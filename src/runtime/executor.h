@@ -31,6 +31,16 @@ struct ExecutorProfile {
   std::vector<StepProfile> steps;
 };
 
+// What an executor holds, in bytes (`mnv2 info` and `mnv2 bench` report it; docs/memory.md).
+struct ExecutorMemory {
+  int64_t weights = 0;          // packed weights, biases and requantization, as kernels read them
+  int64_t arena_per_image = 0;  // activation buffers and chain windows for a batch of one
+  int64_t arena = 0;            // every activation arena as planned now (all lanes, windows)
+  int batch = 0;                // the batch `arena` is planned for
+  int64_t scratch = 0;          // per-thread scratch (im2col rows, bf16 pairs), all threads
+  int64_t total() const { return weights + arena + scratch; }
+};
+
 struct ExecutorOptions {
   int threads = 1;
   Isa isa = Isa::Scalar;  // already resolved (never Auto)
@@ -49,7 +59,9 @@ bool bf16_supported(Isa isa, bool amx = false);
 
 class Executor {
  public:
-  static std::unique_ptr<Executor> create(const Graph& graph, const ExecutorOptions& options);
+  // Takes the graph over and frees its weights as it packs them: move the graph in when
+  // the caller no longer needs them (Model does), or pass a copy.
+  static std::unique_ptr<Executor> create(Graph graph, const ExecutorOptions& options);
   virtual ~Executor() = default;
   // input: batch NHWC images. Any output pointer may be null: output = graph.output value,
   // logits = graph.logits value, features = graph.features value.
@@ -63,6 +75,8 @@ class Executor {
   virtual ExecutorProfile profile() const { return {}; }
   // The plan this executor runs (runtime/plan.h), for tests and tools; null if it has none.
   virtual const Plan* execution_plan() const { return nullptr; }
+  // The executor's memory (zeros for an executor that does not count it).
+  virtual ExecutorMemory memory() const { return {}; }
 };
 
 }  // namespace mnv2

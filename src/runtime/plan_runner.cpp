@@ -10,10 +10,14 @@ namespace mnv2 {
 
 namespace {
 
-Graph with_shapes(const Graph& g) {
-  Graph r = g;
-  r.infer_shapes(1);
-  return r;
+Graph with_shapes(Graph g) {
+  g.infer_shapes(1);
+  return g;
+}
+
+template <class T>
+void free_vector(std::vector<T>& v) {
+  std::vector<T>().swap(v);
 }
 
 // An arena of `bytes` as an AlignedBuffer (which counts floats), one spare float so that
@@ -22,9 +26,9 @@ AlignedBuffer bytes_buffer(int64_t bytes) { return AlignedBuffer(size_t((bytes +
 
 }  // namespace
 
-PlanRunner::PlanRunner(const Graph& graph, const ExecutorOptions& o, int elem_bytes,
+PlanRunner::PlanRunner(Graph graph, const ExecutorOptions& o, int elem_bytes,
                        const char* precision)
-    : g_(with_shapes(graph)),
+    : g_(with_shapes(std::move(graph))),
       pool_(o.threads),
       plan_(make_plan(g_, plan_options_from_env(pool_.threads()))),
       eb_(elem_bytes),
@@ -38,6 +42,30 @@ void PlanRunner::start(bool input_in_arena) {
   input_in_arena_ = input_in_arena;
   plan_lanes(planned_batch_);
   set_profiling(profile_env_);
+}
+
+void PlanRunner::release_weights(int id, bool int_form) {
+  Node& n = g_.node(id);
+  free_vector(n.weights);
+  free_vector(n.bias);
+  if (!int_form) return;
+  free_vector(n.qweights);
+  free_vector(n.qbias);
+}
+
+ExecutorMemory PlanRunner::memory() const {
+  ExecutorMemory m;
+  m.weights = packed_bytes();
+  for (const Node& n : g_.nodes)  // what a step still reads from the graph itself
+    m.weights += int64_t(n.weights.size() * sizeof(float) + n.bias.size() * sizeof(float) +
+                         n.qweights.size() * sizeof(int16_t) + n.qbias.size() * sizeof(int32_t));
+  for (const Lane& l : lanes_)
+    m.arena += int64_t(l.arena.size() + l.window.size()) * int64_t(sizeof(float));
+  m.batch = planned_batch_;
+  m.arena_per_image = plan_buffers(g_, plan_, 1, eb_, input_in_arena_).bytes +
+                      plan_.window_elems * eb_ * pool_.threads();
+  m.scratch = scratch_bytes();
+  return m;
 }
 
 PlanRunner::~PlanRunner() {

@@ -35,6 +35,7 @@ class PlanRunner : public Executor {
   void reset_profile() final;
   ExecutorProfile profile() const final;
   const Plan* execution_plan() const final { return &plan_; }
+  ExecutorMemory memory() const final;
 
  protected:
   // Where a step's work items run: on the pool (the calling thread joins as worker 0), or
@@ -64,8 +65,8 @@ class PlanRunner : public Executor {
     int oh = 0;
   };
 
-  PlanRunner(const Graph& graph, const ExecutorOptions& options, int elem_bytes,
-             const char* precision);
+  // Takes the graph over (no copy: the caller moves it in, or passes a copy it keeps).
+  PlanRunner(Graph graph, const ExecutorOptions& options, int elem_bytes, const char* precision);
   // The subclass calls this at the end of its constructor, once its weights are packed.
   void start(bool input_in_arena);
 
@@ -80,6 +81,10 @@ class PlanRunner : public Executor {
   }
 
   const Graph& graph() const { return g_; }
+  // Frees the weights of node `id` once the subclass has packed them, so that at run time
+  // the packed form is the only copy (docs/memory.md): the float weights and bias, and with
+  // `int_form` also the integer view's weights and bias (scales and out_q stay).
+  void release_weights(int id, bool int_form);
   const Plan& plan() const { return plan_; }
   int threads() const { return pool_.threads(); }
 
@@ -103,6 +108,10 @@ class PlanRunner : public Executor {
   virtual void read_output(int id, const uint8_t* src, float* dst, int64_t elems) const = 0;
   // Bytes of packed weights (and biases, requantization) a step reads per run.
   virtual int64_t weight_bytes(const PlanStep& s) const = 0;
+  // Bytes the subclass holds: its packed weights (with biases and requantization) and its
+  // per-thread scratch.
+  virtual int64_t packed_bytes() const = 0;
+  virtual int64_t scratch_bytes() const = 0;
 
  private:
   struct Lane {
@@ -123,7 +132,7 @@ class PlanRunner : public Executor {
   Clock::time_point now() const { return timing_ ? Clock::now() : Clock::time_point(); }
   void charge(int step, Clock::time_point t0);
 
-  const Graph g_;
+  Graph g_;  // shapes for batch 1; weights released as the subclass packs them
   ThreadPool pool_;
   const Plan plan_;
   const int eb_;  // bytes per activation element

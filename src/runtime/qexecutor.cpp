@@ -60,8 +60,8 @@ struct Packed {
 
 class QExecutor final : public PlanRunner {
  public:
-  QExecutor(const Graph& graph, const ExecutorOptions& o)
-      : PlanRunner(graph, o, 1, "int8"),
+  QExecutor(Graph graph, const ExecutorOptions& o)
+      : PlanRunner(std::move(graph), o, 1, "int8"),
         kt_(qkernel_table(o.isa)),
         xnn_(o.int8_rounding == Int8Rounding::Xnnpack) {
     params_ = prepare_qparams(this->graph(), xnn_ ? QRequantMode::Xnnpack : QRequantMode::Tflite);
@@ -130,6 +130,9 @@ class QExecutor final : public PlanRunner {
         default:
           break;
       }
+      // The float weights are never read here; the integer ones only by steps that run
+      // from the graph's arrays (generic depthwise) rather than a packed blob.
+      release_weights(s.node, pk.blob_bytes > 0);
     }
     scratch_bytes_ = scratch;
     scratch_.alloc(scratch * threads());
@@ -334,6 +337,15 @@ class QExecutor final : public PlanRunner {
     return s.kind == StepKind::DwGeneric ? (s.weights - s.ys.c) * 2 + int64_t(s.ys.c) * 4 : 0;
   }
 
+  int64_t packed_bytes() const override {
+    int64_t b = 0;
+    for (const Packed& p : packed_)
+      b += int64_t(p.blob.buf.size() * sizeof(float) + (p.mult.size() + p.shift.size()) * 4 +
+                   p.scale.size() * sizeof(float));
+    return b;
+  }
+  int64_t scratch_bytes() const override { return int64_t(scratch_.buf.size() * sizeof(float)); }
+
   const kernels::QKernelTable& kt_;
   bool xnn_ = false;  // Int8Rounding::Xnnpack
   bool input_fused_ = false;
@@ -345,11 +357,11 @@ class QExecutor final : public PlanRunner {
 
 }  // namespace
 
-std::unique_ptr<Executor> make_int8_executor(const Graph& graph, const ExecutorOptions& options) {
+std::unique_ptr<Executor> make_int8_executor(Graph graph, const ExecutorOptions& options) {
   if (!graph.quantized())
     throw Error("int8 precision needs a quantized model (a quantized .tflite file or one written "
                 "by `mnv2 quantize`); this model has float weights");
-  return std::make_unique<QExecutor>(graph, options);
+  return std::make_unique<QExecutor>(std::move(graph), options);
 }
 
 }  // namespace mnv2

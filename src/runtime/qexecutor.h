@@ -11,7 +11,8 @@
 
 namespace mnv2 {
 
-// Throws mnv2::Error when the graph has no integer form.
-std::unique_ptr<Executor> make_int8_executor(const Graph& graph, const ExecutorOptions& options);
+// Throws mnv2::Error when the graph has no integer form. Takes the graph over as
+// Executor::create does (weights freed once packed).
+std::unique_ptr<Executor> make_int8_executor(Graph graph, const ExecutorOptions& options);
 
 }  // namespace mnv2
