@@ -60,12 +60,14 @@ TEST(CliHelp, EveryCommandHasHelp) {
   }
 }
 
-// --int8-rounding: documented wherever --precision is, reported, and checked.
+// --int8-rounding: documented wherever --precision is, with its default (xnnpack, what
+// TFLite CPU builds run), reported, and checked.
 TEST(CliInt8Rounding, HelpReportAndBadValue) {
   for (const char* cmd : {"classify", "bench", "eval", "embed", "serve", "info"}) {
     std::string h;
     EXPECT_EQ(test::run_command(cli() + " " + cmd + " --help", &h), 0) << cmd;
     EXPECT_NE(h.find("--int8-rounding"), std::string::npos) << cmd << ": " << h;
+    EXPECT_NE(h.find("xnnpack (default)"), std::string::npos) << cmd << ": " << h;
   }
   std::string out;
   ASSERT_EQ(test::run_command(cli() + " info --synthetic 0.35 96 --json --int8-rounding xnnpack",
@@ -75,6 +77,14 @@ TEST(CliInt8Rounding, HelpReportAndBadValue) {
   EXPECT_NE(out.find("\"int8_rounding\":null"), std::string::npos) << out;  // fp32 model
   EXPECT_EQ(test::run_command(cli() + " bench --synthetic 0.35 96 --int8-rounding fast", &out), 1);
   EXPECT_NE(out.find("--int8-rounding must be tflite or xnnpack"), std::string::npos) << out;
+  const std::string data = test::data_dir();
+  if (data.empty()) GTEST_SKIP() << "shared test data not found (set MNV2_TEST_DATA): the "
+                                    "default on a quantized model is not checked";
+  const std::string coral = " info --model " + data + "/coral/mobilenet_v2_1.0_224_quant.tflite";
+  ASSERT_EQ(test::run_command(cli() + coral + " --json", &out), 0) << out;
+  EXPECT_NE(out.find("\"int8_rounding\":\"xnnpack\""), std::string::npos) << out;
+  ASSERT_EQ(test::run_command(cli() + coral + " --json --int8-rounding tflite", &out), 0) << out;
+  EXPECT_NE(out.find("\"int8_rounding\":\"tflite\""), std::string::npos) << out;
 }
 
 }  // namespace

@@ -158,13 +158,20 @@ TEST(Int8Semantics, DegenerateScalesSaturateInsteadOfOverflowing) {
   EXPECT_EQ(out, 0);  // NaN saturates to the bottom of the range
 }
 
-TEST(Int8Semantics, InputQuantizationRoundsHalfAwayAndClamps) {
-  const QuantParams q{0.25f, 100};
+// Inputs of the input-quantization tests (scale 0.25, zero point 100): ties at +-0.5 and
+// +-1.5 levels first, near-ties, out of range, NaN, then 5000 uniform values.
+std::vector<float> input_quantization_cases() {
   std::vector<float> x = {0.f, 0.125f, -0.125f, 0.375f, -0.375f, 0.1249f, -0.1251f, 1e30f,
                           -1e30f, std::nanf(""), 31.f, -25.f, -26.f, 38.75f};
   std::mt19937 rng(9);
   std::uniform_real_distribution<float> u(-40.f, 40.f);
   for (int i = 0; i < 5000; ++i) x.push_back(u(rng));
+  return x;
+}
+
+TEST(Int8Semantics, InputQuantizationRoundsHalfAwayAndClamps) {
+  const QuantParams q{0.25f, 100};
+  const std::vector<float> x = input_quantization_cases();
   std::vector<uint8_t> out(x.size());
   quantize_input(q, x.data(), out.data(), int64_t(x.size()));
   for (size_t i = 0; i < x.size(); ++i) {
@@ -172,6 +179,30 @@ TEST(Int8Semantics, InputQuantizationRoundsHalfAwayAndClamps) {
     const double want = std::isnan(v) ? 0.0 : std::clamp(double(std::round(v)) + 100, 0.0, 255.0);
     EXPECT_EQ(double(out[i]), want) << x[i];
   }
+}
+
+// XNNPACK's QUANTIZE, what Int8Rounding::Xnnpack runs: x times the float reciprocal of the
+// scale, rounded to nearest with ties to even, plus the zero point, clamped.
+TEST(Int8Semantics, XnnpackInputQuantizationRoundsHalfEvenAndClamps) {
+  const QuantParams q{0.25f, 100};
+  const std::vector<float> x = input_quantization_cases();
+  std::vector<uint8_t> out(x.size()), away(x.size());
+  quantize_input_xnn(q, x.data(), out.data(), int64_t(x.size()));
+  quantize_input(q, x.data(), away.data(), int64_t(x.size()));
+  const float inv = 1.0f / q.scale;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const float v = x[i] * inv;
+    const double want =
+        std::isnan(v) ? 0.0 : std::clamp(double(std::nearbyint(v)) + 100, 0.0, 255.0);
+    EXPECT_EQ(double(out[i]), want) << x[i];
+  }
+  // Ties: 0.5 -> 0 and 1.5 -> 2 (even), where TFLite's rounding gives 1 and 2; -0.5 -> 0.
+  EXPECT_EQ(out[1], 100);
+  EXPECT_EQ(away[1], 101);
+  EXPECT_EQ(out[2], 100);
+  EXPECT_EQ(away[2], 99);
+  EXPECT_EQ(out[3], 102);
+  EXPECT_EQ(out[4], 98);
 }
 
 TEST(Int8Semantics, PrecisionSelection) {
@@ -224,10 +255,10 @@ TEST_P(Int8SemanticsEngines, FastExecutorEqualsReferenceInBothRoundingModes) {
     x.insert(x.end(), v.begin(), v.end());
   }
   std::vector<uint8_t> xq(x.size());
-  quantize_input(g.node(g.input).out_q, x.data(), xq.data(), int64_t(x.size()));
-
   for (QRequantMode mode : {QRequantMode::Tflite, QRequantMode::Xnnpack}) {
     const char* mname = mode == QRequantMode::Xnnpack ? "xnnpack" : "tflite";
+    // Each mode quantizes the float input its own way (TFLite's or XNNPACK's QUANTIZE).
+    quantize_input(mode, g.node(g.input).out_q, x.data(), xq.data(), int64_t(x.size()));
     const QReferenceResult ref = qreference_run(g, xq.data(), kImages, {g.logits, g.features}, mode);
     int runs = 0;
     for (const test::EngineCase& e : test::engine_cases(variant)) {
@@ -259,8 +290,11 @@ TEST_P(Int8SemanticsEngines, FastExecutorEqualsReferenceInBothRoundingModes) {
     }
     EXPECT_GE(runs, 4) << mname;
   }
-  // The two modes really differ somewhere on this model (otherwise the test proves little).
-  const QReferenceResult t = qreference_run(g, xq.data(), kImages, {g.logits});
+  // The two modes really differ somewhere on this model (otherwise the test proves little),
+  // from the same quantized input.
+  quantize_input(g.node(g.input).out_q, x.data(), xq.data(), int64_t(x.size()));
+  const QReferenceResult t =
+      qreference_run(g, xq.data(), kImages, {g.logits}, QRequantMode::Tflite);
   const QReferenceResult xr =
       qreference_run(g, xq.data(), kImages, {g.logits}, QRequantMode::Xnnpack);
   EXPECT_NE(t.kept.at(g.logits), xr.kept.at(g.logits));
@@ -271,12 +305,13 @@ TEST(Int8Semantics, Int8RoundingOption) {
   EXPECT_STREQ(int8_rounding_name(Int8Rounding::Tflite), "tflite");
   EXPECT_STREQ(int8_rounding_name(Int8Rounding::Xnnpack), "xnnpack");
   Options o;
-  EXPECT_EQ(o.int8_rounding, Int8Rounding::Tflite);
+  // The default is what TFLite CPU builds run (XNNPACK delegate): equal to TFLite-wasm.
+  EXPECT_EQ(o.int8_rounding, Int8Rounding::Xnnpack);
   o.threads = 1;
-  o.int8_rounding = Int8Rounding::Xnnpack;
+  o.int8_rounding = Int8Rounding::Tflite;
   Model f = Model::synthetic(0.35f, 96, 10, 1, o);  // fp32: the option is ignored
   EXPECT_EQ(f.precision(), Precision::Fp32);
-  EXPECT_EQ(f.int8_rounding(), Int8Rounding::Xnnpack);
+  EXPECT_EQ(f.int8_rounding(), Int8Rounding::Tflite);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isas, Int8SemanticsEngines, ::testing::ValuesIn(test::int8_variants()),

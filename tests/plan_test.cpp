@@ -158,8 +158,10 @@ TEST_P(PlanInt8, BandsAndRowSplitEqualTheIntegerReference) {
     x.insert(x.end(), v.begin(), v.end());
   }
   std::vector<uint8_t> xq(x.size());
-  quantize_input(q.node(q.input).out_q, x.data(), xq.data(), int64_t(x.size()));
-  const QReferenceResult ref = qreference_run(q, xq.data(), 3, {q.logits});
+  // The executors below run the default rounding, XNNPACK's.
+  quantize_input(QRequantMode::Xnnpack, q.node(q.input).out_q, x.data(), xq.data(),
+                 int64_t(x.size()));
+  const QReferenceResult ref = qreference_run(q, xq.data(), 3, {q.logits}, QRequantMode::Xnnpack);
   for (const char* band : {"1", "3000", "0"}) {
     ScopedEnv env("MNV2_BAND_BYTES", band);
     for (const char* split : {"1", "100000"}) {

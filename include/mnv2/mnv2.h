@@ -34,12 +34,17 @@ enum class Precision { Auto, Fp32, Int8, Bf16 };
 
 const char* precision_name(Precision p);
 
-// Requantization of the int8 executor's convolutions, fully connected layers and ADDs:
-//  Tflite:  TFLite's builtin integer kernels (fixed-point multiplier and shift). The default.
-//  Xnnpack: XNNPACK's formulas (float requantization, lrintf(acc * scale) + zero point, and
-//           XNNPACK's fixed-point ADD), which TFLite-wasm and default TFLite builds with the
-//           XNNPACK delegate run; outputs then match theirs more closely.
-// Pooling, softmax and input quantization are the same in both. Fp32 executors ignore it.
+// Rounding of the int8 executor's input quantization, convolutions, fully connected layers
+// and ADDs:
+//  Xnnpack: XNNPACK's formulas (input rint(x * (1 / scale)) + zero point, float
+//           requantization lrintf(acc * scale) + zero point, XNNPACK's fixed-point ADD),
+//           which TFLite-wasm and default TFLite CPU builds (the XNNPACK delegate is on by
+//           default) run. The default: outputs equal TFLite-wasm's on all 26 golden
+//           image/model pairs (docs/int8.md).
+//  Tflite:  TFLite's builtin integer kernels (input round(x / scale) + zero point, fixed-point
+//           multiplier and shift), what TFLite runs without the delegate; up to 14 output
+//           levels from TFLite-wasm.
+// Pooling and softmax are the same in both. Fp32 executors ignore it.
 enum class Int8Rounding { Tflite, Xnnpack };
 
 const char* int8_rounding_name(Int8Rounding r);  // "tflite" or "xnnpack"
@@ -81,7 +86,7 @@ struct Options {
   // runs its dequantized weights in float.
   Precision precision = Precision::Auto;
   // Rounding of the int8 executor (see Int8Rounding); ignored by fp32 executors.
-  Int8Rounding int8_rounding = Int8Rounding::Tflite;
+  Int8Rounding int8_rounding = Int8Rounding::Xnnpack;
 };
 
 // How an image becomes the model's input (docs/preprocessing.md):

@@ -11,7 +11,8 @@ path       model file (.tflite, .pb, .xml OpenVINO IR, .onnx); the format is det
            (mnv2.fetch()), downloaded on first use unless download=False.
 threads    inference threads (None or 0: all cores).
 precision  "auto" (int8 for quantized .tflite files, else fp32), "fp32", "int8" (native
-           integer execution with TFLite's rounding; a float model raises ValueError), or
+           integer execution with XNNPACK's rounding, what TFLite CPU builds and TFLite-wasm
+           run; a float model raises ValueError), or
            "bf16" (bfloat16 convolutions with fp32 accumulation on CPUs with AVX512_BF16;
            elsewhere it raises, see docs/precision.md).
 synthetic  (width_multiplier, resolution): a MobileNetV2 with deterministic random weights

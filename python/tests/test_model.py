@@ -223,7 +223,7 @@ def test_int8_precision_on_the_quantized_coral_model(coral):
     assert int(np.argmax(pa)) == int(np.argmax(pf))
     assert float(np.max(np.abs(pa - pf))) < 0.05
     r = mnv2.bench(path, threads=1, warmup=0, iterations=2, precision="int8")
-    assert r["precision"] == "int8" and r["int8_rounding"] == "tflite"
+    assert r["precision"] == "int8" and r["int8_rounding"] == "xnnpack"
 
 
 def test_bf16_precision():

@@ -17,7 +17,7 @@ Options engine_options(const Args& a, int max_batch) {
   else if (p == "int8") o.precision = Precision::Int8;
   else if (p == "bf16") o.precision = Precision::Bf16;
   else throw Error("--precision must be fp32, bf16, int8 or auto, not '" + p + "'");
-  const std::string r = a.get("int8-rounding", "tflite");
+  const std::string r = a.get("int8-rounding", "xnnpack");
   if (r == "tflite") o.int8_rounding = Int8Rounding::Tflite;
   else if (r == "xnnpack") o.int8_rounding = Int8Rounding::Xnnpack;
   else throw Error("--int8-rounding must be tflite or xnnpack, not '" + r + "'");

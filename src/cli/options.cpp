@@ -53,12 +53,12 @@ std::vector<OptionSpec> build_table() {
        "fp32, bf16, int8 or auto: the precision to report (auto: int8 for\n"
        "models with an integer form, else fp32)"},
       {"int8-rounding", 0, "R", "tflite xnnpack", kRunCommands,
-       "requantization of int8 models: tflite (default) = the fixed-point\n"
-       "rounding of TFLite's builtin integer kernels; xnnpack = the float\n"
-       "requantization XNNPACK uses (and so TFLite-wasm and default TFLite\n"
-       "builds with the XNNPACK delegate): outputs match theirs"},
+       "rounding of int8 models: xnnpack (default) = XNNPACK's (float\n"
+       "requantization, its ADD and input QUANTIZE), what TFLite-wasm and\n"
+       "default TFLite CPU builds run: outputs match theirs; tflite = the\n"
+       "fixed-point rounding of TFLite's builtin integer kernels (no delegate)"},
       {"int8-rounding", 0, "R", "tflite xnnpack", kInfo,
-       "tflite or xnnpack: the int8 rounding to report (see\n"
+       "xnnpack (default) or tflite: the int8 rounding to report (see\n"
        "`mnv2 classify --help`)"},
       {"batch", 'b', "B", "", kClassify | kEmbed | kEval | kBench, "images per inference (default 1)"},
       // ---- images

@@ -196,6 +196,14 @@ inline XnnAddParams make_xnn_add_params(float a_scale, int32_t a_zp, float b_sca
   return p;
 }
 
+// Whether TFLite's XNNPACK delegate takes a quantized ADD: each input-to-output scale ratio
+// in [2^-10, 2^8) (its CheckTensorsInputOutputScale). Outside, the delegate leaves the node
+// to TFLite's builtin ADD, so a TFLite CPU build runs make_add_params / add_one there.
+inline bool xnn_delegates_add(float a_scale, float b_scale, float out_scale) {
+  const float ra = a_scale / out_scale, rb = b_scale / out_scale;
+  return ra >= 0x1p-10f && ra < 0x1p8f && rb >= 0x1p-10f && rb < 0x1p8f;
+}
+
 inline uint8_t xnn_add_one(uint8_t a, uint8_t b, const XnnAddParams& p) {
   const uint32_t acc = uint32_t(p.bias) + uint32_t(int32_t(a) * p.a_mult) +
                        uint32_t(int32_t(b) * p.b_mult);

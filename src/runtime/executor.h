@@ -45,7 +45,7 @@ struct ExecutorOptions {
   int threads = 1;
   Isa isa = Isa::Scalar;  // already resolved (never Auto)
   int max_batch = 1;
-  Int8Rounding int8_rounding = Int8Rounding::Tflite;  // int8 executor only
+  Int8Rounding int8_rounding = Int8Rounding::Xnnpack;  // int8 executor only
   // GEMM-shaped steps in bf16 (src/kernels/bf16.h): the AVX512_BF16 kernels for Isa::Avx512,
   // their scalar twin (the emulation) for Isa::Scalar; see bf16_supported.
   bool bf16 = false;

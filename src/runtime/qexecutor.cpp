@@ -3,9 +3,11 @@
 // convolutions, the im2col'd convolutions, the classifier) and 3x3 depthwise weights are
 // packed once with the input zero point and the requantization folded in.
 //
-// Rounding (ExecutorOptions::int8_rounding): Tflite packs TFLite's fixed-point multipliers
-// and shifts and runs TFLite's ADD; Xnnpack packs the float scales of XNNPACK's output stage
-// (QRequant::scale) and runs its ADD (add_xnn). Both take their parameters from
+// Rounding (ExecutorOptions::int8_rounding): Tflite quantizes the input as TFLite's
+// AffineQuantize, packs TFLite's fixed-point multipliers and shifts and runs TFLite's ADD;
+// Xnnpack quantizes the input as XNNPACK's QUANTIZE (quantize_input_xnn), packs the float scales of XNNPACK's output stage
+// (QRequant::scale) and runs its ADD (add_xnn) where TFLite's XNNPACK delegate would
+// (QNodeParams::xnn_add_on), TFLite's elsewhere. Both take their parameters from
 // prepare_qparams, as qreference_run does in the matching QRequantMode.
 //
 // A 1x1 projection with a fused residual (PlanStep::add_node) requantizes its rows and then
@@ -64,7 +66,7 @@ class QExecutor final : public PlanRunner {
       : PlanRunner(std::move(graph), o, 1, "int8"),
         kt_(qkernel_table(o.isa)),
         xnn_(o.int8_rounding == Int8Rounding::Xnnpack) {
-    params_ = prepare_qparams(this->graph(), xnn_ ? QRequantMode::Xnnpack : QRequantMode::Tflite);
+    params_ = prepare_qparams(this->graph(), mode());
     pack();
     start(!input_fused_);
   }
@@ -170,7 +172,7 @@ class QExecutor final : public PlanRunner {
     const uint8_t* a = pk.conv_first ? y : res;
     const uint8_t* b = pk.conv_first ? res : y;
     const QNodeParams& p = params_[size_t(s.add_node)];
-    if (xnn_)
+    if (p.xnn_add_on)
       kt_.add_xnn(a, b, y, n, p.xnn_add);
     else
       kt_.add(a, b, y, n, p.add);
@@ -236,7 +238,7 @@ class QExecutor final : public PlanRunner {
       const int first = std::clamp(top, 0, s.xs.h), end = std::clamp(top + g.kh, 0, s.xs.h);
       const int64_t row = int64_t(s.xs.w) * s.xs.c;
       uint8_t* rows = col + int64_t(s.ys.w) * s.k;
-      quantize_input(graph().node(graph().input).out_q,
+      quantize_input(mode(), graph().node(graph().input).out_q,
                      reinterpret_cast<const float*>(image) + first * row, rows,
                      (end - first) * row);
       kernels::im2col_row_u8(rows, end - first, s.xs.w, s.xs.c, g.kh, g.kw, g.sh, g.sw,
@@ -289,7 +291,7 @@ class QExecutor final : public PlanRunner {
         const int64_t per = s.ys.per_image(), j = int64_t(item % s.items) * kElementwiseChunk;
         const int64_t i0 = (item / s.items) * per + j;
         const int64_t n = std::min(kElementwiseChunk, per - j);
-        if (xnn_)
+        if (p.xnn_add_on)
           kt_.add_xnn(in + i0, ptr[s.in2] + i0, out + i0, n, p.xnn_add);
         else
           kt_.add(in + i0, ptr[s.in2] + i0, out + i0, n, p.add);
@@ -321,7 +323,7 @@ class QExecutor final : public PlanRunner {
     const QuantParams q = graph().node(graph().input).out_q;
     par(int((elems + kElementwiseChunk - 1) / kElementwiseChunk), [&](int item, int) {
       const int64_t b = int64_t(item) * kElementwiseChunk;
-      quantize_input(q, x + b, dst + b, std::min(kElementwiseChunk, elems - b));
+      quantize_input(mode(), q, x + b, dst + b, std::min(kElementwiseChunk, elems - b));
     });
   }
 
@@ -348,6 +350,7 @@ class QExecutor final : public PlanRunner {
 
   const kernels::QKernelTable& kt_;
   bool xnn_ = false;  // Int8Rounding::Xnnpack
+  QRequantMode mode() const { return xnn_ ? QRequantMode::Xnnpack : QRequantMode::Tflite; }
   bool input_fused_ = false;
   std::vector<QNodeParams> params_;
   std::vector<Packed> packed_;  // per plan step

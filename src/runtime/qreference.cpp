@@ -24,6 +24,7 @@ struct RefNode {
   std::vector<float> fscale;      // conv / fc, XNNPACK mode: per output channel
   q::AddParams add;
   q::XnnAddParams xadd;
+  bool xadd_on = false;  // XNNPACK's ADD; TFLite's where the delegate refuses the node
 };
 
 RefNode ref_node(const Graph& g, int id, bool xnn) {
@@ -58,7 +59,10 @@ RefNode ref_node(const Graph& g, int id, bool xnn) {
     }
   } else if (n.op == OpType::Add) {
     const QuantParams a = g.node(n.inputs[0]).out_q, b = g.node(n.inputs[1]).out_q;
-    if (xnn)
+    // The delegate takes an ADD only with both input-to-output scale ratios in [2^-10, 2^8).
+    const float ra = a.scale / n.out_q.scale, rb = b.scale / n.out_q.scale;
+    r.xadd_on = xnn && ra >= 1.f / 1024.f && rb >= 1.f / 1024.f && ra < 256.f && rb < 256.f;
+    if (r.xadd_on)
       r.xadd = q::make_xnn_add_params(a.scale, a.zero_point, b.scale, b.zero_point,
                                       n.out_q.scale, n.out_q.zero_point, r.lo, r.hi);
     else
@@ -150,7 +154,8 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g, QRequantMode mode) {
         p.add = q::make_add_params(in_q.scale, in_q.zero_point, b_q.scale, b_q.zero_point,
                                    n.out_q.scale, n.out_q.zero_point, lo, hi);
         p.lo = lo, p.hi = hi;
-        if (xnn)
+        p.xnn_add_on = xnn && q::xnn_delegates_add(in_q.scale, b_q.scale, n.out_q.scale);
+        if (p.xnn_add_on)
           p.xnn_add = q::make_xnn_add_params(in_q.scale, in_q.zero_point, b_q.scale,
                                              b_q.zero_point, n.out_q.scale, n.out_q.zero_point,
                                              lo, hi);
@@ -195,6 +200,25 @@ void quantize_input(const QuantParams& q, const float* __restrict x, uint8_t* __
     r += d >= 0.5f ? 1 : 0;
     r -= d <= -0.5f ? 1 : 0;
     r += q.zero_point;
+    r = r > 0 ? r : 0;
+    out[i] = uint8_t(r < 255 ? r : 255);
+  }
+}
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("no-trapping-math")))
+#endif
+void quantize_input_xnn(const QuantParams& q, const float* __restrict x,
+                        uint8_t* __restrict out, int64_t n) {
+  const float inv = 1.0f / q.scale;
+  // Adding and subtracting 1.5 * 2^23 rounds |v| <= 1024 to an integer, ties to even (the
+  // default rounding mode), as XNNPACK's magic-bias conversion does; branch-free SSE2.
+  const float magic = 12582912.f;
+  for (int64_t i = 0; i < n; ++i) {
+    float v = x[i] * inv;
+    v = v > -1024.f ? v : -1024.f;  // NaN compares false: -1024, i.e. 0 after the clamp
+    v = v < 1024.f ? v : 1024.f;
+    int32_t r = int32_t((v + magic) - magic) + q.zero_point;
     r = r > 0 ? r : 0;
     out[i] = uint8_t(r < 255 ? r : 255);
   }
@@ -310,7 +334,7 @@ QReferenceResult qreference_run(const Graph& graph, const uint8_t* input, int ba
       }
       case OpType::Add:
         for (size_t i = 0; i < y.size(); ++i)
-          y[i] = xnn ? q::xnn_add_one(in(0)[i], in(1)[i], p.xadd)
+          y[i] = p.xadd_on ? q::xnn_add_one(in(0)[i], in(1)[i], p.xadd)
                      : q::add_one(in(0)[i], in(1)[i], p.add);
         break;
       case OpType::GlobalAvgPool: {

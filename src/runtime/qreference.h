@@ -32,14 +32,16 @@
 namespace mnv2 {
 
 // Requantization of Conv2D/DepthwiseConv2D/FullyConnected and Add.
-//  Tflite:  TFLite's builtin integer kernels (fixed point, above). What the int8 executor runs.
+//  Tflite:  TFLite's builtin integer kernels (fixed point, above), what TFLite runs without
+//           the XNNPACK delegate; Int8Rounding::Tflite.
 //  Xnnpack: XNNPACK's (the TFLite delegate that TFLite-wasm and default TFLite builds run for
 //           CONV_2D / DEPTHWISE_CONV_2D / FULLY_CONNECTED / ADD): convolutions requantize in
 //           float, out = lrintf(float(acc) * (in_scale * w_scale / out_scale)) + zp_out, clamped;
 //           ADD uses XNNPACK's 20-bit fixed-point formula (multipliers from the float scale
-//           ratios, one arithmetic shift with a half-up rounding bias). The int8 executor runs
-//           it with Options::int8_rounding = Int8Rounding::Xnnpack; it reproduces the
-//           TFLite-wasm golden outputs.
+//           ratios, one arithmetic shift with a half-up rounding bias) where the delegate
+//           takes the ADD (scale ratios in [2^-10, 2^8)), TFLite's ADD elsewhere. The int8
+//           executor runs it with Options::int8_rounding = Int8Rounding::Xnnpack, the
+//           default; it reproduces the TFLite-wasm golden outputs.
 enum class QRequantMode { Tflite, Xnnpack };
 
 // The requantisation parameters of one node as the fast int8 executor derives them, once
@@ -52,7 +54,8 @@ struct QNodeParams {
   q::AddParams add;                  // Add only
   // QRequantMode::Xnnpack only (empty / default otherwise):
   std::vector<float> xnn_scale;      // conv/fc per output channel: in_scale * w_scale / out_scale
-  q::XnnAddParams xnn_add;           // Add
+  q::XnnAddParams xnn_add;           // Add, when xnn_add_on
+  bool xnn_add_on = false;           // Add: XNNPACK's ADD (else TFLite's, q::xnn_delegates_add)
   bool pool_same_q = false;          // GlobalAvgPool: input and output quantization equal
   float softmax_table[256] = {};    // Softmax: expf(-in_scale * d)
   float out_scale = 0.f;
@@ -60,12 +63,27 @@ struct QNodeParams {
 };
 
 // One entry per node; throws mnv2::Error when g is not quantized() or a node has no
-// integer form (in Xnnpack mode also when an ADD's scales are outside XNNPACK's range).
+// integer form. In Xnnpack mode an ADD whose scales the XNNPACK delegate refuses
+// (q::xnn_delegates_add) keeps TFLite's ADD, as TFLite then runs its builtin kernel.
 std::vector<QNodeParams> prepare_qparams(const Graph& g,
-                                         QRequantMode mode = QRequantMode::Tflite);
+                                         QRequantMode mode = QRequantMode::Xnnpack);
 
-// TFLite's AffineQuantize of the float graph input: q = clamp(round(x / scale) + zp).
+// TFLite's AffineQuantize of the float graph input: q = clamp(round(x / scale) + zp), ties
+// away from zero. What Int8Rounding::Tflite runs.
 void quantize_input(const QuantParams& q, const float* x, uint8_t* out, int64_t n);
+// XNNPACK's QUANTIZE (its float -> 8-bit convert, which the TFLite delegate runs):
+// q = clamp(rint(x * (1 / scale)) + zp), the reciprocal in float and ties to even. It differs
+// from quantize_input on exact ties and where x * (1 / scale) and x / scale round apart.
+// What Int8Rounding::Xnnpack runs.
+void quantize_input_xnn(const QuantParams& q, const float* x, uint8_t* out, int64_t n);
+// The one of the two that `mode` runs.
+inline void quantize_input(QRequantMode mode, const QuantParams& q, const float* x,
+                           uint8_t* out, int64_t n) {
+  if (mode == QRequantMode::Xnnpack)
+    quantize_input_xnn(q, x, out, n);
+  else
+    quantize_input(q, x, out, n);
+}
 inline float dequantize(const QuantParams& q, uint8_t v) {
   return q.scale * float(int32_t(v) - q.zero_point);
 }
@@ -85,6 +103,6 @@ struct QReferenceResult {
 // Runs `batch` already-quantized NHWC images through g.
 QReferenceResult qreference_run(const Graph& g, const uint8_t* input, int batch,
                                 const std::vector<int>& keep = {},
-                                QRequantMode mode = QRequantMode::Tflite);
+                                QRequantMode mode = QRequantMode::Xnnpack);
 
 }  // namespace mnv2
