@@ -70,10 +70,13 @@ void report(const char* name, Isa isa, const std::function<void()>& fn, double m
 int main(int argc, char** argv) {
   Isa isa = cpu_supports(Isa::Avx512) ? Isa::Avx512
             : cpu_supports(Isa::Avx2) ? Isa::Avx2
+            : cpu_supports(Isa::Neon) ? Isa::Neon
                                       : Isa::Scalar;
   if (argc > 1) {
     const std::string s = argv[1];
-    isa = s == "scalar" ? Isa::Scalar : s == "avx2" ? Isa::Avx2 : s == "avx512" ? Isa::Avx512 : Isa::Auto;
+    isa = Isa::Auto;
+    for (Isa i : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
+      if (s == isa_name(i)) isa = i;
     if (isa == Isa::Auto || !cpu_supports(isa)) {
       std::fprintf(stderr, "kernel_micro: ISA '%s' unknown or not supported here\n", argv[1]);
       return 2;

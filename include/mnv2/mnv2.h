@@ -23,7 +23,9 @@ class Error : public std::runtime_error {
   using std::runtime_error::runtime_error;
 };
 
-enum class Isa { Auto, Scalar, Avx2, Avx512 };
+// Instruction sets with kernel tables: Avx2 and Avx512 in x86-64 builds, Neon (AArch64
+// Advanced SIMD; int8 on the dot product where the CPU has it) in AArch64 builds.
+enum class Isa { Auto, Scalar, Avx2, Avx512, Neon };
 enum class Layout { NHWC, NCHW };
 enum class ChannelOrder { RGB, BGR };
 // Arithmetic of the executor: Auto = Int8 for quantized files, Fp32 otherwise. Bf16 (never
@@ -50,7 +52,7 @@ enum class Int8Rounding { Tflite, Xnnpack };
 const char* int8_rounding_name(Int8Rounding r);  // "tflite" or "xnnpack"
 
 const char* isa_name(Isa isa);
-// The best ISA this CPU supports, honouring MNV2_ISA=avx512|avx2|scalar when set.
+// The best ISA this CPU supports, honouring MNV2_ISA=avx512|avx2|neon|scalar when set.
 Isa detect_isa();
 
 // What a loaded model expects and produces. Loaders fill this from the file, so that

@@ -12,6 +12,7 @@ namespace mnv2::kernels {
 // multiply-accumulates performed; `sink` receives a value that depends on every chain.
 int64_t fma_peak_avx2(int64_t iterations, float* sink);
 int64_t fma_peak_avx512(int64_t iterations, float* sink);
+int64_t fma_peak_neon(int64_t iterations, float* sink);
 // The peak loop of `isa` in this build (x86 loops exist only in x86 builds), or null for
 // the scalar table and ISAs of another architecture. The caller checks cpu_supports.
 using FmaPeakLoop = int64_t (*)(int64_t iterations, float* sink);

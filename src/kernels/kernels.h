@@ -91,6 +91,8 @@ extern const KernelTable kAvx512Table;
 // The same AVX-512 sources built against SIMDe (kernels/x86_intrin.h): defined only in the
 // test-only emulated objects, which run on any CPU with AVX2 and FMA.
 extern const KernelTable kAvx512TableEmulated;
+#elif defined(__aarch64__)
+extern const KernelTable kNeonTable;
 #endif
 
 // ISA-independent helpers (scalar; they are either cheap or rare).

@@ -8,6 +8,8 @@
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
+#elif defined(__aarch64__)
+#include <sys/auxv.h>
 #endif
 
 namespace mnv2 {
@@ -36,6 +38,7 @@ const char* isa_name(Isa isa) {
     case Isa::Scalar: return "scalar";
     case Isa::Avx2: return "avx2";
     case Isa::Avx512: return "avx512";
+    case Isa::Neon: return "neon";
   }
   return "?";
 }
@@ -106,6 +109,14 @@ CpuInfo read_cpu_info() {
     const size_t first = b.find_first_not_of(' '), last = b.find_last_not_of(' ');
     ci.model_name = first == std::string::npos ? "" : b.substr(first, last - first + 1);
   }
+#elif defined(__aarch64__)
+  // Bit numbers of the Linux arm64 ABI (asm/hwcap.h), spelled out so that older kernel
+  // headers build too.
+  const unsigned long hw = getauxval(AT_HWCAP), hw2 = getauxval(AT_HWCAP2);
+  ci.asimd = (hw >> 1 & 1) != 0;           // HWCAP_ASIMD
+  ci.asimd_dotprod = (hw >> 20 & 1) != 0;  // HWCAP_ASIMDDP
+  ci.i8mm = (hw2 >> 13 & 1) != 0;          // HWCAP2_I8MM
+  ci.bf16 = (hw2 >> 14 & 1) != 0;          // HWCAP2_BF16
 #endif
   return ci;
 }
@@ -120,6 +131,7 @@ bool cpu_hardware_supports(Isa isa) {
     case Isa::Avx2: return c.avx2 && c.fma;
     case Isa::Avx512:
       return c.avx512f && c.avx512bw && c.avx512dq && c.avx512vl && c.avx2 && c.fma;
+    case Isa::Neon: return c.asimd;
   }
   return false;
 }
@@ -132,19 +144,22 @@ int isa_rank(Isa isa) {
     case Isa::Scalar: return 0;
     case Isa::Avx2: return 1;
     case Isa::Avx512: return 2;
+    case Isa::Neon: return 1;  // the widest on its architecture, like AVX-512 on x86
   }
   return 0;
 }
 
-// MNV2_MAX_ISA: the widest ISA mnv2 may use (read on every call, like MNV2_ISA).
+// MNV2_MAX_ISA: the widest ISA mnv2 may use (read on every call, like MNV2_ISA). The ranks
+// compare within an architecture: neon allows NEON (and scalar), avx2 AVX2.
 Isa max_isa() {
   const char* env = std::getenv("MNV2_MAX_ISA");
   if (!env || !*env) return Isa::Avx512;
   const std::string v = env;
   if (v == "avx512") return Isa::Avx512;
   if (v == "avx2") return Isa::Avx2;
+  if (v == "neon") return Isa::Neon;
   if (v == "scalar") return Isa::Scalar;
-  throw Error("MNV2_MAX_ISA must be avx512, avx2 or scalar, not '" + v + "'");
+  throw Error("MNV2_MAX_ISA must be avx512, avx2, neon or scalar, not '" + v + "'");
 }
 
 }  // namespace
@@ -171,14 +186,20 @@ bool cpu_has_vnni() {
   return cpu_supports(Isa::Avx512) && cpu_info().avx512_vnni;
 }
 
+bool cpu_has_dotprod() {
+  if (const IsaSubstitute* s = isa_substitute(); s && s->isa == Isa::Neon) return s->dotprod;
+  return cpu_supports(Isa::Neon) && cpu_info().asimd_dotprod;
+}
+
 Isa detect_isa() {
   if (const char* env = std::getenv("MNV2_ISA"); env && *env) {
     const std::string v = env;
     Isa want;
     if (v == "avx512") want = Isa::Avx512;
     else if (v == "avx2") want = Isa::Avx2;
+    else if (v == "neon") want = Isa::Neon;
     else if (v == "scalar") want = Isa::Scalar;
-    else throw Error("MNV2_ISA must be avx512, avx2 or scalar, not '" + v + "'");
+    else throw Error("MNV2_ISA must be avx512, avx2, neon or scalar, not '" + v + "'");
     if (!cpu_supports(want))
       throw Error("MNV2_ISA=" + v + " but this CPU does not support it" +
                   (cpu_hardware_supports(want) ? " (MNV2_MAX_ISA excludes it)" : ""));
@@ -186,6 +207,7 @@ Isa detect_isa() {
   }
   if (cpu_supports(Isa::Avx512)) return Isa::Avx512;
   if (cpu_supports(Isa::Avx2)) return Isa::Avx2;
+  if (cpu_supports(Isa::Neon)) return Isa::Neon;
   return Isa::Scalar;
 }
 

@@ -11,6 +11,8 @@ const kernels::KernelTable& kernel_table(Isa isa) {
 #if defined(MNV2_X86)
   if (isa == Isa::Avx512) return kernels::kAvx512Table;
   if (isa == Isa::Avx2) return kernels::kAvx2Table;
+#elif defined(__aarch64__)
+  if (isa == Isa::Neon) return kernels::kNeonTable;
 #endif
   return kernels::kScalarTable;
 }
