@@ -265,7 +265,13 @@ struct PackedGemm {
 };
 
 const char* layout_name(kernels::QLayout l) {
-  return l == kernels::QLayout::Pairs16 ? "pairs16" : l == kernels::QLayout::Quads8 ? "quads8" : "quadsu8";
+  switch (l) {
+    case kernels::QLayout::Pairs16: return "pairs16";
+    case kernels::QLayout::Quads8: return "quads8";
+    case kernels::QLayout::QuadsU8: return "quadsu8";
+    case kernels::QLayout::Quads8Signed: return "quads8signed";
+  }
+  return "?";
 }
 
 // Weights in [-wlim, wlim] + wshift.
@@ -373,6 +379,23 @@ TEST(QKernelGemm, EmulatedVnniLayoutMatchesTfliteFormula) {
       }
   // Weights at both int8 extremes against 255 activations.
   check_gemm("avx2-emulated-vnni", *kern, 7, 40, 300, 3, 128 - 1);
+}
+
+TEST(QKernelGemm, SignedActivationLayoutPacksToTheTfliteFormula) {
+  // Quads8Signed (the NEON tables' gemm8: activations read as a - 128, 128 * sum w in the
+  // packed bias) through its scalar twin, so that x86 builds check the packing too; the
+  // aarch64 builds also run the NEON kernels on it (GemmEveryTable...). Weights at both
+  // int8 extremes against 255 activations last.
+  const QGemmKernel& kern = kernels::kScalarQuads8Signed;
+  uint32_t seed = 1700;
+  for (int k : {1, 3, 4, 5, 9, 27, 64, 99})
+    for (int m : {1, 3, 5})
+      for (int n : {1, kern.nr - 1, kern.nr + 1, 3 * kern.nr}) {
+        ++seed;
+        check_gemm("scalar-quads8signed", kern, m, n, k, seed, 127, seed % 2 == 0);
+        if (HasFatalFailure()) return;
+      }
+  check_gemm("scalar-quads8signed", kern, 7, 40, 300, 3, 128 - 1);
 }
 
 TEST(QKernelGemm, EmulatedVnniUint8LayoutMatchesTfliteFormula) {

@@ -54,8 +54,11 @@ struct QRequant {
 // roles swapped, the weights unsigned and the activations shifted to int8 (a - 128):
 //   sum a*w = sum (a-128)*(w+o) + 128 * sum (w+o) - o * sum a,
 // the middle term folded into the packed bias, the last one from the row sums of A that the
-// kernel takes while packing its rows (qgemm_fits).
-enum class QLayout : uint8_t { Pairs16, Quads8, QuadsU8 };
+// kernel takes while packing its rows (qgemm_fits). Quads8Signed: the Quads8 weights for
+// kernels that multiply signed bytes by signed bytes (NEON sdot, smull): the activations
+// shifted to int8 as for QuadsU8, sum a*w = sum (a-128)*w + 128 * sum w, the second term
+// in the packed bias (o = 0, no row sums).
+enum class QLayout : uint8_t { Pairs16, Quads8, QuadsU8, Quads8Signed };
 
 struct QGemm {
   int m = 0, n = 0, k = 0;  // rows, columns (n <= panels * nr), depth
@@ -82,14 +85,20 @@ struct QGemmKernel {
   // Bytes of one packed row of A (k groups as dwords; QuadsU8 adds the row sum).
   int64_t a_row_bytes(int k) const { return kpad(k) / kgroup() * 4 + (layout == QLayout::QuadsU8 ? 4 : 0); }
   int64_t kpad(int k) const { return (int64_t(k) + kgroup() - 1) / kgroup() * kgroup(); }
+  // What the kernel subtracts from each activation before the multiply (the layouts with
+  // signed activations); qgemm_pack adds a_offset() times the sum of the packed weights
+  // to the bias, so the result is the same sum.
+  int32_t a_offset() const {
+    return layout == QLayout::QuadsU8 || layout == QLayout::Quads8Signed ? 128 : 0;
+  }
   // Bytes of one packed panel (a multiple of 64): int32 arrays of nr values bias (input
   // zero point folded in), mult, lshift (max(shift, 0)), rshift (max(-shift, 0)), rmask
   // ((1 << rshift) - 1), then the int32 line out_zp, qmin, qmax, mode (0 TFLite, 1 float:
   // then the mult array holds the float scales' bits and the shift arrays are 0), o (the
   // QuadsU8 weight offset, else 0); then from weights_offset() (64-aligned) the weights: for
   // each k group g, for each column j of the panel, kgroup() consecutive-k values (int16 for
-  // Pairs16, int8 for Quads8, uint8 w + o for QuadsU8), zero past k and past the real
-  // columns. One group of one column is 4 bytes in every layout.
+  // Pairs16, int8 for Quads8 and Quads8Signed, uint8 w + o for QuadsU8), zero past k and
+  // past the real columns. One group of one column is 4 bytes in every layout.
   static constexpr int kPanelArrays = 5;
   static constexpr int kHeaderInts = 5;
   int64_t weights_offset() const {
@@ -112,7 +121,8 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
 
 bool qweights_fit_int8(const int16_t* w, int64_t count);
 // Whether kern's layout holds the n x k weights (column j at w + j * ldw): Pairs16 always,
-// Quads8 when every weight fits int8, QuadsU8 when each panel's weights span <= 256 values.
+// Quads8 and Quads8Signed when every weight fits int8, QuadsU8 when each panel's weights
+// span <= 256 values.
 bool qgemm_fits(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k);
 
 // ---- 3x3 depthwise convolution (multiplier 1) ---------------------------------------------
@@ -181,8 +191,9 @@ struct QKernelTable {
   Isa isa = Isa::Scalar;
   bool vnni = false;  // gemm8 uses vpdpbusd
   QGemmKernel gemm16;  // Pairs16: always available
-  QGemmKernel gemm8;   // Quads8: available where the ISA has a u8 x s8 dot product
-  QGemmKernel gemm8u;  // QuadsU8: likewise (uint8 per-tensor weights on vpdpbusd)
+  QGemmKernel gemm8;   // Quads8 (x86: vpdpbusd) or Quads8Signed (NEON: sdot, smull), where
+                       // the ISA has a fast 8-bit product
+  QGemmKernel gemm8u;  // QuadsU8: vpdpbusd only (uint8 per-tensor weights)
   // One output row `oy` of a 3x3 depthwise conv, multiplier 1, any stride and pads.
   void (*dw3x3_row)(const QDw& a, int oy) = nullptr;
   // Quantized ADD of n elements (q::add_one for each).
@@ -197,6 +208,9 @@ struct QKernelTable {
 // The tables, one per ISA; which one runs on this CPU is runtime/dispatch.h's choice
 // (qkernel_table): kernels/ never looks at the CPU.
 extern const QKernelTable kScalarQTable;
+// The Quads8Signed layout of the NEON tables in scalar code (in no table: the scalar table
+// has Quads8): the tests check its packing on every machine.
+extern const QGemmKernel kScalarQuads8Signed;
 #if defined(MNV2_X86)
 extern const QKernelTable kAvx2QTable;
 extern const QKernelTable kAvx512QTable;      // gemm8 unavailable
@@ -218,6 +232,9 @@ void qadd_xnn(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
 extern const QGemmKernel kQuads8Emulated;
 extern const QGemmKernel kQuadsU8Emulated;
 }  // namespace avx2
+#elif defined(__aarch64__)
+extern const QKernelTable kNeonQTable;     // gemm8 = smull + sadalp (ARMv8.0)
+extern const QKernelTable kNeonDotQTable;  // gemm8 = sdot (ARMv8.2 dot product)
 #endif
 
 // ISA-independent helpers (scalar).

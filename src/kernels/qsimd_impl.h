@@ -9,9 +9,16 @@
 // (per-lane counts), cmpgt (all-ones lanes); mul_even (signed 32x32->64 of the even lanes,
 // as vpmuldq), add64, srli64, slli64, blend_odd (even lanes of a, odd lanes of b);
 // dot<Layout>(acc, a, w) = acc + the pair (vpmaddwd) or quad (vpdpbusd: a unsigned, w
-// signed; QuadsU8 the other way round) dot products;
+// signed; QuadsU8 the other way round; Quads8Signed both signed, NEON only) dot products;
 // store_u8(p, v) / store_u8_n(p, v, n): the low byte of each of the first L / n lanes;
 // mul_round(acc, s): float(acc) * (float bits s), rounded to nearest even, as int32.
+//
+// V may also provide (the NEON traits do; the x86 ones get the forms written here):
+//  mul_by_multiplier(acc, mult, lsh, rsh, rmask): its own exact TFLite multiply (NEON's
+//    sqrdmulh is SaturatingRoundingDoublingHighMul itself); mul_even..blend_odd then unused;
+//  acc_begin<LAYOUT>(bias) / acc_end<LAYOUT>(acc): the GEMM accumulators in another form
+//    during the k loop, which dot<LAYOUT> takes and returns (NEON without sdot: pairwise
+//    partial sums in two vectors, added once at the end);
 #pragma once
 
 #include <algorithm>
@@ -31,17 +38,21 @@ template <class V>
 inline typename V::R mul_by_multiplier(typename V::R acc, typename V::R mult, typename V::R lsh,
                                        typename V::R rsh, typename V::R rmask) {
   using R = typename V::R;
-  const R x = V::sllv(acc, lsh);
-  // floor((x * mult + 2^30) / 2^31): bits 31..62 of the nudged 64-bit products. The even
-  // lanes shift right into the low dword, the odd lanes shift left into the high dword.
-  const R nudge = V::set1_64(int64_t(1) << 30);
-  const R pe = V::add64(V::mul_even(x, mult), nudge);
-  const R po = V::add64(V::mul_even(V::srli64(x, 32), V::srli64(mult, 32)), nudge);
-  const R h = V::blend_odd(V::srli64(pe, 31), V::slli64(po, 1));
-  // Divide by 2^rshift rounding half away from zero.
-  const R rem = V::and_(h, rmask);
-  const R thr = V::add(V::srli(rmask, 1), V::srli(h, 31));
-  return V::sub(V::srav(h, rsh), V::cmpgt(rem, thr));
+  if constexpr (requires { V::mul_by_multiplier(acc, mult, lsh, rsh, rmask); }) {
+    return V::mul_by_multiplier(acc, mult, lsh, rsh, rmask);
+  } else {
+    const R x = V::sllv(acc, lsh);
+    // floor((x * mult + 2^30) / 2^31): bits 31..62 of the nudged 64-bit products. The even
+    // lanes shift right into the low dword, the odd lanes shift left into the high dword.
+    const R nudge = V::set1_64(int64_t(1) << 30);
+    const R pe = V::add64(V::mul_even(x, mult), nudge);
+    const R po = V::add64(V::mul_even(V::srli64(x, 32), V::srli64(mult, 32)), nudge);
+    const R h = V::blend_odd(V::srli64(pe, 31), V::slli64(po, 1));
+    // Divide by 2^rshift rounding half away from zero.
+    const R rem = V::and_(h, rmask);
+    const R thr = V::add(V::srli(rmask, 1), V::srli(h, 31));
+    return V::sub(V::srav(h, rsh), V::cmpgt(rem, thr));
+  }
 }
 
 // q::requantize: the above, plus the output zero point, clamped to [lo, hi].
@@ -67,6 +78,10 @@ struct Gemm {
   static constexpr int L = V::L;
   static constexpr int NR = NV * L;
   static constexpr int G = LAYOUT == QLayout::Pairs16 ? 2 : 4;
+  // Accumulators in V's own form (acc_begin / acc_end), else plain R. Written out at each
+  // use rather than through helper functions, so that the x86 instantiations compile to
+  // the code they had before the hook existed (the helpers changed GCC's inlining there).
+  static constexpr bool kAccForm = requires(R r) { V::template acc_begin<LAYOUT>(r); };
 
   static constexpr QGemmKernel kernel(void (*run)(const QGemm&)) {
     return QGemmKernel{LAYOUT, MR, NR, run};
@@ -74,7 +89,8 @@ struct Gemm {
 
   // Rows of A in the layout the broadcasts read: each k group of a row is one dword (two
   // uint16 for Pairs16, four uint8 for Quads8, four int8 a - 128 for QuadsU8, then the
-  // row's sum of a as int32), zero past k; row stride rs bytes.
+  // row's sum of a as int32, and for Quads8Signed without the sum), zero past k; row
+  // stride rs bytes.
   static void pack_a(const uint8_t* a, int64_t lda, int rows, int k, int kg, uint8_t* dst,
                      int64_t rs) {
     for (int r = 0; r < rows; ++r) {
@@ -92,6 +108,9 @@ struct Gemm {
         }
         std::memset(d + k, 0, size_t(kg * G - k));
         std::memcpy(d + kg * G, &sum, 4);
+      } else if constexpr (LAYOUT == QLayout::Quads8Signed) {
+        for (int i = 0; i < k; ++i) d[i] = uint8_t(src[i] ^ 0x80);
+        std::memset(d + k, 0, size_t(kg * G - k));
       } else {
         std::memcpy(d, src, size_t(k));
         std::memset(d + k, 0, size_t(kg * G - k));
@@ -105,10 +124,21 @@ struct Gemm {
                    uint8_t* c, int64_t ldc, int ncols) {
     int32_t hdr[QGemmKernel::kHeaderInts];
     std::memcpy(hdr, panel + QGemmKernel::kPanelArrays * 4 * NR, sizeof hdr);
-    R acc[M][NV];
+    using A = decltype([] {
+      if constexpr (kAccForm)
+        return V::template acc_begin<LAYOUT>(R{});
+      else
+        return R{};
+    }());
+    static_assert(!(kAccForm && LAYOUT == QLayout::QuadsU8), "QuadsU8 takes plain accumulators");
+    A acc[M][NV];
 #pragma GCC unroll 4
     for (int j = 0; j < NV; ++j) {
-      const R b = V::load(panel + 4 * j * L);
+      A b;
+      if constexpr (kAccForm)
+        b = V::template acc_begin<LAYOUT>(V::load(panel + 4 * j * L));
+      else
+        b = V::load(panel + 4 * j * L);
 #pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
         if constexpr (LAYOUT == QLayout::QuadsU8) {  // - o * (row sum), wrapping
@@ -141,7 +171,12 @@ struct Gemm {
         if (n <= 0) break;
 #pragma GCC unroll 16
         for (int m = 0; m < M; ++m) {
-          const R v = requant_float<V>(acc[m][j], scale, zp, lo, hi);
+          R a;
+          if constexpr (kAccForm)
+            a = V::template acc_end<LAYOUT>(acc[m][j]);
+          else
+            a = acc[m][j];
+          const R v = requant_float<V>(a, scale, zp, lo, hi);
           if (n >= L)
             V::store_u8(c + m * ldc + j * L, v);
           else
@@ -159,7 +194,12 @@ struct Gemm {
       if (n <= 0) break;
 #pragma GCC unroll 16
       for (int m = 0; m < M; ++m) {
-        const R v = requant<V>(acc[m][j], mult, lsh, rsh, rmask, zp, lo, hi);
+        R a;
+        if constexpr (kAccForm)
+          a = V::template acc_end<LAYOUT>(acc[m][j]);
+        else
+          a = acc[m][j];
+        const R v = requant<V>(a, mult, lsh, rsh, rmask, zp, lo, hi);
         if (n >= L)
           V::store_u8(c + m * ldc + j * L, v);
         else
@@ -199,5 +239,73 @@ struct Gemm {
     }
   }
 };
+
+// ---- Pieces of the depthwise and ADD kernels that do not depend on V -----------------------
+// (The NEON kernels use them; the AVX2 file still has its own copies, left as they are so
+// that the x86 code stays the same instructions.)
+
+// The nine tap pointers of output pixel ox of a 3x3 depthwise conv whose window starts at
+// input row iy0; taps in the padding point at pad (a row of zero-point bytes).
+inline void dw3x3_taps(const QDw& a, int iy0, int ox, const uint8_t* pad, const uint8_t** taps) {
+  const int ix0 = ox * a.sw - a.pad_left;
+  for (int t = 0; t < 9; ++t) {
+    const int iy = iy0 + t / 3, ix = ix0 + t % 3;
+    taps[t] = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw ? a.in + (int64_t(iy) * a.iw + ix) * a.c
+                                                            : pad;
+  }
+}
+
+// This thread's row of qdw3x3_cpad(c) bytes of in_zp, which the padding taps read.
+inline const uint8_t* dw3x3_pad_row(int c, int32_t in_zp) {
+  thread_local std::vector<uint8_t> pad_row;
+  const size_t cpad = size_t(qdw3x3_cpad(c));
+  if (pad_row.size() < cpad) pad_row.resize(cpad);
+  std::memset(pad_row.data(), in_zp, cpad);
+  return pad_row.data();
+}
+
+// Output row oy of a 3x3 depthwise conv, all channels: four pixels at a time (they share
+// the weight and requantization loads), then one at a time, through
+// pixels.template operator()<NP>(taps[NP][9], out[NP]).
+template <class Pixels>
+inline void dw3x3_row_pixels(const QDw& a, int oy, const uint8_t* pad, Pixels&& pixels) {
+  const int c = a.c;
+  const int iy0 = oy * a.sh - a.pad_top;
+  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
+  const uint8_t* taps[4][9];
+  int ox = 0;
+  for (; ox + 4 <= a.ow; ox += 4) {
+    for (int i = 0; i < 4; ++i) dw3x3_taps(a, iy0, ox + i, pad, taps[i]);
+    uint8_t* o[4] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c, out + int64_t(ox + 2) * c,
+                     out + int64_t(ox + 3) * c};
+    pixels.template operator()<4>(taps, o);
+  }
+  for (; ox < a.ow; ++ox) {
+    dw3x3_taps(a, iy0, ox, pad, taps[0]);
+    uint8_t* o[1] = {out + int64_t(ox) * c};
+    pixels.template operator()<1>(taps, o);
+  }
+}
+
+// q::add_one's parameters as 17 vectors: a_zp, b_zp, then mult, lshift, rshift, rmask of
+// a, of b and of the output (as mul_by_multiplier takes them), out_zp, qmin, qmax.
+template <class V>
+inline void add_vectors(const q::AddParams& p, typename V::R* k) {
+  auto split = [](int32_t mult, int shift, typename V::R* out) {
+    const int32_t l = shift > 0 ? shift : 0, r = shift > 0 ? 0 : -shift;
+    out[0] = V::set1(mult);
+    out[1] = V::set1(l);
+    out[2] = V::set1(r);
+    out[3] = V::set1(int32_t((uint32_t(1) << r) - 1u));
+  };
+  k[0] = V::set1(p.a_zp);
+  k[1] = V::set1(p.b_zp);
+  split(p.a_mult, p.a_shift, k + 2);
+  split(p.b_mult, p.b_shift, k + 6);
+  split(p.out_mult, p.out_shift, k + 10);
+  k[14] = V::set1(p.out_zp);
+  k[15] = V::set1(p.qmin);
+  k[16] = V::set1(p.qmax);
+}
 
 }  // namespace mnv2::kernels::qsimd

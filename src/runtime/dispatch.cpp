@@ -23,6 +23,8 @@ const kernels::QKernelTable& qkernel_table(Isa isa) {
   if (isa == Isa::Avx512)
     return cpu_has_vnni() ? kernels::kAvx512VnniQTable : kernels::kAvx512QTable;
   if (isa == Isa::Avx2) return kernels::kAvx2QTable;
+#elif defined(__aarch64__)
+  if (isa == Isa::Neon) return cpu_has_dotprod() ? kernels::kNeonDotQTable : kernels::kNeonQTable;
 #endif
   return kernels::kScalarQTable;
 }

@@ -106,8 +106,9 @@ void gemm_scalar(const QGemm& g) {
         const int32_t shift =
             get_array(panel, 4 * kern.nr, 2, j) - get_array(panel, 4 * kern.nr, 3, j);
         uint32_t acc = uint32_t(bias);
-        if constexpr (LAYOUT == QLayout::QuadsU8) {
-          // (a - 128) x (w + o), and o times the row sum taken off (see QLayout).
+        if constexpr (LAYOUT == QLayout::QuadsU8 || LAYOUT == QLayout::Quads8Signed) {
+          // (a - 128) x (w + o), and o times the row sum taken off (see QLayout; o = 0 for
+          // Quads8Signed).
           uint32_t row_sum = 0;
           for (int kk = 0; kk < g.k; ++kk) {
             acc += uint32_t((int32_t(a[kk]) - 128) * panel_weight(kern, panel, j, kk));
@@ -202,6 +203,7 @@ bool qgemm_fits(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
     case QLayout::Pairs16:
       return true;
     case QLayout::Quads8:
+    case QLayout::Quads8Signed:
       for (int j = 0; j < n; ++j)
         if (!qweights_fit_int8(w + j * ldw, k)) return false;
       return true;
@@ -219,7 +221,7 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
                 const int32_t* bias, int32_t a_zp, const QRequant& rq, void* dst) {
   if (n <= 0 || k <= 0) throw Error("qgemm_pack: empty weight matrix");
   check_requant(rq, n, "qgemm_pack");
-  if (kern.layout == QLayout::Quads8)
+  if (kern.layout == QLayout::Quads8 || kern.layout == QLayout::Quads8Signed)
     for (int j = 0; j < n; ++j)
       if (!qweights_fit_int8(w + j * ldw, k))
         throw Error("qgemm_pack: weights of output channel " + std::to_string(j) +
@@ -253,8 +255,9 @@ void qgemm_pack(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, i
         else
           wp[idx] = static_cast<uint8_t>(static_cast<int8_t>(col[kk]));
       }
-      int64_t b64 = (bias ? int64_t(bias[n0 + j]) : 0) - int64_t(a_zp) * wsum;
-      if (kern.layout == QLayout::QuadsU8) b64 += 128 * (wsum + int64_t(k) * o);
+      // The signed-activation layouts read a - 128 (a_offset): 128 * sum (w + o) back in.
+      const int64_t b64 = (bias ? int64_t(bias[n0 + j]) : 0) - int64_t(a_zp) * wsum +
+                          int64_t(kern.a_offset()) * (wsum + int64_t(k) * o);
       const int32_t b = static_cast<int32_t>(b64);
       put_requant(panel, 4 * kern.nr, j, b, rq, n0 + j);
     }
@@ -374,5 +377,7 @@ constexpr QKernelTable make_scalar_qtable() {
 }  // namespace
 
 constinit const QKernelTable kScalarQTable = make_scalar_qtable();
+constinit const QGemmKernel kScalarQuads8Signed{QLayout::Quads8Signed, 4, 16,
+                                                &gemm_scalar<QLayout::Quads8Signed>};
 
 }  // namespace mnv2::kernels
