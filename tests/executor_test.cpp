@@ -136,7 +136,7 @@ TEST(ExecutorIsaOverride, EnvironmentSelectsTheKernels) {
   const Graph g = build_mobilenet_v2(0.35f, 96, 1001, 1);
   const std::vector<float> x = images(g, 1);
   const ReferenceResult ref = reference_run(g, x.data(), 1);
-  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
     ScopedEnv env("MNV2_ISA", isa_name(isa));
     if (!cpu_supports(isa)) {
       EXPECT_THROW(Model::synthetic(0.35f, 96, 1001, 1), Error) << isa_name(isa);

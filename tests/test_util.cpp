@@ -211,6 +211,7 @@ std::vector<float> read_floats(const std::string& path) {
 std::string IsaVariant::name() const {
   std::string n = isa_name(isa);
   if (vnni) n += "_vnni";
+  if (dotprod) n += "_dotprod";
   if (emulated) n += "_emu";
   return n;
 }
@@ -233,6 +234,15 @@ std::string IsaVariant::unavailable() const {
 #endif
   }
   if (isa == Isa::Avx2 && !cpu_runs_natively(Isa::Avx2)) return why_not(Isa::Avx2, "AVX2/FMA");
+  if (isa == Isa::Neon) {
+#if !defined(__aarch64__)
+    return "not an AArch64 build";
+#else
+    if (!cpu_runs_natively(Isa::Neon)) return why_not(Isa::Neon, "NEON");
+    if (dotprod && !cpu_info().asimd_dotprod)
+      return "this CPU lacks the dot product (ASIMDDP); the neon variant runs the ARMv8.0 kernels";
+#endif
+  }
   if (isa == Isa::Avx512) {
     const std::string emu = std::string("; the ") + (vnni ? "avx512_vnni_emu" : "avx512_emu") +
                             " variant runs these kernels";
@@ -249,6 +259,8 @@ const kernels::KernelTable& IsaVariant::table() const {
 #if defined(MNV2_X86)
   if (isa == Isa::Avx512) return kernels::kAvx512Table;
   if (isa == Isa::Avx2) return kernels::kAvx2Table;
+#elif defined(__aarch64__)
+  if (isa == Isa::Neon) return kernels::kNeonTable;
 #endif
   if (emulated || isa != Isa::Scalar) throw std::logic_error(name() + " has no table here");
   return kernels::kScalarTable;
@@ -261,6 +273,8 @@ const kernels::QKernelTable& IsaVariant::qtable() const {
 #if defined(MNV2_X86)
   if (isa == Isa::Avx512) return vnni ? kernels::kAvx512VnniQTable : kernels::kAvx512QTable;
   if (isa == Isa::Avx2) return kernels::kAvx2QTable;
+#elif defined(__aarch64__)
+  if (isa == Isa::Neon) return dotprod ? kernels::kNeonDotQTable : kernels::kNeonQTable;
 #endif
   if (emulated || isa != Isa::Scalar) throw std::logic_error(name() + " has no table here");
   return kernels::kScalarQTable;
@@ -270,21 +284,24 @@ std::vector<IsaVariant> fp32_variants() {
   return {{Isa::Scalar, false, false},
           {Isa::Avx2, false, false},
           {Isa::Avx512, false, false},
-          {Isa::Avx512, true, false}};
+          {Isa::Avx512, true, false},
+          {Isa::Neon, false, false}};
 }
 
 std::vector<IsaVariant> int8_variants() {
   return {{Isa::Scalar, false, false}, {Isa::Avx2, false, false},
           {Isa::Avx512, false, false}, {Isa::Avx512, false, true},
-          {Isa::Avx512, true, false},  {Isa::Avx512, true, true}};
+          {Isa::Avx512, true, false},  {Isa::Avx512, true, true},
+          {Isa::Neon, false, false},   {Isa::Neon, false, false, true}};
 }
 
 IsaScope::IsaScope(const IsaVariant& v) {
-  if (v.isa != Isa::Avx512) return;
+  if (v.isa != Isa::Avx512 && v.isa != Isa::Neon) return;
   if (!v.unavailable().empty()) throw std::logic_error(v.name() + ": " + v.unavailable());
   if (isa_substitute()) throw std::logic_error("IsaScope: one at a time");
   sub_.isa = v.isa;
   sub_.vnni = v.vnni;
+  sub_.dotprod = v.dotprod;
   sub_.fp32 = &v.table();
   sub_.int8 = &v.qtable();
   set_isa_substitute(&sub_);

@@ -46,7 +46,9 @@ Graph all_ops_graph(bool affine, uint32_t seed = 11);
 // SIMDe ("emulated", tests/CMakeLists.txt), which any x86-64 CPU with AVX2 and FMA runs. So
 // the AVX-512 and VNNI kernels are tested on every machine; where the CPU has them, native
 // and emulated run both and must agree bit for bit. `vnni` selects the int8 table with the
-// vpdpbusd GEMM (the fp32 variants leave it false).
+// vpdpbusd GEMM (the fp32 variants leave it false). On AArch64 the NEON tables: `neon` (int8:
+// the ARMv8.0 smull/sadalp GEMM, which every AArch64 CPU runs) and `neon_dotprod` (the sdot
+// GEMM, where the CPU has the dot product); an x86 build lists them too, and they skip.
 //
 // Tests are parameterized over the variants (one ctest case each); a variant that cannot
 // run here skips with the reason (MNV2_SKIP_UNLESS_RUNS). Kernel-level tests call table() /
@@ -56,16 +58,17 @@ struct IsaVariant {
   Isa isa = Isa::Scalar;
   bool emulated = false;
   bool vnni = false;
-  std::string name() const;  // "avx2", "avx512", "avx512_vnni_emu", ... (a gtest name)
+  bool dotprod = false;      // Neon int8: the sdot table
+  std::string name() const;  // "avx2", "avx512", "avx512_vnni_emu", "neon_dotprod", ...
   // Empty when the variant runs here; else why not (the CPU lacks the ISA, MNV2_MAX_ISA
   // hides it, or the emulated objects were not built).
   std::string unavailable() const;
   const kernels::KernelTable& table() const;
   const kernels::QKernelTable& qtable() const;
 };
-// scalar, avx2, avx512, avx512_emu.
+// scalar, avx2, avx512, avx512_emu, neon.
 std::vector<IsaVariant> fp32_variants();
-// Those with the int8 tables, plus avx512_vnni and avx512_vnni_emu.
+// Those with the int8 tables, plus avx512_vnni, avx512_vnni_emu and neon_dotprod.
 std::vector<IsaVariant> int8_variants();
 // For INSTANTIATE_TEST_SUITE_P's name generator.
 struct VariantName {
@@ -80,8 +83,8 @@ struct VariantName {
   } while (0)
 
 // While alive, creating a model or executor for v.isa uses v's tables (native non-VNNI,
-// native VNNI or emulated, whatever this CPU would pick). Scalar and AVX2 need no scope; it
-// does nothing for them. One at a time.
+// native VNNI or emulated, NEON with or without sdot, whatever this CPU would pick). Scalar
+// and AVX2 need no scope; it does nothing for them. One at a time.
 class IsaScope {
  public:
   explicit IsaScope(const IsaVariant& v);
