@@ -1,4 +1,4 @@
-// Measures the per-core peaks of this CPU (GMAC/s): fp32 FMA (AVX-512 and AVX2), the int8
+// Measures the per-core peaks of this CPU (GMAC/s): fp32 FMA (AVX-512, AVX2 or NEON), the int8
 // GEMM's instructions (vpdpbusd with AVX-512 VNNI, vpmaddwd on AVX-512BW and AVX2) and bf16
 // (vdpbf16ps), as the CPU allows, at one thread and at two threads: the ceilings against
 // which docs/performance.md reports the engine's fraction of peak. `mnv2 info --cpu` shows
@@ -68,7 +68,8 @@ int main() {
               ci.family, ci.model);
   const int cores = mnv2::physical_cores();
   for (PeakProbe p : {PeakProbe::Fp32Avx512, PeakProbe::Fp32Avx2, PeakProbe::Int8Vnni,
-                      PeakProbe::Int16Avx512, PeakProbe::Int16Avx2, PeakProbe::Bf16Avx512}) {
+                      PeakProbe::Int16Avx512, PeakProbe::Int16Avx2, PeakProbe::Bf16Avx512,
+                      PeakProbe::Fp32Neon}) {
     const char* name = mnv2::peak_probe_name(p);
     if (!mnv2::peak_probe_available(p)) {
       std::printf("%-12s not supported by this CPU\n", name);

@@ -233,7 +233,8 @@ TEST(BenchPerfProfile, ExecutorProfileCountsOnlyProfiledRuns) {
 
 constexpr PeakProbe kProbes[] = {PeakProbe::Fp32Avx2,    PeakProbe::Fp32Avx512,
                                   PeakProbe::Int16Avx2,   PeakProbe::Int16Avx512,
-                                  PeakProbe::Int8Vnni,    PeakProbe::Bf16Avx512};
+                                  PeakProbe::Int8Vnni,    PeakProbe::Bf16Avx512,
+                                  PeakProbe::Fp32Neon};
 
 TEST(BenchPerfRoofline, ProbesMeasureSomething) {
   EXPECT_THROW(measure_triad_gbs(100, 1), Error);

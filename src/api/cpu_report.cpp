@@ -11,13 +11,19 @@ struct Flag {
   const char* name;
   bool CpuInfo::*member;
 };
+// The flags of this build's architecture (the others' are always false here).
 constexpr Flag kFlags[] = {
+#if defined(__aarch64__)
+    {"asimd", &CpuInfo::asimd}, {"asimddp", &CpuInfo::asimd_dotprod},
+    {"i8mm", &CpuInfo::i8mm},   {"bf16", &CpuInfo::bf16},
+#else
     {"avx2", &CpuInfo::avx2},           {"fma", &CpuInfo::fma},
     {"avx512f", &CpuInfo::avx512f},     {"avx512bw", &CpuInfo::avx512bw},
     {"avx512dq", &CpuInfo::avx512dq},   {"avx512vl", &CpuInfo::avx512vl},
     {"avx512_vnni", &CpuInfo::avx512_vnni}, {"avx_vnni", &CpuInfo::avx_vnni},
     {"avx512_bf16", &CpuInfo::avx512_bf16}, {"amx_tile", &CpuInfo::amx_tile},
     {"amx_int8", &CpuInfo::amx_int8},   {"amx_bf16", &CpuInfo::amx_bf16},
+#endif
 };
 
 std::string json_string(const std::string& s) {
@@ -49,6 +55,7 @@ CpuReport cpu_report(bool measure, int reps) {
   switch (r.fp32_isa) {
     case Isa::Avx512: r.fp32_kernels = "avx512: 512-bit FMA, 12x32 GEMM tile"; break;
     case Isa::Avx2: r.fp32_kernels = "avx2: 256-bit FMA, 6x16 GEMM tile"; break;
+    case Isa::Neon: r.fp32_kernels = "neon: 128-bit fmla, 8x8 GEMM tile"; break;
     default: r.fp32_kernels = "scalar: portable C++"; break;
   }
   switch (r.int8_isa) {
@@ -59,11 +66,19 @@ CpuReport cpu_report(bool measure, int reps) {
                            : "avx512: vpmaddwd GEMM; AVX2 depthwise and ADD";
       break;
     case Isa::Avx2: r.int8_kernels = "avx2: vpmaddwd GEMM, depthwise and ADD"; break;
+    case Isa::Neon:
+      r.int8_kernels = cpu_has_dotprod()
+                           ? "neon + dot product: sdot GEMM (int8 weights), else smlal; NEON "
+                             "depthwise and ADD"
+                           : "neon: smull + sadalp GEMM (int8 weights), else smlal; NEON "
+                             "depthwise and ADD";
+      break;
     default: r.int8_kernels = "scalar: portable C++"; break;
   }
   if (measure) {
     for (PeakProbe p : {PeakProbe::Fp32Avx512, PeakProbe::Fp32Avx2, PeakProbe::Int8Vnni,
-                        PeakProbe::Int16Avx512, PeakProbe::Int16Avx2, PeakProbe::Bf16Avx512})
+                        PeakProbe::Int16Avx512, PeakProbe::Int16Avx2, PeakProbe::Bf16Avx512,
+                        PeakProbe::Fp32Neon})
       if (peak_probe_available(p)) r.peaks.push_back({p, measure_peak_gmacs(p, reps)});
     r.mem_gbs_1t = measure_triad_gbs(int64_t(64) << 20, 1, reps);
     r.mem_gbs_all = r.logical_cores > 1

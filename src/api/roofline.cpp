@@ -35,12 +35,15 @@ const char* peak_probe_name(PeakProbe p) {
     case PeakProbe::Int16Avx512: return "int16_avx512";
     case PeakProbe::Int8Vnni: return "int8_vnni";
     case PeakProbe::Bf16Avx512: return "bf16_avx512";
+    case PeakProbe::Fp32Neon: return "fp32_neon";
   }
   return "?";
 }
 
 bool peak_probe_available(PeakProbe p) {
-#if !defined(MNV2_X86)
+#if defined(__aarch64__)
+  return p == PeakProbe::Fp32Neon && cpu_hardware_supports(Isa::Neon);
+#elif !defined(MNV2_X86)
   (void)p;
   return false;
 #endif
@@ -51,6 +54,7 @@ bool peak_probe_available(PeakProbe p) {
     case PeakProbe::Int16Avx512: return cpu_hardware_supports(Isa::Avx512);
     case PeakProbe::Int8Vnni: return cpu_hardware_supports(Isa::Avx512) && cpu_info().avx512_vnni;
     case PeakProbe::Bf16Avx512: return cpu_hardware_supports(Isa::Avx512) && cpu_info().avx512_bf16;
+    case PeakProbe::Fp32Neon: return false;  // AArch64 returned above
   }
   return false;
 }
@@ -66,7 +70,11 @@ int64_t run_peak_probe(PeakProbe p, int64_t iterations) {
     case PeakProbe::Int16Avx512: return kernels::madd_peak_avx512(iterations, &i);
     case PeakProbe::Int8Vnni: return kernels::vnni_peak_avx512(iterations, &i);
     case PeakProbe::Bf16Avx512: return kernels::bf16_peak_avx512(iterations, &f);
+    case PeakProbe::Fp32Neon: break;
   }
+#elif defined(__aarch64__)
+  float f = 0;
+  if (p == PeakProbe::Fp32Neon) return kernels::fma_peak_neon(iterations, &f);
 #else
   (void)p;
   (void)iterations;
@@ -99,6 +107,7 @@ double measure_peak_gmacs(PeakProbe p, int reps) {
 double measure_fma_peak_gmacs(Isa isa, int reps) {
   if (isa == Isa::Avx2) return measure_peak_gmacs(PeakProbe::Fp32Avx2, reps);
   if (isa == Isa::Avx512) return measure_peak_gmacs(PeakProbe::Fp32Avx512, reps);
+  if (isa == Isa::Neon) return measure_peak_gmacs(PeakProbe::Fp32Neon, reps);
   return 0.0;
 }
 

@@ -17,8 +17,9 @@ enum class PeakProbe {
   Int16Avx512,  // the same on zmm (AVX-512BW)
   Int8Vnni,    // vpdpbusd zmm: u8 x s8 multiply-accumulates (AVX-512 VNNI)
   Bf16Avx512,  // vdpbf16ps zmm: bf16 multiply-accumulates (AVX512_BF16)
+  Fp32Neon,    // fmla v.4s (AArch64): fp32 multiply-accumulates
 };
-const char* peak_probe_name(PeakProbe p);  // "fp32_avx2", ..., "bf16_avx512"
+const char* peak_probe_name(PeakProbe p);  // "fp32_avx2", ..., "bf16_avx512", "fp32_neon"
 // Whether this CPU runs the probe's instructions (the hardware, whatever MNV2_MAX_ISA says).
 bool peak_probe_available(PeakProbe p);
 // Runs the probe's loop `iterations` times on the calling thread and returns the
@@ -29,10 +30,12 @@ int64_t run_peak_probe(PeakProbe p, int64_t iterations);
 // `reps` runs of about 25 ms. 0 where the CPU lacks the instructions.
 double measure_peak_gmacs(PeakProbe p, int reps = 3);
 
-// The fp32 FMA probe of `isa` (measure_peak_gmacs of Fp32Avx2 / Fp32Avx512); 0 for Scalar.
+// The fp32 FMA probe of `isa` (measure_peak_gmacs of Fp32Avx2 / Fp32Avx512 / Fp32Neon); 0
+// for Scalar.
 double measure_fma_peak_gmacs(Isa isa, int reps = 3);
 // The probe of the instruction the int8 GEMM of `isa` uses on this CPU: vpdpbusd with
-// AVX-512 VNNI, else vpmaddwd (AVX-512BW or AVX2). Scalar has none (callers skip it).
+// AVX-512 VNNI, else vpmaddwd (AVX-512BW or AVX2). Scalar and NEON have none here (callers
+// skip them).
 PeakProbe int8_peak_probe(Isa isa);
 
 // STREAM-style triad a[i] = b[i] + s * c[i] over three arrays of `array_bytes` each,
