@@ -57,7 +57,7 @@ seeder() { echo "fuzz/seed_${1#fuzz_}.cpp"; }
 # Every source is compiled once with coverage instrumentation and both sanitizers (object
 # files are rebuilt only when the source or any header is newer), then linked with
 # libFuzzer's main into each target and with each seed writer's own main.
-newest_header=$(ls -t src/formats/*.h src/graph/*.h src/graph/passes/*.h src/runtime/*.h src/image/*.h src/quant/*.h src/kernels/qmath.h src/server/*.h src/util/*.h include/mnv2/*.h | head -1)
+newest_header=$(ls -t src/formats/*.h src/graph/*.h src/graph/passes/*.h src/runtime/*.h src/image/*.h src/quant/*.h src/kernels/qmath.h src/server/*.h src/util/*.h fuzz/*.h include/mnv2/*.h | head -1)
 cflags=("${flags[@]}" -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined)
 units=("${srcs[@]}")
 for t in "${targets[@]}"; do units+=("fuzz/$t.cpp" "$(seeder "$t")"); done

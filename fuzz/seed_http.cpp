@@ -1,17 +1,9 @@
 // Writes a few well-formed HTTP requests (as `mnv2 serve` receives them) as the HTTP fuzzer's seeds.
-#include <cstdio>
 #include <string>
 
-namespace {
+#include "seed_io.h"
 
-void write(const std::string& path, const std::string& bytes) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return;
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
-}
-
-}  // namespace
+using seed::write;
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "seed_io.h"
+
+using seed::write;
+
 namespace {
 
 std::vector<unsigned char> gradient(int w, int h) {
@@ -19,13 +23,6 @@ std::vector<unsigned char> gradient(int w, int h) {
 
 void put16(std::string& s, unsigned v) { s += char(v & 255); s += char(v >> 8); }
 void put32(std::string& s, unsigned v) { put16(s, v & 0xffff); put16(s, v >> 16); }
-
-void write(const std::string& path, const std::string& bytes) {
-  FILE* f = std::fopen(path.c_str(), "wb");
-  if (!f) return;
-  std::fwrite(bytes.data(), 1, bytes.size(), f);
-  std::fclose(f);
-}
 
 }  // namespace
 
