@@ -38,7 +38,7 @@ for f in /usr/bin/mnv2 /usr/include/mnv2/mnv2.h /usr/lib/*/pkgconfig/mnv2.pc /us
   test -e $f || { echo "missing: $f"; exit 1; }; done
 bash -n /usr/share/bash-completion/completions/mnv2
 ls /usr/lib/*/libmnv2.so.*
-ldconfig -p | grep -q libmnv2.so || { echo "libmnv2 not in the ld.so cache"; exit 1; }
+ldconfig -p | grep libmnv2.so >/dev/null || { echo "libmnv2 not in the ld.so cache"; exit 1; }
 mkdir -p /tmp/empty-home
 offline() { unshare --net env HOME=/tmp/empty-home MNV2_HOME=/tmp/empty-home/cache "$@"; }
 if offline mnv2 fetch >/tmp/fetch.log 2>&1; then echo "mnv2 fetch worked: the network is not cut"; exit 1; fi

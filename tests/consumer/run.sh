@@ -45,10 +45,14 @@ libdir=$(pkg-config --variable=libdir mnv2)
   -o "$tmp/classify_photo_pc" || fail "build via pkg-config"
 
 # The shared builds load the installed libmnv2, not the build tree's.
+# (ldd's output is read whole before grep: `ldd | grep -q` under pipefail fails at random when
+# grep stops at the first match and ldd dies of SIGPIPE.)
 for exe in "$tmp/cmake/classify_photo" "$tmp/classify_photo_pc"; do
-  ldd "$exe" | grep -q "$prefix/.*libmnv2\.so" || { ldd "$exe"; fail "$exe does not load $prefix's libmnv2"; }
+  libs=$(ldd "$exe")
+  grep -q "$prefix/.*libmnv2\.so" <<<"$libs" || { echo "$libs"; fail "$exe does not load $prefix's libmnv2"; }
 done
-ldd "$tmp/cmake/classify_photo_static" | grep -q libmnv2 && fail "the static build loads libmnv2.so"
+libs=$(ldd "$tmp/cmake/classify_photo_static")
+grep -q libmnv2 <<<"$libs" && fail "the static build loads libmnv2.so"
 
 data=${MNV2_TEST_DATA:-${MNV2_DEFAULT_TEST_DATA:-}}
 model=$data/coral/mobilenet_v2_1.0_224_quant.tflite
