@@ -160,22 +160,8 @@ inline __m256i add8(__m128i a8, __m128i b8, const q::AddParams& p, const __m256i
 }
 
 void qadd(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n, const q::AddParams& p) {
-  auto split = [](int32_t mult, int shift, __m256i* out) {
-    const int32_t l = shift > 0 ? shift : 0, r = shift > 0 ? 0 : -shift;
-    out[0] = V::set1(mult);
-    out[1] = V::set1(l);
-    out[2] = V::set1(r);
-    out[3] = V::set1(int32_t((uint32_t(1) << r) - 1u));
-  };
   __m256i k[17];
-  k[0] = V::set1(p.a_zp);
-  k[1] = V::set1(p.b_zp);
-  split(p.a_mult, p.a_shift, k + 2);
-  split(p.b_mult, p.b_shift, k + 6);
-  split(p.out_mult, p.out_shift, k + 10);
-  k[14] = V::set1(p.out_zp);
-  k[15] = V::set1(p.qmin);
-  k[16] = V::set1(p.qmax);
+  qsimd::add_vectors<V>(p, k);
   int64_t i = 0;
   for (; i + 16 <= n; i += 16) {
     const __m128i a16 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(a + i));
