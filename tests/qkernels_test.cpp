@@ -762,6 +762,82 @@ TEST_P(QKernels, PoolAverageAndMeanMatchRealValues) {
   }
 }
 
+// The first convolution's kernels (patches packed straight from the image) against im2col
+// + TFLite's formula: odd sizes, VALID and SAME (even and odd) pads, strides 1 and 2, the
+// channel counts of the real models (32, 48) and odd ones, kernel rows up to 16 bytes and a
+// longer one (the im2col path inside the kernel), every layout the table has.
+TEST_P(QKernels, ConvRowsMatchIm2colAndTfliteFormula) {
+  struct Geo {
+    int ih, iw, cin, kh, kw, s, pt, pl, oh, ow;
+  };
+  const Geo geos[] = {{9, 11, 3, 3, 3, 2, 1, 1, 5, 6},    // SAME, odd size
+                      {8, 8, 3, 3, 3, 2, 0, 0, 4, 4},     // SAME, even size: pad bottom/right
+                      {7, 9, 3, 3, 3, 2, 0, 0, 3, 4},     // VALID
+                      {6, 37, 3, 3, 3, 2, 0, 0, 3, 19},   // more pixels than a tile, last bytes
+                      {5, 17, 3, 3, 3, 1, 1, 1, 5, 17},   // stride 1
+                      {1, 1, 3, 3, 3, 2, 1, 1, 1, 1},     // all padding but one pixel
+                      {6, 5, 4, 3, 3, 1, 1, 1, 6, 5},     // 12-byte kernel rows
+                      {7, 7, 1, 3, 3, 2, 1, 1, 4, 4},     // one channel
+                      {4, 6, 5, 2, 3, 1, 0, 1, 3, 6},     // 2x3 kernel, 15-byte rows
+                      {5, 6, 8, 3, 3, 1, 1, 1, 5, 6}};    // 24-byte rows: im2col inside
+  uint32_t seed = 900;
+  for (const auto& nt : tables(GetParam())) {
+    for (const kernels::QConvKernel* ck : {&nt.t->conv16, &nt.t->conv8, &nt.t->conv8u}) {
+      if (!ck->available()) continue;
+      const QGemmKernel& kern = ck->gemm;
+      for (const Geo& g : geos)
+        for (int cout : {1, 7, 16, 32, 33, 48}) {
+          ++seed;
+          SCOPED_TRACE(nt.name + " layout=" + layout_name(kern.layout) + " in " +
+                       std::to_string(g.ih) + "x" + std::to_string(g.iw) + "x" +
+                       std::to_string(g.cin) + " k" + std::to_string(g.kh) +
+                       std::to_string(g.kw) + " s" + std::to_string(g.s) + " pads " +
+                       std::to_string(g.pt) + std::to_string(g.pl) +
+                       " cout=" + std::to_string(cout));
+          const int k = g.kh * g.kw * g.cin;
+          const auto x = rnd_u8(size_t(g.ih * g.iw * g.cin), seed);
+          const int wlim = kern.layout == kernels::QLayout::Pairs16 ? 255 : 127;
+          auto w = rnd_w(size_t(cout) * k, seed + 1, wlim);
+          // QuadsU8 (uint8 per-tensor weights): shifted to all-negative or all-positive.
+          if (kern.layout == kernels::QLayout::QuadsU8)
+            for (auto& v : w) v = int16_t(v + int(seed % 3) * 128 - 128);
+          ASSERT_TRUE(kernels::qgemm_fits(kern, w.data(), k, cout, k));
+          const auto bias = rnd_i32(size_t(cout), seed + 2, -20000, 20000);
+          const Rq rq = seed % 2 ? rnd_rq_float(cout, seed + 3) : rnd_rq(cout, seed + 3);
+          const int32_t in_zp = int32_t(seed * 37 % 256), zp = int32_t(seed * 11 % 256);
+          const int32_t lo = seed % 3 == 0 ? zp : 0, hi = std::max(lo, seed % 2 ? 255 : 200);
+          PackedGemm pk;
+          void* packed = pk.aligned(kern.packed_bytes(cout, k));
+          kernels::qgemm_pack(kern, w.data(), k, cout, k, bias.data(), in_zp,
+                              rq.view(zp, lo, hi), packed);
+          // One guard byte past the output catches overruns; rows in reverse order.
+          std::vector<uint8_t> out(size_t(g.oh * g.ow * cout) + 1, 0x5A);
+          kernels::QConvRow a;
+          a.in = x.data();
+          a.ih = g.ih, a.iw = g.iw, a.cin = g.cin;
+          a.kh = g.kh, a.kw = g.kw, a.sh = a.sw = g.s, a.pad_top = g.pt, a.pad_left = g.pl;
+          a.ow = g.ow, a.cout = cout;
+          a.in_zp = uint8_t(in_zp);
+          a.b = packed;
+          for (int oy = g.oh - 1; oy >= 0; --oy) {
+            a.out = out.data() + int64_t(oy) * g.ow * cout;
+            ck->row(a, oy);
+          }
+          ASSERT_EQ(out.back(), 0x5A) << "wrote past the output";
+          for (int oy = 0; oy < g.oh; ++oy) {
+            std::vector<uint8_t> col(size_t(g.ow * k));
+            kernels::im2col_row_u8(x.data(), g.ih, g.iw, g.cin, g.kh, g.kw, g.s, g.s, g.pt, g.pl,
+                                   g.ow, oy, uint8_t(in_zp), col.data());
+            const auto want = gemm_ref(g.ow, cout, k, col, k, w, bias, in_zp, rq, zp, lo, hi);
+            ASSERT_TRUE(std::equal(want.begin(), want.end(),
+                                   out.begin() + int64_t(oy) * g.ow * cout))
+                << "output row " << oy;
+          }
+        }
+    }
+  }
+}
+
 TEST(QKernelIm2col, PadsWithTheZeroPoint) {
   struct Geo {
     int ih, iw, cin, kh, kw, s, pt, pl, oh, ow;

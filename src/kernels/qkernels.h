@@ -125,6 +125,36 @@ bool qweights_fit_int8(const int16_t* w, int64_t count);
 // span <= 256 values.
 bool qgemm_fits(const QGemmKernel& kern, const int16_t* w, int64_t ldw, int n, int k);
 
+// ---- Convolutions with short kernel rows, straight from the image -------------------------
+//
+// One output row of a KHxKW convolution whose kernel rows are short (kw * cin <= 16 bytes,
+// QConvKernel::applies: the 3x3 convolution over the RGB image). The kernel builds each
+// output pixel's patch ([ky][kx][cin], k = kh * kw * cin) directly in the packed-row
+// layout of its GEMM, a 16-byte copy per kernel row, instead of an im2col copy that the GEMM
+// then packs a second time; then it runs the GEMM's register tiles over them. The weights
+// are packed by qgemm_pack for `gemm` (its nr may differ from the table's 1x1 GEMMs: panels
+// sized so that 32 and 48 output channels leave no lane empty). Same results as
+// im2col_row_u8 + any GEMM; kernel rows longer than 16 bytes take that path.
+struct QConvRow {
+  const uint8_t* in = nullptr;  // [ih][iw][cin]
+  int ih = 0, iw = 0, cin = 0;
+  int kh = 3, kw = 3, sh = 1, sw = 1, pad_top = 0, pad_left = 0;  // pads read as in_zp
+  int ow = 0, cout = 0;
+  uint8_t in_zp = 0;
+  const void* b = nullptr;  // qgemm_pack blob of the kernel's `gemm`, k = kh * kw * cin
+  uint8_t* out = nullptr;   // output row oy: [ow][cout]
+};
+
+struct QConvKernel {
+  QGemmKernel gemm;  // the packed weights' layout (its run is an ordinary GEMM over them)
+  void (*row)(const QConvRow& a, int oy) = nullptr;
+
+  static constexpr int kMaxSpan = 16;
+  bool available() const { return row != nullptr; }
+  // Where the direct patch building pays (any geometry gives the right results).
+  static bool applies(int kw, int cin) { return kw * cin <= kMaxSpan; }
+};
+
 // ---- 3x3 depthwise convolution (multiplier 1) ---------------------------------------------
 //
 // Packed per layer by qdw3x3_pack (the same blob for every table): a 64-byte header of
@@ -194,6 +224,9 @@ struct QKernelTable {
   QGemmKernel gemm8;   // Quads8 (x86: vpdpbusd) or Quads8Signed (NEON: sdot, smull), where
                        // the ISA has a fast 8-bit product
   QGemmKernel gemm8u;  // QuadsU8: vpdpbusd only (uint8 per-tensor weights)
+  // The first convolution (QConvRow) in the layouts of gemm16, gemm8, gemm8u; unavailable
+  // where the table has no such kernel (callers then use im2col_row_u8 and the GEMM).
+  QConvKernel conv16, conv8, conv8u;
   // One output row `oy` of a 3x3 depthwise conv, multiplier 1, any stride and pads.
   void (*dw3x3_row)(const QDw& a, int oy) = nullptr;
   // Quantized ADD of n elements (q::add_one for each).

@@ -240,6 +240,116 @@ struct Gemm {
   }
 };
 
+// ---- QConvKernel: the first convolution, patches packed straight from the image ----------
+
+template <class V, QLayout LAYOUT, int MR, int NV>
+struct SmallConv {
+  using Tiles = Gemm<V, LAYOUT, MR, NV>;
+  static constexpr int NR = Tiles::NR;
+  static constexpr bool kSigned = LAYOUT == QLayout::QuadsU8 || LAYOUT == QLayout::Quads8Signed;
+
+  static constexpr QConvKernel kernel() {
+    return QConvKernel{QGemmKernel{LAYOUT, MR, NR, &Tiles::run}, &row};
+  }
+
+  // 16 activations from src into the packed row d from element i0 on, in the layout's form
+  // (uint16 for Pairs16, a - 128 for the signed layouts). Only the first span of them
+  // belong there: the rest land on later elements of the row (rewritten next), on the
+  // padding of the last k group (which meets zero weights), on the QuadsU8 row sum (written
+  // after the row) or on the next row (written after this one).
+  static void put16(uint8_t* d, int i0, const uint8_t* src) {
+    if constexpr (LAYOUT == QLayout::Pairs16) {
+      uint16_t t[16];
+      for (int i = 0; i < 16; ++i) t[i] = src[i];
+      std::memcpy(d + 2 * i0, t, sizeof t);
+    } else if constexpr (kSigned) {
+      uint8_t t[16];
+      for (int i = 0; i < 16; ++i) t[i] = uint8_t(src[i] ^ 0x80);
+      std::memcpy(d + i0, t, sizeof t);
+    } else {
+      std::memcpy(d + i0, src, 16);
+    }
+  }
+
+  // The packed rows of output row oy's ow patches (kernel rows of span <= 16 bytes), row
+  // stride rs, in increasing order (put16 relies on it); 64 bytes of slack past the last.
+  static void pack(const QConvRow& a, int oy, uint8_t* dst, int64_t rs) {
+    const int span = a.kw * a.cin;
+    const int64_t rowb = int64_t(a.iw) * a.cin;
+    const uint8_t* const end = a.in + a.ih * rowb;  // 16-byte reads stay below
+    alignas(16) uint8_t mask[16], pad[16];
+    for (int i = 0; i < 16; ++i) {
+      mask[i] = i < span ? 0xFF : 0;
+      pad[i] = a.in_zp;
+    }
+    for (int ox = 0; ox < a.ow; ++ox) {
+      uint8_t* d = dst + ox * rs;
+      const int ix0 = ox * a.sw - a.pad_left;
+      const bool inside = ix0 >= 0 && ix0 + a.kw <= a.iw;
+      int32_t sum = 0;
+      for (int ky = 0; ky < a.kh; ++ky) {
+        const int iy = oy * a.sh - a.pad_top + ky;
+        alignas(16) uint8_t t[16];
+        const uint8_t* src = pad;
+        if (iy >= 0 && iy < a.ih) {
+          const uint8_t* p = a.in + iy * rowb;
+          if (inside && p + int64_t(ix0) * a.cin + 16 <= end) {
+            src = p + int64_t(ix0) * a.cin;
+          } else {  // at the image's sides or its last bytes: assembled in t
+            std::memcpy(t, pad, 16);
+            for (int kx = 0; kx < a.kw; ++kx) {
+              const int ix = ix0 + kx;
+              if (ix >= 0 && ix < a.iw)
+                std::memcpy(t + kx * a.cin, p + int64_t(ix) * a.cin, size_t(a.cin));
+            }
+            src = t;
+          }
+        }
+        put16(d, ky * span, src);
+        if constexpr (LAYOUT == QLayout::QuadsU8)
+          for (int i = 0; i < 16; ++i) sum += src[i] & mask[i];
+      }
+      if constexpr (LAYOUT == QLayout::QuadsU8) std::memcpy(d + rs - 4, &sum, 4);
+    }
+  }
+
+  static void row(const QConvRow& a, int oy) {
+    constexpr QGemmKernel kern{LAYOUT, MR, NR, nullptr};
+    const int k = a.kh * a.kw * a.cin;
+    thread_local std::vector<uint8_t> scratch;
+    if (!QConvKernel::applies(a.kw, a.cin)) {  // long kernel rows: im2col, then the GEMM
+      if (scratch.size() < size_t(a.ow) * size_t(k)) scratch.resize(size_t(a.ow) * size_t(k));
+      im2col_row_u8(a.in, a.ih, a.iw, a.cin, a.kh, a.kw, a.sh, a.sw, a.pad_top, a.pad_left, a.ow,
+                    oy, a.in_zp, scratch.data());
+      QGemm g;
+      g.m = a.ow;
+      g.n = a.cout;
+      g.k = k;
+      g.a = scratch.data();
+      g.lda = k;
+      g.b = a.b;
+      g.c = a.out;
+      g.ldc = a.cout;
+      Tiles::run(g);
+      return;
+    }
+    const int kg = int(kern.kpad(k) / kern.kgroup());
+    const int64_t rs = kern.a_row_bytes(k);
+    if (scratch.size() < size_t(a.ow * rs + 64)) scratch.resize(size_t(a.ow * rs + 64));
+    uint8_t* pa = scratch.data();
+    pack(a, oy, pa, rs);
+    const int64_t pb = kern.panel_bytes(k), woff = kern.weights_offset();
+    const auto* b = static_cast<const uint8_t*>(a.b);
+    for (int n0 = 0; n0 < a.cout; n0 += NR) {
+      const uint8_t* panel = b + (n0 / NR) * pb;
+      const int ncols = std::min(NR, a.cout - n0);
+      for (int r0 = 0; r0 < a.ow; r0 += MR)
+        Tiles::tile_rows(std::min(MR, a.ow - r0), pa + r0 * rs, rs, kg, panel, woff,
+                     a.out + int64_t(r0) * a.cout + n0, a.cout, ncols);
+    }
+  }
+};
+
 // ---- Pieces of the depthwise and ADD kernels that do not depend on V -----------------------
 // (The NEON kernels use them; the AVX2 file still has its own copies, left as they are so
 // that the x86 code stays the same instructions.)

@@ -52,6 +52,7 @@ struct Blob {
 // What a step needs beyond the plan: packed weights and kernel arguments.
 struct Packed {
   const kernels::QGemmKernel* gk = nullptr;  // GEMM family
+  const kernels::QConvKernel* ck = nullptr;  // Im2colGemm by QConvKernel (gk = &ck->gemm)
   Blob blob;                                 // packed GEMM or 3x3 depthwise weights
   int64_t blob_bytes = 0;
   kernels::QDwGeneric dwg;  // depthwise geometry (and, for DwGeneric, weights)
@@ -102,6 +103,16 @@ class QExecutor final : public PlanRunner {
               pk.gk = gk;
               break;
             }
+          // Short kernel rows (the first convolution over the RGB image): the patches are
+          // packed straight from the image, in the same preference of layouts.
+          if (s.kind == StepKind::Im2colGemm && kernels::QConvKernel::applies(s.geom.kw, s.xs.c))
+            for (const kernels::QConvKernel* ck : {&kt_.conv8, &kt_.conv8u, &kt_.conv16})
+              if (ck->available() &&
+                  kernels::qgemm_fits(ck->gemm, n.qweights.data(), s.k, s.cout, s.k)) {
+                pk.ck = ck;
+                pk.gk = &ck->gemm;
+                break;
+              }
           const kernels::QRequant rq = requant(pk, p);
           pk.blob_bytes = pk.gk->packed_bytes(s.cout, s.k);
           pk.blob.alloc(pk.blob_bytes);
@@ -230,6 +241,15 @@ class QExecutor final : public PlanRunner {
     const ConvGeom& g = s.geom;
     const uint8_t zp = uint8_t(params_[size_t(s.node)].zp_in);
     uint8_t* col = scratch_.data() + int64_t(worker) * scratch_bytes_;
+    kernels::QConvRow cr;  // the QConvKernel's arguments, where the step has one
+    cr.in = image;
+    cr.ih = s.xs.h, cr.iw = s.xs.w, cr.cin = s.xs.c;
+    cr.kh = g.kh, cr.kw = g.kw, cr.sh = g.sh, cr.sw = g.sw;
+    cr.pad_top = g.pad_top, cr.pad_left = g.pad_left;
+    cr.ow = s.ys.w, cr.cout = s.cout;
+    cr.in_zp = zp;
+    cr.b = pk.blob.data();
+    cr.out = out;
     if (input_fused_ && s.in == graph().input) {
       // Quantize the input rows this output row reads into scratch, and take the patches
       // from them: the kernel sees those rows as the whole image, with the top padding
@@ -241,9 +261,14 @@ class QExecutor final : public PlanRunner {
       quantize_input(mode(), graph().node(graph().input).out_q,
                      reinterpret_cast<const float*>(image) + first * row, rows,
                      (end - first) * row);
+      if (pk.ck) {
+        cr.in = rows, cr.ih = end - first, cr.pad_top = first - top;
+        return pk.ck->row(cr, 0);
+      }
       kernels::im2col_row_u8(rows, end - first, s.xs.w, s.xs.c, g.kh, g.kw, g.sh, g.sw,
                              first - top, g.pad_left, s.ys.w, 0, zp, col);
     } else {
+      if (pk.ck) return pk.ck->row(cr, oy);
       kernels::im2col_row_u8(image, s.xs.h, s.xs.w, s.xs.c, g.kh, g.kw, g.sh, g.sw, g.pad_top,
                              g.pad_left, s.ys.w, oy, zp, col);
     }

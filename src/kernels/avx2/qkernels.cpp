@@ -20,6 +20,8 @@ using V = QVec;
 using Gemm16 = qsimd::Gemm<V, QLayout::Pairs16, 6, 2>;
 using GemmQuadsEmu = qsimd::Gemm<V, QLayout::Quads8, 6, 2>;
 using GemmQuadsU8Emu = qsimd::Gemm<V, QLayout::QuadsU8, 6, 2>;
+// The first convolution on the Pairs16 tiles (16-column panels: 32 and 48 channels fill them).
+using Conv16 = qsimd::SmallConv<V, QLayout::Pairs16, 6, 2>;
 
 // Requantizes 16 accumulators (channels 0..7 in r0, 8..15 in r1) and packs them to bytes.
 // q[] holds the per-channel mult, lshift, rshift, rmask of both halves.
@@ -234,6 +236,7 @@ constexpr QKernelTable make_avx2_qtable() {
   t.gemm16 = avx2::Gemm16::kernel(&avx2::Gemm16::run);
   t.gemm8 = QGemmKernel{QLayout::Quads8, 1, 1, nullptr};
   t.gemm8u = QGemmKernel{QLayout::QuadsU8, 1, 1, nullptr};
+  t.conv16 = avx2::Conv16::kernel();
   t.dw3x3_row = &avx2::qdw3x3_row;
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;

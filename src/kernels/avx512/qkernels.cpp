@@ -23,6 +23,11 @@ namespace {
 using Gemm16 = qsimd::Gemm<avx512::QVec, QLayout::Pairs16, 8, 2>;
 using Gemm8 = qsimd::Gemm<avx512::QVec, QLayout::Quads8, 8, 2>;
 using Gemm8u = qsimd::Gemm<avx512::QVec, QLayout::QuadsU8, 8, 2>;
+// The first convolution: one-vector (16-column) panels, so that its 32 or 48 output
+// channels fill every lane, and 16 pixels per tile to keep 16 accumulators in flight.
+using Conv16 = qsimd::SmallConv<avx512::QVec, QLayout::Pairs16, 16, 1>;
+using Conv8 = qsimd::SmallConv<avx512::QVec, QLayout::Quads8, 16, 1>;
+using Conv8u = qsimd::SmallConv<avx512::QVec, QLayout::QuadsU8, 16, 1>;
 
 constexpr QKernelTable make_avx512_qtable(bool vnni) {
   QKernelTable t;
@@ -31,6 +36,11 @@ constexpr QKernelTable make_avx512_qtable(bool vnni) {
   t.gemm16 = Gemm16::kernel(&Gemm16::run);
   t.gemm8 = vnni ? Gemm8::kernel(&Gemm8::run) : QGemmKernel{QLayout::Quads8, 1, 1, nullptr};
   t.gemm8u = vnni ? Gemm8u::kernel(&Gemm8u::run) : QGemmKernel{QLayout::QuadsU8, 1, 1, nullptr};
+  t.conv16 = Conv16::kernel();
+  if (vnni) {
+    t.conv8 = Conv8::kernel();
+    t.conv8u = Conv8u::kernel();
+  }
   t.dw3x3_row = &avx2::qdw3x3_row;
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;

@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "kernels/qkernels.h"
 
@@ -360,6 +361,26 @@ void im2col_row_u8(const uint8_t* x, int ih, int iw, int cin, int kh, int kw, in
 
 namespace {
 
+// QConvKernel's scalar twin: the patches by im2col_row_u8, then the scalar GEMM.
+template <QLayout LAYOUT>
+void conv_row(const QConvRow& a, int oy) {
+  const int k = a.kh * a.kw * a.cin;
+  thread_local std::vector<uint8_t> col;
+  if (col.size() < size_t(a.ow) * size_t(k)) col.resize(size_t(a.ow) * size_t(k));
+  im2col_row_u8(a.in, a.ih, a.iw, a.cin, a.kh, a.kw, a.sh, a.sw, a.pad_top, a.pad_left, a.ow, oy,
+                a.in_zp, col.data());
+  QGemm g;
+  g.m = a.ow;
+  g.n = a.cout;
+  g.k = k;
+  g.a = col.data();
+  g.lda = k;
+  g.b = a.b;
+  g.c = a.out;
+  g.ldc = a.cout;
+  gemm_scalar<LAYOUT>(g);
+}
+
 constexpr QKernelTable make_scalar_qtable() {
   QKernelTable t;
   t.isa = Isa::Scalar;
@@ -367,6 +388,9 @@ constexpr QKernelTable make_scalar_qtable() {
   t.gemm16 = QGemmKernel{QLayout::Pairs16, 4, 16, &gemm_scalar<QLayout::Pairs16>};
   t.gemm8 = QGemmKernel{QLayout::Quads8, 4, 16, &gemm_scalar<QLayout::Quads8>};
   t.gemm8u = QGemmKernel{QLayout::QuadsU8, 4, 16, &gemm_scalar<QLayout::QuadsU8>};
+  t.conv16 = QConvKernel{t.gemm16, &conv_row<QLayout::Pairs16>};
+  t.conv8 = QConvKernel{t.gemm8, &conv_row<QLayout::Quads8>};
+  t.conv8u = QConvKernel{t.gemm8u, &conv_row<QLayout::QuadsU8>};
   t.dw3x3_row = &dw3x3_row;
   t.add = &add;
   t.pool = &qpool_scalar;
