@@ -196,6 +196,17 @@ int main(int argc, char** argv) {
     const double r = best_rate([&] { qt.dw3x3_row(d, 1); }, 9.0 * ow * c);
     std::printf("int8 dw3x3 row s%d, %dx%d%s: %.1f GMAC/s\n", stride, ow, c,
                 fm ? " (xnn requant)" : "", r);
+    if (qt.dw3x3q_row) {  // the VNNI layout, one and two weight terms
+      for (int terms : {1, 2}) {
+        std::vector<uint8_t> qblob(size_t(kernels::qdw3x3q_packed_bytes(c, terms)));
+        kernels::qdw3x3q_pack(w.data(), c, nullptr, 100, rq, terms, qblob.data());
+        d.w = qblob.data();
+        const double rq8 = best_rate([&] { qt.dw3x3q_row(d, 1); }, 9.0 * ow * c);
+        std::printf("int8 dw3x3q row s%d, %dx%d%s, %d term(s): %.1f GMAC/s\n", stride, ow, c,
+                    fm ? " (xnn requant)" : "", terms, rq8);
+      }
+      d.w = blob.data();
+    }
     }
   }
   {

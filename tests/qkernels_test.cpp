@@ -658,6 +658,98 @@ TEST_P(QKernels, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
   }
 }
 
+TEST(QDwQuads, TermsAndPackCheckTheWeightRange) {
+  const int c = 5;
+  std::vector<int16_t> w(9 * c, 3);
+  EXPECT_EQ(kernels::qdw3x3q_terms(w.data(), c), 1);
+  w[7] = -128;
+  w[8] = 127;
+  EXPECT_EQ(kernels::qdw3x3q_terms(w.data(), c), 1);
+  w[9] = 128;
+  EXPECT_EQ(kernels::qdw3x3q_terms(w.data(), c), 2);
+  w[10] = -255;
+  w[11] = 254;
+  EXPECT_EQ(kernels::qdw3x3q_terms(w.data(), c), 2);
+  w[12] = 255;
+  EXPECT_EQ(kernels::qdw3x3q_terms(w.data(), c), 0);
+  w[12] = -256;
+  EXPECT_EQ(kernels::qdw3x3q_terms(w.data(), c), 0);
+  const std::vector<int32_t> mult(c, 1 << 30), shift(c, -8);
+  const kernels::QRequant rq{mult.data(), shift.data(), true, 0, 0, 255, nullptr};
+  std::vector<uint8_t> blob(size_t(kernels::qdw3x3q_packed_bytes(c, 2)));
+  EXPECT_THROW(kernels::qdw3x3q_pack(w.data(), c, nullptr, 0, rq, 2, blob.data()), Error);
+  w[12] = 0;
+  EXPECT_THROW(kernels::qdw3x3q_pack(w.data(), c, nullptr, 0, rq, 1, blob.data()), Error);
+  EXPECT_NO_THROW(kernels::qdw3x3q_pack(w.data(), c, nullptr, 0, rq, 2, blob.data()));
+}
+
+// The VNNI depthwise layout: the table's row (where it has one: AVX-512 VNNI, native or
+// emulated) and the scalar twin both equal the direct loops, for one and two weight terms,
+// channel counts around the 64-channel blocks and the 16-channel lanes, every padding.
+TEST_P(QKernels, Dw3x3QuadsRowsMatchDirectLoopsAndScalarTwin) {
+  struct Geo {
+    int ih, iw, s, pt, pb, pl, pr;
+  };
+  const Geo geos[] = {{1, 1, 1, 1, 1, 1, 1}, {5, 5, 1, 0, 0, 0, 0}, {7, 9, 1, 1, 1, 1, 1},
+                      {7, 9, 2, 0, 1, 0, 1}, {8, 8, 2, 1, 1, 1, 1}, {6, 13, 2, 1, 0, 0, 2},
+                      {4, 21, 1, 2, 0, 0, 2}, {3, 6, 1, 0, 2, 2, 0}};
+  uint32_t seed = 900;
+  for (const auto& nt : tables(GetParam())) {
+    for (int terms : {1, 2}) {
+      for (int c : {1, 4, 15, 16, 17, 48, 63, 64, 65, 100, 144, 200}) {
+        for (const Geo& g : geos) {
+          SCOPED_TRACE(nt.name + " terms " + std::to_string(terms) + " c=" + std::to_string(c) +
+                       " in " + std::to_string(g.ih) + "x" + std::to_string(g.iw) + " s" +
+                       std::to_string(g.s) + " pads " + std::to_string(g.pt) +
+                       std::to_string(g.pb) + std::to_string(g.pl) + std::to_string(g.pr));
+          const int oh = (g.ih + g.pt + g.pb - 3) / g.s + 1;
+          const int ow = (g.iw + g.pl + g.pr - 3) / g.s + 1;
+          const auto in = rnd_u8(size_t(g.ih * g.iw * c), ++seed);
+          auto w = rnd_w(size_t(9 * c), ++seed, terms == 1 ? 128 : 255);
+          // The extremes of each range, then everything clipped into it.
+          w[0] = terms == 1 ? -128 : -255;
+          w[size_t(9 * c - 1)] = terms == 1 ? 127 : 254;
+          for (auto& v : w) v = std::clamp<int16_t>(v, terms == 1 ? -128 : -255, terms == 1 ? 127 : 254);
+          if (terms == 2) w[size_t(4 * c) / 2] = 200;  // at least one weight needs two terms
+          ASSERT_EQ(kernels::qdw3x3q_terms(w.data(), c), terms);
+          const auto bias = rnd_i32(size_t(c), ++seed, -30000, 30000);
+          const Rq rq = seed % 4 < 2 ? rnd_rq_float(c, ++seed) : rnd_rq(c, ++seed);
+          const int32_t in_zp = int32_t(seed * 7 % 256), zp = int32_t(seed * 13 % 256);
+          const int32_t lo = seed % 2 ? zp : 0, hi = std::max(lo, seed % 3 ? 255 : 240);
+          const auto want = dw_ref(in, g.ih, g.iw, c, 3, 3, 1, g.s, g.s, g.pt, g.pl, oh, ow, w,
+                                   bias, in_zp, rq, zp, lo, hi);
+          std::vector<uint8_t> blob(size_t(kernels::qdw3x3q_packed_bytes(c, terms)));
+          kernels::qdw3x3q_pack(w.data(), c, bias.data(), in_zp, rq.view(zp, lo, hi), terms,
+                                blob.data());
+          for (int kernel = 0; kernel < 2; ++kernel) {
+            auto row = kernel == 0 ? &kernels::qdw3x3q_row_scalar : nt.t->dw3x3q_row;
+            if (!row) continue;
+            std::vector<uint8_t> out(size_t(oh * ow * c) + 1, 0x5A);
+            kernels::QDw a;
+            a.in = in.data();
+            a.ih = g.ih;
+            a.iw = g.iw;
+            a.c = c;
+            a.out = out.data();
+            a.oh = oh;
+            a.ow = ow;
+            a.sh = a.sw = g.s;
+            a.pad_top = g.pt;
+            a.pad_left = g.pl;
+            a.w = blob.data();
+            for (int oy = oh - 1; oy >= 0; --oy) row(a, oy);
+            ASSERT_EQ(out.back(), 0x5A) << "wrote past the output";
+            out.pop_back();
+            ASSERT_EQ(out, want) << (kernel == 0 ? "scalar twin" : "table row");
+          }
+        }
+      }
+    }
+  }
+  if (!GetParam().qtable().dw3x3q_row) std::cout << "  (" << GetParam().name()
+                                                  << ": no VNNI depthwise; the scalar twin ran)\n";
+}
+
 // ---- element-wise -------------------------------------------------------------------------
 
 TEST_P(QKernels, AddMatchesTfliteFormulaAndRealSum) {

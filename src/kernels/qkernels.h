@@ -172,14 +172,43 @@ inline int64_t qdw3x3_array_offset(int c, int a) {
 void qdw3x3_pack(const int16_t* w /* [3][3][c] */, int c, const int32_t* bias, int32_t in_zp,
                  const QRequant& rq, void* dst);
 
+// The VNNI layout of the same convolution (QKernelTable::dw3x3q_row, vpdpbusd on uint8
+// activations x int8 weights, four taps per int32 lane). Taps are grouped (0..3), (4..7),
+// (8); for each block of 64 channels and each group, four 64-byte vectors q = 0..3 whose
+// 128-bit lane L holds, in dword i, the group's four tap weights (int8, zero past tap 8) of
+// channel 64 * block + 16 L + 4 q + i: the order that interleaving the taps' channel
+// vectors byte- then word-wise within 128-bit lanes gives, and that the saturating packs
+// of the four int32 results undo. Weights w - zero point of uint8 models span up to
+// [-255, 255]: with `terms` = 2 each is stored as two int8 halves (w >> 1, w - (w >> 1)),
+// summed by two vpdpbusd. Blob: a 64-byte header of int32 c, in_zp, out_zp, qmin, qmax,
+// mode, terms, blocks; the weights (terms x blocks x 3 groups x 4 vectors x 64 bytes); then
+// int32 arrays of blocks * 64 values bias (zero point folded), mult (or the float scales'
+// bits), lshift, rshift, rmask, each block's 64 values in the vectors' dword order
+// (index 16 q + 4 L + i).
+inline int qdw3x3q_blocks(int c) { return (c + 63) / 64; }
+inline int64_t qdw3x3q_weight_offset(int blocks, int term, int block, int group, int q) {
+  return 64 + ((int64_t(term) * blocks + block) * 3 + group) * 256 + int64_t(q) * 64;
+}
+// Array a (0 bias, 1 mult, 2 lshift, 3 rshift, 4 rmask).
+inline int64_t qdw3x3q_array_offset(int blocks, int terms, int a) {
+  return qdw3x3q_weight_offset(blocks, terms, 0, 0, 0) + int64_t(a) * blocks * 256;
+}
+int64_t qdw3x3q_packed_bytes(int c, int terms);
+// 1 when every weight fits int8, 2 when each lies in [-255, 254], else 0 (no VNNI form).
+int qdw3x3q_terms(const int16_t* w /* [3][3][c] */, int c);
+void qdw3x3q_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, const QRequant& rq,
+                  int terms, void* dst);
+
 struct QDw {
   const uint8_t* in = nullptr;  // one image [ih][iw][c]
   int ih = 0, iw = 0, c = 0;
   uint8_t* out = nullptr;  // [oh][ow][c]
   int oh = 0, ow = 0;
   int sh = 1, sw = 1, pad_top = 0, pad_left = 0;  // any strides; pads read as in_zp
-  const void* w = nullptr;  // qdw3x3_pack blob for this c
+  const void* w = nullptr;  // qdw3x3_pack blob for this c (qdw3x3q_pack for dw3x3q_row)
 };
+// The scalar twin of dw3x3q_row: reads the qdw3x3q_pack blob, the tests' yardstick.
+void qdw3x3q_row_scalar(const QDw& a, int oy);
 
 // Any depthwise geometry (kernel size, multiplier), unpacked weights; scalar, used where the
 // 3x3 row kernel does not apply and as its reference.
@@ -229,6 +258,8 @@ struct QKernelTable {
   QConvKernel conv16, conv8, conv8u;
   // One output row `oy` of a 3x3 depthwise conv, multiplier 1, any stride and pads.
   void (*dw3x3_row)(const QDw& a, int oy) = nullptr;
+  // The same over the qdw3x3q_pack layout (VNNI tables only, else null).
+  void (*dw3x3q_row)(const QDw& a, int oy) = nullptr;
   // Quantized ADD of n elements (q::add_one for each).
   void (*add)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
               const q::AddParams& p) = nullptr;

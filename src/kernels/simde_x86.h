@@ -131,6 +131,21 @@ static inline void mnv2_mm512_mask_cvtepi32_storeu_epi8(void* p, __mmask16 k, __
   for (int i = 0; i < 16; ++i)
     if (k >> i & 1) d[i] = uint8_t(uint32_t(l.v[i]));
 }
+// Byte-masked load / store: only the selected bytes are read or written, as the
+// instructions guarantee (the tail of a channel block may end at the end of a buffer).
+static inline __m512i mnv2_mm512_maskz_loadu_epi8(__mmask64 k, const void* p) {
+  mnv2::simde_extra::Lanes<uint8_t, 64> r{};
+  const auto* s = static_cast<const uint8_t*>(p);
+  for (int i = 0; i < 64; ++i)
+    if (k >> i & 1) r.v[i] = s[i];
+  return mnv2::simde_extra::vec<__m512i>(r);
+}
+static inline void mnv2_mm512_mask_storeu_epi8(void* p, __mmask64 k, __m512i a) {
+  const auto l = mnv2::simde_extra::lanes<uint8_t, 64>(a);
+  auto* d = static_cast<uint8_t*>(p);
+  for (int i = 0; i < 64; ++i)
+    if (k >> i & 1) d[i] = l.v[i];
+}
 static inline __m512i mnv2_mm512_srav_epi32(__m512i a, __m512i count) {
   const auto l = mnv2::simde_extra::lanes<int32_t, 16>(a);
   const auto c = mnv2::simde_extra::lanes<uint32_t, 16>(count);
@@ -210,6 +225,10 @@ static inline __m512 mnv2_mm512_cvtpbh_ps(__m256bh a) {
 #define _mm512_cvtepu8_epi32 mnv2_mm512_cvtepu8_epi32
 #undef _mm512_mask_cvtepi32_storeu_epi8
 #define _mm512_mask_cvtepi32_storeu_epi8 mnv2_mm512_mask_cvtepi32_storeu_epi8
+#undef _mm512_maskz_loadu_epi8
+#define _mm512_maskz_loadu_epi8 mnv2_mm512_maskz_loadu_epi8
+#undef _mm512_mask_storeu_epi8
+#define _mm512_mask_storeu_epi8 mnv2_mm512_mask_storeu_epi8
 #undef _mm512_srav_epi32
 #define _mm512_srav_epi32 mnv2_mm512_srav_epi32
 #undef _mm512_reduce_add_ps

@@ -59,6 +59,7 @@ struct Packed {
   std::vector<int32_t> mult, shift;
   std::vector<float> scale;  // Xnnpack rounding: the float requantization scales
   bool conv_first = true;    // fused residual: the Add reads the convolution first
+  bool dw_quads = false;     // 3x3 depthwise packed for kt_.dw3x3q_row (VNNI)
 };
 
 class QExecutor final : public PlanRunner {
@@ -131,7 +132,14 @@ class QExecutor final : public PlanRunner {
           d.bias = n.qbias.empty() ? nullptr : n.qbias.data();
           d.in_zp = p.zp_in;
           d.rq = requant(pk, p);
-          if (s.kind == StepKind::Dw3x3 && kt_.dw3x3_row) {
+          const int terms =
+              s.kind == StepKind::Dw3x3 && kt_.dw3x3q_row ? kernels::qdw3x3q_terms(d.w, d.c) : 0;
+          if (terms > 0) {
+            pk.dw_quads = true;
+            pk.blob_bytes = kernels::qdw3x3q_packed_bytes(d.c, terms);
+            pk.blob.alloc(pk.blob_bytes);
+            kernels::qdw3x3q_pack(d.w, d.c, d.bias, p.zp_in, d.rq, terms, pk.blob.data());
+          } else if (s.kind == StepKind::Dw3x3 && kt_.dw3x3_row) {
             pk.blob_bytes = kernels::qdw3x3_packed_bytes(d.c);
             pk.blob.alloc(pk.blob_bytes);
             kernels::qdw3x3_pack(d.w, d.c, d.bias, p.zp_in, d.rq, pk.blob.data());
@@ -295,7 +303,7 @@ class QExecutor final : public PlanRunner {
       d.oh = r.oh, d.ow = g.ow;
       d.sh = g.sh, d.sw = g.sw, d.pad_top = r.pad_top, d.pad_left = g.pad_left;
       d.w = pk.blob.data();
-      kt_.dw3x3_row(d, row);
+      (pk.dw_quads ? kt_.dw3x3q_row : kt_.dw3x3_row)(d, row);
     } else {
       kernels::QDwGeneric d = pk.dwg;
       d.in = r.in;

@@ -288,6 +288,93 @@ void qdw3x3_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, co
   }
 }
 
+namespace {
+
+// Channel ch's place in its block: the vector q and the byte of its dword within it.
+struct DwqPlace {
+  int block, q, byte, dword;
+};
+DwqPlace dwq_place(int ch) {
+  const int b = ch / 64, l = ch % 64 / 16, q = ch % 16 / 4, i = ch % 4;
+  return {b, q, l * 16 + i * 4, q * 16 + l * 4 + i};
+}
+
+}  // namespace
+
+int64_t qdw3x3q_packed_bytes(int c, int terms) {
+  return qdw3x3q_array_offset(qdw3x3q_blocks(c), terms, 5);
+}
+
+int qdw3x3q_terms(const int16_t* w, int c) {
+  int terms = 1;
+  for (int64_t i = 0; i < int64_t(9) * c; ++i) {
+    if (w[i] < -255 || w[i] > 254) return 0;
+    if (w[i] < -128 || w[i] > 127) terms = 2;
+  }
+  return terms;
+}
+
+void qdw3x3q_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, const QRequant& rq,
+                  int terms, void* dst) {
+  if (c <= 0) throw Error("qdw3x3q_pack: no channels");
+  check_requant(rq, c, "qdw3x3q_pack");
+  if (in_zp < 0 || in_zp > 255) throw Error("qdw3x3q_pack: input zero point outside 0..255");
+  if (terms < 1 || terms > 2 || qdw3x3q_terms(w, c) == 0 || qdw3x3q_terms(w, c) > terms)
+    throw Error("qdw3x3q_pack: the weights do not fit " + std::to_string(terms) + " int8 term(s)");
+  auto* blob = static_cast<uint8_t*>(dst);
+  const int blocks = qdw3x3q_blocks(c);
+  std::memset(blob, 0, size_t(qdw3x3q_packed_bytes(c, terms)));
+  const int32_t hdr[8] = {c, in_zp, rq.out_zp, rq.qmin, rq.qmax, rq.scale ? 1 : 0, terms, blocks};
+  std::memcpy(blob, hdr, sizeof hdr);
+  for (int ch = 0; ch < c; ++ch) {
+    const DwqPlace pl = dwq_place(ch);
+    int64_t wsum = 0;
+    for (int t = 0; t < 9; ++t) {
+      const int v = w[t * c + ch];
+      wsum += v;
+      const int half = terms == 1 ? 0 : v >> 1;
+      const int parts[2] = {v - half, half};
+      for (int term = 0; term < terms; ++term)
+        blob[qdw3x3q_weight_offset(blocks, term, pl.block, t / 4, pl.q) + pl.byte + t % 4] =
+            uint8_t(int8_t(parts[term]));
+    }
+    const int32_t b = static_cast<int32_t>((bias ? int64_t(bias[ch]) : 0) - int64_t(in_zp) * wsum);
+    put_requant(blob + qdw3x3q_array_offset(blocks, terms, 0), int64_t(blocks) * 64 * 4,
+                pl.block * 64 + pl.dword, b, rq, ch);
+  }
+}
+
+void qdw3x3q_row_scalar(const QDw& a, int oy) {
+  const auto* blob = static_cast<const uint8_t*>(a.w);
+  int32_t hdr[8];
+  std::memcpy(hdr, blob, sizeof hdr);
+  const int c = a.c, terms = hdr[6], blocks = hdr[7];
+  const uint8_t* arrays = blob + qdw3x3q_array_offset(blocks, terms, 0);
+  const int64_t as = int64_t(blocks) * 64 * 4;
+  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
+  for (int ox = 0; ox < a.ow; ++ox) {
+    for (int ch = 0; ch < c; ++ch) {
+      const DwqPlace pl = dwq_place(ch);
+      const int j = pl.block * 64 + pl.dword;
+      uint32_t acc = uint32_t(get_array(arrays, as, 0, j));
+      for (int t = 0; t < 9; ++t) {
+        const int iy = oy * a.sh - a.pad_top + t / 3;
+        const int ix = ox * a.sw - a.pad_left + t % 3;
+        const bool inside = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw;
+        const int32_t x = inside ? a.in[(int64_t(iy) * a.iw + ix) * c + ch] : hdr[1];
+        for (int term = 0; term < terms; ++term) {
+          const auto wt = int8_t(blob[qdw3x3q_weight_offset(blocks, term, pl.block, t / 4, pl.q) +
+                                      pl.byte + t % 4]);
+          acc += uint32_t(x * int32_t(wt));
+        }
+      }
+      const int32_t shift = get_array(arrays, as, 2, j) - get_array(arrays, as, 3, j);
+      out[int64_t(ox) * c + ch] = out_stage(int32_t(acc), hdr[5] == 1, get_array(arrays, as, 1, j),
+                                            shift, hdr[2], hdr[3], hdr[4]);
+    }
+  }
+}
+
 void qdw_generic_row(const QDwGeneric& a, int oy) {
   const int oc = a.c * a.depth_mult;
   uint8_t* out = a.out + int64_t(oy) * a.ow * oc;
