@@ -168,8 +168,12 @@ int main(int argc, char** argv) {
   }
 
   // Depthwise 3x3 rows (MobileNetV2-1.4 shapes) and ADD.
-  for (int stride : {1, 2}) {
-    const int c = stride == 1 ? 192 : 144, ow = 56, iw = stride == 1 ? 56 : 112, ih = 5;
+  struct DwShape {
+    int stride, c, ow;
+  };
+  for (const DwShape& sh : {DwShape{1, 192, 56}, DwShape{2, 144, 56}, DwShape{1, 48, 112},
+                            DwShape{1, 528, 14}}) {
+    const int stride = sh.stride, c = sh.c, ow = sh.ow, iw = ow * stride, ih = 5;
     std::vector<uint8_t> in(size_t(ih) * iw * c), out(size_t(ow) * c * 2);
     for (auto& x : in) x = uint8_t(next() >> 24);
     std::vector<int16_t> w(size_t(9) * c);
