@@ -13,6 +13,7 @@
 
 #include "kernels/qkernels.h"
 #include "runtime/cpu.h"
+#include "runtime/qreference.h"
 #include "test_util.h"
 
 namespace mnv2 {
@@ -927,6 +928,47 @@ TEST_P(QKernels, ConvRowsMatchIm2colAndTfliteFormula) {
           }
         }
     }
+  }
+}
+
+// The table's input quantization is the reference's loop compiled for the table's ISA:
+// the same bytes on ordinary values, exact ties of both roundings, values past the clamp,
+// infinities, NaN and denormals, at lengths that leave every vector remainder.
+TEST_P(QKernels, QuantizeMatchesTheReferenceLoops) {
+  for (const auto& nt : tables(GetParam())) {
+    if (!nt.t->quantize) continue;
+    std::mt19937 g(31);
+    std::uniform_real_distribution<float> u(-3.f, 3.f);
+    for (float scale : {0.0078125f, 0.01865f, 0.5f, 3.1f})
+      for (int32_t zp : {0, 1, 128, 255}) {
+        QuantParams q;
+        q.scale = scale;
+        q.zero_point = zp;
+        for (int64_t n : {int64_t(1), int64_t(7), int64_t(33), int64_t(1000)}) {
+          std::vector<float> x(static_cast<size_t>(n));
+          for (size_t i = 0; i < x.size(); ++i) {
+            switch (g() % 6) {
+              case 0: x[i] = scale * (float(int(g() % 600) - 300) + 0.5f); break;  // ties
+              case 1: x[i] = std::numeric_limits<float>::quiet_NaN(); break;
+              case 2: x[i] = (g() % 2 ? 1.f : -1.f) * std::numeric_limits<float>::infinity(); break;
+              case 3: x[i] = (g() % 2 ? 1e30f : -1e-40f); break;
+              default: x[i] = u(g); break;
+            }
+          }
+          for (bool even : {false, true}) {
+            std::vector<uint8_t> want(static_cast<size_t>(n)), got(static_cast<size_t>(n) + 1, 0x5A);
+            if (even)
+              quantize_input_xnn(q, x.data(), want.data(), n);
+            else
+              quantize_input(q, x.data(), want.data(), n);
+            nt.t->quantize(x.data(), got.data(), n, scale, zp, even);
+            ASSERT_EQ(got.back(), 0x5A) << "wrote past n";
+            got.pop_back();
+            ASSERT_EQ(got, want) << nt.name << " scale " << scale << " zp " << zp << " n " << n
+                                 << (even ? " ties to even" : " ties away");
+          }
+        }
+      }
   }
 }
 

@@ -267,6 +267,11 @@ struct QKernelTable {
   // XNNPACK's quantized ADD of n elements (q::xnn_add_one for each).
   void (*add_xnn)(const uint8_t* a, const uint8_t* b, uint8_t* y, int64_t n,
                   const q::XnnAddParams& p) = nullptr;
+  // The float graph input to uint8 (kernels/qquantize.h): XNNPACK's QUANTIZE when
+  // round_even, else TFLite's AffineQuantize. Null where the table has none (callers then
+  // run the reference's loop, runtime/qreference.h).
+  void (*quantize)(const float* x, uint8_t* y, int64_t n, float scale, int32_t zp,
+                   bool round_even) = nullptr;
 };
 
 // The tables, one per ISA; which one runs on this CPU is runtime/dispatch.h's choice

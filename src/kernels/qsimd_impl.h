@@ -271,46 +271,95 @@ struct SmallConv {
     }
   }
 
+  // Pixel ox of output row oy anywhere (at the sides, in padding rows, at the image's last
+  // bytes): kernel rows that a 16-byte read would take past the image are assembled in t.
+  static void pack_pixel(const QConvRow& a, int oy, int ox, uint8_t* d, int64_t rs,
+                         const uint8_t* pad, const uint8_t* mask) {
+    const int span = a.kw * a.cin;
+    const int64_t rowb = int64_t(a.iw) * a.cin;
+    const uint8_t* const end = a.in + a.ih * rowb;
+    const int ix0 = ox * a.sw - a.pad_left;
+    const bool inside = ix0 >= 0 && ix0 + a.kw <= a.iw;
+    int32_t sum = 0;
+    for (int ky = 0; ky < a.kh; ++ky) {
+      const int iy = oy * a.sh - a.pad_top + ky;
+      alignas(16) uint8_t t[16];
+      const uint8_t* src = pad;
+      if (iy >= 0 && iy < a.ih) {
+        const uint8_t* p = a.in + iy * rowb;
+        if (inside && p + int64_t(ix0) * a.cin + 16 <= end) {
+          src = p + int64_t(ix0) * a.cin;
+        } else {
+          std::memcpy(t, pad, 16);
+          for (int kx = 0; kx < a.kw; ++kx) {
+            const int ix = ix0 + kx;
+            if (ix >= 0 && ix < a.iw)
+              std::memcpy(t + kx * a.cin, p + int64_t(ix) * a.cin, size_t(a.cin));
+          }
+          src = t;
+        }
+      }
+      put16(d, ky * span, src);
+      if constexpr (LAYOUT == QLayout::QuadsU8)
+        for (int i = 0; i < 16; ++i) sum += src[i] & mask[i];
+    }
+    if constexpr (LAYOUT == QLayout::QuadsU8) std::memcpy(d + rs - 4, &sum, 4);
+  }
+
+  // n pixels whose kernel rows all read 16 bytes inside their image row (or the padding
+  // row): kernel row ky from src[ky], advancing by step[ky] per pixel. KH: kh known at
+  // compile time (0: kh).
+  template <int KH>
+  static void pack_inner(const uint8_t** src, const int64_t* step, int kh, int span, int n,
+                         uint8_t* d, int64_t rs, const uint8_t* mask) {
+    const int rows = KH > 0 ? KH : kh;
+    for (int i = 0; i < n; ++i, d += rs) {
+      int32_t sum = 0;
+#pragma GCC unroll 4
+      for (int ky = 0; ky < rows; ++ky) {
+        put16(d, ky * span, src[ky]);
+        if constexpr (LAYOUT == QLayout::QuadsU8)
+          for (int j = 0; j < 16; ++j) sum += src[ky][j] & mask[j];
+        src[ky] += step[ky];
+      }
+      if constexpr (LAYOUT == QLayout::QuadsU8) std::memcpy(d + rs - 4, &sum, 4);
+    }
+  }
+
   // The packed rows of output row oy's ow patches (kernel rows of span <= 16 bytes), row
   // stride rs, in increasing order (put16 relies on it); 64 bytes of slack past the last.
   static void pack(const QConvRow& a, int oy, uint8_t* dst, int64_t rs) {
+    constexpr int kMaxKh = 16;
     const int span = a.kw * a.cin;
     const int64_t rowb = int64_t(a.iw) * a.cin;
-    const uint8_t* const end = a.in + a.ih * rowb;  // 16-byte reads stay below
     alignas(16) uint8_t mask[16], pad[16];
     for (int i = 0; i < 16; ++i) {
       mask[i] = i < span ? 0xFF : 0;
       pad[i] = a.in_zp;
     }
-    for (int ox = 0; ox < a.ow; ++ox) {
-      uint8_t* d = dst + ox * rs;
-      const int ix0 = ox * a.sw - a.pad_left;
-      const bool inside = ix0 >= 0 && ix0 + a.kw <= a.iw;
-      int32_t sum = 0;
+    // Pixels [lo, hi): every kernel row inside the image's columns with 16 bytes to read.
+    const int lim = int(std::min<int64_t>(a.iw - a.kw, (rowb - 16) / a.cin));
+    int lo = (a.pad_left + a.sw - 1) / a.sw, hi = 0;
+    if (rowb >= 16 && lim >= 0 && a.kh <= kMaxKh) hi = std::min(a.ow, (lim + a.pad_left) / a.sw + 1);
+    lo = std::min(lo, a.ow);
+    if (hi < lo) hi = lo;
+    for (int ox = 0; ox < lo; ++ox) pack_pixel(a, oy, ox, dst + ox * rs, rs, pad, mask);
+    if (hi > lo) {
+      const uint8_t* src[kMaxKh];
+      int64_t step[kMaxKh];
       for (int ky = 0; ky < a.kh; ++ky) {
         const int iy = oy * a.sh - a.pad_top + ky;
-        alignas(16) uint8_t t[16];
-        const uint8_t* src = pad;
-        if (iy >= 0 && iy < a.ih) {
-          const uint8_t* p = a.in + iy * rowb;
-          if (inside && p + int64_t(ix0) * a.cin + 16 <= end) {
-            src = p + int64_t(ix0) * a.cin;
-          } else {  // at the image's sides or its last bytes: assembled in t
-            std::memcpy(t, pad, 16);
-            for (int kx = 0; kx < a.kw; ++kx) {
-              const int ix = ix0 + kx;
-              if (ix >= 0 && ix < a.iw)
-                std::memcpy(t + kx * a.cin, p + int64_t(ix) * a.cin, size_t(a.cin));
-            }
-            src = t;
-          }
-        }
-        put16(d, ky * span, src);
-        if constexpr (LAYOUT == QLayout::QuadsU8)
-          for (int i = 0; i < 16; ++i) sum += src[i] & mask[i];
+        const bool in = iy >= 0 && iy < a.ih;
+        src[ky] = in ? a.in + iy * rowb + int64_t(lo * a.sw - a.pad_left) * a.cin : pad;
+        step[ky] = in ? int64_t(a.sw) * a.cin : 0;
       }
-      if constexpr (LAYOUT == QLayout::QuadsU8) std::memcpy(d + rs - 4, &sum, 4);
+      uint8_t* d = dst + lo * rs;
+      if (a.kh == 3)
+        pack_inner<3>(src, step, 3, span, hi - lo, d, rs, mask);
+      else
+        pack_inner<0>(src, step, a.kh, span, hi - lo, d, rs, mask);
     }
+    for (int ox = hi; ox < a.ow; ++ox) pack_pixel(a, oy, ox, dst + ox * rs, rs, pad, mask);
   }
 
   static void row(const QConvRow& a, int oy) {

@@ -14,7 +14,8 @@
 // runs the quantized ADD on them in place, while they are still in cache: the same two
 // integer operations as the separate layers, so the same bits. A convolution reading the
 // graph input quantizes the input rows it needs itself (input quantization fused into the
-// first convolution); quantization is per element, so the bits do not change either.
+// first convolution); quantization is per element, so the bits do not change either (the
+// table's quantize is the reference's loop compiled for its ISA, kernels/qquantize.h).
 //
 // Determinism: the integer kernels are exact, each output element is written by exactly one
 // work item and depends only on its own inputs, so results are bit-identical for every
@@ -266,9 +267,7 @@ class QExecutor final : public PlanRunner {
       const int first = std::clamp(top, 0, s.xs.h), end = std::clamp(top + g.kh, 0, s.xs.h);
       const int64_t row = int64_t(s.xs.w) * s.xs.c;
       uint8_t* rows = col + int64_t(s.ys.w) * s.k;
-      quantize_input(mode(), graph().node(graph().input).out_q,
-                     reinterpret_cast<const float*>(image) + first * row, rows,
-                     (end - first) * row);
+      quantize(reinterpret_cast<const float*>(image) + first * row, rows, (end - first) * row);
       if (pk.ck) {
         cr.in = rows, cr.ih = end - first, cr.pad_top = first - top;
         return pk.ck->row(cr, 0);
@@ -353,11 +352,20 @@ class QExecutor final : public PlanRunner {
   }
 
   void stage_input(const float* x, uint8_t* dst, int64_t elems, const Par& par) override {
-    const QuantParams q = graph().node(graph().input).out_q;
     par(int((elems + kElementwiseChunk - 1) / kElementwiseChunk), [&](int item, int) {
       const int64_t b = int64_t(item) * kElementwiseChunk;
-      quantize_input(mode(), q, x + b, dst + b, std::min(kElementwiseChunk, elems - b));
+      quantize(x + b, dst + b, std::min(kElementwiseChunk, elems - b));
     });
+  }
+
+  // n graph-input values to uint8, in this executor's rounding mode: the table's vector
+  // copy of the reference's loop where it has one.
+  void quantize(const float* x, uint8_t* y, int64_t n) const {
+    const QuantParams q = graph().node(graph().input).out_q;
+    if (kt_.quantize)
+      kt_.quantize(x, y, n, q.scale, q.zero_point, xnn_);
+    else
+      quantize_input(mode(), q, x, y, n);
   }
 
   void read_output(int id, const uint8_t* src, float* dst, int64_t elems) const override {

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <cstring>
 
+#include "kernels/qquantize.h"
+
 namespace mnv2 {
 
 namespace {
@@ -178,50 +180,15 @@ std::vector<QNodeParams> prepare_qparams(const Graph& g, QRequantMode mode) {
   return ps;
 }
 
-// The fast executor quantizes its input here too (inside its first convolution). GCC
-// if-converts the float selects below, and so vectorizes the loop, only when comparisons
-// may not trap; no code here reads the floating-point exception flags, and the values do
-// not change.
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-trapping-math")))
-#endif
-void quantize_input(const QuantParams& q, const float* __restrict x, uint8_t* __restrict out,
-                    int64_t n) {
-  const float s = q.scale;
-  for (int64_t i = 0; i < n; ++i) {
-    // round(x / s) half away from zero, branch-free with baseline SSE2 so that it vectorizes.
-    // Clamping first keeps the int conversion defined (NaN compares false: it becomes -1024,
-    // i.e. 0 after the final clamp); v - trunc(v) is exact in float.
-    float v = x[i] / s;
-    v = v > -1024.f ? v : -1024.f;
-    v = v < 1024.f ? v : 1024.f;
-    int32_t r = int32_t(v);  // truncation
-    const float d = v - float(r);
-    r += d >= 0.5f ? 1 : 0;
-    r -= d <= -0.5f ? 1 : 0;
-    r += q.zero_point;
-    r = r > 0 ? r : 0;
-    out[i] = uint8_t(r < 255 ? r : 255);
-  }
+// The loops live in kernels/qquantize.h, shared with the kernel tables' vector copies.
+MNV2_NO_TRAPPING_MATH void quantize_input(const QuantParams& q, const float* x, uint8_t* out,
+                                          int64_t n) {
+  kernels::quantize_away(x, out, n, q.scale, q.zero_point);
 }
 
-#if defined(__GNUC__) && !defined(__clang__)
-__attribute__((optimize("no-trapping-math")))
-#endif
-void quantize_input_xnn(const QuantParams& q, const float* __restrict x,
-                        uint8_t* __restrict out, int64_t n) {
-  const float inv = 1.0f / q.scale;
-  // Adding and subtracting 1.5 * 2^23 rounds |v| <= 1024 to an integer, ties to even (the
-  // default rounding mode), as XNNPACK's magic-bias conversion does; branch-free SSE2.
-  const float magic = 12582912.f;
-  for (int64_t i = 0; i < n; ++i) {
-    float v = x[i] * inv;
-    v = v > -1024.f ? v : -1024.f;  // NaN compares false: -1024, i.e. 0 after the clamp
-    v = v < 1024.f ? v : 1024.f;
-    int32_t r = int32_t((v + magic) - magic) + q.zero_point;
-    r = r > 0 ? r : 0;
-    out[i] = uint8_t(r < 255 ? r : 255);
-  }
+MNV2_NO_TRAPPING_MATH void quantize_input_xnn(const QuantParams& q, const float* x, uint8_t* out,
+                                              int64_t n) {
+  kernels::quantize_even(x, out, n, q.scale, q.zero_point);
 }
 
 void qsoftmax_row(const QNodeParams& p, const uint8_t* x, uint8_t* y, int c) {

@@ -14,6 +14,7 @@
 
 #include "kernels/avx512/qvec.h"
 #include "kernels/qkernels.h"
+#include "kernels/qquantize.h"
 #include "kernels/qsimd_impl.h"
 
 namespace mnv2::kernels {
@@ -205,6 +206,7 @@ constexpr QKernelTable make_avx512_qtable(bool vnni) {
   t.add = &avx2::qadd;
   t.pool = &qpool_scalar;
   t.add_xnn = &avx2::qadd_xnn;
+  t.quantize = &quantize_u8;  // this file's copy, built for its ISA
   return t;
 }
 

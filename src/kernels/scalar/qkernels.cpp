@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "kernels/qkernels.h"
+#include "kernels/qquantize.h"
 
 namespace mnv2::kernels {
 
@@ -482,6 +483,7 @@ constexpr QKernelTable make_scalar_qtable() {
   t.add = &add;
   t.pool = &qpool_scalar;
   t.add_xnn = &add_xnn;
+  t.quantize = &quantize_u8;  // this file's copy, built for its ISA
   return t;
 }
 
