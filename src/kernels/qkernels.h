@@ -173,10 +173,12 @@ void qdw3x3_pack(const int16_t* w /* [3][3][c] */, int c, const int32_t* bias, i
                  const QRequant& rq, void* dst);
 
 // The VNNI layout of the same convolution (QKernelTable::dw3x3q_row, vpdpbusd on uint8
-// activations x int8 weights, four taps per int32 lane). Taps are grouped (0..3), (4..7),
-// (8); for each block of 64 channels and each group, four 64-byte vectors q = 0..3 whose
-// 128-bit lane L holds, in dword i, the group's four tap weights (int8, zero past tap 8) of
-// channel 64 * block + 16 L + 4 q + i: the order that interleaving the taps' channel
+// activations x int8 weights, one window column per int32 lane). Taps are grouped by
+// column of the window, (0, 3, 6), (1, 4, 7), (2, 5, 8), so that an input column's
+// interleaved vectors serve the three output pixels that cover it; for each block of 64
+// channels and each group, four 64-byte vectors q = 0..3 whose 128-bit lane L holds, in
+// dword i, the column's three tap weights (int8, then a zero byte) of channel
+// 64 * block + 16 L + 4 q + i: the order that interleaving the taps' channel
 // vectors byte- then word-wise within 128-bit lanes gives, and that the saturating packs
 // of the four int32 results undo. Weights w - zero point of uint8 models span up to
 // [-255, 255]: with `terms` = 2 each is stored as two int8 halves (w >> 1, w - (w >> 1)),

@@ -33,17 +33,28 @@ using Conv8u = qsimd::SmallConv<avx512::QVec, QLayout::QuadsU8, 16, 1>;
 
 using V = avx512::QVec;
 
-// ---- 3x3 depthwise over the qdw3x3q_pack layout (vpdpbusd, four taps per lane) ----------
+// ---- 3x3 depthwise over the qdw3x3q_pack layout (vpdpbusd, one window column per lane) ---
+//
+// A group of the layout is one column of the window (its three rows' taps and a zero byte),
+// so the interleaved vectors of an input column serve every output pixel whose window
+// covers that column: along a row the kernel sweeps each 64-channel block and interleaves
+// each input column once (stride 1: one new column per pixel, 8 shuffles for 12 vpdpbusd).
 
-// The four vectors of a tap group: taps a, b, c, d (64 channels each) interleaved so that
-// dword i of 128-bit lane L of vector q holds the four taps' bytes of channel 16 L + 4 q + i.
-inline void interleave4(__m512i a, __m512i b, __m512i c, __m512i d, __m512i* v) {
-  const __m512i ab_lo = _mm512_unpacklo_epi8(a, b), ab_hi = _mm512_unpackhi_epi8(a, b);
-  const __m512i cd_lo = _mm512_unpacklo_epi8(c, d), cd_hi = _mm512_unpackhi_epi8(c, d);
-  v[0] = _mm512_unpacklo_epi16(ab_lo, cd_lo);
-  v[1] = _mm512_unpackhi_epi16(ab_lo, cd_lo);
-  v[2] = _mm512_unpacklo_epi16(ab_hi, cd_hi);
-  v[3] = _mm512_unpackhi_epi16(ab_hi, cd_hi);
+// The pieces of a block's sweep pass vectors through arrays: unless they are inlined the
+// vectors go through memory (GCC kept load_column out of line).
+#define MNV2_DWQ_INLINE inline __attribute__((always_inline))
+
+// The four vectors of input column x: rows r0, r1, r2 (64 channels each) and a zero byte
+// interleaved so that dword i of 128-bit lane L of vector q holds the three rows' bytes of
+// channel 16 L + 4 q + i.
+MNV2_DWQ_INLINE void column_quads(__m512i r0, __m512i r1, __m512i r2, __m512i* v) {
+  const __m512i z = _mm512_setzero_si512();
+  const __m512i ab_lo = _mm512_unpacklo_epi8(r0, r1), ab_hi = _mm512_unpackhi_epi8(r0, r1);
+  const __m512i cz_lo = _mm512_unpacklo_epi8(r2, z), cz_hi = _mm512_unpackhi_epi8(r2, z);
+  v[0] = _mm512_unpacklo_epi16(ab_lo, cz_lo);
+  v[1] = _mm512_unpackhi_epi16(ab_lo, cz_lo);
+  v[2] = _mm512_unpacklo_epi16(ab_hi, cz_hi);
+  v[3] = _mm512_unpackhi_epi16(ab_hi, cz_hi);
 }
 
 struct DwqRow {
@@ -54,36 +65,31 @@ struct DwqRow {
   int32_t in_zp;
   bool float_mode;
   __m512i zp, lo8, hi8;  // zp per int32 lane; qmin, qmax per byte
-  __m512i tap8[4];       // vpshufb indices: tap 8's byte of vector q's channels, zero above
 };
 
-// 64 channels (block b, the first n of them real) of one output pixel; tap(t, mask) loads
-// the pixel's tap t at the block's channels (all 64 bytes, or the masked ones).
-template <int TERMS, class Tap>
-inline void dwq_block(const DwqRow& r, Tap&& tap, int b, int n, uint8_t* out) {
-  const bool full = n >= 64;
-  const __mmask64 m = full ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
-  __m512i t[9];
-#pragma GCC unroll 9
-  for (int i = 0; i < 9; ++i) t[i] = full ? _mm512_loadu_si512(tap(i)) : _mm512_maskz_loadu_epi8(m, tap(i));
-  const uint8_t* arr = r.arrays + int64_t(b) * 256;
-  __m512i acc[4];
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; ++q) acc[q] = _mm512_loadu_si512(arr + 64 * q);
-  __m512i v[3][4];
-  interleave4(t[0], t[1], t[2], t[3], v[0]);
-  interleave4(t[4], t[5], t[6], t[7], v[1]);
-#pragma GCC unroll 4
-  for (int q = 0; q < 4; ++q) v[2][q] = _mm512_shuffle_epi8(t[8], r.tap8[q]);
-#pragma GCC unroll 2
-  for (int term = 0; term < TERMS; ++term) {
-    const uint8_t* w = r.blob + qdw3x3q_weight_offset(r.blocks, term, b, 0, 0);
+// The three rows of the window (the pad row for rows outside the image) and the pad row.
+struct DwqRows {
+  const uint8_t* row[3];
+  bool inside[3];
+  const uint8_t* pad;
+  int iw, c;
+};
+
+// Interleaved vectors of input column x for the channels at c0 (mask m when not full).
+MNV2_DWQ_INLINE void load_column(const DwqRows& w, int x, int c0, bool full, __mmask64 m, __m512i* v) {
+  __m512i r[3];
+  const bool xin = x >= 0 && x < w.iw;
 #pragma GCC unroll 3
-    for (int g = 0; g < 3; ++g)
-#pragma GCC unroll 4
-      for (int q = 0; q < 4; ++q)
-        acc[q] = _mm512_dpbusd_epi32(acc[q], v[g][q], _mm512_loadu_si512(w + 256 * g + 64 * q));
+  for (int k = 0; k < 3; ++k) {
+    const uint8_t* p = xin && w.inside[k] ? w.row[k] + int64_t(x) * w.c + c0 : w.pad;
+    r[k] = full ? _mm512_loadu_si512(p) : _mm512_maskz_loadu_epi8(m, p);
   }
+  column_quads(r[0], r[1], r[2], v);
+}
+
+// Requantizes the four accumulators of a block and stores its n (<= 64) bytes.
+MNV2_DWQ_INLINE void dwq_store(const DwqRow& r, const uint8_t* arr, const __m512i* acc, bool full,
+                      __mmask64 m, uint8_t* out) {
   __m512i res[4];
 #pragma GCC unroll 4
   for (int q = 0; q < 4; ++q) {
@@ -110,11 +116,61 @@ inline void dwq_block(const DwqRow& r, Tap&& tap, int b, int n, uint8_t* out) {
     _mm512_mask_storeu_epi8(out, m, y8);
 }
 
-// This thread's 3 * c + 64 bytes of in_zp: a whole input row of padding for the three
-// columns of a window, so rows above and below the image read like real ones.
+// acc[q] += the window column's vectors v times column j's weights (both terms).
+template <int TERMS>
+MNV2_DWQ_INLINE void dwq_column(const uint8_t* w, int64_t term_bytes, int j, const __m512i* v, __m512i* acc) {
+#pragma GCC unroll 2
+  for (int term = 0; term < TERMS; ++term)
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q)
+      acc[q] = _mm512_dpbusd_epi32(acc[q], v[q],
+                                   _mm512_loadu_si512(w + term * term_bytes + 256 * j + 64 * q));
+}
+
+// One 64-channel block (the first n real) of output row `out`, every pixel.
+template <int TERMS, int STRIDE>
+MNV2_DWQ_INLINE void dwq_block_row(const QDw& a, const DwqRow& r, const DwqRows& rows, int b, uint8_t* out) {
+  const int c = a.c, c0 = 64 * b, n = c - c0;
+  const bool full = n >= 64;
+  const __mmask64 m = full ? ~__mmask64(0) : (__mmask64(1) << n) - 1;
+  const uint8_t* arr = r.arrays + int64_t(b) * 256;
+  const uint8_t* w = r.blob + qdw3x3q_weight_offset(r.blocks, 0, b, 0, 0);
+  const int64_t term_bytes = int64_t(r.blocks) * 3 * 256;
+  // col[k]: the vectors of window column k of the current pixel.
+  __m512i col[3][4];
+  // STRIDE 0: any stride, every column loaded for every pixel.
+  const int step = STRIDE == 0 ? a.sw : STRIDE;
+  int x = -a.pad_left;
+  if (STRIDE != 0) load_column(rows, x, c0, full, m, col[0]);
+  if (STRIDE == 1) load_column(rows, x + 1, c0, full, m, col[1]);
+  for (int ox = 0; ox < a.ow; ++ox, x += step) {
+    if (STRIDE == 0) load_column(rows, x, c0, full, m, col[0]);
+    if (STRIDE != 1) load_column(rows, x + 1, c0, full, m, col[1]);
+    load_column(rows, x + 2, c0, full, m, col[2]);
+    __m512i acc[4];
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) acc[q] = _mm512_loadu_si512(arr + 64 * q);
+    dwq_column<TERMS>(w, term_bytes, 0, col[0], acc);
+    dwq_column<TERMS>(w, term_bytes, 1, col[1], acc);
+    dwq_column<TERMS>(w, term_bytes, 2, col[2], acc);
+    dwq_store(r, arr, acc, full, m, out + int64_t(ox) * c + c0);
+    // The next window starts STRIDE columns on.
+#pragma GCC unroll 4
+    for (int q = 0; q < 4; ++q) {
+      if (STRIDE == 1) {
+        col[0][q] = col[1][q];
+        col[1][q] = col[2][q];
+      } else if (STRIDE == 2) {
+        col[0][q] = col[2][q];
+      }
+    }
+  }
+}
+
+// This thread's c + 64 bytes of in_zp, which taps outside the image read.
 inline const uint8_t* dwq_pad(int c, int32_t in_zp) {
   thread_local std::vector<uint8_t> pad;
-  const size_t n = size_t(3) * size_t(c) + 64;
+  const size_t n = size_t(c) + 64;
   if (pad.size() < n) pad.resize(n);
   std::memset(pad.data(), in_zp, n);
   return pad.data();
@@ -122,45 +178,24 @@ inline const uint8_t* dwq_pad(int c, int32_t in_zp) {
 
 template <int TERMS>
 void dwq_row(const QDw& a, int oy, const DwqRow& r) {
-  const int c = a.c;
-  const uint8_t* pad = dwq_pad(c, r.in_zp);
+  DwqRows rows;
+  rows.pad = dwq_pad(a.c, r.in_zp);
+  rows.iw = a.iw;
+  rows.c = a.c;
   const int iy0 = oy * a.sh - a.pad_top;
-  // The window's three input rows; a row in the padding reads the pad row.
-  const uint8_t* rows[3];
   for (int k = 0; k < 3; ++k) {
     const int iy = iy0 + k;
-    rows[k] = iy >= 0 && iy < a.ih ? a.in + int64_t(iy) * a.iw * c : nullptr;
+    rows.inside[k] = iy >= 0 && iy < a.ih;
+    rows.row[k] = rows.inside[k] ? a.in + int64_t(iy) * a.iw * a.c : rows.pad;
   }
-  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
-  const int64_t c1 = c, c2 = 2 * int64_t(c);
-  for (int ox = 0; ox < a.ow; ++ox) {
-    const int ix0 = ox * a.sw - a.pad_left;
-    uint8_t* o = out + int64_t(ox) * c;
-    if (ix0 >= 0 && ix0 + 2 < a.iw) {
-      // Inside the row: taps at three row bases plus 0, c, 2c (the pad row where a row is
-      // missing), few enough registers for the compiler to keep them.
-      const int64_t off = int64_t(ix0) * c;
-      const uint8_t* b0 = rows[0] ? rows[0] + off : pad;
-      const uint8_t* b1 = rows[1] ? rows[1] + off : pad;
-      const uint8_t* b2 = rows[2] ? rows[2] + off : pad;
-      for (int c0 = 0; c0 < c; c0 += 64) {
-        auto tap = [&](int t) {
-          const uint8_t* base = t < 3 ? b0 : t < 6 ? b1 : b2;
-          const int col = t % 3;
-          return base + (col == 0 ? 0 : col == 1 ? c1 : c2) + c0;
-        };
-        dwq_block<TERMS>(r, tap, c0 / 64, c - c0, o + c0);
-      }
-    } else {
-      const uint8_t* p[9];
-      for (int t = 0; t < 9; ++t) {
-        const int ix = ix0 + t % 3;
-        const uint8_t* row = rows[t / 3];
-        p[t] = row && ix >= 0 && ix < a.iw ? row + int64_t(ix) * c : pad;
-      }
-      for (int c0 = 0; c0 < c; c0 += 64)
-        dwq_block<TERMS>(r, [&](int t) { return p[t] + c0; }, c0 / 64, c - c0, o + c0);
-    }
+  uint8_t* out = a.out + int64_t(oy) * a.ow * a.c;
+  for (int b = 0; b * 64 < a.c; ++b) {
+    if (a.sw == 1)
+      dwq_block_row<TERMS, 1>(a, r, rows, b, out);
+    else if (a.sw == 2)
+      dwq_block_row<TERMS, 2>(a, r, rows, b, out);
+    else
+      dwq_block_row<TERMS, 0>(a, r, rows, b, out);
   }
 }
 
@@ -178,11 +213,6 @@ void dw3x3q_row(const QDw& a, int oy) {
   r.zp = _mm512_set1_epi32(hdr[2]);
   r.lo8 = _mm512_set1_epi8(char(hdr[3]));
   r.hi8 = _mm512_set1_epi8(char(hdr[4]));
-  for (int q = 0; q < 4; ++q) {
-    alignas(64) int8_t idx[64];
-    for (int k = 0; k < 64; ++k) idx[k] = k % 4 == 0 ? int8_t(4 * q + k % 16 / 4) : int8_t(-128);
-    r.tap8[q] = _mm512_load_si512(idx);
-  }
   if (hdr[6] == 2)
     dwq_row<2>(a, oy, r);
   else

@@ -336,7 +336,7 @@ void qdw3x3q_pack(const int16_t* w, int c, const int32_t* bias, int32_t in_zp, c
       const int half = terms == 1 ? 0 : v >> 1;
       const int parts[2] = {v - half, half};
       for (int term = 0; term < terms; ++term)
-        blob[qdw3x3q_weight_offset(blocks, term, pl.block, t / 4, pl.q) + pl.byte + t % 4] =
+        blob[qdw3x3q_weight_offset(blocks, term, pl.block, t % 3, pl.q) + pl.byte + t / 3] =
             uint8_t(int8_t(parts[term]));
     }
     const int32_t b = static_cast<int32_t>((bias ? int64_t(bias[ch]) : 0) - int64_t(in_zp) * wsum);
@@ -364,8 +364,8 @@ void qdw3x3q_row_scalar(const QDw& a, int oy) {
         const bool inside = iy >= 0 && iy < a.ih && ix >= 0 && ix < a.iw;
         const int32_t x = inside ? a.in[(int64_t(iy) * a.iw + ix) * c + ch] : hdr[1];
         for (int term = 0; term < terms; ++term) {
-          const auto wt = int8_t(blob[qdw3x3q_weight_offset(blocks, term, pl.block, t / 4, pl.q) +
-                                      pl.byte + t % 4]);
+          const auto wt = int8_t(blob[qdw3x3q_weight_offset(blocks, term, pl.block, t % 3, pl.q) +
+                                      pl.byte + t / 3]);
           acc += uint32_t(x * int32_t(wt));
         }
       }
