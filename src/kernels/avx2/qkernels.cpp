@@ -3,6 +3,7 @@
 // The AVX-512 table reuses the depthwise and ADD kernels (see avx512/qkernels.cpp).
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 #include <vector>
 
@@ -120,36 +121,121 @@ inline void dw_pixels(const QDw& a, const uint8_t* const (*taps)[9], const uint8
   }
 }
 
+// The 16 channels from c0 of the pixels whose top-left taps start at p0 (row 0), p1, p2
+// (rows 1, 2; each row's taps at +0, +c, +2c), stepped by s0, s1, s2 bytes per pixel (0 for
+// a row in the padding, which then reads the pad row). The 10 weight vectors, bias and
+// requantization parameters of the channels are loaded once for all n pixels.
+template <bool FM>
+inline void dw_run16(const uint8_t* blob, int c, int c0, const uint8_t* p0, const uint8_t* p1,
+                     const uint8_t* p2, int64_t s0, int64_t s1, int64_t s2, int n, uint8_t* o,
+                     int64_t os, __m256i zp, __m256i lo, __m256i hi) {
+  const int64_t as = int64_t(qdw3x3_cpad(c)) * 4;
+  const uint8_t* arrays = blob + qdw3x3_array_offset(c, 0) + 4 * c0;
+  __m256i w[10];
+#pragma GCC unroll 5
+  for (int p = 0; p < 5; ++p) {
+    const uint8_t* wp = blob + qdw3x3_pair_offset(c, p) + 4 * c0;
+    w[2 * p] = V::load(wp);
+    w[2 * p + 1] = V::load(wp + 32);
+  }
+  __m256i q[8];
+#pragma GCC unroll 4
+  for (int a = 0; a < 4; ++a) {
+    q[a] = V::load(arrays + (a + 1) * as);
+    q[4 + a] = V::load(arrays + (a + 1) * as + 32);
+  }
+  const __m256i b0 = V::load(arrays), b1 = V::load(arrays + 32);
+  const int64_t c1 = c, c2 = 2 * int64_t(c);
+  for (int i = 0; i < n; ++i, p0 += s0, p1 += s1, p2 += s2, o += os) {
+    auto ld = [&](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+    // Taps in pairs (0,1) (2,3) (4,5) (6,7) (8,-), as the blob pairs them.
+    const __m128i x[10] = {ld(p0), ld(p0 + c1), ld(p0 + c2), ld(p1), ld(p1 + c1),
+                           ld(p1 + c2), ld(p2), ld(p2 + c1), ld(p2 + c2), _mm_setzero_si128()};
+    __m256i acc0 = b0, acc1 = b1;
+#pragma GCC unroll 5
+    for (int p = 0; p < 5; ++p) {
+      const __m256i l = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(x[2 * p], x[2 * p + 1]));
+      const __m256i h = _mm256_cvtepu8_epi16(_mm_unpackhi_epi8(x[2 * p], x[2 * p + 1]));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(l, w[2 * p]));
+      acc1 = _mm256_add_epi32(acc1, _mm256_madd_epi16(h, w[2 * p + 1]));
+    }
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(o + c0),
+                     requant16(acc0, acc1, q, zp, lo, hi, FM));
+  }
+}
+
+// The output row's pixels through tap pointers (taps in the padding point at pad), for
+// pixels [x0, x1).
+inline void dw_pixels_range(const QDw& a, int oy, int x0, int x1, const uint8_t* blob,
+                            const uint8_t* pad, __m256i zp, __m256i lo, __m256i hi, bool fm) {
+  const int c = a.c;
+  const int iy0 = oy * a.sh - a.pad_top;
+  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
+  const uint8_t* taps[4][9];
+  int ox = x0;
+  // Four pixels at a time share the weight and requantization loads.
+  for (; ox + 4 <= x1; ox += 4) {
+    for (int i = 0; i < 4; ++i) tap_pointers(a, iy0, ox + i, pad, taps[i]);
+    uint8_t* o[4] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c, out + int64_t(ox + 2) * c,
+                     out + int64_t(ox + 3) * c};
+    dw_pixels<4>(a, taps, blob, zp, lo, hi, fm, o);
+  }
+  for (; ox < x1; ++ox) {
+    tap_pointers(a, iy0, ox, pad, taps[0]);
+    uint8_t* o[1] = {out + int64_t(ox) * c};
+    dw_pixels<1>(a, taps, blob, zp, lo, hi, fm, o);
+  }
+}
+
 }  // namespace
 
-// One output row of a 3x3 depthwise conv. Each pixel reads its nine taps through
-// pointers; taps in the padding point at a row of zero-point bytes.
+// One output row of a 3x3 depthwise conv. Pixels whose window lies within the image's
+// columns (all but one or two at each side) address their taps from three row pointers and
+// run 16 channels at a time across the whole row, the weights held in registers; rows in
+// the padding read a pad row with no step. The side pixels (and rows whose channel count is
+// not a multiple of 16) go through per-pixel tap pointers.
 void qdw3x3_row(const QDw& a, int oy) {
   const auto* blob = static_cast<const uint8_t*>(a.w);
   int32_t hdr[6];
   std::memcpy(hdr, blob, sizeof hdr);
   const int c = a.c;
+  // Three pixels' worth: the fast path reads a padding row at +0, +c and +2c.
+  const int64_t pad_bytes = 3 * int64_t(qdw3x3_cpad(c));
   thread_local std::vector<uint8_t> pad_row;
-  if (pad_row.size() < size_t(qdw3x3_cpad(c))) pad_row.resize(size_t(qdw3x3_cpad(c)));
-  std::memset(pad_row.data(), hdr[1], size_t(qdw3x3_cpad(c)));
+  if (pad_row.size() < size_t(pad_bytes)) pad_row.resize(size_t(pad_bytes));
+  std::memset(pad_row.data(), hdr[1], size_t(pad_bytes));
+  const uint8_t* pad = pad_row.data();
   const __m256i zp = V::set1(hdr[2]), lo = V::set1(hdr[3]), hi = V::set1(hdr[4]);
   const bool fm = hdr[5] == 1;  // float requantization
+  // Interior pixels: ox * sw - pad_left >= 0 and ox * sw - pad_left + 2 < iw.
+  const int x0 = std::min(a.ow, (a.pad_left + a.sw - 1) / a.sw);
+  const int x1 = a.iw + a.pad_left < 3 ? x0 : std::max(x0, std::min(a.ow, (a.iw - 3 + a.pad_left) / a.sw + 1));
+  if (c % 16 != 0 || x1 == x0) {
+    dw_pixels_range(a, oy, 0, a.ow, blob, pad, zp, lo, hi, fm);
+    return;
+  }
+  dw_pixels_range(a, oy, 0, x0, blob, pad, zp, lo, hi, fm);
   const int iy0 = oy * a.sh - a.pad_top;
-  uint8_t* out = a.out + int64_t(oy) * a.ow * c;
-  const uint8_t* taps[4][9];
-  int ox = 0;
-  // Four pixels at a time share the weight and requantization loads.
-  for (; ox + 4 <= a.ow; ox += 4) {
-    for (int i = 0; i < 4; ++i) tap_pointers(a, iy0, ox + i, pad_row.data(), taps[i]);
-    uint8_t* o[4] = {out + int64_t(ox) * c, out + int64_t(ox + 1) * c, out + int64_t(ox + 2) * c,
-                     out + int64_t(ox + 3) * c};
-    dw_pixels<4>(a, taps, blob, zp, lo, hi, fm, o);
+  const uint8_t* rp[3];
+  int64_t rstep[3];
+  for (int r = 0; r < 3; ++r) {
+    const int iy = iy0 + r;
+    const bool in = iy >= 0 && iy < a.ih;
+    rp[r] = in ? a.in + (int64_t(iy) * a.iw + (int64_t(x0) * a.sw - a.pad_left)) * c : pad;
+    rstep[r] = in ? int64_t(a.sw) * c : 0;
   }
-  for (; ox < a.ow; ++ox) {
-    tap_pointers(a, iy0, ox, pad_row.data(), taps[0]);
-    uint8_t* o[1] = {out + int64_t(ox) * c};
-    dw_pixels<1>(a, taps, blob, zp, lo, hi, fm, o);
+  uint8_t* out = a.out + (int64_t(oy) * a.ow + x0) * c;
+  for (int c0 = 0; c0 < c; c0 += 16) {
+    // (A padding row's reads stay below c0 + 2c + 16 <= 3 * cpad.)
+    auto at = [&](int r) { return rp[r] + c0; };
+    if (fm)
+      dw_run16<true>(blob, c, c0, at(0), at(1), at(2), rstep[0], rstep[1], rstep[2], x1 - x0, out, c,
+                     zp, lo, hi);
+    else
+      dw_run16<false>(blob, c, c0, at(0), at(1), at(2), rstep[0], rstep[1], rstep[2], x1 - x0, out,
+                      c, zp, lo, hi);
   }
+  dw_pixels_range(a, oy, x1, a.ow, blob, pad, zp, lo, hi, fm);
 }
 
 // 8 elements of q::add_one.
