@@ -163,6 +163,44 @@ struct Gemm {
       }
     }
     const R zp = V::set1(hdr[0]), lo = V::set1(hdr[1]), hi = V::set1(hdr[2]);
+    // Full two-vector panels on a V that stores two rows' bytes at once (AVX2): the int32
+    // results go unclamped (float mode) or clamped (integer mode) to V::store_u8_2x16.
+    if constexpr (!kAccForm && NV == 2 &&
+                  requires(uint8_t* p, R r) { V::store_u8_2x16(p, p, r, r, r, r, r, r); }) {
+      if (ncols == NR) {
+        const R lo8 = V::bytes_of(hdr[1]), hi8 = V::bytes_of(hdr[2]);
+        R out[M][2];
+        if (hdr[3] == 1) {
+          const R s0 = V::load(panel + 4 * NR), s1 = V::load(panel + 4 * L + 4 * NR);
+#pragma GCC unroll 16
+          for (int m = 0; m < M; ++m) {
+            // The zero point added wrapping, as q::requantize_float does.
+            out[m][0] = V::add(V::mul_round(acc[m][0], s0), zp);
+            out[m][1] = V::add(V::mul_round(acc[m][1], s1), zp);
+          }
+        } else {
+#pragma GCC unroll 2
+          for (int j = 0; j < 2; ++j) {
+            const uint8_t* arr = panel + 4 * j * L;
+            const R mult = V::load(arr + 4 * NR), lsh = V::load(arr + 8 * NR),
+                    rsh = V::load(arr + 12 * NR), rmask = V::load(arr + 16 * NR);
+#pragma GCC unroll 16
+            for (int m = 0; m < M; ++m)
+              out[m][j] = requant<V>(acc[m][j], mult, lsh, rsh, rmask, zp, lo, hi);
+          }
+        }
+#pragma GCC unroll 8
+        for (int m = 0; m < M; m += 2) {
+          if (m + 1 < M)
+            V::store_u8_2x16(c + m * ldc, c + (m + 1) * ldc, out[m][0], out[m][1], out[m + 1][0],
+                             out[m + 1][1], lo8, hi8);
+          else
+            V::store_u8_2x16(c + m * ldc, nullptr, out[m][0], out[m][1], out[m][0], out[m][1],
+                             lo8, hi8);
+        }
+        return;
+      }
+    }
     if (hdr[3] == 1) {  // float requantization
 #pragma GCC unroll 4
       for (int j = 0; j < NV; ++j) {

@@ -67,6 +67,21 @@ struct QVec {
                             12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1));
     return _mm_unpacklo_epi32(_mm256_castsi256_si128(sh), _mm256_extracti128_si256(sh, 1));
   }
+  // Two rows of a 16-column tile at once: row m's int32 lanes in a0 (columns 0..7) and a1
+  // (8..15), row m + 1's in b0, b1, each clamped to [lo, hi] (within 0..255, broadcast as
+  // bytes) and stored as 16 bytes to pm and pn (pn null: row m alone). The saturating packs
+  // keep every value's order against 0 and 255, so clamping the bytes afterwards gives the
+  // int32 clamp's results; 4 shuffles per 32 outputs where store_u8 takes 3 per 8.
+  static void store_u8_2x16(uint8_t* pm, uint8_t* pn, R a0, R a1, R b0, R b1, __m256i lo8,
+                            __m256i hi8) {
+    // Dwords of u: a0[0..3] a1[0..3] b0[0..3] b1[0..3] | a0[4..7] a1[4..7] b0[4..7] b1[4..7].
+    const __m256i u = _mm256_packus_epi16(_mm256_packs_epi32(a0, a1), _mm256_packs_epi32(b0, b1));
+    __m256i v = _mm256_permutevar8x32_epi32(u, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    v = _mm256_min_epu8(_mm256_max_epu8(v, lo8), hi8);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(pm), _mm256_castsi256_si128(v));
+    if (pn) _mm_storeu_si128(reinterpret_cast<__m128i*>(pn), _mm256_extracti128_si256(v, 1));
+  }
+  static __m256i bytes_of(int32_t v) { return _mm256_set1_epi8(char(v)); }
   static void store_u8(uint8_t* p, R v) { _mm_storel_epi64(reinterpret_cast<__m128i*>(p), bytes(v)); }
   static void store_u8_n(uint8_t* p, R v, int n) {
     alignas(16) uint8_t t[16];
