@@ -19,6 +19,8 @@
 //  acc_begin<LAYOUT>(bias) / acc_end<LAYOUT>(acc): the GEMM accumulators in another form
 //    during the k loop, which dot<LAYOUT> takes and returns (NEON without sdot: pairwise
 //    partial sums in two vectors, added once at the end);
+//  sum_u8x16(p, mask): the sum of the 16 bytes at p under a 0x00/0xFF mask (AVX-512:
+//    vpsadbw), for SmallConv's QuadsU8 row sums; else a plain loop.
 #pragma once
 
 #include <algorithm>
@@ -309,6 +311,17 @@ struct SmallConv {
     }
   }
 
+  // The sum of the first span bytes of a kernel row (mask: 0xFF there), for QuadsU8.
+  static int32_t row_sum(const uint8_t* src, const uint8_t* mask) {
+    if constexpr (requires { V::sum_u8x16(src, mask); }) {
+      return V::sum_u8x16(src, mask);
+    } else {
+      int32_t sum = 0;
+      for (int i = 0; i < 16; ++i) sum += src[i] & mask[i];
+      return sum;
+    }
+  }
+
   // Pixel ox of output row oy anywhere (at the sides, in padding rows, at the image's last
   // bytes): kernel rows that a 16-byte read would take past the image are assembled in t.
   static void pack_pixel(const QConvRow& a, int oy, int ox, uint8_t* d, int64_t rs,
@@ -338,8 +351,7 @@ struct SmallConv {
         }
       }
       put16(d, ky * span, src);
-      if constexpr (LAYOUT == QLayout::QuadsU8)
-        for (int i = 0; i < 16; ++i) sum += src[i] & mask[i];
+      if constexpr (LAYOUT == QLayout::QuadsU8) sum += row_sum(src, mask);
     }
     if constexpr (LAYOUT == QLayout::QuadsU8) std::memcpy(d + rs - 4, &sum, 4);
   }
@@ -356,8 +368,7 @@ struct SmallConv {
 #pragma GCC unroll 4
       for (int ky = 0; ky < rows; ++ky) {
         put16(d, ky * span, src[ky]);
-        if constexpr (LAYOUT == QLayout::QuadsU8)
-          for (int j = 0; j < 16; ++j) sum += src[ky][j] & mask[j];
+        if constexpr (LAYOUT == QLayout::QuadsU8) sum += row_sum(src[ky], mask);
         src[ky] += step[ky];
       }
       if constexpr (LAYOUT == QLayout::QuadsU8) std::memcpy(d + rs - 4, &sum, 4);

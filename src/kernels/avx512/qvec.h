@@ -65,6 +65,14 @@ struct QVec {
   static void store_u8_n(uint8_t* p, R v, int n) {
     _mm512_mask_cvtepi32_storeu_epi8(p, __mmask16((1u << n) - 1u), v);
   }
+  // The sum of the 16 bytes at p where m is 0xFF (vpsadbw): the QuadsU8 row sums of the
+  // first convolution's patches (qsimd::SmallConv).
+  static int32_t sum_u8x16(const uint8_t* p, const uint8_t* m) {
+    const __m128i v = _mm_and_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)),
+                                    _mm_loadu_si128(reinterpret_cast<const __m128i*>(m)));
+    const __m128i s = _mm_sad_epu8(v, _mm_setzero_si128());
+    return _mm_cvtsi128_si32(_mm_add_epi64(s, _mm_unpackhi_epi64(s, s)));
+  }
 };
 
 }  // namespace mnv2::kernels::avx512
