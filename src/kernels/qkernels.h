@@ -313,6 +313,11 @@ extern const QKernelTable kNeonDotQTable;  // gemm8 = sdot (ARMv8.2 dot product)
 // The pool kernel of every table (it is a small share of the work).
 void qpool_scalar(const uint8_t* x, uint8_t* y, int hw, int c, const QPool& p);
 
+// Output row oy of a QConvRow convolution the plain way: its patches by im2col_row_u8 into
+// per-thread scratch, then `gemm` (a GEMM run over the layout of a.b) on them. The scalar
+// twin of the QConvKernels, and their path for kernel rows longer than 16 bytes.
+void qconv_row_im2col(const QConvRow& a, int oy, void (*gemm)(const QGemm&));
+
 // The patches of output row `oy` of a uint8 image x ([ih][iw][cin]) for a KHxKW conv, laid
 // out [ow][kh][kw][cin] (rows of a GEMM with k = kh*kw*cin, row stride k), padding filled
 // with pad_value (the input zero point).

@@ -414,23 +414,9 @@ struct SmallConv {
   static void row(const QConvRow& a, int oy) {
     constexpr QGemmKernel kern{LAYOUT, MR, NR, nullptr};
     const int k = a.kh * a.kw * a.cin;
+    if (!QConvKernel::applies(a.kw, a.cin))  // long kernel rows: im2col, then the GEMM
+      return qconv_row_im2col(a, oy, &Tiles::run);
     thread_local std::vector<uint8_t> scratch;
-    if (!QConvKernel::applies(a.kw, a.cin)) {  // long kernel rows: im2col, then the GEMM
-      if (scratch.size() < size_t(a.ow) * size_t(k)) scratch.resize(size_t(a.ow) * size_t(k));
-      im2col_row_u8(a.in, a.ih, a.iw, a.cin, a.kh, a.kw, a.sh, a.sw, a.pad_top, a.pad_left, a.ow,
-                    oy, a.in_zp, scratch.data());
-      QGemm g;
-      g.m = a.ow;
-      g.n = a.cout;
-      g.k = k;
-      g.a = scratch.data();
-      g.lda = k;
-      g.b = a.b;
-      g.c = a.out;
-      g.ldc = a.cout;
-      Tiles::run(g);
-      return;
-    }
     const int kg = int(kern.kpad(k) / kern.kgroup());
     const int64_t rs = kern.a_row_bytes(k);
     if (scratch.size() < size_t(a.ow * rs + 64)) scratch.resize(size_t(a.ow * rs + 64));

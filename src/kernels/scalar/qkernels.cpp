@@ -460,11 +460,7 @@ void im2col_row_u8(const uint8_t* x, int ih, int iw, int cin, int kh, int kw, in
   }
 }
 
-namespace {
-
-// QConvKernel's scalar twin: the patches by im2col_row_u8, then the scalar GEMM.
-template <QLayout LAYOUT>
-void conv_row(const QConvRow& a, int oy) {
+void qconv_row_im2col(const QConvRow& a, int oy, void (*gemm)(const QGemm&)) {
   const int k = a.kh * a.kw * a.cin;
   thread_local std::vector<uint8_t> col;
   if (col.size() < size_t(a.ow) * size_t(k)) col.resize(size_t(a.ow) * size_t(k));
@@ -479,7 +475,15 @@ void conv_row(const QConvRow& a, int oy) {
   g.b = a.b;
   g.c = a.out;
   g.ldc = a.cout;
-  gemm_scalar<LAYOUT>(g);
+  gemm(g);
+}
+
+namespace {
+
+// QConvKernel's scalar twin: the patches by im2col_row_u8, then the scalar GEMM.
+template <QLayout LAYOUT>
+void conv_row(const QConvRow& a, int oy) {
+  qconv_row_im2col(a, oy, &gemm_scalar<LAYOUT>);
 }
 
 constexpr QKernelTable make_scalar_qtable() {
