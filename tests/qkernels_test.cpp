@@ -606,6 +606,25 @@ TEST(QKernelDw, GenericRowMatchesDirectLoops) {
       }
 }
 
+// The arguments of a 3x3 depthwise row over image `in` into `out` with packed weights `blob`.
+kernels::QDw dw_args(const std::vector<uint8_t>& in, int ih, int iw, int c,
+                     std::vector<uint8_t>& out, int oh, int ow, int stride, int pad_top,
+                     int pad_left, const std::vector<uint8_t>& blob) {
+  kernels::QDw a;
+  a.in = in.data();
+  a.ih = ih;
+  a.iw = iw;
+  a.c = c;
+  a.out = out.data();
+  a.oh = oh;
+  a.ow = ow;
+  a.sh = a.sw = stride;
+  a.pad_top = pad_top;
+  a.pad_left = pad_left;
+  a.w = blob.data();
+  return a;
+}
+
 TEST_P(QKernels, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
   struct Geo {
     int ih, iw, s, pt, pb, pl, pr;
@@ -637,18 +656,7 @@ TEST_P(QKernels, Dw3x3RowsMatchDirectLoopsOnEveryTable) {
                              blob.data());
         // One guard byte past the output catches overruns.
         std::vector<uint8_t> out(size_t(oh * ow * c) + 1, 0x5A);
-        kernels::QDw a;
-        a.in = in.data();
-        a.ih = g.ih;
-        a.iw = g.iw;
-        a.c = c;
-        a.out = out.data();
-        a.oh = oh;
-        a.ow = ow;
-        a.sh = a.sw = g.s;
-        a.pad_top = g.pt;
-        a.pad_left = g.pl;
-        a.w = blob.data();
+        const kernels::QDw a = dw_args(in, g.ih, g.iw, c, out, oh, ow, g.s, g.pt, g.pl, blob);
         // Rows in reverse order: each row stands alone.
         for (int oy = oh - 1; oy >= 0; --oy) nt.t->dw3x3_row(a, oy);
         ASSERT_EQ(out.back(), 0x5A) << "wrote past the output";
@@ -726,18 +734,8 @@ TEST_P(QKernels, Dw3x3QuadsRowsMatchDirectLoopsAndScalarTwin) {
             auto row = kernel == 0 ? &kernels::qdw3x3q_row_scalar : nt.t->dw3x3q_row;
             if (!row) continue;
             std::vector<uint8_t> out(size_t(oh * ow * c) + 1, 0x5A);
-            kernels::QDw a;
-            a.in = in.data();
-            a.ih = g.ih;
-            a.iw = g.iw;
-            a.c = c;
-            a.out = out.data();
-            a.oh = oh;
-            a.ow = ow;
-            a.sh = a.sw = g.s;
-            a.pad_top = g.pt;
-            a.pad_left = g.pl;
-            a.w = blob.data();
+            const kernels::QDw a =
+                dw_args(in, g.ih, g.iw, c, out, oh, ow, g.s, g.pt, g.pl, blob);
             for (int oy = oh - 1; oy >= 0; --oy) row(a, oy);
             ASSERT_EQ(out.back(), 0x5A) << "wrote past the output";
             out.pop_back();
