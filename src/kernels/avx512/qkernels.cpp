@@ -10,7 +10,6 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "kernels/avx512/qvec.h"
 #include "kernels/qkernels.h"
@@ -67,11 +66,11 @@ struct DwqRow {
   __m512i zp, lo8, hi8;  // zp per int32 lane; qmin, qmax per byte
 };
 
-// The three rows of the window (the pad row for rows outside the image) and the pad row.
+// The three rows of the window (null outside the image) and the padding value.
 struct DwqRows {
   const uint8_t* row[3];
   bool inside[3];
-  const uint8_t* pad;
+  alignas(64) uint8_t pad[64];  // in_zp: what a tap outside the image reads
   int iw, c;
 };
 
@@ -167,26 +166,17 @@ MNV2_DWQ_INLINE void dwq_block_row(const QDw& a, const DwqRow& r, const DwqRows&
   }
 }
 
-// This thread's c + 64 bytes of in_zp, which taps outside the image read.
-inline const uint8_t* dwq_pad(int c, int32_t in_zp) {
-  thread_local std::vector<uint8_t> pad;
-  const size_t n = size_t(c) + 64;
-  if (pad.size() < n) pad.resize(n);
-  std::memset(pad.data(), in_zp, n);
-  return pad.data();
-}
-
 template <int TERMS>
 void dwq_row(const QDw& a, int oy, const DwqRow& r) {
   DwqRows rows;
-  rows.pad = dwq_pad(a.c, r.in_zp);
+  std::memset(rows.pad, r.in_zp, sizeof rows.pad);
   rows.iw = a.iw;
   rows.c = a.c;
   const int iy0 = oy * a.sh - a.pad_top;
   for (int k = 0; k < 3; ++k) {
     const int iy = iy0 + k;
     rows.inside[k] = iy >= 0 && iy < a.ih;
-    rows.row[k] = rows.inside[k] ? a.in + int64_t(iy) * a.iw * a.c : rows.pad;
+    rows.row[k] = rows.inside[k] ? a.in + int64_t(iy) * a.iw * a.c : nullptr;
   }
   uint8_t* out = a.out + int64_t(oy) * a.ow * a.c;
   for (int b = 0; b * 64 < a.c; ++b) {
